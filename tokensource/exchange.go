@@ -1,0 +1,198 @@
+package tokensource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+)
+
+const (
+	// maxTokenResponse caps what Exchange reads of the token endpoint's answer.
+	maxTokenResponse = 64 << 10
+	// maxErrorBody caps ExchangeError.Body.
+	maxErrorBody = 256
+	// defaultLifetime is assumed for a token whose exp cannot be read.
+	defaultLifetime = 55 * time.Minute
+	// redacted replaces the API key wherever it shows up in a body we keep.
+	redacted = "[redacted]"
+)
+
+// ExchangeOptions configures an Exchange.
+type ExchangeOptions struct {
+	// URL is the full token URL, e.g. https://host:20000/api/v1/auth/token. Required.
+	URL string
+	// Client sends the exchange; it should trust exactly the DBaaS CA file. Required.
+	Client *http.Client
+	// Key returns the current API key. It is called on every exchange, so that a rotated key is
+	// picked up. Required.
+	Key func() (string, error)
+	// DefaultLifetime is assumed when the token's JWT has no readable exp. Zero means 55 minutes.
+	DefaultLifetime time.Duration
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives one debug line per exchange and an info line when exp is unreadable.
+	Logger zerolog.Logger
+}
+
+// Exchange trades an API key for an access token, one network round trip per Token call. It
+// is a Source, safe for concurrent use; wrap it in a Cached to reuse tokens.
+type Exchange struct {
+	opts ExchangeOptions
+}
+
+// NewExchange returns an Exchange using opts. Missing required options surface as errors from
+// Token, not as panics.
+func NewExchange(opts ExchangeOptions) *Exchange {
+	if opts.DefaultLifetime <= 0 {
+		opts.DefaultLifetime = defaultLifetime
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Exchange{opts: opts}
+}
+
+// tokenResponse is the 200 answer of the token endpoint.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	UserID      string `json:"user_id"`
+}
+
+// Token performs one exchange: GET URL with the headers api_key and accept, no body. A non-2xx
+// answer is an *ExchangeError, a 2xx answer without the expected JSON a *ResponseError, and a
+// network failure a wrapped error; none of them contains the key or a token.
+func (e *Exchange) Token(ctx context.Context) (Token, error) {
+	if e.opts.Client == nil || e.opts.Key == nil || e.opts.URL == "" {
+		return Token{}, errors.New("tokensource: the exchange needs a URL, a Client and a Key")
+	}
+	key, err := e.opts.Key()
+	if err != nil {
+		return Token{}, fmt.Errorf("tokensource: getting the API key: %w", err)
+	}
+	if key == "" {
+		return Token{}, errors.New("tokensource: the API key is empty")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.opts.URL, nil)
+	if err != nil {
+		return Token{}, fmt.Errorf("tokensource: building the token request: %w", err)
+	}
+	req.Header["api_key"] = []string{key} // exactly as the API documents it, lower case
+	req.Header["accept"] = []string{"application/json"}
+	start := e.opts.Now()
+	resp, err := e.opts.Client.Do(req)
+	if err != nil {
+		return Token{}, fmt.Errorf("tokensource: token exchange: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
+	e.opts.Logger.Debug().Int("status", resp.StatusCode).Dur("duration", e.opts.Now().Sub(start)).
+		Msg("token exchange answered")
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key)}
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("tokensource: reading the token response: %w", err)
+	}
+	return e.parse(body)
+}
+
+// parse turns a 2xx body into a Token.
+func (e *Exchange) parse(body []byte) (Token, error) {
+	if len(body) > maxTokenResponse {
+		return Token{}, &ResponseError{Reason: "larger than 64 KiB"}
+	}
+	var r tokenResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Token{}, &ResponseError{Reason: "not the expected JSON object", Err: err}
+	}
+	switch {
+	case r.AccessToken == "":
+		return Token{}, &ResponseError{Reason: "no access_token"}
+	case r.UserID == "":
+		return Token{}, &ResponseError{Reason: "no user_id"}
+	}
+	now := e.opts.Now()
+	tok := Token{AccessToken: r.AccessToken, UserID: r.UserID, IssuedAt: now}
+	exp, iat, err := ParseExpiry(r.AccessToken)
+	if err != nil {
+		tok.Expiry = now.Add(e.opts.DefaultLifetime)
+		e.opts.Logger.Info().Str("reason", err.Error()).Dur("assumed_lifetime", e.opts.DefaultLifetime).
+			Str("user_id", r.UserID).Msg("token expiry unreadable; assuming the default lifetime")
+		return tok, nil
+	}
+	tok.Expiry = exp
+	if !iat.IsZero() {
+		tok.IssuedAt = iat
+	}
+	return tok, nil
+}
+
+// errorBody makes the kept part of an error answer: the key replaced wherever it appears,
+// then cut to maxErrorBody bytes of valid UTF-8.
+func errorBody(body []byte, key string) string {
+	s := string(body)
+	if len(s) > maxTokenResponse {
+		s = s[:maxTokenResponse]
+	}
+	s = strings.ReplaceAll(s, key, redacted)
+	if len(s) > maxErrorBody {
+		s = s[:maxErrorBody]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, "?"))
+}
+
+// ExchangeError is a non-2xx answer of the token endpoint.
+type ExchangeError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Body is the start of the answer's body (at most 256 bytes), with the API key removed.
+	Body string
+}
+
+// Error reports the status and the body.
+func (e *ExchangeError) Error() string {
+	msg := fmt.Sprintf("tokensource: token endpoint answered %d %s", e.Status, http.StatusText(e.Status))
+	msg = strings.TrimSpace(msg)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// Rejected reports whether the status means that the API key was refused (400, 401 or 403):
+// retrying will not help until the key changes.
+func (e *ExchangeError) Rejected() bool {
+	return e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
+// Temporary reports whether the status means a failure that may pass (5xx or 429).
+func (e *ExchangeError) Temporary() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
+
+// ResponseError is a 2xx answer of the token endpoint that does not carry a usable token.
+type ResponseError struct {
+	// Reason says what is wrong, e.g. "no access_token".
+	Reason string
+	// Err is the decoding error, if any.
+	Err error
+}
+
+// Error reports the reason. It never quotes the body.
+func (e *ResponseError) Error() string {
+	return "tokensource: malformed token response: " + e.Reason
+}
+
+// Unwrap returns the decoding error, if any.
+func (e *ResponseError) Unwrap() error { return e.Err }

@@ -1,0 +1,66 @@
+package tokensource
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxEpochSeconds is the end of year 9999: a later exp is not a time but garbage.
+const maxEpochSeconds = 253402300799
+
+// ParseExpiry reads the exp and iat claims (seconds since the epoch, integer or fraction) from
+// the payload of a JWT of the form header.payload.signature. It decodes only: the signature is
+// not checked, since the token is the server's business and the proxy only needs to know when
+// to fetch a new one. The payload is base64url without padding; padding is tolerated. iat is
+// the zero time when absent or unreadable; a missing or unreadable exp is an error. Errors
+// never quote the token.
+func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return time.Time{}, time.Time{}, errors.New("tokensource: the token is not a JWT (want 3 dot-separated parts)")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT payload is not base64url")
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
+		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT payload is not a JSON object")
+	}
+	raw, ok := claims["exp"]
+	if !ok {
+		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT carries no exp claim")
+	}
+	exp, ok = epoch(raw)
+	if !ok {
+		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT exp claim is not a time in seconds since the epoch")
+	}
+	if raw, ok := claims["iat"]; ok {
+		iat, _ = epoch(raw)
+	}
+	return exp, iat, nil
+}
+
+// epoch turns a JSON number of seconds since the epoch into a time. It refuses strings, NaN,
+// values up to 0 and values past year 9999.
+func epoch(raw json.RawMessage) (time.Time, bool) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s[0] == '"' {
+		return time.Time{}, false
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return time.Time{}, false
+	}
+	f, err := strconv.ParseFloat(n.String(), 64)
+	if err != nil || math.IsNaN(f) || f <= 0 || f > maxEpochSeconds {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(math.Round(frac*1e9))), true
+}

@@ -1,0 +1,75 @@
+package tokensource
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// maxKeyFile bounds what ReadKeyFile reads: a key file is a few hundred bytes.
+const maxKeyFile = 64 << 10
+
+// ReadKeyFile reads an API key from the file at path: either the bare key on one line
+// (surrounding white space, a final newline and a UTF-8 byte order mark are ignored) or the
+// JSON file the IBM Cloud console downloads, {"name", "description", "createdAt", "apiKey"},
+// whose apiKey is used. Errors name the path, never the content.
+func ReadKeyFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: reading the API key file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return "", fmt.Errorf("tokensource: reading the API key file %s: %w", path, err)
+	}
+	if len(data) > maxKeyFile {
+		return "", fmt.Errorf("tokensource: the API key file %s is larger than 64 KiB", path)
+	}
+	key, err := parseKey(data)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: the API key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// ParseKey is ReadKeyFile on the content of a file. Errors never quote data.
+func ParseKey(data []byte) (string, error) {
+	key, err := parseKey(data)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: parsing the API key: %w", err)
+	}
+	return key, nil
+}
+
+func parseKey(data []byte) (string, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return "", errors.New("it is empty")
+	}
+	if data[0] == '{' {
+		var file struct {
+			APIKey *string `json:"apiKey"`
+		}
+		if err := json.Unmarshal(data, &file); err != nil {
+			return "", errors.New("it starts with { but is not valid JSON (want the file the IBM Cloud console downloads, or the bare key)")
+		}
+		if file.APIKey == nil {
+			return "", errors.New("the JSON has no apiKey field")
+		}
+		data = bytes.TrimSpace([]byte(*file.APIKey))
+		if len(data) == 0 {
+			return "", errors.New("its apiKey is empty")
+		}
+	}
+	for _, b := range data {
+		if b < 0x21 || b > 0x7e {
+			return "", errors.New("the key holds white space, a line break or a character that is not printable ASCII (want one line holding only the key)")
+		}
+	}
+	return string(data), nil
+}

@@ -1,0 +1,129 @@
+package tokensource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Status is a snapshot of a Cached, for readiness checks and the status page. It holds no
+// secret.
+type Status struct {
+	// HasToken reports whether a token is held (it may be expired; see Ready).
+	HasToken bool
+	// UserID, Expiry, Fingerprint and IssuedAt describe the token held; zero without one.
+	UserID      string
+	Expiry      time.Time
+	Fingerprint string
+	IssuedAt    time.Time
+	// LastRefresh is when the last successful exchange ended; zero before the first.
+	LastRefresh time.Time
+	// LastError is the error of the last exchange, nil if it succeeded.
+	LastError error
+	// NextAttempt is the end of the backoff: no exchange happens before it. Zero when not
+	// backing off.
+	NextAttempt time.Time
+	// Exchanges counts the exchanges of the underlying Source, Failures the failed ones.
+	Exchanges int64
+	Failures  int64
+
+	minRemaining time.Duration // the margin of the token held
+}
+
+// Ready reports whether the token held has more than its MinRemaining margin left at now and,
+// when it has not, why, in words for a person: e.g. "no token yet: the token endpoint
+// rejected the API key (401)".
+func (s Status) Ready(now time.Time) (bool, string) {
+	if !s.HasToken {
+		if s.LastError == nil {
+			return false, "no token yet: the first token exchange has not finished"
+		}
+		return false, "no token yet: " + s.cause(now)
+	}
+	if s.Expiry.IsZero() {
+		return true, ""
+	}
+	left := s.Expiry.Sub(now)
+	if left > s.minRemaining {
+		return true, ""
+	}
+	msg := "token expired"
+	if left > 0 {
+		msg = fmt.Sprintf("token expires in %s, within its %s margin", left.Round(time.Millisecond), s.minRemaining)
+	}
+	if s.LastError == nil {
+		return false, msg + "; a refresh is due"
+	}
+	return false, msg + "; last refresh failed: " + s.cause(now)
+}
+
+// cause describes LastError and the backoff.
+func (s Status) cause(now time.Time) string {
+	msg := Describe(s.LastError)
+	if s.NextAttempt.After(now) {
+		msg += "; next attempt in " + s.NextAttempt.Sub(now).Round(time.Second).String()
+	}
+	return msg
+}
+
+// Describe says in words for a person why a token could not be had, without the
+// "tokensource:" prefix: e.g. "the token endpoint rejected the API key (401)". It is meant for
+// status pages and error answers; nil gives "".
+func Describe(err error) string {
+	var xe *ExchangeError
+	var re *ResponseError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &xe) && xe.Rejected():
+		return fmt.Sprintf("the token endpoint rejected the API key (%d)", xe.Status)
+	case errors.As(err, &xe):
+		return fmt.Sprintf("the token endpoint answered %d", xe.Status)
+	case errors.As(err, &re):
+		return "the token endpoint answered without a usable token (" + re.Reason + ")"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the token endpoint did not answer in time"
+	case errors.Is(err, context.Canceled):
+		return "the request ended before a token could be had"
+	}
+	return strings.TrimPrefix(err.Error(), "tokensource: ")
+}
+
+// NoTokenError is returned by Cached.Token and Transport.RoundTrip when no access token could
+// be had. Err is the cause: an *ExchangeError, a *ResponseError, a context error or a network
+// error.
+type NoTokenError struct {
+	// Err is the cause.
+	Err error
+	// NextAttempt is when the next exchange may happen; zero when not backing off.
+	NextAttempt time.Time
+
+	at time.Time // when the error was made, on the Cached's clock
+}
+
+// Error says that no token could be had, and why.
+func (e *NoTokenError) Error() string {
+	if e.Err == nil {
+		return "tokensource: no access token"
+	}
+	return "tokensource: no access token: " + strings.TrimPrefix(e.Err.Error(), "tokensource: ")
+}
+
+// Unwrap returns the cause.
+func (e *NoTokenError) Unwrap() error { return e.Err }
+
+// RetryAfter returns how long a client should wait before trying again: the time to
+// NextAttempt rounded up to whole seconds, and at least 1 s (suited to a Retry-After header).
+func (e *NoTokenError) RetryAfter() time.Duration {
+	at := e.at
+	if at.IsZero() {
+		at = time.Now()
+	}
+	d := e.NextAttempt.Sub(at)
+	if e.NextAttempt.IsZero() || d <= time.Second {
+		return time.Second
+	}
+	return (d + time.Second - 1).Truncate(time.Second)
+}

@@ -1,0 +1,243 @@
+package tokensource
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+const (
+	// defaultMaxReplay is the default of Transport.MaxReplayBytes.
+	defaultMaxReplay = 1 << 20
+	// maxDrain bounds what is read of a rejected response before it is closed.
+	maxDrain = 4 << 10
+)
+
+// Transport is an http.RoundTripper that attaches an access token to each request. It never
+// forwards a credential of the client: x-auth-token, Authorization, api_key,
+// Proxy-Authorization and Cookie are removed (in any case, with '_' and '-' alike) before its
+// own header is set, and without a token nothing is forwarded. When the upstream answers one
+// of RefreshOn, it invalidates the token, gets a new one and sends the request once more, if
+// its body can be sent again.
+//
+// A Transport is safe for concurrent use; its fields must not change once it is in use.
+type Transport struct {
+	// Source gives the tokens. If it has a method Invalidate(Token), as Cached does, a rejected
+	// token is invalidated before the replay. Required.
+	Source Source
+	// Base sends the requests; it should trust exactly the DBaaS CA file. Required.
+	Base http.RoundTripper
+	// Header is where the token goes: "x-auth-token" (or "") sends "x-auth-token: <token>",
+	// "authorization" sends "Authorization: Bearer <token>".
+	Header string
+	// RefreshOn lists the statuses meaning "the token is no longer good": the token is
+	// invalidated and the request replayed once. Nil means [401]; an empty slice disables
+	// replays.
+	RefreshOn []int
+	// MaxReplayBytes is the largest body kept in memory for a replay. Zero means 1 MiB; a
+	// negative value means that only requests without a body are replayed. A body with GetBody
+	// set is replayed through GetBody, whatever its size.
+	MaxReplayBytes int64
+	// OnReplay, if set, is called with the caller's request when it is replayed.
+	OnReplay func(*http.Request)
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// invalidator is what Transport needs of a Source that caches: dropping a rejected token.
+type invalidator interface{ Invalidate(Token) }
+
+// body is a request body as sent the first time, and how to send it again.
+type body struct {
+	first      io.ReadCloser
+	replayable bool
+	buf        []byte                        // the whole body, when it was kept for a replay
+	getBody    func() (io.ReadCloser, error) // the caller's GetBody, when set
+}
+
+// RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
+// Without a token it returns a *NoTokenError and sends nothing. It never changes req, and it
+// closes req.Body on every path, as the RoundTripper contract asks.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	bearer, err := t.check()
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	tok, err := t.Source.Token(req.Context())
+	if err != nil {
+		closeBody(req)
+		return nil, noToken(err)
+	}
+	b, err := t.body(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, b.first, b.buf))
+	if err != nil || !t.refreshOn(resp.StatusCode) {
+		return resp, err
+	}
+	if inv, ok := t.Source.(invalidator); ok {
+		inv.Invalidate(tok) // even when the request cannot be replayed: the next one should not fail too
+	}
+	if !b.replayable {
+		return resp, nil
+	}
+	return t.replay(req, resp, bearer, b)
+}
+
+// replay discards resp, whose status rejected the token, and sends req again with a new token.
+func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, b body) (*http.Response, error) {
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	resp.Body.Close()
+	tok, err := t.Source.Token(req.Context())
+	if err != nil {
+		return nil, noToken(err)
+	}
+	next := b.first
+	switch {
+	case b.buf != nil:
+		next = io.NopCloser(bytes.NewReader(b.buf))
+	case b.getBody != nil:
+		if next, err = b.getBody(); err != nil {
+			return nil, fmt.Errorf("tokensource: rewinding the request body for a replay: %w", err)
+		}
+	}
+	if t.OnReplay != nil {
+		t.OnReplay(req)
+	}
+	return t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, next, b.buf))
+}
+
+// check validates the fields and says whether the token goes in an Authorization header.
+func (t *Transport) check() (bearer bool, err error) {
+	if t.Source == nil || t.Base == nil {
+		return false, errors.New("tokensource: the Transport needs a Source and a Base")
+	}
+	switch {
+	case t.Header == "" || strings.EqualFold(t.Header, "x-auth-token"):
+		return false, nil
+	case strings.EqualFold(t.Header, "authorization"):
+		return true, nil
+	}
+	return false, fmt.Errorf("tokensource: Transport.Header %q is neither x-auth-token nor authorization", t.Header)
+}
+
+// refreshOn reports whether status means that the token is no longer good.
+func (t *Transport) refreshOn(status int) bool {
+	if t.RefreshOn == nil {
+		return status == http.StatusUnauthorized
+	}
+	return slices.Contains(t.RefreshOn, status)
+}
+
+// body prepares req's body for a first send and, if possible, a replay. A body of unknown or
+// known length up to MaxReplayBytes is read into memory; a longer one is sent as a stream of
+// what was read and the rest, and not replayed. On error it has closed req.Body.
+func (t *Transport) body(req *http.Request) (body, error) {
+	limit := t.MaxReplayBytes
+	if limit == 0 {
+		limit = defaultMaxReplay
+	}
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+		return body{first: req.Body, replayable: true}, nil
+	case limit < 0:
+		return body{first: req.Body}, nil
+	case req.GetBody != nil:
+		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
+	case req.ContentLength > limit:
+		return body{first: req.Body}, nil
+	}
+	prefix, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		req.Body.Close()
+		return body{}, fmt.Errorf("tokensource: reading the request body: %w", err)
+	}
+	if int64(len(prefix)) > limit {
+		rest := struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(prefix), req.Body), req.Body}
+		return body{first: rest}, nil
+	}
+	req.Body.Close()
+	if prefix == nil {
+		prefix = []byte{}
+	}
+	return body{first: io.NopCloser(bytes.NewReader(prefix)), replayable: true, buf: prefix}, nil
+}
+
+// outgoing clones req with the body b, strips every client credential and sets the token.
+// When buf is not nil, the clone's GetBody returns it, so that the base transport can retry.
+func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
+	out := req.Clone(req.Context())
+	out.Body = b
+	if buf != nil {
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	}
+	stripCredentials(out.Header)
+	stripCredentials(out.Trailer)
+	if bearer {
+		out.Header.Set("Authorization", "Bearer "+token)
+	} else {
+		out.Header.Set("X-Auth-Token", token)
+	}
+	return out
+}
+
+// stripCredentials deletes every header a client could use to pass a credential upstream.
+func stripCredentials(h http.Header) {
+	for name := range h {
+		if isCredential(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// isCredential reports whether name, compared without case and with '_' equal to '-', is a
+// header the transport owns.
+func isCredential(name string) bool {
+	for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
+		if len(name) == len(owned) && headerNameEqual(name, owned) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerNameEqual compares a header name with a lower-case, hyphenated one.
+func headerNameEqual(name, owned string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != owned[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// closeBody closes req.Body, if any.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// noToken wraps err in a *NoTokenError unless it already is one.
+func noToken(err error) error {
+	if _, ok := errors.AsType[*NoTokenError](err); ok {
+		return err
+	}
+	return &NoTokenError{Err: err}
+}
