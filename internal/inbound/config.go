@@ -1,0 +1,118 @@
+package inbound
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Defaults applied when a limit in Config is zero.
+const (
+	DefaultMaxConcurrentRequests = 1024     // Config.MaxConcurrentRequests when 0
+	DefaultMaxHeaderBytes        = 64 << 10 // Config.MaxHeaderBytes when 0
+)
+
+// Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
+// KnownFields(true). The zero value is the safe default for a loopback listener: no origins
+// allowed, the default Host list, no authentication, no path rules, no body limit, 1024
+// concurrent requests and 64 KiB of headers.
+type Config struct {
+	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
+	// proxy, e.g. "http://localhost:8888". Empty: no web page may.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts lists the Host header values accepted. An entry without a port matches that
+	// host with any port or none; an entry with a port matches exactly; "*" disables the check.
+	// Empty: localhost, 127.0.0.1 and [::1] plus the listen address (and, on a Unix socket, an
+	// empty Host); in gateway mode with inbound authentication, any Host.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AllowUnauthenticatedRemote allows a non-loopback listen address without inbound
+	// authentication. Anyone who can reach the listener can then use the API key.
+	AllowUnauthenticatedRemote bool `yaml:"allow_unauthenticated_remote"`
+	// AllowPaths lists regular expressions (Go syntax, unanchored unless written with ^ and $)
+	// matched against the escaped path; a request must match one. Empty: every path.
+	AllowPaths []string `yaml:"allow_paths"`
+	// DenyPaths lists regular expressions; a request whose escaped path matches one is refused.
+	DenyPaths []string `yaml:"deny_paths"`
+	// DenyMethods lists HTTP methods refused (compared case-insensitively), e.g. DELETE.
+	DenyMethods []string `yaml:"deny_methods"`
+	// AllowCIDRs lists the source networks allowed to connect, checked first. Unix socket peers
+	// always pass. Empty: every source.
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+	// TLS makes the listener serve HTTPS and, with a client CA, require client certificates.
+	TLS TLSConfig `yaml:"tls"`
+	// Clients lists the callers allowed in, each by bearer token hash or certificate CN.
+	Clients []Client `yaml:"clients"`
+	// MaxBodyBytes caps request bodies; larger ones get 413. 0: unlimited.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxConcurrentRequests caps requests in flight; beyond it requests get 503 at once.
+	// 0: DefaultMaxConcurrentRequests.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes). 0: DefaultMaxHeaderBytes.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+}
+
+// TLSConfig names the PEM files for inbound TLS. All empty: plain HTTP.
+type TLSConfig struct {
+	CertFile     string `yaml:"cert_file"`      // the server certificate chain; needs KeyFile
+	KeyFile      string `yaml:"key_file"`       // the server private key; needs CertFile
+	ClientCAFile string `yaml:"client_ca_file"` // CAs for client certificates; "" asks for none
+}
+
+// Client is one caller allowed in. It authenticates with a bearer token whose SHA-256 is
+// TokenSHA256, or with a client certificate whose subject CN is CertCN.
+type Client struct {
+	Name        string   `yaml:"name"`         // unique; shown in logs and metrics
+	TokenSHA256 string   `yaml:"token_sha256"` // 64 hex digits, from `dbaas-proxy hash-token`
+	CertCN      string   `yaml:"cert_cn"`      // needs tls.client_ca_file
+	ReadOnly    bool     `yaml:"read_only"`    // allow only GET and HEAD
+	AllowPaths  []string `yaml:"allow_paths"`  // further regular expressions; empty: no further limit
+	// RatePerSecond is the sustained request rate allowed; 0: unlimited.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	// Burst is the number of requests allowed at once; 0: max(1, ceil(RatePerSecond)).
+	Burst int `yaml:"burst"`
+}
+
+// IsLoopback reports whether listen (a listen key value) can be reached only from this
+// machine: a Unix socket ("unix:/path"), "localhost" or a loopback address with a port. An
+// empty host, an unspecified address, any other name or an unparsable value is not loopback.
+func IsLoopback(listen string) bool {
+	if strings.HasPrefix(listen, "unix:") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.WithZone("").Unmap().IsLoopback()
+}
+
+// authConfigured reports whether inbound authentication is configured: a client CA or at least
+// one client with a token.
+func (c Config) authConfigured() bool {
+	if c.TLS.ClientCAFile != "" {
+		return true
+	}
+	for _, cl := range c.Clients {
+		if cl.TokenSHA256 != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// pathPolicy reports whether any path rule exists, globally or for a client.
+func (c Config) pathPolicy() bool {
+	if len(c.AllowPaths) > 0 || len(c.DenyPaths) > 0 {
+		return true
+	}
+	for _, cl := range c.Clients {
+		if len(cl.AllowPaths) > 0 {
+			return true
+		}
+	}
+	return false
+}

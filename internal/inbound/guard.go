@@ -1,0 +1,143 @@
+package inbound
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Options are the inputs of New that do not come from the configuration file.
+type Options struct {
+	// Listen is the configured listen address, which decides the mode and the default Host list.
+	Listen string
+	// Logger receives a debug line for each rejected request (method, escaped path, reason).
+	Logger zerolog.Logger
+	// OnReject, when set, is called once for each rejected request with a fixed short label:
+	// "cidr", "host", "cross_site", "auth", "read_only", "path", "method", "encoding", "rate",
+	// "body_too_large" or "overload". It must be safe for concurrent use.
+	OnReject func(reason string)
+}
+
+// Guard enforces the inbound configuration on requests. Build it with New; it is safe for
+// concurrent use.
+type Guard struct {
+	log      zerolog.Logger
+	onReject func(string)
+	now      func() time.Time
+	remote   bool
+	warnings []string
+
+	cidrs       []netip.Prefix
+	hosts       hostMatcher
+	origins     []string
+	auth        *authenticator // nil: no inbound authentication
+	rules       bool           // some path rule exists: refuse paths they cannot judge
+	denyMethods []string
+	denyPaths   []*regexp.Regexp
+	allowPaths  []*regexp.Regexp
+	maxBody     int64
+	maxHeader   int
+	sem         chan struct{}
+	tls         *tlsFiles // nil: plain HTTP
+	msg         messages
+}
+
+// New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the
+// path). The Guard is ready to use.
+func New(cfg Config, opts Options) (*Guard, error) {
+	if err := cfg.Validate(opts.Listen); err != nil {
+		return nil, fmt.Errorf("inbound: invalid configuration: %w", err)
+	}
+	tf, err := newTLSFiles(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{
+		log:         opts.Logger,
+		onReject:    opts.OnReject,
+		now:         time.Now,
+		remote:      !IsLoopback(opts.Listen),
+		warnings:    warnings(cfg, opts.Listen),
+		hosts:       newHostMatcher(cfg, opts.Listen),
+		origins:     cfg.AllowedOrigins,
+		rules:       cfg.pathPolicy(),
+		denyMethods: cfg.DenyMethods,
+		denyPaths:   mustCompile(cfg.DenyPaths),
+		allowPaths:  mustCompile(cfg.AllowPaths),
+		maxBody:     cfg.MaxBodyBytes,
+		maxHeader:   cfg.MaxHeaderBytes,
+		tls:         tf,
+		msg:         newMessages(cfg),
+	}
+	if g.maxHeader == 0 {
+		g.maxHeader = DefaultMaxHeaderBytes
+	}
+	n := cfg.MaxConcurrentRequests
+	if n == 0 {
+		n = DefaultMaxConcurrentRequests
+	}
+	g.sem = make(chan struct{}, n)
+	for _, s := range cfg.AllowCIDRs {
+		g.cidrs = append(g.cidrs, netip.MustParsePrefix(s).Masked()) // checked by Validate
+	}
+	clients := make([]*client, len(cfg.Clients))
+	for i, cl := range cfg.Clients {
+		clients[i] = &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
+			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
+	}
+	g.auth = newAuthenticator(cfg, clients)
+	return g, nil
+}
+
+// Remote reports whether the listen address is not loopback (gateway mode).
+func (g *Guard) Remote() bool { return g.remote }
+
+// Warnings returns what the configuration allows that deserves a loud note at start, such as
+// allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
+func (g *Guard) Warnings() []string { return append([]string(nil), g.warnings...) }
+
+// MaxHeaderBytes returns the header size limit for http.Server.MaxHeaderBytes: max_header_bytes,
+// or DefaultMaxHeaderBytes when it is 0.
+func (g *Guard) MaxHeaderBytes() int { return g.maxHeader }
+
+func mustCompile(exprs []string) []*regexp.Regexp {
+	res := make([]*regexp.Regexp, len(exprs))
+	for i, e := range exprs {
+		res[i] = regexp.MustCompile(e) // checked by Validate
+	}
+	return res
+}
+
+// warnings lists the risky choices in cfg on listen.
+func warnings(cfg Config, listen string) []string {
+	var w []string
+	remote := !IsLoopback(listen)
+	auth := cfg.authConfigured()
+	switch {
+	case remote && !auth && cfg.AllowUnauthenticatedRemote:
+		w = append(w, fmt.Sprintf("inbound.allow_unauthenticated_remote is true and listen %q is not "+
+			"a loopback address: ANYONE WHO CAN REACH IT CAN CREATE AND DELETE DATABASE SERVICES WITH "+
+			"YOUR IBM API KEY; configure inbound.clients or inbound.tls.client_ca_file instead", listen))
+		if len(cfg.AllowedHosts) == 0 {
+			w = append(w, fmt.Sprintf("inbound.allowed_hosts is empty: only Host localhost, 127.0.0.1, "+
+				"[::1] and the listen address %q are answered; list the names clients use", listen))
+		}
+	case !remote && cfg.AllowUnauthenticatedRemote:
+		w = append(w, fmt.Sprintf("inbound.allow_unauthenticated_remote has no effect: listen %q is a loopback address", listen))
+	}
+	if remote && auth && cfg.TLS.CertFile == "" {
+		w = append(w, fmt.Sprintf("inbound bearer tokens travel in clear text: listen %q is not a "+
+			"loopback address and inbound.tls.cert_file is not set", listen))
+	}
+	for _, h := range cfg.AllowedHosts {
+		if h == "*" && !auth {
+			w = append(w, "inbound.allowed_hosts has \"*\": without inbound authentication, web pages "+
+				"can reach the proxy through DNS rebinding")
+			break
+		}
+	}
+	return w
+}

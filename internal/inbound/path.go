@@ -1,0 +1,104 @@
+package inbound
+
+import (
+	"net/url"
+	"regexp"
+)
+
+// escapedPath returns the path as the client sent it: RawPath when set, else the escaped Path
+// (net/url leaves RawPath empty exactly when escaping Path gives back what was sent; escaping
+// allocates only when Path has something to escape).
+func escapedPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	return u.EscapedPath()
+}
+
+// hasDotSegment reports whether p, an escaped path, holds a segment that is "." or "..",
+// literally or percent-encoded (%2e, %2E, mixed). "/", "\", "%2F" and "%5C" all separate
+// segments, and a ";" ends a segment's name ("..;x" counts), since servers differ on them.
+// It allocates nothing.
+func hasDotSegment(p string) bool {
+	dots, other, inName := 0, false, true
+	for i, n := 0, 1; i < len(p); i += n {
+		var c byte
+		c, n = byteAt(p, i)
+		switch {
+		case c == '/' || c == '\\':
+			if dots > 0 && dots <= 2 && !other {
+				return true
+			}
+			dots, other, inName = 0, false, true
+		case !inName:
+		case c == ';':
+			inName = false
+		case c == '.':
+			dots++
+		default:
+			other = true
+		}
+	}
+	return dots > 0 && dots <= 2 && !other
+}
+
+// ambiguousForRules reports whether p, an escaped path, holds something that makes regular
+// expressions over it ambiguous: "%2F", "%5C", "\", "//", or a percent-encoded unreserved
+// character (a letter, digit, "-", ".", "_" or "~"), which the upstream reads as the plain one.
+func ambiguousForRules(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			return true
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return true
+			}
+		case '%':
+			if c, n := byteAt(p, i); n == 3 && (c == '/' || c == '\\' || unreserved(c)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// byteAt returns the byte at p[i], decoding a valid "%XX" escape, and how many bytes it took.
+func byteAt(p string, i int) (byte, int) {
+	if p[i] == '%' && i+2 < len(p) {
+		hi, ok1 := unhex(p[i+1])
+		lo, ok2 := unhex(p[i+2])
+		if ok1 && ok2 {
+			return hi<<4 | lo, 3
+		}
+	}
+	return p[i], 1
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// unreserved reports whether c is an RFC 3986 unreserved character.
+func unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// matchAny reports whether any of res matches s.
+func matchAny(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}

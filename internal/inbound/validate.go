@@ -1,0 +1,228 @@
+package inbound
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// problems collects configuration errors, each starting with its full key.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+}
+
+// Validate checks c for a proxy listening on listen and returns every problem at once
+// (errors.Join), each naming its full key (e.g. "inbound.clients[0].token_sha256"), quoting the
+// bad value and saying what would be valid. It reads no files: New checks that they load.
+func (c Config) Validate(listen string) error {
+	var p problems
+	if !IsLoopback(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
+		p.add("listen", "%q is not a loopback address, so anyone who can reach it could create and "+
+			"delete database services with your IBM API key; configure inbound authentication: "+
+			"inbound.clients with a token_sha256 each (from `dbaas-proxy hash-token`), or "+
+			"inbound.tls.cert_file, inbound.tls.key_file and inbound.tls.client_ca_file for client "+
+			"certificates; or listen on 127.0.0.1 or a unix:/path socket; or, to accept the risk, "+
+			"set inbound.allow_unauthenticated_remote: true", listen)
+	}
+	for i, o := range c.AllowedOrigins {
+		if why := checkOrigin(o); why != "" {
+			p.add(fmt.Sprintf("inbound.allowed_origins[%d]", i), "%q %s", o, why)
+		}
+	}
+	for i, h := range c.AllowedHosts {
+		if !validHost(h) {
+			p.add(fmt.Sprintf("inbound.allowed_hosts[%d]", i), "%q is not a Host value; use a host "+
+				"name or address with an optional port, such as \"proxy.internal\" or \"10.0.0.5:20000\" "+
+				"(IPv6 in brackets: \"[fd00::5]:20000\"), or \"*\" to accept any", h)
+		}
+	}
+	checkRegexps(&p, "inbound.allow_paths", c.AllowPaths)
+	checkRegexps(&p, "inbound.deny_paths", c.DenyPaths)
+	for i, m := range c.DenyMethods {
+		if !isToken(m) {
+			p.add(fmt.Sprintf("inbound.deny_methods[%d]", i), "%q is not an HTTP method; use a name "+
+				"such as DELETE, POST, PUT or PATCH", m)
+		}
+	}
+	for i, s := range c.AllowCIDRs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			p.add(fmt.Sprintf("inbound.allow_cidrs[%d]", i), "%q is not a CIDR prefix; use a network "+
+				"such as \"10.0.0.0/8\" or \"fd00::/8\" (\"192.0.2.7/32\" for one address)", s)
+		}
+	}
+	c.TLS.validate(&p)
+	c.validateClients(&p)
+	c.validateLimits(&p)
+	return errors.Join(p...)
+}
+
+func (t TLSConfig) validate(p *problems) {
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		p.add("inbound.tls.key_file", "not set while inbound.tls.cert_file is %q; set both, or neither for plain HTTP", t.CertFile)
+	case t.CertFile == "" && t.KeyFile != "":
+		p.add("inbound.tls.cert_file", "not set while inbound.tls.key_file is %q; set both, or neither for plain HTTP", t.KeyFile)
+	}
+	if t.ClientCAFile != "" && (t.CertFile == "" || t.KeyFile == "") {
+		p.add("inbound.tls.client_ca_file", "%q is set but client certificates are asked for only over "+
+			"TLS; set inbound.tls.cert_file and inbound.tls.key_file too", t.ClientCAFile)
+	}
+}
+
+func (c Config) validateClients(p *problems) {
+	names := map[string]int{}
+	tokens := map[string]int{}
+	cns := map[string]int{}
+	for i, cl := range c.Clients {
+		key := fmt.Sprintf("inbound.clients[%d]", i)
+		if cl.Name == "" {
+			p.add(key+".name", "not set; give each client a unique name (shown in logs and metrics)")
+		} else if j, dup := names[cl.Name]; dup {
+			p.add(key+".name", "%q is also the name of inbound.clients[%d]; names must be unique", cl.Name, j)
+		} else {
+			names[cl.Name] = i
+		}
+		if cl.TokenSHA256 == "" && cl.CertCN == "" {
+			p.add(key, "has neither token_sha256 nor cert_cn; set token_sha256 (from `dbaas-proxy "+
+				"hash-token`) or cert_cn (with inbound.tls.client_ca_file)")
+		}
+		if t := cl.TokenSHA256; t != "" {
+			if b, err := hex.DecodeString(t); err != nil || len(b) != 32 {
+				// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
+				p.add(key+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
+					"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
+			} else if j, dup := tokens[strings.ToLower(t)]; dup {
+				p.add(key+".token_sha256", "%q is also the token_sha256 of inbound.clients[%d]; give each "+
+					"client its own token", t, j)
+			} else {
+				tokens[strings.ToLower(t)] = i
+			}
+		}
+		if cl.CertCN != "" {
+			if c.TLS.ClientCAFile == "" {
+				p.add(key+".cert_cn", "%q needs inbound.tls.client_ca_file, the CA that signs client certificates", cl.CertCN)
+			}
+			if j, dup := cns[cl.CertCN]; dup {
+				p.add(key+".cert_cn", "%q is also the cert_cn of inbound.clients[%d]; each CN must name one client", cl.CertCN, j)
+			} else {
+				cns[cl.CertCN] = i
+			}
+		}
+		checkRegexps(p, key+".allow_paths", cl.AllowPaths)
+		cl.validateRate(p, key)
+	}
+}
+
+func (cl Client) validateRate(p *problems, key string) {
+	r := cl.RatePerSecond
+	if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		p.add(key+".rate_per_second", "%v is not a rate; use a positive number of requests per second, or 0 for no limit", r)
+	}
+	if cl.Burst < 0 {
+		p.add(key+".burst", "%d is negative; use a positive number of requests, or 0 for max(1, rate_per_second)", cl.Burst)
+	} else if cl.Burst > 0 && r == 0 {
+		p.add(key+".burst", "%d is set without rate_per_second; set rate_per_second too, or remove burst", cl.Burst)
+	}
+}
+
+func (c Config) validateLimits(p *problems) {
+	if c.MaxBodyBytes < 0 {
+		p.add("inbound.max_body_bytes", "%d is negative; use a number of bytes, or 0 for no limit", c.MaxBodyBytes)
+	}
+	if c.MaxConcurrentRequests < 0 {
+		p.add("inbound.max_concurrent_requests", "%d is negative; use a positive number, or 0 for the default (%d)",
+			c.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
+	}
+	if c.MaxHeaderBytes < 0 {
+		p.add("inbound.max_header_bytes", "%d is negative; use a number of bytes, or 0 for the default (%d)",
+			c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	}
+}
+
+func checkRegexps(p *problems, key string, exprs []string) {
+	for i, e := range exprs {
+		if _, err := regexp.Compile(e); err != nil {
+			p.add(fmt.Sprintf("%s[%d]", key, i), "%q is not a regular expression (Go RE2 syntax, e.g. "+
+				"\"^/api/v3/[0-9a-f]+/clusters/\"): %w", e, err)
+		}
+	}
+}
+
+// checkOrigin returns why o is not an origin as browsers send it, or "".
+func checkOrigin(o string) string {
+	const want = "; use scheme://host[:port] exactly as browsers send it, e.g. \"http://localhost:8888\""
+	if o == "null" {
+		return "would admit sandboxed pages and local files, which any site can create" + want
+	}
+	u, err := url.Parse(o)
+	switch {
+	case err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		return "is not an origin" + want
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "?"):
+		return "has more than scheme, host and port (browsers send no path, not even \"/\")" + want
+	}
+	return ""
+}
+
+// validHost reports whether h can be an allowed_hosts entry.
+func validHost(h string) bool {
+	if h == "*" {
+		return true
+	}
+	if h == "" || strings.ContainsAny(h, " \t/\\@?#%*") {
+		return false
+	}
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		if _, err := netip.ParseAddr(h[1:end]); err != nil {
+			return false
+		}
+		rest := h[end+1:]
+		return rest == "" || (rest[0] == ':' && isPort(rest[1:]))
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		return host != "" && isPort(port)
+	}
+	return !strings.Contains(h, ":")
+}
+
+// isPort reports whether s is a decimal port number.
+func isPort(s string) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of a method name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
