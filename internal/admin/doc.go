@@ -1,0 +1,12 @@
+// Package admin serves dbaas-proxy's second listener (admin.listen, 127.0.0.1:9090 by default):
+// liveness (/healthz), readiness (/readyz), Prometheus metrics (/metrics), a status page for a
+// person (/) and a forced token refresh (POST /token/refresh).
+//
+// The admin listener never forwards anything to the DBaaS Manager and never shows an access
+// token or an API key: the status page shows a token's fingerprint, expiry and refresh state only.
+// Requests whose Host header is not a loopback name or address (or one of Options.AllowedHosts)
+// are refused, which defeats DNS rebinding from a browser.
+//
+// Metrics holds the proxy's Prometheus collectors and Recent keeps the last requests for the
+// status page; both are fed from the proxy's Observe hook and are safe for concurrent use.
+package admin

@@ -1,0 +1,237 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+)
+
+// TokenState is a snapshot of the token cache, as the status page and the metrics need it.
+// It never holds the access token itself. The zero value means "no token yet, nothing tried".
+type TokenState struct {
+	HasToken    bool      // a token is cached (it may have expired)
+	UserID      string    // the account id returned with the token; "" when none
+	Expiry      time.Time // when the cached token expires; zero when unknown
+	Fingerprint string    // a short hash of the token, to tell tokens apart; never the token
+	IssuedAt    time.Time // when the cached token was issued; zero when unknown
+	LastRefresh time.Time // the last successful exchange; zero when none yet
+	LastError   string    // the last exchange's error, secret-free; "" after a success
+	NextAttempt time.Time // no exchange before this (backoff); zero when not backing off
+	Exchanges   int64     // token exchanges tried since start
+	Failures    int64     // token exchanges that failed since start
+}
+
+// Options configures NewHandler. Token and Ready are required; every other field may be left zero.
+type Options struct {
+	// Logger receives a line for each refused request and each forced refresh.
+	Logger zerolog.Logger
+	// Version is the program's version, shown on the status page.
+	Version string
+	// Upstream is the upstream URL, shown on the status page.
+	Upstream string
+	// Token returns the token cache's current state. Required.
+	Token func() TokenState
+	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.
+	// It must not call the upstream: /readyz answers from local state only.
+	Ready func() (bool, string)
+	// Refresh starts a token refresh and returns without waiting for it; POST /token/refresh
+	// calls it. nil means /token/refresh does not exist (404).
+	Refresh func()
+	// Gatherer serves /metrics. nil means /metrics does not exist (404).
+	Gatherer prometheus.Gatherer
+	// Recent holds the last requests for the status page. nil means the page lists none.
+	Recent *Recent
+	// Counts returns request counts by status class ("2xx": n, ...) for the status page.
+	// nil means the page shows no counts.
+	Counts func() map[string]int64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// AllowedHosts are further Host header values accepted, each a host name or address (any
+	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
+	// Loopback names and addresses (localhost, 127.0.0.0/8, [::1], any port) are always accepted,
+	// so the empty list accepts those only. Set it when admin.listen is not a loopback address.
+	AllowedHosts []string
+}
+
+// pageRows is how many of the last requests the status page lists.
+const pageRows = 50
+
+// handler serves the admin routes. It is immutable after NewHandler.
+type handler struct {
+	opts    Options
+	log     zerolog.Logger
+	hosts   hostRule
+	page    *page
+	metrics http.Handler
+}
+
+// NewHandler returns the admin listener's handler. It panics if opts.Token or opts.Ready is nil,
+// a programming error. The handler is safe for concurrent use.
+//
+// Routes: GET /healthz, GET /readyz, GET /metrics, GET / (status page), POST /token/refresh.
+// Every other path answers 404 and a wrong method 405, both as JSON errors.
+func NewHandler(opts Options) http.Handler {
+	if opts.Token == nil || opts.Ready == nil {
+		panic("admin: NewHandler needs Options.Token and Options.Ready")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &handler{
+		opts:  opts,
+		log:   opts.Logger.With().Str("component", "admin").Logger(),
+		hosts: newHostRule(opts.AllowedHosts),
+		page:  newPage(),
+	}
+	if opts.Gatherer != nil {
+		h.metrics = promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      promLogger{log: h.log},
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+	}
+	return h
+}
+
+// ServeHTTP checks the Host, sets the security headers every answer carries and routes.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Content-Security-Policy", baseCSP)
+	if !h.hosts.allowed(r.Host) {
+		h.log.Warn().Str("host", r.Host).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
+		jsonerr.Write(w, http.StatusForbidden, "forbidden: the Host header does not name the admin listener; "+
+			"add it to admin.allowed_hosts if you trust it")
+		return
+	}
+	switch r.URL.Path {
+	case "/healthz":
+		h.serveGet(w, r, h.healthz)
+	case "/readyz":
+		h.serveGet(w, r, h.readyz)
+	case "/metrics":
+		if h.metrics == nil {
+			notFound(w)
+			return
+		}
+		h.serveGet(w, r, h.metrics.ServeHTTP)
+	case "/":
+		h.serveGet(w, r, h.status)
+	case "/token/refresh":
+		if h.opts.Refresh == nil {
+			notFound(w)
+			return
+		}
+		h.refresh(w, r)
+	default:
+		notFound(w)
+	}
+}
+
+// serveGet runs fn for GET and HEAD and answers 405 otherwise.
+func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, fn http.HandlerFunc) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, "GET, HEAD")
+		return
+	}
+	fn(w, r)
+}
+
+// healthz answers 200 while the process serves: liveness says nothing about the upstream.
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeText(w, http.StatusOK, "ok\n")
+}
+
+// readyz answers 200 when Options.Ready says so, else 503 with its one-line reason.
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	ready, reason := h.opts.Ready()
+	if ready {
+		writeText(w, http.StatusOK, "ready\n")
+		return
+	}
+	reason = oneLine(reason)
+	if reason == "" {
+		reason = "not ready"
+	}
+	writeText(w, http.StatusServiceUnavailable, reason+"\n")
+}
+
+// refresh serves POST /token/refresh: it asks the token cache for a new token (202).
+func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, "POST")
+		return
+	}
+	if reason, blocked := inbound.CrossSite(r, nil); blocked {
+		h.log.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a token refresh from a web page")
+		jsonerr.Write(w, http.StatusForbidden, "forbidden: "+reason+"; dbaas-proxy refuses admin requests from web pages")
+		return
+	}
+	h.log.Info().Str("remote", r.RemoteAddr).Msg("admin: token refresh requested")
+	h.opts.Refresh()
+	jsonerr.Write(w, http.StatusAccepted, "token refresh started")
+}
+
+// status renders the status page.
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	body, err := h.page.render(h.pageData())
+	if err != nil {
+		h.log.Error().Err(err).Msg("admin: status page")
+		jsonerr.Write(w, http.StatusInternalServerError, "the status page could not be rendered; see the log")
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Security-Policy", h.page.csp)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// writeText sends a short text/plain answer.
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func notFound(w http.ResponseWriter) {
+	jsonerr.Write(w, http.StatusNotFound, "not found: the admin listener serves /, /healthz, /readyz, /metrics "+
+		"and POST /token/refresh")
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	jsonerr.Write(w, http.StatusMethodNotAllowed, "method not allowed: use "+allow)
+}
+
+// oneLine joins the lines of s with "; " so that a reason fits one line.
+func oneLine(s string) string {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+	}
+	return strings.Join(fields, "; ")
+}
+
+// promLogger hands promhttp's errors to zerolog.
+type promLogger struct{ log zerolog.Logger }
+
+// Println logs one promhttp error.
+func (l promLogger) Println(v ...any) {
+	l.log.Error().Msg("admin: metrics: " + oneLine(fmt.Sprint(v...)))
+}

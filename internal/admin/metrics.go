@@ -1,0 +1,272 @@
+package admin
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+)
+
+const namespace = "dbaas_proxy"
+
+// maxSeries bounds the cached (method, code, template) combinations; beyond it new templates are
+// counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
+const maxSeries = 4096
+
+// Exchange results for Metrics.TokenExchange.
+const (
+	ExchangeOK       = "ok"       // a token was obtained
+	ExchangeRejected = "rejected" // the token endpoint refused the API key (400, 401, 403)
+	ExchangeError    = "error"    // any other failure
+)
+
+// durationBuckets covers quick API calls up to long log downloads, in seconds.
+func durationBuckets() []float64 {
+	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+}
+
+// Metrics holds dbaas-proxy's Prometheus collectors. Its methods are safe for concurrent use and
+// do nothing on a nil *Metrics. No label ever carries a secret or a raw path.
+type Metrics struct {
+	requests  *prometheus.CounterVec   // method, code, template
+	duration  *prometheus.HistogramVec // template
+	upstream  prometheus.Histogram
+	bytesIn   prometheus.Counter
+	bytesOut  prometheus.Counter
+	inFlight  prometheus.Gauge
+	exchanges *prometheus.CounterVec // result
+	replays   prometheus.Counter
+	rejected  *prometheus.CounterVec // reason
+
+	mu       sync.RWMutex
+	children map[seriesKey]series // label children by labels, so that Observe does not allocate
+}
+
+// seriesKey identifies one requests_total child. A struct key keeps map lookups allocation-free.
+type seriesKey struct {
+	method   string
+	code     int
+	template string
+}
+
+// series are the cached label children for one seriesKey.
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil: not registered, for
+// tests). token feeds dbaas_proxy_token_expiry_seconds; now is the clock (nil: time.Now). It
+// panics if reg already holds collectors of the same names, as prometheus.MustRegister does.
+func NewMetrics(reg prometheus.Registerer, version string, token func() TokenState, now func() time.Time) *Metrics {
+	if now == nil {
+		now = time.Now
+	}
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_total",
+			Help: "Requests served, by method, status code and API path template."},
+			[]string{"method", "code", "template"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "request_duration_seconds", Help: "Time from a request's arrival to the end of its response.",
+			Buckets: durationBuckets()}, []string{"template"}),
+		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace,
+			Name: "upstream_duration_seconds", Help: "Time to the upstream's response headers.",
+			Buckets: durationBuckets()}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "request_bytes_total",
+			Help: "Request body bytes read from clients."}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "response_bytes_total",
+			Help: "Response body bytes written to clients."}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "in_flight_requests",
+			Help: "Requests being served."}),
+		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "token_exchanges_total", Help: "Exchanges of the API key for an access token, by result."},
+			[]string{"result"}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_total",
+			Help: "Requests sent again with a new token after the upstream refused the old one."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "inbound_rejected_total", Help: "Requests refused by inbound access control, by reason."},
+			[]string{"reason"}),
+		children: make(map[seriesKey]series),
+	}
+	for _, r := range []string{ExchangeOK, ExchangeRejected, ExchangeError} {
+		m.exchanges.WithLabelValues(r) // the series exist from the start, at 0
+	}
+	expiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_seconds",
+		Help: "Seconds until the current access token expires; 0 when there is none."},
+		func() float64 { return expirySeconds(token, now) })
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help: "Always 1; the labels tell the version and the Go version."}, []string{"version", "goversion"})
+	if version == "" {
+		version = "unknown"
+	}
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.upstream, m.bytesIn, m.bytesOut, m.inFlight,
+			m.exchanges, m.replays, m.rejected, expiry, build)
+	}
+	return m
+}
+
+// expirySeconds is the GaugeFunc behind dbaas_proxy_token_expiry_seconds.
+func expirySeconds(token func() TokenState, now func() time.Time) float64 {
+	if token == nil {
+		return 0
+	}
+	s := token()
+	if !s.HasToken || s.Expiry.IsZero() {
+		return 0
+	}
+	left := s.Expiry.Sub(now()).Seconds()
+	if left < 0 {
+		return 0
+	}
+	return left
+}
+
+// Observe counts one served request. It is called for every request and does not allocate once
+// its label combination has been seen. It does not count replays: see Replay.
+func (m *Metrics) Observe(rec *proxy.Record) {
+	if m == nil || rec == nil {
+		return
+	}
+	s := m.series(seriesKey{method: normMethod(rec.Method), code: rec.Status, template: normTemplate(rec.Template)})
+	s.requests.Inc()
+	s.duration.Observe(rec.Duration.Seconds())
+	if rec.UpstreamDuration > 0 {
+		m.upstream.Observe(rec.UpstreamDuration.Seconds())
+	}
+	if rec.BytesIn > 0 {
+		m.bytesIn.Add(float64(rec.BytesIn))
+	}
+	if rec.BytesOut > 0 {
+		m.bytesOut.Add(float64(rec.BytesOut))
+	}
+}
+
+// series returns the cached children for k, creating them on first use.
+func (m *Metrics) series(k seriesKey) series {
+	m.mu.RLock()
+	s, ok := m.children[k]
+	m.mu.RUnlock()
+	if ok {
+		return s
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.children[k]; ok {
+		return s
+	}
+	template := k.template
+	if !isTemplate(template) {
+		template = "other"
+	}
+	if len(m.children) >= maxSeries {
+		k.template, template = "other", "other"
+		if s, ok := m.children[k]; ok {
+			return s
+		}
+	}
+	s = series{
+		requests: m.requests.WithLabelValues(k.method, strconv.Itoa(k.code), template),
+		duration: m.duration.WithLabelValues(template),
+	}
+	m.children[k] = s
+	return s
+}
+
+// normMethod maps the standard methods to themselves and anything else to "OTHER".
+func normMethod(method string) string {
+	switch method {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodConnect:
+		return http.MethodConnect
+	case http.MethodTrace:
+		return http.MethodTrace
+	}
+	return "OTHER"
+}
+
+// normTemplate keeps a path template and maps anything that is not one to "other".
+func normTemplate(t string) string {
+	if t == "" || t[0] != '/' {
+		return "other"
+	}
+	return t
+}
+
+// isTemplate reports whether t looks like a path template rather than a raw path: it must not
+// hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
+// UUIDs are), nor a query. Checked once per new series, not per request.
+func isTemplate(t string) bool {
+	if strings.ContainsAny(t, "?#") {
+		return false
+	}
+	for seg := range strings.SplitSeq(t, "/") {
+		if len(seg) >= 16 && strings.Trim(seg, "0123456789abcdefABCDEF-") == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// RequestStarted counts a request in flight.
+func (m *Metrics) RequestStarted() {
+	if m != nil {
+		m.inFlight.Inc()
+	}
+}
+
+// RequestDone ends what RequestStarted began.
+func (m *Metrics) RequestDone() {
+	if m != nil {
+		m.inFlight.Dec()
+	}
+}
+
+// TokenExchange counts one token exchange by result: ExchangeOK, ExchangeRejected or
+// ExchangeError; any other value counts as ExchangeError.
+func (m *Metrics) TokenExchange(result string) {
+	if m == nil {
+		return
+	}
+	switch result {
+	case ExchangeOK, ExchangeRejected:
+	default:
+		result = ExchangeError
+	}
+	m.exchanges.WithLabelValues(result).Inc()
+}
+
+// Replay counts a request sent again after the upstream refused its token.
+func (m *Metrics) Replay() {
+	if m != nil {
+		m.replays.Inc()
+	}
+}
+
+// Reject counts a request refused by inbound access control. reason must be one of a small fixed
+// set of labels (internal/inbound's OnReject reasons), never a value taken from the request.
+func (m *Metrics) Reject(reason string) {
+	if m != nil {
+		m.rejected.WithLabelValues(reason).Inc()
+	}
+}

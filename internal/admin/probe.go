@@ -1,0 +1,68 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// probeTimeout bounds Probe when ctx has no deadline.
+const probeTimeout = 10 * time.Second
+
+// Probe asks the admin listener at addr (host:port, as in admin.listen) whether the process is
+// alive: GET http://addr/healthz must answer 200. An unspecified or empty host (":9090",
+// "0.0.0.0:9090", "[::]:9090") is probed on loopback. Without a deadline in ctx, Probe gives up
+// after 10 s. It is what `dbaas-proxy healthcheck` (a Docker HEALTHCHECK) runs.
+func Probe(ctx context.Context, addr string) error {
+	target, err := probeTarget(addr)
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+	}
+	url := "http://" + target + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("admin: probe %s: %w", url, err)
+	}
+	tr := &http.Transport{DisableKeepAlives: true} // no proxy from the environment, no shared state
+	defer tr.CloseIdleConnections()
+	client := &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin: probe: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin: probe %s: answered %d, want 200", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// probeTarget turns a listen address into an address to connect to.
+func probeTarget(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("admin: probe: the address %q is not host:port: %w", addr, err)
+	}
+	if port == "" {
+		return "", fmt.Errorf("admin: probe: the address %q has no port", addr)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
