@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
+)
+
+// serveError is the ReverseProxy's ErrorHandler and the one place where a failure becomes a
+// response: a status and a fixed message chosen by the kind of err. The error itself is logged
+// (it never holds a secret: package tokensource guarantees that for its errors), never sent.
+func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := h.classify(r, err)
+	var nt *tokensource.NoTokenError
+	if errors.As(err, &nt) && status == http.StatusServiceUnavailable {
+		secs := int((nt.RetryAfter() + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	}
+	if status == statusAborted {
+		// The client went away: there is nobody to answer. Record it for the access log.
+		if rec := recordFrom(r.Context()); rec != nil {
+			rec.Status = statusAborted
+		}
+		if cw, ok := w.(*countingWriter); ok {
+			cw.status = statusAborted
+		}
+		return
+	}
+	ev := h.opts.Logger.Warn()
+	if status == http.StatusRequestEntityTooLarge {
+		ev = h.opts.Logger.Debug()
+	}
+	ev.Str("request_id", recordID(r)).Int("status", status).Err(err).Msg("request failed")
+	jsonerr.Write(w, status, msg)
+}
+
+func recordID(r *http.Request) string {
+	if rec := recordFrom(r.Context()); rec != nil {
+		return rec.ID
+	}
+	return ""
+}
+
+// classify maps an error to the status and message the client gets.
+func (h *Handler) classify(r *http.Request, err error) (int, string) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return statusAborted, ""
+	}
+	var nt *tokensource.NoTokenError
+	if errors.As(err, &nt) {
+		return h.classifyNoToken(r, nt)
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"request body too large: the limit is %d bytes (inbound.max_body_bytes)", mbe.Limit)
+	}
+	return h.classifyUpstream(err)
+}
+
+func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError) (int, string) {
+	const prefix = "no access token: "
+	var xe *tokensource.ExchangeError
+	switch {
+	case errors.As(nt, &xe) && xe.Rejected():
+		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
+			"the token endpoint rejected the API key (%d); check auth.api_key_file or DBAAS_API_KEY", xe.Status)
+	case errors.As(nt, &xe):
+		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
+			"the token endpoint failed (%d); dbaas-proxy retries with backoff, try again later", xe.Status)
+	case errors.Is(nt, context.DeadlineExceeded) && r.Context().Err() != nil:
+		return http.StatusGatewayTimeout, prefix +
+			"the token endpoint did not answer before the request's deadline; try again later"
+	case errors.Is(nt, context.Canceled) && r.Context().Err() != nil:
+		return statusAborted, ""
+	}
+	// The exchange failed below HTTP: the token endpoint is the upstream itself, so this is a
+	// 502 or 504 like any other failure to reach it.
+	status, msg := h.classifyUpstream(nt.Err)
+	return status, prefix + msg
+}
+
+// classifyUpstream maps a transport error talking to the upstream.
+func (h *Handler) classifyUpstream(err error) (int, string) {
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+		verifyErr  *tls.CertificateVerificationError
+		recordErr  tls.RecordHeaderError
+		dnsErr     *net.DNSError
+		netErr     net.Error
+	)
+	switch {
+	case errors.As(err, &hostErr):
+		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
+			" is not valid for that name; set upstream.server_name to a name the certificate holds"
+	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
+		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
+			" is not signed by the CA in upstream.ca_file (" + h.opts.CAFile +
+			"); download the CA file of this DBaaS Manager from the service dashboard"
+	case errors.As(err, &invalidErr):
+		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
+			" is invalid (expired or not yet valid, or not for a server)"
+	case errors.As(err, &recordErr):
+		return http.StatusBadGateway, "bad gateway: " + h.host + " does not speak TLS; upstream.url must be the DBaaS Manager's https address"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return http.StatusGatewayTimeout, "gateway timeout: the upstream " + h.host +
+			" did not answer within " + h.timeoutText() + "; try again later"
+	case errors.As(err, &dnsErr):
+		return http.StatusBadGateway, "bad gateway: cannot resolve the upstream host " + h.host
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return http.StatusBadGateway, "bad gateway: the upstream " + h.host + " refused the connection"
+	}
+	return http.StatusBadGateway, "bad gateway: the connection to the upstream " + h.host +
+		" failed; try again, and check the network if it persists"
+}
+
+func (h *Handler) timeoutText() string {
+	if h.opts.Timeout <= 0 {
+		return "the upstream timeout"
+	}
+	return h.opts.Timeout.String() + " (upstream.timeout)"
+}

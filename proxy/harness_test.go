@@ -1,0 +1,195 @@
+package proxy_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
+)
+
+// harness is the emulator of the DBaaS Manager behind a frontend running the real proxy
+// handler with the real token source, each on its own loopback socket.
+type harness struct {
+	t      testing.TB
+	em     *emulator.Server
+	tokens *tokensource.Cached
+	front  *httptest.Server
+	client *http.Client
+	logs   *syncBuffer
+}
+
+// setup tunes the harness before it starts.
+type setup struct {
+	em        emulator.Options
+	caPEM     []byte // the CA the proxy trusts; nil means the emulator's
+	refreshOn []int
+	header    string
+	timeout   time.Duration
+	maxReplay int64
+	level     zerolog.Level
+	noStart   bool // do not start the background refresh
+}
+
+func newHarness(t testing.TB, s setup) *harness {
+	t.Helper()
+	if s.em.Logger.GetLevel() == zerolog.TraceLevel { // the zero Logger: keep the emulator quiet
+		s.em.Logger = zerolog.Nop()
+	}
+	em, err := emulator.Start(s.em)
+	if err != nil {
+		t.Fatalf("emulator.Start: %v", err)
+	}
+	t.Cleanup(func() { em.Close() })
+	if s.caPEM == nil {
+		s.caPEM = em.CAPEM()
+	}
+	if s.timeout == 0 {
+		s.timeout = 10 * time.Second
+	}
+	h := &harness{t: t, em: em, logs: &syncBuffer{}}
+	logger := zerolog.New(h.logs).Level(s.level)
+	base := pinnedTransport(t, s.caPEM, s.timeout)
+	h.tokens = tokensource.NewCached(tokensource.NewExchange(tokensource.ExchangeOptions{
+		URL:    em.URL() + "/api/v1/auth/token",
+		Client: &http.Client{Transport: base},
+		Key:    func() (string, error) { return em.APIKey(), nil },
+		Logger: logger,
+	}), tokensource.CachedOptions{Logger: logger})
+	if !s.noStart {
+		h.tokens.Start()
+	}
+	t.Cleanup(h.tokens.Close)
+	up, _ := url.Parse(em.URL())
+	ph, err := proxy.New(proxy.Options{
+		Upstream: up,
+		Transport: &tokensource.Transport{
+			Source: h.tokens, Base: base, Header: s.header, RefreshOn: s.refreshOn,
+			MaxReplayBytes: s.maxReplay, OnReplay: proxy.MarkReplayed,
+		},
+		Source:  h.tokens,
+		CAFile:  "testdata/ca.pem",
+		Timeout: s.timeout,
+		Logger:  logger,
+	})
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	h.front = httptest.NewServer(ph)
+	t.Cleanup(h.front.Close)
+	h.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	t.Cleanup(h.client.CloseIdleConnections)
+	return h
+}
+
+// pinnedTransport trusts only caPEM, like dbaas-proxy's upstream transport.
+func pinnedTransport(t testing.TB, caPEM []byte, timeout time.Duration) *http.Transport {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("bad CA PEM")
+	}
+	tr := &http.Transport{
+		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost:   256,
+		ResponseHeaderTimeout: timeout,
+		DisableCompression:    true,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+// do sends a request to the proxy and returns the status, headers and whole body.
+func (h *harness) do(method, path string, body io.Reader, hdr map[string]string) (int, http.Header, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.front.URL+path, body)
+	if err != nil {
+		h.t.Fatalf("NewRequest: %v", err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = []string{v} // as sent: api_key keeps its underscore
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// get is do for a GET that must answer want.
+func (h *harness) get(path string, want int) []byte {
+	h.t.Helper()
+	code, _, b := h.do(http.MethodGet, path, nil, nil)
+	if code != want {
+		h.t.Fatalf("GET %s = %d, want %d; body %s", path, code, want, b)
+	}
+	return b
+}
+
+// lastArrival is the last request the emulator saw.
+func (h *harness) lastArrival() emulator.Arrival {
+	h.t.Helper()
+	all := h.em.Requests()
+	if len(all) == 0 {
+		h.t.Fatal("the emulator saw no request")
+	}
+	return all[len(all)-1]
+}
+
+// jsonError decodes the proxy's JSON error body.
+func jsonError(t *testing.T, b []byte) (code int, msg string) {
+	t.Helper()
+	var e struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error body is not JSON {code, message}: %q", b)
+	}
+	return e.Code, e.Message
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mustContain fails unless s contains each of subs.
+func mustContain(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s = %q, want it to contain %q", what, s, sub)
+		}
+	}
+}

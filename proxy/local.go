@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+)
+
+// apiVersion returns the version segment ("v3") and the rest of the path after it
+// ("/auth/token") when path is /api/v{N}/..., else ok is false.
+func apiVersion(path string) (version, rest string, ok bool) {
+	p, found := strings.CutPrefix(path, "/api/v")
+	if !found {
+		return "", "", false
+	}
+	i := 0
+	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+		i++
+	}
+	if i == 0 || (i < len(p) && p[i] != '/') {
+		return "", "", false
+	}
+	return "v" + p[:i], p[i:], true
+}
+
+// matchAPIPath matches everything the proxy forwards: paths under /api/.
+func matchAPIPath(r *http.Request, _ *mux.RouteMatch) bool {
+	return strings.HasPrefix(escapedPath(r), "/api/")
+}
+
+// matchTokenPath matches /api/v{N}/auth/token, any method: the proxy answers it itself.
+func matchTokenPath(r *http.Request, _ *mux.RouteMatch) bool {
+	_, rest, ok := apiVersion(escapedPath(r))
+	return ok && rest == "/auth/token"
+}
+
+// matchMePath matches /api/v{N}/me and /api/v{N}/me/...
+func matchMePath(r *http.Request, _ *mux.RouteMatch) bool {
+	_, rest, ok := apiVersion(escapedPath(r))
+	return ok && (rest == "/me" || strings.HasPrefix(rest, "/me/"))
+}
+
+// tokenReply is the body of the local token endpoint, the same shape as the DBaaS Manager's.
+type tokenReply struct {
+	AccessToken string `json:"access_token"`
+	UserID      string `json:"user_id"`
+}
+
+// serveLocalToken answers the token exchange of legacy tools: the user id is real, the access
+// token a placeholder that the proxy replaces on every forwarded request. Whatever api_key the
+// tool sent is neither checked nor forwarded.
+func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		jsonerr.Write(w, http.StatusMethodNotAllowed,
+			"method not allowed: the token endpoint answers GET (dbaas-proxy answers it itself)")
+		return
+	}
+	tok, err := h.opts.Source.Token(r.Context())
+	if err != nil {
+		h.serveError(w, r, err)
+		return
+	}
+	b, _ := json.Marshal(tokenReply{
+		AccessToken: placeholderToken(tok.UserID, tok.IssuedAt.Unix(), tok.Expiry.Unix()),
+		UserID:      tok.UserID,
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(b)
+	}
+}
+
+// PlaceholderPrefix starts every placeholder token the local token endpoint hands out.
+const PlaceholderPrefix = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." // {"alg":"none","typ":"JWT"}
+
+// placeholderToken is a JWT-shaped, unsigned stand-in for the access token. Tools that read exp
+// from the token to decide when to ask again see the real expiry; the token itself carries
+// nothing secret and is worthless outside the proxy, which replaces it.
+func placeholderToken(userID string, iat, exp int64) string {
+	payload, _ := json.Marshal(struct {
+		Iss     string `json:"iss"`
+		Sub     string `json:"sub"`
+		Iat     int64  `json:"iat"`
+		Exp     int64  `json:"exp"`
+		Account struct {
+			Bss string `json:"bss"`
+		} `json:"account"`
+	}{Iss: "dbaas-proxy", Sub: "placeholder: dbaas-proxy attaches the real token", Iat: iat, Exp: exp,
+		Account: struct {
+			Bss string `json:"bss"`
+		}{userID}})
+	return PlaceholderPrefix + base64.RawURLEncoding.EncodeToString(payload) + ".placeholder"
+}
+
+// serveMe rewrites /api/v{N}/me/... to /api/v{N}/<user_id>/... and forwards it.
+func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
+	tok, err := h.opts.Source.Token(r.Context())
+	if err != nil {
+		h.serveError(w, r, err)
+		return
+	}
+	if tok.UserID == "" || strings.ContainsAny(tok.UserID, "/?#%") {
+		jsonerr.Write(w, http.StatusBadGateway,
+			"bad gateway: the token endpoint returned no usable user id, so /me/ cannot be rewritten; use the account id in the path")
+		return
+	}
+	version, rest, _ := apiVersion(escapedPath(r))
+	path := "/api/" + version + "/" + tok.UserID + strings.TrimPrefix(rest, "/me")
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		jsonerr.Write(w, http.StatusBadRequest, "bad request: the path is not validly escaped")
+		return
+	}
+	u.Path, u.RawPath = p, path // RawPath keeps the escapes exactly as the client sent them
+	r2.URL = &u
+	if rec := recordFrom(r.Context()); rec != nil {
+		rec.Template = Template(path)
+	}
+	h.forward(w, r2)
+}
