@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeFile writes content to name under dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	data, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The example leaves the two required keys empty; fill them as a user would.
+	s := strings.Replace(string(data), `  url: ""`, `  url: https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000`, 1)
+	s = strings.Replace(s, `  ca_file: ""`, `  ca_file: /etc/dbaas-proxy/ca.pem`, 1)
+	p := writeFile(t, t.TempDir(), "config.yaml", s)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatalf("LoadConfig(example) = %v", err)
+	}
+	// The example must show the defaults, not other values.
+	d := Defaults()
+	d.Upstream.URL, d.Upstream.CAFile = cfg.Upstream.URL, cfg.Upstream.CAFile
+	if cfg.Listen != d.Listen || cfg.ShutdownTimeout != d.ShutdownTimeout || cfg.Upstream.Timeout != d.Upstream.Timeout ||
+		cfg.Auth.TokenPath != d.Auth.TokenPath || cfg.Auth.Header != d.Auth.Header || cfg.Auth.DefaultLifetime != d.Auth.DefaultLifetime ||
+		cfg.Auth.MaxReplayBytes != d.Auth.MaxReplayBytes || cfg.Log != d.Log || cfg.Admin.Listen != d.Admin.Listen ||
+		len(cfg.Auth.RefreshOn) != 1 || cfg.Auth.RefreshOn[0] != 401 {
+		t.Errorf("config.example.yaml does not show the defaults:\n got %+v\nwant %+v", *cfg, d)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	const good = "upstream:\n  url: https://127.0.0.1:20000\n  ca_file: /ca.pem\n"
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error
+	}{
+		{"unknown top-level key", good + "listn: 127.0.0.1:1\n",
+			[]string{"config.yaml:4: listn: unknown key", "listen"}},
+		{"unknown nested key", "upstream:\n  url: https://127.0.0.1:20000\n  ca_file: /ca.pem\n  cafile: x\n",
+			[]string{"config.yaml:4: upstream.cafile: unknown key", "ca_file"}},
+		{"unknown key in a list item", good + "inbound:\n  clients:\n    - name: a\n      tokn: x\n",
+			[]string{"config.yaml:7: inbound.clients[0].tokn: unknown key"}},
+		{"bad URL scheme", "upstream:\n  url: http://127.0.0.1:20000\n  ca_file: /ca.pem\n",
+			[]string{"config.yaml:2: upstream.url:", `"http://127.0.0.1:20000"`, "https://"}},
+		{"URL with a path", "upstream:\n  url: https://h:1/api\n  ca_file: /ca.pem\n",
+			[]string{"config.yaml:2: upstream.url:", "no path"}},
+		{"no upstream", "upstream:\n  ca_file: /ca.pem\n",
+			[]string{"upstream.url: not set", "upstream.region"}},
+		{"bad region", "upstream:\n  region: mars\n  ca_file: /ca.pem\n",
+			[]string{"config.yaml:2: upstream.region:", `"mars"`, "us-south"}},
+		{"missing CA key", "upstream:\n  url: https://127.0.0.1:20000\n",
+			[]string{"upstream.ca_file: not set"}},
+		{"bad duration", good + "shutdown_timeout: soon\n",
+			[]string{"config.yaml:4:", "soon"}},
+		{"bad header", good + "auth:\n  header: cookie\n",
+			[]string{"config.yaml:5: auth.header:", `"cookie"`, "x-auth-token"}},
+		{"bad refresh status", good + "auth:\n  refresh_on: [401, 200]\n",
+			[]string{"config.yaml:5: auth.refresh_on[1]:", "200"}},
+		{"bad level", good + "log:\n  level: loud\n",
+			[]string{"config.yaml:5: log.level:", `"loud"`, "debug"}},
+		{"bad listen", good + "listen: localhost\n",
+			[]string{"config.yaml:4: listen:", "HOST:PORT"}},
+		{"syntax error", "upstream: [\n", []string{"config.yaml:", "invalid YAML"}},
+		{"admin on the proxy port", good + "listen: 127.0.0.1:7000\nadmin:\n  listen: 127.0.0.1:7000\n",
+			[]string{"config.yaml:6: admin.listen:", "own port"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "config.yaml", tt.yaml)
+			_, err := LoadConfig(p)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigReportsEveryProblem: one run names all the problems, not just the first.
+func TestConfigReportsEveryProblem(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "c.yaml", "upstream:\n  url: ftp://x\nlog:\n  level: loud\n  format: xml\n")
+	_, err := LoadConfig(p)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	for _, key := range []string{"upstream.url", "upstream.ca_file", "log.level", "log.format"} {
+		if !strings.Contains(err.Error(), key+":") {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+}
+
+func TestConfigDefaultsAndRegion(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "c.yaml", "upstream:\n  region: eu-de\n  ca_file: /ca.pem\n  timeout: 5s\n")
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.UpstreamURL(); got != "https://dbaas902.hyperp-dbaas.cloud.ibm.com:20000" {
+		t.Errorf("UpstreamURL = %q", got)
+	}
+	if cfg.Upstream.Timeout != 5*time.Second || cfg.Listen != "127.0.0.1:20000" {
+		t.Errorf("timeout %v listen %q", cfg.Upstream.Timeout, cfg.Listen)
+	}
+}
+
+func TestMissingFilesAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope", "ca.pem")
+	if _, err := readCA(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("readCA(missing) = %v, want the path named", err)
+	}
+	notPEM := writeFile(t, dir, "ca.pem", "hello")
+	if _, err := readCA(notPEM); err == nil || !strings.Contains(err.Error(), notPEM) || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("readCA(not PEM) = %v", err)
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Errorf("LoadConfig(missing) = %v", err)
+	}
+	keyPath := filepath.Join(dir, "no-key.json")
+	if _, err := newKeyStore(keyPath, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), keyPath) {
+		t.Errorf("newKeyStore(missing) = %v, want the path named", err)
+	}
+	if _, err := newKeyStore("", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), apiKeyEnv) {
+		t.Errorf("newKeyStore(no key) = %v, want %s named", err, apiKeyEnv)
+	}
+}
+
+func FuzzDecodeConfig(f *testing.F) {
+	if data, err := os.ReadFile("../../config.example.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("listen: x\nupstream: {url: 'https://h:1', ca_file: /a}\n"))
+	f.Add([]byte("inbound:\n  clients:\n    - {name: a, token_sha256: b}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, _, err := DecodeConfig("f.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Errorf("error %q does not name the file", err)
+			}
+			return
+		}
+		_ = cfg.Validate() // must not panic
+	})
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+)
+
+// runDemo starts the built-in DBaaS Manager emulator over TLS with a fresh CA, and the proxy in
+// front of it with the emulator's API key, then prints commands that work as they are.
+func runDemo(ctx context.Context, args []string, sys system) error {
+	fs := flagSet("demo", sys)
+	listenFlag := fs.String("listen", "127.0.0.1:20000", "the proxy's listen `address`")
+	adminFlag := fs.String("admin-listen", "127.0.0.1:9090", "the admin listener's `address` (\"\" disables it)")
+	levelFlag := fs.String("log-level", "info", "the log `level`")
+	lifetime := fs.Duration("token-lifetime", time.Hour, "the emulator's token `lifetime`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	em, err := emulator.Start(emulator.Options{TokenLifetime: *lifetime})
+	if err != nil {
+		return fmt.Errorf("demo: starting the emulator: %w", err)
+	}
+	defer em.Close()
+	dir, err := os.MkdirTemp("", "dbaas-proxy-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cfg := Defaults()
+	cfg.Listen, cfg.Admin.Listen, cfg.Log.Level = *listenFlag, *adminFlag, *levelFlag
+	cfg.Upstream.URL = em.URL()
+	cfg.Upstream.CAFile = filepath.Join(dir, "ca.pem")
+	cfg.Auth.APIKeyFile = filepath.Join(dir, "apikey")
+	if err := em.WriteCAFile(cfg.Upstream.CAFile); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := os.WriteFile(cfg.Auth.APIKeyFile, []byte(em.APIKey()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr(err)
+	}
+	for _, addr := range []string{cfg.Listen, cfg.Admin.Listen} {
+		if err := portFree(addr); err != nil {
+			return usageErr(fmt.Errorf("demo: %v; choose another with -listen or -admin-listen", err))
+		}
+	}
+	printDemo(sys, &cfg, em)
+	return serve(ctx, &cfg, sys)
+}
+
+// portFree reports an error when addr cannot be listened on.
+func portFree(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return l.Close()
+}
+
+func printDemo(sys system, cfg *Config, em *emulator.Server) {
+	base := "http://" + cfg.Listen
+	fmt.Fprintf(sys.stdout, `dbaas-proxy demo: the built-in DBaaS Manager emulator runs at %s
+(TLS with a CA generated just now, account %s), and dbaas-proxy serves it at %s.
+No API key or token is needed on this side. Try, in another terminal:
+
+  curl -s %s/api/v3/me/services
+  curl -s %s/api/v3/%s/services
+  curl -s %s/api/v1/auth/token
+`, em.URL(), em.UserID(), base, base, base, em.UserID(), base)
+	if cfg.Admin.Listen != "" {
+		fmt.Fprintf(sys.stdout, `
+  curl -s http://%s/readyz
+  open http://%s/ in a browser for the status page
+`, cfg.Admin.Listen, cfg.Admin.Listen)
+	}
+	fmt.Fprintf(sys.stdout, "\nPress Ctrl-C to stop.\n\n")
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
+)
+
+// doctor runs the checks of `dbaas-proxy doctor`, one line each, stopping at the first
+// failure that makes the later checks meaningless.
+type doctor struct {
+	cfg    *Config
+	out    io.Writer
+	failed bool
+}
+
+func (d *doctor) check(name string, err error, detail string) bool {
+	if err != nil {
+		d.failed = true
+		fmt.Fprintf(d.out, "FAIL  %-10s %v\n", name, err)
+		return false
+	}
+	fmt.Fprintf(d.out, "ok    %-10s %s\n", name, detail)
+	return true
+}
+
+// runDoctor checks the configuration against the real upstream: CA file, TLS handshake, token
+// exchange, one authenticated call, and the clock. It never prints the key or the token.
+func runDoctor(ctx context.Context, args []string, sys system) error {
+	fs := flagSet("doctor", sys)
+	configPath := fs.String("config", "", "the config `file`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadFlags(*configPath, "", "")
+	d := &doctor{cfg: cfg, out: sys.stdout}
+	if !d.check("config", err, *configPath) {
+		return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
+	defer cancel()
+	d.run(ctx, sys)
+	d.printConfig()
+	if d.failed {
+		return &exitCode{code: exitFailure, err: errors.New("doctor: some checks failed")}
+	}
+	return nil
+}
+
+func (d *doctor) run(ctx context.Context, sys system) {
+	pool, err := readCA(d.cfg.Upstream.CAFile)
+	if !d.check("ca_file", err, d.cfg.Upstream.CAFile) {
+		return
+	}
+	if !d.handshake(ctx, pool) {
+		return
+	}
+	ex, closeFn, err := newExchange(d.cfg, newLogger(LogConfig{Level: "error"}, io.Discard), sys.getenv)
+	if !d.check("api_key", err, "found") {
+		return
+	}
+	defer closeFn()
+	tok, err := ex.Token(ctx)
+	if !d.check("token", err, fmt.Sprintf("user_id %s, expires %s (in %s), fingerprint %s",
+		tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
+		return
+	}
+	d.call(ctx, pool, tok)
+}
+
+// handshake dials the upstream with the CA file as the only root and reports the chain.
+func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
+	u, _ := url.Parse(d.cfg.UpstreamURL())
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	// Dial without verifying, to report the chain the server sent; then verify it ourselves.
+	dialer := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified below
+	conn, err := dialer.DialContext(ctx, "tcp", host)
+	if !d.check("connect", err, host) {
+		return false
+	}
+	defer conn.Close()
+	state := conn.(*tls.Conn).ConnectionState()
+	chain := make([]string, len(state.PeerCertificates))
+	inter := x509.NewCertPool()
+	for i, c := range state.PeerCertificates {
+		chain[i] = c.Subject.String() + " (issuer " + c.Issuer.String() + ")"
+		if i > 0 {
+			inter.AddCert(c)
+		}
+	}
+	fmt.Fprintf(d.out, "      %-10s chain: %s\n", "", strings.Join(chain, " <- "))
+	name := d.cfg.Upstream.ServerName
+	if name == "" {
+		name = u.Hostname()
+	}
+	_, err = state.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: name})
+	if err != nil {
+		err = fmt.Errorf("the chain does not verify against %s for %q: %w", d.cfg.Upstream.CAFile, name, err)
+	}
+	return d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", d.cfg.Upstream.CAFile, name, tls.VersionName(state.Version)))
+}
+
+// call makes one cheap authenticated request and compares the clocks.
+func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.Token) {
+	tr := newUpstreamTransport(d.cfg, pool)
+	defer tr.CloseIdleConnections()
+	u := strings.TrimSuffix(d.cfg.UpstreamURL(), "/") + "/api/v3/" + url.PathEscape(tok.UserID) + "/services"
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Auth-Token", tok.AccessToken)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET /api/v3/{user_id}/services answered %d", resp.StatusCode)
+		}
+	}
+	if !d.check("api_call", err, "GET /api/v3/{user_id}/services answered 200") {
+		return
+	}
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		d.check("clock", fmt.Errorf("the upstream sent no usable Date header"), "")
+		return
+	}
+	skew := time.Since(date).Round(time.Second)
+	if skew < 0 {
+		skew = -skew
+	}
+	if skew > 30*time.Second {
+		err = fmt.Errorf("the local clock differs from the upstream's by %s: token expiry will be misjudged; fix the clock (NTP)", skew)
+	}
+	d.check("clock", err, fmt.Sprintf("within %s of the upstream's", max(skew, time.Second)))
+}
+
+// printConfig prints the effective configuration. It holds paths and hashes, never a secret:
+// the key lives in its file or the environment, and client tokens only as SHA-256.
+func (d *doctor) printConfig() {
+	b, err := yaml.Marshal(d.cfg)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(d.out, "\neffective config:\n%s", indent(string(b), "  "))
+}
+
+func indent(s, pre string) string {
+	return pre + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pre) + "\n"
+}

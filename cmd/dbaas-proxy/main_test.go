@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// proc is dbaas-proxy run in-process through runMain, as main would run it, with signals sent
+// on a channel instead of by the kernel.
+type proc struct {
+	t      *testing.T
+	sig    chan os.Signal
+	done   chan int
+	stdout *syncBuf
+	stderr *syncBuf
+	exited chan int // the code passed to exit (a forced exit)
+}
+
+// start runs `dbaas-proxy args...` until it exits; t's cleanup makes sure it does.
+func start(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, sig: make(chan os.Signal, 4), done: make(chan int, 1),
+		stdout: &syncBuf{}, stderr: &syncBuf{}, exited: make(chan int, 1)}
+	sys := system{
+		stdin: strings.NewReader(""), stdout: p.stdout, stderr: p.stderr,
+		getenv:  func(k string) string { return env[k] },
+		signals: func() (<-chan os.Signal, func()) { return p.sig, func() {} },
+		exit:    func(code int) { p.exited <- code },
+	}
+	go func() { p.done <- runMain(context.Background(), args, sys) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.sig <- syscall.SIGTERM
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				t.Error("dbaas-proxy did not stop within 10 s of SIGTERM")
+			}
+		}
+	})
+	return p
+}
+
+// wait returns the exit code, failing the test after timeout.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case code := <-p.done:
+		p.done <- code // keep it for cleanup
+		return code
+	case <-time.After(timeout):
+		p.t.Fatalf("dbaas-proxy still running after %v; stderr:\n%s", timeout, p.stderr)
+		return -1
+	}
+}
+
+// env is an emulator and a config file for dbaas-proxy in front of it.
+type env struct {
+	em         *emulator.Server
+	dir        string
+	config     string
+	listen     string
+	admin      string
+	keyFile    string
+	caFile     string
+	extraLines string
+}
+
+func newEnv(t *testing.T, extra string) *env {
+	t.Helper()
+	em, err := emulator.Start(emulator.Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	e := &env{em: em, dir: t.TempDir(), listen: freeAddr(t), admin: freeAddr(t), extraLines: extra}
+	e.caFile = filepath.Join(e.dir, "ca.pem")
+	if err := em.WriteCAFile(e.caFile); err != nil {
+		t.Fatal(err)
+	}
+	e.keyFile = writeFile(t, e.dir, "apikey.json",
+		fmt.Sprintf(`{"name":"test","description":"","createdAt":"2026-11-27T00:00+0000","apiKey":%q}`, em.APIKey()))
+	e.config = writeFile(t, e.dir, "config.yaml", fmt.Sprintf(
+		"listen: %s\nshutdown_timeout: 5s\nupstream:\n  url: %s\n  ca_file: %s\nauth:\n  api_key_file: %s\nlog:\n  level: debug\n  format: json\nadmin:\n  listen: %s\n%s",
+		e.listen, em.URL(), e.caFile, e.keyFile, e.admin, extra))
+	return e
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// get returns the status and body of GET url, or -1 when it cannot connect.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return -1, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually polls cond every 20 ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) ready(t *testing.T) {
+	t.Helper()
+	eventually(t, 10*time.Second, "readyz 200", func() bool {
+		code, _ := get(t, "http://"+e.admin+"/readyz")
+		return code == http.StatusOK
+	})
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	e := newEnv(t, "")
+	p := start(t, nil, "-config", e.config)
+	e.ready(t)
+	code, body := get(t, "http://"+e.listen+"/api/v3/me/services")
+	if code != http.StatusOK || !strings.Contains(body, `"services"`) {
+		t.Fatalf("GET services = %d %s", code, body)
+	}
+	p.sig <- syscall.SIGTERM
+	if c := p.wait(10 * time.Second); c != exitOK {
+		t.Errorf("exit code %d after SIGTERM, want 0; stderr:\n%s", c, p.stderr)
+	}
+	logs := p.stderr.String()
+	mustContainAll(t, logs, `"message":"request"`, `"path":"/api/v3/me/services"`, `"status":200`)
+	if strings.Contains(logs, e.em.APIKey()) {
+		t.Error("the API key is in the logs")
+	}
+}
+
+func mustContainAll(t *testing.T, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("output does not contain %q:\n%s", sub, s)
+		}
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	e := newEnv(t, "")
+	badCA := writeFile(t, e.dir, "bad.yaml", strings.Replace(mustRead(t, e.config), e.caFile, filepath.Join(e.dir, "missing-ca.pem"), 1))
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no config", []string{}, exitUsage, "-config FILE is required"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"stray argument", []string{"-config", e.config, "my-api-key"}, exitUsage, "never an argument"},
+		{"missing CA file", []string{"-config", badCA}, exitUsage, filepath.Join(e.dir, "missing-ca.pem")},
+		{"validate a bad file", []string{"validate", "-config", badCA + ".none"}, exitUsage, "cannot read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := start(t, nil, tt.args...)
+			if c := p.wait(10 * time.Second); c != tt.code {
+				t.Errorf("exit code %d, want %d; stderr: %s", c, tt.code, p.stderr)
+			}
+			if !strings.Contains(p.stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not contain %q", p.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestValidateAndVersion(t *testing.T) {
+	e := newEnv(t, "")
+	p := start(t, nil, "validate", "-config", e.config)
+	if c := p.wait(5 * time.Second); c != exitOK || !strings.Contains(p.stdout.String(), "ok") {
+		t.Errorf("validate = %d, stdout %q stderr %q", c, p.stdout, p.stderr)
+	}
+	p = start(t, nil, "version")
+	if c := p.wait(5 * time.Second); c != exitOK || !strings.HasPrefix(p.stdout.String(), "dbaas-proxy ") {
+		t.Errorf("version = %d, %q", c, p.stdout)
+	}
+}
+
+func TestAPIKeyFromEnvironment(t *testing.T) {
+	e := newEnv(t, "")
+	cfg := strings.Replace(mustRead(t, e.config), "  api_key_file: "+e.keyFile+"\n", "", 1)
+	path := writeFile(t, e.dir, "env.yaml", cfg)
+	p := start(t, map[string]string{apiKeyEnv: e.em.APIKey()}, "-config", path)
+	e.ready(t)
+	if code, body := get(t, "http://"+e.listen+"/api/v3/me/services"); code != http.StatusOK {
+		t.Fatalf("GET = %d %s", code, body)
+	}
+	mustContainAll(t, p.stderr.String(), "environment variable DBAAS_API_KEY")
+}
+
+func TestUnixSocketIsPrivate(t *testing.T) {
+	e := newEnv(t, "")
+	sock := filepath.Join(e.dir, "proxy.sock")
+	p := start(t, nil, "-config", e.config, "-listen", "unix:"+sock)
+	e.ready(t)
+	st, err := os.Stat(sock)
+	if err != nil {
+		t.Fatalf("socket: %v; stderr %s", err, p.stderr)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want 0600", st.Mode().Perm())
+	}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://localhost/api/v3/me/services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET over the socket = %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// Validate checks the configuration without touching files or the network and returns every
+// problem at once (errors.Join). Each problem starts with its key ("upstream.url: ..."),
+// quotes the bad value and says what would be valid.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if err := checkListen(c.Listen, false); err != nil {
+		add("listen", "%v", err)
+	}
+	if c.ShutdownTimeout < 0 {
+		add("shutdown_timeout", "%q is negative; use a duration such as 30s", c.ShutdownTimeout)
+	}
+	c.validateUpstream(add)
+	c.validateAuth(add)
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		add("log.format", "%q is not a format; use auto (JSON unless stdout is a terminal), json or console", c.Log.Format)
+	}
+	if c.Admin.Listen != "" {
+		if err := checkListen(c.Admin.Listen, true); err != nil {
+			add("admin.listen", "%v", err)
+		} else if c.Admin.Listen == c.Listen {
+			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
+		}
+	}
+	if err := c.Inbound.Validate(c.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
+	u := c.Upstream
+	switch {
+	case u.URL == "" && u.Region == "":
+		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", regionList())
+	case u.URL != "" && u.Region != "":
+		add("upstream.region", "%q is set together with upstream.url; set only one of them", u.Region)
+	case u.Region != "" && regions[u.Region] == "":
+		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, regionList())
+	case u.URL != "":
+		if err := checkUpstreamURL(u.URL); err != nil {
+			add("upstream.url", "%q %v", u.URL, err)
+		}
+	}
+	if u.CAFile == "" {
+		add("upstream.ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
+	}
+	if u.Timeout <= 0 {
+		add("upstream.timeout", "%q must be positive, e.g. 60s", u.Timeout)
+	}
+	if u.MaxIdleConns < 0 {
+		add("upstream.max_idle_conns", "%d is negative; use 0 for the default (256)", u.MaxIdleConns)
+	}
+}
+
+func checkUpstreamURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return errors.New("is not a URL; use https://HOST:PORT")
+	case u.Scheme != "https":
+		return errors.New("must be an https:// URL: the DBaaS Manager speaks only TLS")
+	case u.Host == "" || u.Hostname() == "":
+		return errors.New("has no host; use https://HOST:PORT")
+	case u.User != nil:
+		return errors.New("must not carry a user name or password")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		return errors.New("must have no path, query or fragment: paths come from the requests")
+	}
+	return nil
+}
+
+func (c *Config) validateAuth(add func(key, format string, args ...any)) {
+	a := c.Auth
+	if !strings.HasPrefix(a.TokenPath, "/") {
+		add("auth.token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
+	}
+	switch strings.ToLower(a.Header) {
+	case "x-auth-token", "authorization":
+	default:
+		add("auth.header", "%q is not supported; use x-auth-token or authorization (Authorization: Bearer, API v3 only)", a.Header)
+	}
+	if len(a.RefreshOn) == 0 {
+		add("auth.refresh_on", "is empty; list the statuses that mean the token is no longer good, e.g. [401] or [401, 403]")
+	}
+	for i, s := range a.RefreshOn {
+		if s < 400 || s > 599 {
+			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not an error status (400-599)", s)
+		}
+	}
+	if a.DefaultLifetime <= 0 {
+		add("auth.default_lifetime", "%q must be positive, e.g. 55m", a.DefaultLifetime)
+	}
+	if a.MaxReplayBytes < 0 {
+		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)
+	}
+}
+
+// checkListen checks a listen address: host:port, or unix:/path when unix is allowed.
+func checkListen(addr string, tcpOnly bool) error {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok && !tcpOnly {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("%q: the socket path must be absolute, e.g. unix:/run/dbaas-proxy/proxy.sock", addr)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		if tcpOnly {
+			return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:9090)", addr)
+		}
+		return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:20000) or unix:/path", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("%q: the host must be an IP address or localhost", addr)
+	}
+	return nil
+}
+
+func regionList() string {
+	names := make([]string, 0, len(regions))
+	for r := range regions {
+		names = append(names, r)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
