@@ -10,6 +10,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// wallClock is time.Now without its monotonic reading. Token expiry is wall-clock time (the
+// server checks exp against its own clock), and Go compares two times with monotonic readings
+// by those alone, a clock that stops while a laptop sleeps: a token that expired during the
+// sleep would still look fresh. Wall-clock comparisons see the sleep.
+func wallClock() time.Time { return time.Now().Round(0) }
+
 // Defaults of CachedOptions.
 const (
 	defaultRefreshFraction = 0.8
@@ -37,7 +43,8 @@ type CachedOptions struct {
 	// BackoffMin with every failure in a row, up to BackoffMax, and is drawn at random between
 	// BackoffMin and that bound. Zero means 1 s and 1 min.
 	BackoffMin, BackoffMax time.Duration
-	// Now is the clock. Nil means time.Now.
+	// Now is the clock. Nil means the wall clock (time.Now without its monotonic reading, so
+	// that a laptop's sleep counts).
 	Now func() time.Time
 	// After is the timer of the background loop. Nil means time.After.
 	After func(time.Duration) <-chan time.Time
@@ -129,7 +136,7 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 		wake:         make(chan struct{}, 1),
 	}
 	if c.now == nil {
-		c.now = time.Now
+		c.now = wallClock
 	}
 	if c.after == nil {
 		c.after = time.After
