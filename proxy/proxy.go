@@ -81,6 +81,9 @@ func New(opts Options) (*Handler, error) {
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
 	}
 	h.root = h.routes()
+	if opts.ClientName != nil {
+		h.root = h.nameClient(h.root)
+	}
 	if opts.Guard != nil {
 		h.root = opts.Guard(h.root)
 	}
@@ -97,6 +100,17 @@ func (h *Handler) routes() http.Handler {
 	r.MatcherFunc(matchAPIPath).HandlerFunc(h.forward)
 	r.NotFoundHandler = http.HandlerFunc(serveNotFound)
 	return r
+}
+
+// nameClient records the client's name, which the guard put into the context of the request
+// it let through, for the access log.
+func (h *Handler) nameClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := recordFrom(r.Context()); rec != nil {
+			rec.ClientName = h.opts.ClientName(r.Context())
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func serveNotFound(w http.ResponseWriter, _ *http.Request) {
@@ -138,9 +152,6 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, rec *Record, body 
 	}
 	if p != nil {
 		rec.Status = statusAborted
-	}
-	if h.opts.ClientName != nil {
-		rec.ClientName = h.opts.ClientName(r.Context())
 	}
 	if rec.Template == "" {
 		rec.Template = Template(rec.Path)
