@@ -4,21 +4,27 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Defaults applied when a limit in Config is zero.
 const (
 	DefaultMaxConcurrentRequests = 1024     // Config.MaxConcurrentRequests when 0
 	DefaultMaxHeaderBytes        = 64 << 10 // Config.MaxHeaderBytes when 0
+
+	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
+	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
 )
 
 // Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
 // KnownFields(true). The zero value is the safe default for a loopback listener: no origins
 // allowed, the default Host list, no authentication, no path rules, no body limit, 1024
-// concurrent requests and 64 KiB of headers.
+// concurrent requests, 64 KiB of headers sent within 10 s, and idle connections kept 120 s.
 type Config struct {
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
-	// proxy, e.g. "http://localhost:8888". Empty: no web page may.
+	// proxy, e.g. "http://localhost:8888". Their requests pass the browser check and get CORS
+	// headers, so that the page can read the answers; their preflights are answered locally.
+	// Empty: no web page may.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// AllowedHosts lists the Host header values accepted. An entry without a port matches that
 	// host with any port or none; an entry with a port matches exactly; "*" disables the check.
@@ -49,6 +55,13 @@ type Config struct {
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes). 0: DefaultMaxHeaderBytes.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout is how long a client may take to send a request's line and headers
+	// (http.Server.ReadHeaderTimeout); a slower connection is closed without an answer, so a
+	// slow-loris client cannot hold it. 0: DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next request
+	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // TLSConfig names the PEM files for inbound TLS. All empty: plain HTTP.

@@ -3,6 +3,7 @@ package inbound
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIsLoopback(t *testing.T) {
@@ -131,6 +132,11 @@ func TestValidate(t *testing.T) {
 			"inbound.max_concurrent_requests: -2 is negative; use a positive number, or 0 for the default (1024)",
 			"inbound.max_header_bytes: -3 is negative; use a number of bytes, or 0 for the default (65536)",
 		}},
+		{"negative timeouts", Config{ReadHeaderTimeout: -time.Second, IdleTimeout: -time.Minute}, "127.0.0.1:1", []string{
+			`inbound.read_header_timeout: "-1s" is negative; use a positive duration such as 10s, or 0 for the default (10s)`,
+			`inbound.idle_timeout: "-1m0s" is negative; use a positive duration such as 2m, or 0 for the default (2m0s)`,
+		}},
+		{"positive timeouts", Config{ReadHeaderTimeout: time.Second, IdleTimeout: time.Hour}, "127.0.0.1:1", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,11 @@
 // concurrency cap. Every rejection is one JSON error ({"code", "message"}) with a message a
 // person can act on.
 //
+// Web pages whose origin is in allowed_origins get CORS: their answers carry
+// Access-Control-Allow-Origin (never Access-Control-Allow-Credentials) and their preflights are
+// answered by the Guard itself, before authentication, since browsers send preflights without
+// credentials.
+//
 // Two modes follow from the listen address. On a loopback address or a Unix socket (the
 // default, 127.0.0.1:20000) nothing needs configuring: only local processes can connect, and
 // the Host and browser checks keep web pages out. On any other address (gateway mode) inbound

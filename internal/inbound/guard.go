@@ -16,8 +16,9 @@ type Options struct {
 	// Logger receives a debug line for each rejected request (method, escaped path, reason).
 	Logger zerolog.Logger
 	// OnReject, when set, is called once for each rejected request with a fixed short label:
-	// "cidr", "host", "cross_site", "auth", "read_only", "path", "method", "encoding", "rate",
-	// "body_too_large" or "overload". It must be safe for concurrent use.
+	// "cidr", "host", "cross_site", "cors" (a malformed preflight), "auth", "read_only", "path",
+	// "method", "encoding", "rate", "body_too_large" or "overload". It must be safe for
+	// concurrent use.
 	OnReject func(reason string)
 }
 
@@ -40,6 +41,8 @@ type Guard struct {
 	allowPaths  []*regexp.Regexp
 	maxBody     int64
 	maxHeader   int
+	readHeader  time.Duration
+	idle        time.Duration
 	sem         chan struct{}
 	tls         *tlsFiles // nil: plain HTTP
 	msg         messages
@@ -69,6 +72,8 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		allowPaths:  mustCompile(cfg.AllowPaths),
 		maxBody:     cfg.MaxBodyBytes,
 		maxHeader:   cfg.MaxHeaderBytes,
+		readHeader:  orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		idle:        orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
 		tls:         tf,
 		msg:         newMessages(cfg),
 	}
@@ -102,6 +107,21 @@ func (g *Guard) Warnings() []string { return append([]string(nil), g.warnings...
 // MaxHeaderBytes returns the header size limit for http.Server.MaxHeaderBytes: max_header_bytes,
 // or DefaultMaxHeaderBytes when it is 0.
 func (g *Guard) MaxHeaderBytes() int { return g.maxHeader }
+
+// ReadHeaderTimeout returns the limit for http.Server.ReadHeaderTimeout: read_header_timeout, or
+// DefaultReadHeaderTimeout when it is 0.
+func (g *Guard) ReadHeaderTimeout() time.Duration { return g.readHeader }
+
+// IdleTimeout returns the limit for http.Server.IdleTimeout: idle_timeout, or DefaultIdleTimeout
+// when it is 0.
+func (g *Guard) IdleTimeout() time.Duration { return g.idle }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
 
 func mustCompile(exprs []string) []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(exprs))

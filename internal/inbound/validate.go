@@ -145,6 +145,14 @@ func (c Config) validateLimits(p *problems) {
 		p.add("inbound.max_header_bytes", "%d is negative; use a number of bytes, or 0 for the default (%d)",
 			c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	}
+	if c.ReadHeaderTimeout < 0 {
+		p.add("inbound.read_header_timeout", "%q is negative; use a positive duration such as 10s, or 0 for the default (%v)",
+			c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	}
+	if c.IdleTimeout < 0 {
+		p.add("inbound.idle_timeout", "%q is negative; use a positive duration such as 2m, or 0 for the default (%v)",
+			c.IdleTimeout, DefaultIdleTimeout)
+	}
 }
 
 func checkRegexps(p *problems, key string, exprs []string) {

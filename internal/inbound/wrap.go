@@ -49,7 +49,9 @@ func newMessages(cfg Config) messages {
 // Wrap returns a handler that runs the inbound checks on each request and passes the ones
 // that survive to next, with the Authorization header removed and the client name in the
 // context (ClientName) when inbound authentication is configured, and the body capped at
-// max_body_bytes (reads beyond it fail with *http.MaxBytesError; report it as 413).
+// max_body_bytes (reads beyond it fail with *http.MaxBytesError; report it as 413). For an
+// Origin in allowed_origins it answers preflights itself (204) and sets the CORS headers on
+// every answer, replacing any that next sets.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return &guarded{g: g, next: next}
 }
@@ -62,21 +64,21 @@ type guarded struct {
 func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	path := escapedPath(r.URL)
+	cw := g.cors(w, r)
+	if cw != nil {
+		w = cw
+	}
 	if v := g.admit(r); v.status != 0 {
 		g.reject(w, r, path, v)
 		return
 	}
-	var c *client
-	if g.auth != nil {
-		cl, name, ok := g.auth.authenticate(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy"`)
-			g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", g.msg.auth})
-			return
-		}
-		r.Header.Del("Authorization")
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, name))
-		c = cl
+	if cw != nil && isPreflight(r) {
+		g.preflight(cw, r, path)
+		return
+	}
+	r, c, ok := g.authenticate(w, r, path)
+	if !ok {
+		return
 	}
 	if v := g.checkRequest(r, path, c); v.status != 0 {
 		g.reject(w, r, path, v)
@@ -103,6 +105,23 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { <-g.sem }()
 	h.next.ServeHTTP(w, r)
+}
+
+// authenticate checks r's credential when inbound authentication is configured. It returns r
+// with the client name in its context and without Authorization, and the client (nil for
+// default rights); or, having answered 401, false.
+func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string) (*http.Request, *client, bool) {
+	if g.auth == nil {
+		return r, nil, true
+	}
+	c, name, ok := g.auth.authenticate(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy"`)
+		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", g.msg.auth})
+		return r, nil, false
+	}
+	r.Header.Del("Authorization")
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, name)), c, true
 }
 
 // admit runs the checks that need no credential: source address, Host and browser.

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Connection-level defences through the whole program: header and idle timeouts, and inbound
+// mutual TLS with a certificate swapped by SIGHUP.
+
+// secTrickle opens a connection to addr and starts a GET whose header lines then trickle in,
+// one per pause, up to n of them. It returns the connection and, when the proxy closed it
+// first, how long after the dial. The proxy must not answer a request it has not received.
+func secTrickle(t *testing.T, addr string, n int, pause time.Duration) (net.Conn, time.Duration) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	begin := time.Now()
+	if _, err := fmt.Fprintf(conn, "GET /api/v3/me/services HTTP/1.1\r\nHost: %s\r\n", addr); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	for i := 0; i < n && time.Since(begin) < 8*time.Second; i++ {
+		_ = conn.SetReadDeadline(time.Now().Add(pause))
+		k, err := conn.Read(buf)
+		if k > 0 {
+			t.Fatalf("the proxy answered a request it has not received: %q", buf[:k])
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() { // EOF or reset: closed by the proxy
+			return conn, time.Since(begin)
+		}
+		if _, err := fmt.Fprintf(conn, "X-Slow-%d: 1\r\n", i); err != nil {
+			return conn, time.Since(begin)
+		}
+	}
+	return conn, 0
+}
+
+// secSlowButInTime sends headers slowly but within read_header_timeout and expects a 200.
+func secSlowButInTime(t *testing.T, addr string) {
+	conn, closed := secTrickle(t, addr, 2, 100*time.Millisecond)
+	if closed != 0 {
+		t.Fatalf("the proxy closed the connection after %v while headers still arrived", closed)
+	}
+	if _, err := io.WriteString(conn, "Connection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+}
+
+// secSlowLoris trickles headers for ever and expects the proxy to close the connection without
+// an answer after read_header_timeout (1 s configured), well before its 10 s default.
+func secSlowLoris(t *testing.T, addr string) {
+	_, closed := secTrickle(t, addr, 1000, 250*time.Millisecond)
+	if closed < 500*time.Millisecond || closed > 6*time.Second {
+		t.Fatalf("the slow-loris connection was closed after %v (0: not within 8 s), want about 1s", closed)
+	}
+}
+
+// secIdleClosed makes one keep-alive request and expects the proxy to close the connection
+// once idle_timeout (1 s) has passed, well before the 120 s default.
+func secIdleClosed(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET /api/v3/me/services HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("status %d, close %v; want a kept-alive 200", resp.StatusCode, resp.Close)
+	}
+	idle := time.Now()
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read on the idle connection: %v, want EOF (closed by the proxy)", err)
+	}
+	if d := time.Since(idle); d < 500*time.Millisecond {
+		t.Errorf("closed after %v of idleness, want about idle_timeout (1s)", d)
+	}
+}
+
+// secPKI is a CA with the certificates the mTLS test needs, written to dir.
+type secPKI struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func secNewCA(t *testing.T, cn string) *secPKI {
+	t.Helper()
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	ca, _ := secSign(t, tmpl, nil)
+	return ca
+}
+
+// secSign signs tmpl with ca (self-signed when ca is nil) and returns the result and its key
+// as PEM.
+func secSign(t *testing.T, tmpl *x509.Certificate, ca *secPKI) (*secPKI, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120)); err != nil {
+		t.Fatal(err)
+	}
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	parent, signer := tmpl, key
+	if ca != nil {
+		parent, signer = ca.cert, ca.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &secPKI{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})},
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// issue writes a leaf signed by ca to dir/name.crt and dir/name.key: a server certificate for
+// 127.0.0.1, or a client certificate with CN name.
+func (ca *secPKI) issue(t *testing.T, dir, name string, server bool) (*secPKI, tls.Certificate) {
+	t.Helper()
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: name}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	leaf, keyPEM := secSign(t, tmpl, ca)
+	writeFile(t, dir, name+".crt", string(leaf.pem))
+	writeFile(t, dir, name+".key", string(keyPEM))
+	pair, err := tls.X509KeyPair(leaf.pem, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf, pair
+}
+
+// secTLSClient returns a client trusting ca that presents cert, if any, whatever CAs the server
+// asks for; keep-alive unless noReuse.
+func secTLSClient(ca *secPKI, noReuse bool, cert *tls.Certificate) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: cfg, DisableKeepAlives: noReuse,
+	}}
+}
+
+// secTLSGet makes a GET and returns the status, the serial of the server's certificate and
+// whether the connection was reused.
+func secTLSGet(c *http.Client, url string) (status int, serial *big.Int, reused bool, err error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+	}))
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.TLS.PeerCertificates[0].SerialNumber, reused, nil
+}
+
+// TestMutualTLS runs a gateway that requires client certificates, then swaps its server
+// certificate with SIGHUP under an open connection.
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := secNewCA(t, "dbaas-proxy test CA"), secNewCA(t, "someone else's CA")
+	writeFile(t, dir, "ca.crt", string(ca.pem))
+	server1, _ := ca.issue(t, dir, "server", true)
+	_, alice := ca.issue(t, dir, "alice", false)
+	_, mallory := other.issue(t, dir, "mallory", false)
+	e := newEnv(t, fmt.Sprintf("inbound:\n  tls:\n    cert_file: %s\n    key_file: %s\n    client_ca_file: %s\n",
+		filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.crt")))
+	p := start(t, nil, "-config", e.config, "-listen", "0.0.0.0:"+secPort(t, e.listen))
+	e.ready(t)
+	url := "https://" + e.listen + "/api/v3/me/services"
+
+	tests := []struct {
+		name    string
+		cert    *tls.Certificate
+		wantErr string // "" when the request must reach the emulator
+	}{
+		{"client certificate signed by the client CA", &alice, ""},
+		{"no client certificate", nil, "tls: certificate required"},
+		{"client certificate of another CA", &mallory, "tls: unknown certificate authority"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := secTLSClient(ca, true, tt.cert)
+			var status int
+			var err error
+			reached := secReached(e.em, func() { status, _, _, err = secTLSGet(c, url) })
+			if tt.wantErr == "" {
+				if err != nil || status != http.StatusOK || reached != 1 {
+					t.Fatalf("GET = %d, %v (%d reached the emulator); want 200", status, err, reached)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || reached != 0 {
+				t.Fatalf("GET = %d, %v (%d reached the emulator); want a TLS handshake failure", status, err, reached)
+			}
+		})
+	}
+	// Refused handshakes make no access line: the last is the accepted request's.
+	if lines := secLogLines(t, p.stderr.String(), "request"); len(lines) == 0 || lines[len(lines)-1]["client_name"] != "alice" {
+		t.Errorf("the access line does not name the client certificate's CN alice: %v", lines)
+	}
+
+	t.Run("SIGHUP swaps the server certificate without dropping connections", func(t *testing.T) {
+		secCertSwap(t, p, ca, dir, url, server1, &alice)
+	})
+}
+
+// secCertSwap opens a keep-alive connection, replaces the server certificate files with a new
+// certificate, sends SIGHUP, and expects new connections to get the new certificate while the
+// open one keeps working with the old.
+func secCertSwap(t *testing.T, p *proc, ca *secPKI, dir, url string, old *secPKI, client *tls.Certificate) {
+	keep := secTLSClient(ca, false, client)
+	defer keep.CloseIdleConnections()
+	if status, serial, _, err := secTLSGet(keep, url); err != nil || status != 200 || serial.Cmp(old.cert.SerialNumber) != 0 {
+		t.Fatalf("first GET = %d, serial %v, %v", status, serial, err)
+	}
+	server2, _ := ca.issue(t, dir, "server", true) // overwrites server.crt and server.key
+	p.sig <- syscall.SIGHUP
+	eventually(t, 10*time.Second, "new connections get the new certificate", func() bool {
+		_, serial, _, err := secTLSGet(secTLSClient(ca, true, client), url)
+		return err == nil && serial.Cmp(server2.cert.SerialNumber) == 0
+	})
+	status, serial, reused, err := secTLSGet(keep, url)
+	if err != nil || status != 200 || !reused || serial.Cmp(old.cert.SerialNumber) != 0 {
+		t.Errorf("GET on the open connection = %d, serial %v (old %v), reused %v, %v; want 200 on the "+
+			"same connection", status, serial, old.cert.SerialNumber, reused, err)
+	}
+}

@@ -1,0 +1,161 @@
+package inbound
+
+import (
+	"net/http"
+	"strings"
+)
+
+// corsMaxAge is how many seconds a browser may reuse a preflight answer.
+const corsMaxAge = "600"
+
+// corsExposed are the response headers a trusted page may read beyond the CORS-safelisted ones.
+const corsExposed = "X-Request-Id"
+
+// cors prepares w for r's Origin. When allowed_origins is set or r has an Origin, the answer
+// depends on the Origin, so it gets "Vary: Origin". When the Origin is in allowed_origins it
+// returns a writer that gives every answer the CORS headers for that Origin, exactly as sent,
+// replacing any the upstream sent; otherwise nil.
+func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
+	origin := r.Header.Get("Origin")
+	if origin == "" && len(g.origins) == 0 {
+		return nil
+	}
+	addVary(w.Header(), "Origin")
+	if origin == "" || !g.originAllowed(origin) {
+		return nil
+	}
+	return &corsWriter{ResponseWriter: w, origin: origin}
+}
+
+// originAllowed reports whether origin is in allowed_origins (compared case-insensitively).
+func (g *Guard) originAllowed(origin string) bool {
+	for _, o := range g.origins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// isPreflight reports whether r is a CORS preflight: OPTIONS with an Origin and an
+// Access-Control-Request-Method. Other OPTIONS requests are forwarded like any request.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// preflight answers a preflight from an allowed origin locally: 204 allowing the requested
+// method (unless deny_methods refuses it) and echoing the requested headers, never
+// credentials.
+func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
+	method := r.Header.Get("Access-Control-Request-Method")
+	if !isToken(method) {
+		g.reject(w, r, path, verdict{http.StatusBadRequest, "cors", "bad request: " +
+			"Access-Control-Request-Method is not an HTTP method"})
+		return
+	}
+	for _, m := range g.denyMethods {
+		if strings.EqualFold(m, method) {
+			g.reject(w, r, path, verdict{http.StatusForbidden, "method", "forbidden: method " + m +
+				" is refused by inbound.deny_methods"})
+			return
+		}
+	}
+	headers, ok := requestedHeaders(r.Header.Values("Access-Control-Request-Headers"))
+	if !ok {
+		g.reject(w, r, path, verdict{http.StatusBadRequest, "cors", "bad request: " +
+			"Access-Control-Request-Headers is not a list of header names"})
+		return
+	}
+	h := w.Header()
+	setCORS(h, w.origin)
+	w.done = true
+	h.Set("Access-Control-Allow-Methods", method)
+	if headers != "" {
+		h.Set("Access-Control-Allow-Headers", headers)
+	}
+	h.Set("Access-Control-Max-Age", corsMaxAge)
+	addVary(h, "Access-Control-Request-Method")
+	addVary(h, "Access-Control-Request-Headers")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// requestedHeaders joins the names of Access-Control-Request-Headers values, lower case, and
+// reports whether each is a header name (an RFC 9110 token).
+func requestedHeaders(vals []string) (string, bool) {
+	var names []string
+	for _, v := range vals {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" {
+				continue
+			}
+			if !isToken(name) {
+				return "", false
+			}
+			names = append(names, strings.ToLower(name))
+		}
+	}
+	return strings.Join(names, ", "), true
+}
+
+// corsWriter sets the CORS headers for origin when the header is written, after the upstream's
+// headers have been copied in: the proxy, not the upstream, decides what a page may read.
+type corsWriter struct {
+	http.ResponseWriter
+	origin string
+	done   bool // a final header was written
+}
+
+func (w *corsWriter) WriteHeader(code int) {
+	if !w.done {
+		setCORS(w.Header(), w.origin)
+		w.done = code >= 200
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *corsWriter) Write(b []byte) (int, error) {
+	if !w.done {
+		setCORS(w.Header(), w.origin)
+		w.done = true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends any buffered data to the client.
+func (w *corsWriter) Flush() {
+	if !w.done {
+		setCORS(w.Header(), w.origin)
+		w.done = true
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap gives http.ResponseController the underlying writer (Hijack, deadlines).
+func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// setCORS replaces every Access-Control-* response header with the ones for origin: the origin
+// itself and the exposed headers; never Access-Control-Allow-Credentials.
+func setCORS(h http.Header, origin string) {
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", corsExposed)
+	addVary(h, "Origin")
+}
+
+// addVary adds name to the Vary header unless a Vary value already lists it or "*".
+func addVary(h http.Header, name string) {
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, name) {
+				return
+			}
+		}
+	}
+	h.Add("Vary", name)
+}
