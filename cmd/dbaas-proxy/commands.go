@@ -162,11 +162,20 @@ func serve(ctx context.Context, cfg *Config, sys system) error {
 	}
 	sig, stop := sys.signals()
 	defer stop()
-	err = a.run(ctx, sig, func() { sys.exit(128 + int(syscall.SIGTERM)) })
+	err = a.run(ctx, sig, func(s os.Signal) { sys.exit(128 + signalNumber(s)) })
 	if errors.Is(err, errShutdownTimeout) {
 		return &exitCode{code: exitFailure, err: err}
 	}
 	return err
+}
+
+// signalNumber is the number of s, for the exit code 128+N; SIGTERM's for a signal that has
+// none.
+func signalNumber(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return int(n)
+	}
+	return int(syscall.SIGTERM)
 }
 
 // newLogger builds the root logger: JSON, or human-readable console output when log.format

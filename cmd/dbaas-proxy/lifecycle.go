@@ -18,8 +18,9 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
 
-// keyPollInterval is how often the API key file's modification time is checked.
-const keyPollInterval = 10 * time.Second
+// keyPollInterval is how often the API key file's modification time is checked. Tests
+// shorten it.
+var keyPollInterval = 10 * time.Second
 
 // listen opens a listener: TCP host:port, or unix:/path for a Unix socket created with mode
 // 0600 (only the owner may connect: other users of the machine must not borrow the API key).
@@ -62,9 +63,9 @@ func (a *app) start() (*servers, error) {
 	errLog := proxy.ErrorLog(a.log, zerolog.DebugLevel) // TLS handshake noise of port scanners
 	s.proxy = &http.Server{
 		Handler:           a.proxy,
-		ReadHeaderTimeout: 10 * time.Second, // a slow-loris client cannot hold a connection
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes(a.cfg.Inbound.MaxHeaderBytes),
+		ReadHeaderTimeout: a.guard.ReadHeaderTimeout(), // a slow-loris client cannot hold a connection
+		IdleTimeout:       a.guard.IdleTimeout(),
+		MaxHeaderBytes:    a.guard.MaxHeaderBytes(),
 		TLSConfig:         a.guard.TLSConfig(),
 		ErrorLog:          errLog,
 	}
@@ -104,14 +105,6 @@ func (s *servers) serve(srv *http.Server, l net.Listener, tls bool) {
 	}()
 }
 
-// maxHeaderBytes is inbound.max_header_bytes, 64 KiB by default.
-func maxHeaderBytes(n int) int {
-	if n <= 0 {
-		return 64 << 10
-	}
-	return n
-}
-
 // shutdown stops accepting, lets requests in flight finish within timeout, then closes
 // what is left. It reports whether everything finished in time.
 func (s *servers) shutdown(timeout time.Duration) bool {
@@ -132,8 +125,9 @@ func (s *servers) shutdown(timeout time.Duration) bool {
 }
 
 // run serves until ctx ends or a signal arrives on sig: SIGHUP reloads; SIGTERM or SIGINT
-// turns readiness off and shuts down gracefully; a second SIGTERM or SIGINT calls forceExit.
-func (a *app) run(ctx context.Context, sig <-chan os.Signal, forceExit func()) error {
+// turns readiness off and shuts down gracefully; a second SIGTERM or SIGINT, even after a
+// SIGHUP, calls forceExit with that signal.
+func (a *app) run(ctx context.Context, sig <-chan os.Signal, forceExit func(os.Signal)) error {
 	srv, err := a.start()
 	if err != nil {
 		return err
@@ -168,19 +162,24 @@ func (a *app) run(ctx context.Context, sig <-chan os.Signal, forceExit func()) e
 }
 
 // stop is the graceful shutdown: readiness 503 at once, then stop accepting, then wait.
-func (a *app) stop(srv *servers, sig <-chan os.Signal, forceExit func()) error {
+func (a *app) stop(srv *servers, sig <-chan os.Signal, forceExit func(os.Signal)) error {
 	a.stopping.Store(true)
 	_ = sdnotify.Notify("STOPPING=1")
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		select {
-		case s := <-sig:
-			if s != syscall.SIGHUP {
+		for {
+			select {
+			case s := <-sig:
+				if s == syscall.SIGHUP {
+					continue // no reload while stopping; keep waiting for a second SIGTERM
+				}
 				a.log.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
-				forceExit()
+				forceExit(s)
+				return
+			case <-done:
+				return
 			}
-		case <-done:
 		}
 	}()
 	if !srv.shutdown(a.cfg.ShutdownTimeout) {

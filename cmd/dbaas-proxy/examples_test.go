@@ -1,0 +1,393 @@
+package main
+
+// Tests that the shipped deployment examples (examples/systemd, examples/kubernetes and the
+// Dockerfile) stay in step with the program: the subcommands and flags they name exist, the
+// embedded configuration decodes strictly and validates, and probes, ports and mounts agree
+// with that configuration.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+)
+
+const examplesDir = "../../examples"
+
+// exampleFlags returns the flags of command name, read from its own -h usage text.
+func exampleFlags(t *testing.T, name string) map[string]bool {
+	t.Helper()
+	var stderr syncBuf
+	sys := system{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
+		getenv:  func(string) string { return "" },
+		signals: func() (<-chan os.Signal, func()) { return nil, func() {} },
+		exit:    func(c int) { t.Errorf("exit(%d) called", c) },
+	}
+	if code := runMain(context.Background(), []string{name, "-h"}, sys); code != exitOK {
+		t.Fatalf("dbaas-proxy %s -h = %d: %s", name, code, stderr.String())
+	}
+	flags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+		flags[m[1]] = true
+	}
+	if len(flags) == 0 {
+		t.Fatalf("no flags in the usage of %s:\n%s", name, stderr.String())
+	}
+	return flags
+}
+
+// exampleCheckArgv checks a command line of dbaas-proxy (argv[0] the binary): the subcommand
+// exists and every flag is one of its flags. It returns the subcommand and the flag values.
+func exampleCheckArgv(t *testing.T, argv []string) (string, map[string]string) {
+	t.Helper()
+	if len(argv) == 0 || path.Base(argv[0]) != "dbaas-proxy" {
+		t.Fatalf("command line %q does not run dbaas-proxy", argv)
+	}
+	name, args := "run", argv[1:]
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	known := false
+	for _, c := range commands() {
+		known = known || c.name == name
+	}
+	if !known {
+		t.Fatalf("command line %q: no command %q", argv, name)
+	}
+	flags, values := exampleFlags(t, name), map[string]string{}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") {
+			t.Errorf("command line %q: stray argument %q", argv, arg)
+			continue
+		}
+		f, v, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			v, i = args[i+1], i+1
+		}
+		if !flags[f] {
+			t.Errorf("command line %q: %q is not a flag of %s", argv, arg, name)
+			continue
+		}
+		values[f] = v
+	}
+	return name, values
+}
+
+// exampleUnit parses a systemd unit: section -> key -> values (keys may repeat).
+func exampleUnit(t *testing.T, file string) map[string]map[string][]string {
+	t.Helper()
+	unit := map[string]map[string][]string{}
+	var section map[string][]string
+	for i, line := range strings.Split(mustRead(t, file), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+		case line[0] == '[' && line[len(line)-1] == ']':
+			section = map[string][]string{}
+			unit[line[1:len(line)-1]] = section
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || section == nil || k == "" || strings.ContainsAny(k, " \t") || strings.HasSuffix(v, `\`) {
+				t.Fatalf("%s:%d: %q is not Key=Value inside a section", file, i+1, line)
+			}
+			section[k] = append(section[k], v)
+		}
+	}
+	return unit
+}
+
+func TestSystemdExample(t *testing.T) {
+	file := filepath.Join(examplesDir, "systemd", "dbaas-proxy.service")
+	unit := exampleUnit(t, file)
+	for _, s := range []string{"Unit", "Service", "Install"} {
+		if unit[s] == nil {
+			t.Errorf("no [%s] section", s)
+		}
+	}
+	svc := unit["Service"]
+	one := func(key string) string {
+		if len(svc[key]) != 1 {
+			t.Fatalf("[Service] %s = %q, want one value", key, svc[key])
+		}
+		return svc[key][0]
+	}
+	if got := one("Type"); got != "notify" {
+		t.Errorf("Type=%s, want notify (dbaas-proxy sends READY=1)", got)
+	}
+	name, flags := exampleCheckArgv(t, strings.Fields(strings.TrimLeft(one("ExecStart"), "-@+!:")))
+	if name != "run" || !filepath.IsAbs(flags["config"]) {
+		t.Errorf("ExecStart runs %q with -config %q, want the server with an absolute config path", name, flags["config"])
+	}
+	if reload := one("ExecReload"); !strings.Contains(reload, "-HUP") || !strings.Contains(reload, "$MAINPID") {
+		t.Errorf("ExecReload=%s, want a SIGHUP to $MAINPID", reload)
+	}
+	stop, err := strconv.Atoi(one("TimeoutStopSec"))
+	if err != nil || time.Duration(stop)*time.Second <= Defaults().ShutdownTimeout {
+		t.Errorf("TimeoutStopSec=%s, want more than the default shutdown_timeout %s", one("TimeoutStopSec"), Defaults().ShutdownTimeout)
+	}
+	cred, _, _ := strings.Cut(one("LoadCredential"), ":")
+	mustContainAll(t, mustRead(t, file), "api_key_file: /run/credentials/dbaas-proxy.service/"+cred)
+}
+
+// exampleObject is the part of a Kubernetes object the tests look at.
+type exampleObject struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Data       map[string]string `yaml:"data"`
+	StringData map[string]string `yaml:"stringData"`
+	Resources  []string          `yaml:"resources"`
+	Spec       struct {
+		Template struct {
+			Metadata struct {
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"metadata"`
+			Spec struct {
+				TerminationGracePeriodSeconds int                `yaml:"terminationGracePeriodSeconds"`
+				Containers                    []exampleContainer `yaml:"containers"`
+				Volumes                       []struct {
+					Name      string `yaml:"name"`
+					ConfigMap *struct {
+						Name string `yaml:"name"`
+					} `yaml:"configMap"`
+					Secret *struct {
+						SecretName string `yaml:"secretName"`
+					} `yaml:"secret"`
+				} `yaml:"volumes"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type exampleContainer struct {
+	Args  []string `yaml:"args"`
+	Ports []struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	} `yaml:"ports"`
+	ReadinessProbe exampleProbe `yaml:"readinessProbe"`
+	LivenessProbe  exampleProbe `yaml:"livenessProbe"`
+	VolumeMounts   []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"volumeMounts"`
+}
+
+type exampleProbe struct {
+	HTTPGet struct {
+		Path string `yaml:"path"`
+		Port string `yaml:"port"` // a port name or number
+	} `yaml:"httpGet"`
+}
+
+// port resolves a port name or number of the container.
+func (c *exampleContainer) port(p string) int {
+	for _, cp := range c.Ports {
+		if cp.Name == p {
+			return cp.ContainerPort
+		}
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// exampleManifests decodes every document of examples/kubernetes/*.yaml, keyed by kind/name.
+func exampleManifests(t *testing.T) map[string]*exampleObject {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(examplesDir, "kubernetes", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Kubernetes examples (%v)", err)
+	}
+	objs := map[string]*exampleObject{}
+	for _, f := range files {
+		dec := yaml.NewDecoder(strings.NewReader(mustRead(t, f)))
+		for n := 0; ; n++ {
+			var o exampleObject
+			err := dec.Decode(&o)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil || o.Kind == "" {
+				t.Fatalf("%s document %d: %v (kind %q)", f, n+1, err, o.Kind)
+			}
+			objs[o.Kind+"/"+o.Metadata.Name] = &o
+		}
+	}
+	return objs
+}
+
+func TestKubernetesExamples(t *testing.T) {
+	objs := exampleManifests(t)
+	for _, r := range objs["Kustomization/"].Resources {
+		if _, err := os.Stat(filepath.Join(examplesDir, "kubernetes", r)); err != nil {
+			t.Errorf("kustomization.yaml lists %s: %v", r, err)
+		}
+	}
+	cm, dep := objs["ConfigMap/dbaas-proxy-config"], objs["Deployment/dbaas-proxy"]
+	if cm == nil || dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("want ConfigMap dbaas-proxy-config and Deployment dbaas-proxy with one container; have %v", objs)
+	}
+	raw := cm.Data["config.yaml"]
+	if _, _, err := DecodeConfig("configmap.yaml", []byte(raw)); err != nil {
+		t.Fatalf("the ConfigMap's config.yaml does not decode: %v", err)
+	}
+	n := 0
+	filled := regexp.MustCompile(`REPLACE_ME`).ReplaceAllStringFunc(raw, func(string) string {
+		n++
+		return inbound.HashToken("example client token " + strconv.Itoa(n))
+	})
+	cfg, _, err := DecodeConfig("configmap.yaml", []byte(filled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the ConfigMap's config.yaml, placeholders filled, does not validate: %v", err)
+	}
+	c := &dep.Spec.Template.Spec.Containers[0]
+	_, flags := exampleCheckArgv(t, append([]string{"dbaas-proxy"}, c.Args...))
+	admin := examplePort(t, cfg.Admin.Listen)
+	for _, p := range []struct {
+		probe exampleProbe
+		path  string
+	}{{c.ReadinessProbe, "/readyz"}, {c.LivenessProbe, "/healthz"}} {
+		if p.probe.HTTPGet.Path != p.path || c.port(p.probe.HTTPGet.Port) != admin {
+			t.Errorf("probe GET %s on port %s, want %s on admin.listen's port %d",
+				p.probe.HTTPGet.Path, p.probe.HTTPGet.Port, p.path, admin)
+		}
+	}
+	if got := dep.Spec.Template.Metadata.Annotations["prometheus.io/port"]; got != strconv.Itoa(admin) {
+		t.Errorf("prometheus.io/port %q, want admin port %d", got, admin)
+	}
+	if c.port("proxy") != examplePort(t, cfg.Listen) {
+		t.Errorf("container port proxy %d, listen %s", c.port("proxy"), cfg.Listen)
+	}
+	if grace := time.Duration(dep.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.ShutdownTimeout {
+		t.Errorf("terminationGracePeriodSeconds %s, want more than shutdown_timeout %s", grace, cfg.ShutdownTimeout)
+	}
+	for _, f := range []string{flags["config"], cfg.Upstream.CAFile, cfg.Auth.APIKeyFile} {
+		exampleMounted(t, objs, dep, c, f)
+	}
+}
+
+func examplePort(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	n, err2 := strconv.Atoi(p)
+	if err != nil || err2 != nil {
+		t.Fatalf("address %q has no port", addr)
+	}
+	return n
+}
+
+// exampleMounted checks that file is a key of the ConfigMap or Secret mounted at its directory.
+func exampleMounted(t *testing.T, objs map[string]*exampleObject, dep *exampleObject, c *exampleContainer, file string) {
+	t.Helper()
+	dir, key := path.Split(file)
+	for _, m := range c.VolumeMounts {
+		if strings.TrimSuffix(m.MountPath, "/")+"/" != dir {
+			continue
+		}
+		for _, v := range dep.Spec.Template.Spec.Volumes {
+			var o *exampleObject
+			switch {
+			case v.Name != m.Name:
+				continue
+			case v.ConfigMap != nil:
+				o = objs["ConfigMap/"+v.ConfigMap.Name]
+			case v.Secret != nil:
+				o = objs["Secret/"+v.Secret.SecretName]
+			}
+			if o != nil && (o.Data[key] != "" || o.StringData[key] != "") {
+				return
+			}
+			t.Errorf("%s: volume %s holds no key %s", file, v.Name, key)
+			return
+		}
+	}
+	t.Errorf("%s: no volume is mounted at %s", file, dir)
+}
+
+// exampleDockerfile returns the Dockerfile's instructions, continuation lines joined.
+func exampleDockerfile(t *testing.T) [][2]string {
+	t.Helper()
+	var out [][2]string
+	var cur string
+	for _, line := range strings.Split(mustRead(t, "../../Dockerfile"), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		cur += strings.TrimSpace(line)
+		if strings.HasSuffix(cur, `\`) {
+			cur = strings.TrimSuffix(cur, `\`) + " "
+			continue
+		}
+		if instr, args, ok := strings.Cut(cur, " "); ok {
+			out = append(out, [2]string{strings.ToUpper(instr), strings.TrimSpace(args)})
+		}
+		cur = ""
+	}
+	return out
+}
+
+// exampleExecForm decodes a JSON exec form such as ["a", "b"].
+func exampleExecForm(t *testing.T, what, s string) []string {
+	t.Helper()
+	var argv []string
+	if err := json.Unmarshal([]byte(s), &argv); err != nil {
+		t.Fatalf("%s %s is not the JSON exec form: %v", what, s, err)
+	}
+	return argv
+}
+
+func TestDockerfile(t *testing.T) {
+	var entrypoint, cmd, health []string
+	var user string
+	copied := map[string]bool{}
+	for _, in := range exampleDockerfile(t) {
+		switch in[0] {
+		case "ENTRYPOINT":
+			entrypoint = exampleExecForm(t, in[0], in[1])
+		case "CMD":
+			cmd = exampleExecForm(t, in[0], in[1])
+		case "HEALTHCHECK":
+			_, form, ok := strings.Cut(in[1], " CMD ")
+			if !ok {
+				t.Fatalf("HEALTHCHECK %s has no CMD", in[1])
+			}
+			health = exampleExecForm(t, in[0], form)
+		case "USER":
+			user = in[1]
+		case "COPY":
+			f := strings.Fields(in[1])
+			copied[f[len(f)-1]] = true
+		}
+	}
+	if len(entrypoint) != 1 || !copied[entrypoint[0]] {
+		t.Errorf("ENTRYPOINT %q, want the binary copied into the image alone", entrypoint)
+	}
+	if name, flags := exampleCheckArgv(t, append(entrypoint, cmd...)); name != "run" || flags["config"] == "" {
+		t.Errorf("ENTRYPOINT+CMD run %q with -config %q, want the server with a config", name, flags["config"])
+	}
+	if name, _ := exampleCheckArgv(t, health); name != "healthcheck" || len(entrypoint) == 1 && health[0] != entrypoint[0] {
+		t.Errorf("HEALTHCHECK runs %q, want the image's binary with healthcheck", health)
+	}
+	uid, gid, _ := strings.Cut(user, ":")
+	if n, err := strconv.Atoi(uid); err != nil || n == 0 || gid == "0" {
+		t.Errorf("USER %q, want a numeric non-root user", user)
+	}
+}
