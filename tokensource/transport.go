@@ -152,6 +152,8 @@ func (t *Transport) body(req *http.Request) (body, error) {
 		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
 	case req.ContentLength > limit:
 		return body{first: req.Body}, nil
+	case req.ContentLength > 0:
+		return knownLength(req)
 	}
 	prefix, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
@@ -170,6 +172,18 @@ func (t *Transport) body(req *http.Request) (body, error) {
 		prefix = []byte{}
 	}
 	return body{first: io.NopCloser(bytes.NewReader(prefix)), replayable: true, buf: prefix}, nil
+}
+
+// knownLength reads a body of known length in one allocation of exactly that size (io.ReadAll
+// would grow its buffer step by step, copying the body several times).
+func knownLength(req *http.Request) (body, error) {
+	buf := make([]byte, req.ContentLength)
+	_, err := io.ReadFull(req.Body, buf)
+	req.Body.Close()
+	if err != nil {
+		return body{}, fmt.Errorf("tokensource: reading the request body: %w", err)
+	}
+	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf}, nil
 }
 
 // outgoing clones req with the body b, strips every client credential and sets the token.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
@@ -52,6 +53,10 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 	}
 	a.upstream = newSwapTransport(newUpstreamTransport(cfg, pool))
 	reg := prometheus.NewRegistry()
+	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	a.metrics = admin.NewMetrics(reg, version, a.tokenState, time.Now)
 	if err := a.buildTokens(base); err != nil {
 		return nil, err
