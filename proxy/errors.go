@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"syscall"
 	"time"
@@ -83,6 +84,12 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 			"the token endpoint did not answer before the request's deadline; try again later"
 	case errors.Is(nt, context.Canceled) && r.Context().Err() != nil:
 		return statusAborted, ""
+	case nt.Err != nil && !errors.As(nt.Err, new(*url.Error)):
+		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
+		// token that expires within its margin by the local clock), or the key could not be
+		// read: no network failure, and Describe says which without a secret.
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(nt.Err) +
+			"; dbaas-proxy retries with backoff, try again later"
 	}
 	// The exchange failed below HTTP: the token endpoint is the upstream itself, so this is a
 	// 502 or 504 like any other failure to reach it.

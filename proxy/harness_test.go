@@ -27,6 +27,7 @@ type harness struct {
 	t      testing.TB
 	em     *emulator.Server
 	tokens *tokensource.Cached
+	base   *http.Transport // the upstream transport, shared by the token exchange and the proxy
 	front  *httptest.Server
 	client *http.Client
 	logs   *syncBuffer
@@ -41,7 +42,10 @@ type setup struct {
 	timeout   time.Duration
 	maxReplay int64
 	level     zerolog.Level
-	noStart   bool // do not start the background refresh
+	noStart   bool                                      // do not start the background refresh
+	cached    tokensource.CachedOptions                 // the token cache (its Logger is replaced)
+	h2        bool                                      // speak HTTP/2 to the upstream, as upstream.http2 does
+	wrap      func(http.RoundTripper) http.RoundTripper // wraps the proxy's side of the upstream transport
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -63,21 +67,29 @@ func newHarness(t testing.TB, s setup) *harness {
 	h := &harness{t: t, em: em, logs: &syncBuffer{}}
 	logger := zerolog.New(h.logs).Level(s.level)
 	base := pinnedTransport(t, s.caPEM, s.timeout)
+	base.ForceAttemptHTTP2 = s.h2
+	h.base = base
+	s.cached.Logger = logger
 	h.tokens = tokensource.NewCached(tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:    em.URL() + "/api/v1/auth/token",
 		Client: &http.Client{Transport: base},
 		Key:    func() (string, error) { return em.APIKey(), nil },
+		Now:    s.cached.Now,
 		Logger: logger,
-	}), tokensource.CachedOptions{Logger: logger})
+	}), s.cached)
 	if !s.noStart {
 		h.tokens.Start()
 	}
 	t.Cleanup(h.tokens.Close)
+	var upstream http.RoundTripper = base
+	if s.wrap != nil {
+		upstream = s.wrap(base)
+	}
 	up, _ := url.Parse(em.URL())
 	ph, err := proxy.New(proxy.Options{
 		Upstream: up,
 		Transport: &tokensource.Transport{
-			Source: h.tokens, Base: base, Header: s.header, RefreshOn: s.refreshOn,
+			Source: h.tokens, Base: upstream, Header: s.header, RefreshOn: s.refreshOn,
 			MaxReplayBytes: s.maxReplay, OnReplay: proxy.MarkReplayed,
 		},
 		Source:  h.tokens,

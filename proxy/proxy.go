@@ -183,6 +183,12 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 		out := pr.Out
 		out.URL.Scheme = up.Scheme
 		out.URL.Host = up.Host
+		// ReverseProxy re-encodes a query it cannot parse (";", a bad escape): sorted, or
+		// dropped. The proxy decides nothing on the query, so it goes byte for byte.
+		out.URL.RawQuery = pr.In.URL.RawQuery
+		if pr.In.URL.RawPath != "" {
+			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see escapedPath
+		}
 		out.Host = ""
 		StripCredentials(out.Header)
 	}
@@ -209,12 +215,41 @@ func StripCredentials(h http.Header) {
 	}
 }
 
-// escapedPath returns the path as the client sent it, still escaped.
+// escapedPath returns the path as the client sent it, still escaped. A byte that may not
+// appear raw in a path but that net/http accepts (a '"', a '{', UTF-8) is percent-encoded on
+// its own: net/url would otherwise re-escape the whole path from its decoded form when the
+// request is sent, turning the client's %2F into a '/'.
 func escapedPath(r *http.Request) string {
 	if r.URL.RawPath != "" {
-		return r.URL.RawPath
+		return escapeInvalid(r.URL.RawPath)
 	}
 	return r.URL.EscapedPath()
+}
+
+// escapeInvalid percent-encodes the bytes of an escaped path that net/url does not accept
+// unescaped, keeping every escape already there. It allocates only when it changes p.
+func escapeInvalid(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			strings.IndexByte("-._~!$&'()*+,;=:@[]/%", c) >= 0:
+			if b != nil {
+				b = append(b, c)
+			}
+		default:
+			if b == nil {
+				b = append(make([]byte, 0, len(p)+16), p[:i]...)
+			}
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	if b == nil {
+		return p
+	}
+	return string(b)
 }
 
 // recordKey is the context key of the request's *Record.

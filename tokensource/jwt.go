@@ -47,7 +47,7 @@ func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
 }
 
 // epoch turns a JSON number of seconds since the epoch into a time. It refuses strings, NaN,
-// values up to 0 and values past year 9999.
+// values below 1 (the first second of 1970 is no expiry either) and values past year 9999.
 func epoch(raw json.RawMessage) (time.Time, bool) {
 	s := strings.TrimSpace(string(raw))
 	if s == "" || s[0] == '"' {
@@ -58,7 +58,7 @@ func epoch(raw json.RawMessage) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	f, err := strconv.ParseFloat(n.String(), 64)
-	if err != nil || math.IsNaN(f) || f <= 0 || f > maxEpochSeconds {
+	if err != nil || math.IsNaN(f) || f < 1 || f > maxEpochSeconds {
 		return time.Time{}, false
 	}
 	sec, frac := math.Modf(f)
