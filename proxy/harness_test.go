@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -10,13 +9,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
@@ -30,7 +29,7 @@ type harness struct {
 	base   *http.Transport // the upstream transport, shared by the token exchange and the proxy
 	front  *httptest.Server
 	client *http.Client
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
 
 // setup tunes the harness before it starts.
@@ -64,7 +63,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	if s.timeout == 0 {
 		s.timeout = 10 * time.Second
 	}
-	h := &harness{t: t, em: em, logs: &syncBuffer{}}
+	h := &harness{t: t, em: em, logs: &testkit.SyncBuffer{}}
 	logger := zerolog.New(h.logs).Level(s.level)
 	base := pinnedTransport(t, s.caPEM, s.timeout)
 	base.ForceAttemptHTTP2 = s.h2
@@ -176,24 +175,6 @@ func jsonError(t *testing.T, b []byte) (code int, msg string) {
 		t.Fatalf("error body is not JSON {code, message}: %q", b)
 	}
 	return e.Code, e.Message
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // mustContain fails unless s contains each of subs.

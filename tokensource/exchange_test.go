@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 const testKey = "Zx9-secretAPIkey_0123456789abcdefghijklmnopq"
@@ -169,7 +171,7 @@ func TestExchangeNoExpiryUsesDefaultLifetime(t *testing.T) {
 			srv := tokenServer(t, func(w http.ResponseWriter, r *http.Request) {
 				_, _ = w.Write([]byte(`{"access_token":"` + tt.token + `","user_id":"u"}`))
 			})
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			opts := testExchangeOptions(srv, zerolog.New(&logs))
 			opts.DefaultLifetime = tt.lifetime
 			tok, err := NewExchange(opts).Token(ctxTimeout(t))

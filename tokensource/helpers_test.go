@@ -1,7 +1,6 @@
 package tokensource
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -151,24 +150,6 @@ func (s *fakeSource) SetGate(gate chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gate = gate
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ctxTimeout returns a context ending after 10 s, cancelled at the end of the test.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // secretRig is a token endpoint that issues JWTs (or, once reject is set, answers 401 quoting
@@ -21,14 +23,14 @@ type secretRig struct {
 	c      *Cached
 	tr     *Transport
 	url    string
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	reject atomic.Bool
 	mu     sync.Mutex
 	issued []string
 }
 
 func newSecretRig(t *testing.T) *secretRig {
-	r := &secretRig{logs: &syncBuffer{}}
+	r := &secretRig{logs: &testkit.SyncBuffer{}}
 	srv := tokenServer(t, func(w http.ResponseWriter, req *http.Request) {
 		if r.reject.Load() {
 			w.WriteHeader(http.StatusUnauthorized)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,10 +14,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath is where the CI image and the development machine install the browser.
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit/headless"
+)
 
 // attackPage is a web page of another origin that calls the proxy as a hostile (or, with the
 // origin allowed, a trusted) page would: a no-cors POST (a "simple" request the browser sends
@@ -70,12 +68,7 @@ type fetchResult struct {
 // proxy does not trust, whose calls must be refused before they reach the upstream, and one in
 // inbound.allowed_origins, which must be able to read the answers (CORS).
 func TestBrowserCannotUseProxy(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing: %v", chromiumPath, err)
-	}
+	headless.RequireChromium(t)
 	page := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = io.WriteString(w, attackPage)
@@ -90,7 +83,7 @@ func TestBrowserCannotUseProxy(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel) // after the browser's own cleanup, so that it closes gracefully
-	b := &browserRun{e: e, p: p, ctx: startBrowser(t, ctx)}
+	b := &browserRun{e: e, p: p, ctx: headless.Browser(t, ctx, 1024, 600)}
 
 	t.Run("page of another origin", func(t *testing.T) {
 		res, reached, lines := b.visit(t, hostile.URL+"/?proxy="+e.listen, "hostile")
@@ -186,56 +179,4 @@ func runPage(t *testing.T, browserCtx context.Context, url, name string) map[str
 	}
 	t.Logf("screenshot: %s", shot)
 	return res
-}
-
-// startBrowser starts headless Chromium with a fresh profile and stops it (and removes the
-// profile) when the test ends.
-func startBrowser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	profile := filepath.Join(t.TempDir(), "chromium-profile")
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1024, 600),
-	)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		// Close the browser gracefully, then make sure its process is gone.
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := chromedp.Cancel(browserCtx); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("close the browser: %v", err)
-		}
-		cancelBrowser()
-		cancelAlloc() // kills the process if it still runs and waits for it
-		removeProfile(stopCtx, t, profile)
-	})
-	return browserCtx
-}
-
-// removeProfile deletes the browser profile. Chromium's helper processes may still write into it
-// for a moment after the browser stops, so it tries again for a while.
-func removeProfile(ctx context.Context, t *testing.T, dir string) {
-	for {
-		err := os.RemoveAll(dir)
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Errorf("remove the browser profile: %v", err)
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -23,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 const examplesDir = "../../examples"
@@ -30,7 +31,7 @@ const examplesDir = "../../examples"
 // exampleFlags returns the flags of command name, read from its own -h usage text.
 func exampleFlags(t *testing.T, name string) map[string]bool {
 	t.Helper()
-	var stderr syncBuf
+	var stderr testkit.SyncBuffer
 	sys := system{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
 		getenv:  func(string) string { return "" },
 		signals: func() (<-chan os.Signal, func()) { return nil, func() {} },

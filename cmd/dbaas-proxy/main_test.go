@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -31,8 +30,8 @@ type proc struct {
 	t      *testing.T
 	sig    chan os.Signal
 	done   chan int
-	stdout *syncBuf
-	stderr *syncBuf
+	stdout *testkit.SyncBuffer
+	stderr *testkit.SyncBuffer
 	exited chan int // the code passed to exit (a forced exit)
 }
 
@@ -40,7 +39,7 @@ type proc struct {
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, sig: make(chan os.Signal, 4), done: make(chan int, 1),
-		stdout: &syncBuf{}, stderr: &syncBuf{}, exited: make(chan int, 1)}
+		stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, exited: make(chan int, 1)}
 	sys := system{
 		stdin: strings.NewReader(""), stdout: p.stdout, stderr: p.stderr,
 		getenv:  func(k string) string { return env[k] },
@@ -149,23 +148,6 @@ func (e *env) ready(t *testing.T) {
 		code, _ := get(t, "http://"+e.admin+"/readyz")
 		return code == http.StatusOK
 	})
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestServeEndToEnd(t *testing.T) {

@@ -21,12 +21,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // opsRun runs a command that ends by itself, with stdin as its standard input.
 func opsRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut syncBuf
+	var out, errOut testkit.SyncBuffer
 	sys := system{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
 		getenv:  func(string) string { return "" },

@@ -2,13 +2,8 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // Connection-level defences through the whole program: header and idle timeouts, and inbound
@@ -119,78 +116,11 @@ func secIdleClosed(t *testing.T, addr string) {
 	}
 }
 
-// secPKI is a CA with the certificates the mTLS test needs, written to dir.
-type secPKI struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func secNewCA(t *testing.T, cn string) *secPKI {
-	t.Helper()
-	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	ca, _ := secSign(t, tmpl, nil)
-	return ca
-}
-
-// secSign signs tmpl with ca (self-signed when ca is nil) and returns the result and its key
-// as PEM.
-func secSign(t *testing.T, tmpl *x509.Certificate, ca *secPKI) (*secPKI, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tmpl.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120)); err != nil {
-		t.Fatal(err)
-	}
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	parent, signer := tmpl, key
-	if ca != nil {
-		parent, signer = ca.cert, ca.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &secPKI{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})},
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
-
-// issue writes a leaf signed by ca to dir/name.crt and dir/name.key: a server certificate for
-// 127.0.0.1, or a client certificate with CN name.
-func (ca *secPKI) issue(t *testing.T, dir, name string, server bool) (*secPKI, tls.Certificate) {
-	t.Helper()
-	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: name}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	leaf, keyPEM := secSign(t, tmpl, ca)
-	writeFile(t, dir, name+".crt", string(leaf.pem))
-	writeFile(t, dir, name+".key", string(keyPEM))
-	pair, err := tls.X509KeyPair(leaf.pem, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return leaf, pair
-}
-
 // secTLSClient returns a client trusting ca that presents cert, if any, whatever CAs the server
 // asks for; keep-alive unless noReuse.
-func secTLSClient(ca *secPKI, noReuse bool, cert *tls.Certificate) *http.Client {
+func secTLSClient(ca *testkit.KeyPair, noReuse bool, cert *tls.Certificate) *http.Client {
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if cert != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
@@ -223,11 +153,12 @@ func secTLSGet(c *http.Client, url string) (status int, serial *big.Int, reused 
 // certificate with SIGHUP under an open connection.
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca, other := secNewCA(t, "dbaas-proxy test CA"), secNewCA(t, "someone else's CA")
-	writeFile(t, dir, "ca.crt", string(ca.pem))
-	server1, _ := ca.issue(t, dir, "server", true)
-	_, alice := ca.issue(t, dir, "alice", false)
-	_, mallory := other.issue(t, dir, "mallory", false)
+	ca, other := testkit.NewCA(t, "dbaas-proxy test CA"), testkit.NewCA(t, "someone else's CA")
+	writeFile(t, dir, "ca.crt", string(ca.CertPEM))
+	server1 := ca.Issue(t, "server", true)
+	server1.Write(t, dir, "server")
+	alice := ca.Issue(t, "alice", false).TLSCertificate()
+	mallory := other.Issue(t, "mallory", false).TLSCertificate()
 	e := newEnv(t, fmt.Sprintf("inbound:\n  tls:\n    cert_file: %s\n    key_file: %s\n    client_ca_file: %s\n",
 		filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.crt")))
 	p := start(t, nil, "-config", e.config, "-listen", "0.0.0.0:"+secPort(t, e.listen))
@@ -273,21 +204,22 @@ func TestMutualTLS(t *testing.T) {
 // secCertSwap opens a keep-alive connection, replaces the server certificate files with a new
 // certificate, sends SIGHUP, and expects new connections to get the new certificate while the
 // open one keeps working with the old.
-func secCertSwap(t *testing.T, p *proc, ca *secPKI, dir, url string, old *secPKI, client *tls.Certificate) {
+func secCertSwap(t *testing.T, p *proc, ca *testkit.KeyPair, dir, url string, old *testkit.KeyPair, client *tls.Certificate) {
 	keep := secTLSClient(ca, false, client)
 	defer keep.CloseIdleConnections()
-	if status, serial, _, err := secTLSGet(keep, url); err != nil || status != 200 || serial.Cmp(old.cert.SerialNumber) != 0 {
+	if status, serial, _, err := secTLSGet(keep, url); err != nil || status != 200 || serial.Cmp(old.Cert.SerialNumber) != 0 {
 		t.Fatalf("first GET = %d, serial %v, %v", status, serial, err)
 	}
-	server2, _ := ca.issue(t, dir, "server", true) // overwrites server.crt and server.key
+	server2 := ca.Issue(t, "server", true)
+	server2.Write(t, dir, "server") // overwrites server.crt and server.key
 	p.sig <- syscall.SIGHUP
 	eventually(t, 10*time.Second, "new connections get the new certificate", func() bool {
 		_, serial, _, err := secTLSGet(secTLSClient(ca, true, client), url)
-		return err == nil && serial.Cmp(server2.cert.SerialNumber) == 0
+		return err == nil && serial.Cmp(server2.Cert.SerialNumber) == 0
 	})
 	status, serial, reused, err := secTLSGet(keep, url)
-	if err != nil || status != 200 || !reused || serial.Cmp(old.cert.SerialNumber) != 0 {
+	if err != nil || status != 200 || !reused || serial.Cmp(old.Cert.SerialNumber) != 0 {
 		t.Errorf("GET on the open connection = %d, serial %v (old %v), reused %v, %v; want 200 on the "+
-			"same connection", status, serial, old.cert.SerialNumber, reused, err)
+			"same connection", status, serial, old.Cert.SerialNumber, reused, err)
 	}
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // The tests in this file run the whole program and attack its listener: each defence of
@@ -32,31 +31,14 @@ type secReply struct {
 // the proxy exactly as given, and reads the answer. headers are "Name: value" lines.
 func secRaw(t *testing.T, addr, method, path, host, body string, headers ...string) secReply {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, host)
 	for _, h := range headers {
 		b.WriteString(h + "\r\n")
 	}
 	fmt.Fprintf(&b, "Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("read the answer to %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	return secReply{status: resp.StatusCode, header: resp.Header, body: string(data)}
+	status, header, respBody := testkit.RawRoundTrip(t, addr, method, b.String())
+	return secReply{status: status, header: header, body: respBody}
 }
 
 // secCase is one request of a defence table and what must come of it.

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,21 +11,14 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit/headless"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
-
-// chromiumPath is where the CI image and the development machine install the browser.
-const chromiumPath = "/usr/bin/chromium"
 
 // TestStatusPageInBrowser loads the status page in headless Chromium, as a person would see it,
 // and saves a screenshot.
 func TestStatusPageInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing: %v", chromiumPath, err)
-	}
+	headless.RequireChromium(t)
 	recent := NewRecent(50)
 	lastPath := "/api/v3/" + fakeUserID + "/clusters/c-42/databases"
 	recent.Add(&proxy.Record{Time: t0.Add(-time.Second), Method: http.MethodGet, Path: lastPath, Status: 200,
@@ -38,7 +30,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel) // after the browser's own cleanup, so that it closes gracefully
-	browserCtx := startBrowser(t, ctx)
+	browserCtx := headless.Browser(t, ctx, 1280, 900)
 
 	if err := chromedp.Do(browserCtx,
 		chromedp.Navigate(srv.URL+"/"),
@@ -83,57 +75,5 @@ func assertRenderedPage(t *testing.T, browserCtx context.Context, lastPath strin
 		`getComputedStyle(document.getElementById("readiness")).borderTopLeftRadius`))
 	if err != nil || radius != "999px" {
 		t.Errorf("the style sheet did not apply (border radius %q, %v): the CSP blocks it", radius, err)
-	}
-}
-
-// startBrowser starts headless Chromium with a fresh profile and stops it (and removes the
-// profile) when the test ends.
-func startBrowser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	profile := filepath.Join(t.TempDir(), "chromium-profile")
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 900),
-	)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		// Close the browser gracefully, then make sure its process is gone.
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := chromedp.Cancel(browserCtx); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("close the browser: %v", err)
-		}
-		cancelBrowser()
-		cancelAlloc() // kills the process if it still runs and waits for it
-		removeProfile(stopCtx, t, profile)
-	})
-	return browserCtx
-}
-
-// removeProfile deletes the browser profile. Chromium's helper processes may still write into it
-// for a moment after the browser stops, so it tries again for a while.
-func removeProfile(ctx context.Context, t *testing.T, dir string) {
-	for {
-		err := os.RemoveAll(dir)
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Errorf("remove the browser profile: %v", err)
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }

@@ -180,27 +180,14 @@ func (m *Metrics) series(k seriesKey) series {
 	return s
 }
 
-// normMethod maps the standard methods to themselves and anything else to "OTHER".
+// normMethod maps the standard methods to themselves and anything else to "OTHER". It returns
+// the constant, not method, so that a series key does not keep the request's memory alive.
 func normMethod(method string) string {
-	switch method {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodConnect:
-		return http.MethodConnect
-	case http.MethodTrace:
-		return http.MethodTrace
+	for _, m := range [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace} {
+		if method == m {
+			return m
+		}
 	}
 	return "OTHER"
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/rs/zerolog"
 )
 
@@ -108,18 +109,18 @@ func TestClientNameWithoutAuth(t *testing.T) {
 // pkiFiles is a CA, a server certificate and client certificates written under a temp dir.
 type pkiFiles struct {
 	dir, caFile, certFile, keyFile string
-	ca, otherCA                    *keyPair
+	ca, otherCA                    *testkit.KeyPair
 	roots                          *x509.CertPool
 }
 
 func newPKI(t *testing.T) *pkiFiles {
 	t.Helper()
-	p := &pkiFiles{dir: t.TempDir(), ca: newCA(t, "test CA"), otherCA: newCA(t, "other CA")}
-	p.certFile, p.keyFile = p.ca.issue(t, "server-1", true).write(t, p.dir, "server")
+	p := &pkiFiles{dir: t.TempDir(), ca: testkit.NewCA(t, "test CA"), otherCA: testkit.NewCA(t, "other CA")}
+	p.certFile, p.keyFile = p.ca.Issue(t, "server-1", true).Write(t, p.dir, "server")
 	p.caFile = filepath.Join(p.dir, "ca.crt")
-	writeFile(t, p.caFile, p.ca.certPEM)
+	writeFile(t, p.caFile, p.ca.CertPEM)
 	p.roots = x509.NewCertPool()
-	p.roots.AddCert(p.ca.cert)
+	p.roots.AddCert(p.ca.Cert)
 	return p
 }
 
@@ -143,11 +144,11 @@ func serveTLS(t *testing.T, g *Guard, be http.Handler) string {
 }
 
 // tlsGet makes one GET over a new connection and returns the status and the server's CN.
-func tlsGet(t *testing.T, addr string, roots *x509.CertPool, cert *keyPair, headers ...string) (int, string, error) {
+func tlsGet(t *testing.T, addr string, roots *x509.CertPool, cert *testkit.KeyPair, headers ...string) (int, string, error) {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	if cert != nil {
-		cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.cert.Raw}, PrivateKey: cert.key}}
+		cfg.Certificates = []tls.Certificate{cert.TLSCertificate()}
 	}
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
@@ -168,13 +169,13 @@ func tlsGet(t *testing.T, addr string, roots *x509.CertPool, cert *keyPair, head
 
 func TestMutualTLS(t *testing.T) {
 	p := newPKI(t)
-	alice := p.ca.issue(t, "alice", false)
-	bob := p.ca.issue(t, "bob", false)
-	forged := p.otherCA.issue(t, "alice", false)
+	alice := p.ca.Issue(t, "alice", false)
+	bob := p.ca.Issue(t, "bob", false)
+	forged := p.otherCA.Issue(t, "alice", false)
 	tests := []struct {
 		name       string
 		clients    []Client
-		cert       *keyPair
+		cert       *testkit.KeyPair
 		headers    []string
 		wantErr    bool // the handshake fails
 		wantStatus int
@@ -249,7 +250,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("first certificate CN = %q", cn)
 	}
 
-	p.ca.issue(t, "server-2", true).write(t, p.dir, "server")
+	p.ca.Issue(t, "server-2", true).Write(t, p.dir, "server")
 	if err := g.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
@@ -277,11 +278,11 @@ func TestReloadClientCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := serveTLS(t, g, &backend{})
-	other := p.otherCA.issue(t, "carol", false)
+	other := p.otherCA.Issue(t, "carol", false)
 	if _, _, err := tlsGet(t, addr, p.roots, other); err == nil {
 		t.Fatal("certificate of the other CA accepted before reload")
 	}
-	writeFile(t, p.caFile, p.otherCA.certPEM)
+	writeFile(t, p.caFile, p.otherCA.CertPEM)
 	if err := g.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
@@ -316,7 +317,7 @@ func TestNewErrors(t *testing.T) {
 		{"missing client CA", Config{TLS: TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: missing}}, missing},
 		{"key of another certificate", Config{TLS: TLSConfig{CertFile: p.certFile, KeyFile: filepath.Join(p.dir, "other.key")}}, "other.key"},
 	}
-	writeFile(t, filepath.Join(p.dir, "other.key"), p.otherCA.keyPEM)
+	writeFile(t, filepath.Join(p.dir, "other.key"), p.otherCA.KeyPEM)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.cfg, Options{Listen: "127.0.0.1:20000"})

@@ -2,26 +2,18 @@ package inbound
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 )
@@ -119,12 +111,6 @@ type reply struct {
 // is sent as is (the caller sets Content-Length or Transfer-Encoding).
 func raw(t *testing.T, addr, method, path, host string, headers []string, body string) reply {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var b strings.Builder
 	b.WriteString(method + " " + path + " HTTP/1.1\r\n")
 	if host != "\x00" { // "\x00": send no Host line
@@ -134,103 +120,8 @@ func raw(t *testing.T, addr, method, path, host string, headers []string, body s
 		b.WriteString(h + "\r\n")
 	}
 	b.WriteString("Connection: close\r\n\r\n" + body)
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: string(data)}
-}
-
-// keyPair is a certificate with its key, in PEM and parsed.
-type keyPair struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-	keyPEM  []byte
-}
-
-var serial = struct {
-	sync.Mutex
-	n int64
-}{}
-
-func nextSerial() *big.Int {
-	serial.Lock()
-	defer serial.Unlock()
-	serial.n++
-	return big.NewInt(serial.n)
-}
-
-// newCA makes a self-signed CA.
-func newCA(t *testing.T, cn string) *keyPair {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	return sign(t, tmpl, nil)
-}
-
-// issue makes a leaf certificate signed by ca, for a server (127.0.0.1) or a client.
-func (ca *keyPair) issue(t *testing.T, cn string, server bool) *keyPair {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	return sign(t, tmpl, ca)
-}
-
-func sign(t *testing.T, tmpl *x509.Certificate, ca *keyPair) *keyPair {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent, signer := tmpl, key
-	if ca != nil {
-		parent, signer = ca.cert, ca.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &keyPair{
-		cert: cert, key: key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
-}
-
-// write stores the pair as dir/name.crt and dir/name.key and returns both paths.
-func (kp *keyPair) write(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	writeFile(t, certFile, kp.certPEM)
-	writeFile(t, keyFile, kp.keyPEM)
-	return certFile, keyFile
+	status, header, respBody := testkit.RawRoundTrip(t, addr, method, b.String())
+	return reply{status: status, header: header, body: respBody}
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

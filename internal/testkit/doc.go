@@ -1,0 +1,4 @@
+// Package testkit holds test helpers shared by several packages' tests: a throwaway PKI for
+// TLS tests, a buffer safe for concurrent writes and a hand-written HTTP/1.1 round trip. Its
+// subpackage headless starts a browser. Production code never imports either.
+package testkit
