@@ -199,14 +199,22 @@ func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
+// runValidate checks a config file and the files it names, and exits non-zero with every
+// problem of the file, or with the first missing or broken file it names.
 func runValidate(_ context.Context, args []string, sys system) error {
 	fs := flagSet("validate", sys)
 	configPath := fs.String("config", "", "the config `file` to check")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if _, err := loadFlags(*configPath, "", ""); err != nil {
+	cfg, err := loadFlags(*configPath, "", "")
+	if err != nil {
 		return err
+	}
+	// The files the config names must be there and usable too: the CA file, the API key (file
+	// or environment) and the inbound TLS files. Building the app reads them and starts nothing.
+	if _, err := newApp(cfg, zerolog.Nop(), sys.getenv); err != nil {
+		return usageErr(err)
 	}
 	fmt.Fprintf(sys.stdout, "%s: ok\n", *configPath)
 	return nil

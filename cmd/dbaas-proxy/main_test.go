@@ -192,6 +192,7 @@ func TestCommandErrors(t *testing.T) {
 		{"stray argument", []string{"-config", e.config, "my-api-key"}, exitUsage, "never an argument"},
 		{"missing CA file", []string{"-config", badCA}, exitUsage, filepath.Join(e.dir, "missing-ca.pem")},
 		{"validate a bad file", []string{"validate", "-config", badCA + ".none"}, exitUsage, "cannot read"},
+		{"validate names a missing CA file", []string{"validate", "-config", badCA}, exitUsage, filepath.Join(e.dir, "missing-ca.pem")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
