@@ -33,6 +33,7 @@ type app struct {
 	admin    http.Handler
 	metrics  *admin.Metrics
 	stopping atomic.Bool
+	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
 }
 
 // newApp builds the app from a validated config. It reads the CA file, the API key and the
@@ -90,6 +91,9 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)
 			recent.Add(rec)
+			if c := rec.Status / 100; c >= 1 && c <= 5 {
+				a.classes[c].Add(1)
+			}
 		},
 	})
 	if err != nil {
@@ -99,7 +103,7 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: version, Upstream: base.String(),
 		Token: a.tokenState, Ready: a.ready, Refresh: a.tokens.Reset,
-		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts,
+		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
 	return a, nil
 }
@@ -158,6 +162,15 @@ func (a *app) tokenState() admin.TokenState {
 		ts.LastError = st.LastError.Error()
 	}
 	return ts
+}
+
+// counts returns the requests served so far by status class, for the status page.
+func (a *app) counts() map[string]int64 {
+	m := make(map[string]int64, 5)
+	for c := 1; c <= 5; c++ {
+		m[fmt.Sprintf("%dxx", c)] = a.classes[c].Load()
+	}
+	return m
 }
 
 // ready is the readiness check: a usable token and not shutting down.

@@ -295,6 +295,20 @@ func TestMetrics(t *testing.T) {
 	if n := opsMetric(text, "dbaas_proxy_token_exchanges_total", `result="ok"`); n != 2 {
 		t.Errorf("token_exchanges_total{result=ok} = %v after a revoked token, want 2", n)
 	}
+	// The status page counts the same requests by class and lists the last one.
+	code, page := get(t, "http://"+e.admin+"/")
+	if code != http.StatusOK {
+		t.Fatalf("status page = %d", code)
+	}
+	for _, want := range []string{
+		`<span class="count">3</span> <span class="muted">2xx</span>`,
+		`<span class="count">1</span> <span class="muted">4xx</span>`,
+		"/api/v3/me/services", uid,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page does not show %q", want)
+		}
+	}
 }
 
 func TestAccessLog(t *testing.T) {
