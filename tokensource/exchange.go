@@ -113,11 +113,16 @@ func (e *Exchange) parse(body []byte) (Token, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return Token{}, &ResponseError{Reason: "not the expected JSON object", Err: err}
 	}
-	switch {
-	case r.AccessToken == "":
+	if r.AccessToken == "" {
 		return Token{}, &ResponseError{Reason: "no access_token"}
-	case r.UserID == "":
-		return Token{}, &ResponseError{Reason: "no user_id"}
+	}
+	if r.UserID == "" {
+		// IBM documents user_id in every answer; if one lacks it, the IAM token's account.bss
+		// is the same account id. Without either the token still serves requests that name the
+		// account themselves; only /me/ and the local token endpoint need the id.
+		r.UserID = AccountID(r.AccessToken)
+		e.opts.Logger.Warn().Str("user_id_from_token", r.UserID).
+			Msg("the token endpoint answered without user_id; /me/ paths need it")
 	}
 	now := e.opts.Now()
 	tok := Token{AccessToken: r.AccessToken, UserID: r.UserID, IssuedAt: now}

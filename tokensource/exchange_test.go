@@ -83,8 +83,9 @@ func TestExchangeAnswers(t *testing.T) {
 		rejected  bool
 		temporary bool
 		typed     string // "exchange", "response" or ""
+		userID    string // the user id of a successful exchange
 	}{
-		{name: "ok", status: 200, body: `{"access_token":"` + makeJWT(map[string]any{"exp": 2e9}) + `","user_id":"u"}`},
+		{name: "ok", status: 200, userID: "u", body: `{"access_token":"` + makeJWT(map[string]any{"exp": 2e9}) + `","user_id":"u"}`},
 		{name: "400 missing key", status: 400, body: `{"code":400,"message":"the API key is needed"}`,
 			want: "tokensource: token endpoint answered 400 Bad Request: {\"code\":400", rejected: true, typed: "exchange"},
 		{name: "401 wrong key", status: 401, body: `{"code":401}`, want: "answered 401 Unauthorized", rejected: true, typed: "exchange"},
@@ -97,7 +98,9 @@ func TestExchangeAnswers(t *testing.T) {
 		{name: "JSON array", status: 200, body: "[1]", want: "not the expected JSON object", typed: "response"},
 		{name: "token not a string", status: 200, body: `{"access_token":1,"user_id":"u"}`, want: "not the expected JSON object", typed: "response"},
 		{name: "missing access_token", status: 200, body: `{"user_id":"u"}`, want: "malformed token response: no access_token", typed: "response"},
-		{name: "missing user_id", status: 200, body: `{"access_token":"a.b.c"}`, want: "malformed token response: no user_id", typed: "response"},
+		{name: "missing user_id: account.bss", status: 200, userID: "acc-9",
+			body: `{"access_token":"` + makeJWT(map[string]any{"exp": 2e9, "account": map[string]any{"bss": "acc-9"}}) + `"}`},
+		{name: "missing user_id, opaque token", status: 200, body: `{"access_token":"opaque"}`},
 		{name: "huge body capped", status: 200, body: `{"access_token":"` + huge + `","user_id":"u"}`, want: "larger than 64 KiB", typed: "response"},
 		{name: "huge error body truncated", status: 502, body: huge, want: "answered 502 Bad Gateway: xxx", temporary: true, typed: "exchange"},
 	}
@@ -109,8 +112,8 @@ func TestExchangeAnswers(t *testing.T) {
 			})
 			tok, err := newTestExchange(srv, zerolog.Nop()).Token(ctxTimeout(t))
 			if tt.want == "" {
-				if err != nil || tok.AccessToken == "" {
-					t.Fatalf("Token = %v, %v; want a token", tok, err)
+				if err != nil || tok.AccessToken == "" || tok.UserID != tt.userID {
+					t.Fatalf("Token = %v, %v; want a token of user %q", tok, err, tt.userID)
 				}
 				return
 			}

@@ -46,6 +46,28 @@ func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
 	return exp, iat, nil
 }
 
+// AccountID returns the account id in an IBM Cloud IAM token's payload (account.bss), or ""
+// when the token is not a JWT or carries none. Like ParseExpiry it decodes; it verifies nothing.
+func AccountID(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Account struct {
+			BSS string `json:"bss"`
+		} `json:"account"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Account.BSS
+}
+
 // epoch turns a JSON number of seconds since the epoch into a time. It refuses strings, NaN,
 // values below 1 (the first second of 1970 is no expiry either) and values past year 9999.
 func epoch(raw json.RawMessage) (time.Time, bool) {
