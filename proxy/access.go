@@ -95,6 +95,7 @@ type countingWriter struct {
 func (w *countingWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		w.keepID()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -102,10 +103,19 @@ func (w *countingWriter) WriteHeader(code int) {
 func (w *countingWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.keepID()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.rec.BytesOut += int64(n)
 	return n, err
+}
+
+// keepID sets the request id on the final response again: the ReverseProxy clears the
+// response headers after relaying an upstream 1xx (100 Continue, 103 Early Hints).
+func (w *countingWriter) keepID() {
+	if h := w.Header(); h.Get(requestIDHeader) == "" {
+		h.Set(requestIDHeader, w.rec.ID)
+	}
 }
 
 // Flush sends any buffered data to the client.
@@ -117,6 +127,9 @@ func (w *countingWriter) Flush() {
 
 // Hijack lets the caller take over the connection (101 Switching Protocols upgrades).
 func (w *countingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols // the only reason the proxy hijacks
+	}
 	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 

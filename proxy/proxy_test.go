@@ -298,3 +298,24 @@ func TestTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestIDSurvivesA1xx: the ReverseProxy clears the response headers after relaying an
+// upstream 100 Continue; the final answer still carries the request id.
+func TestRequestIDSurvivesA1xx(t *testing.T) {
+	h := newHarness(t, setup{})
+	for _, expect := range []string{"", "100-continue"} {
+		t.Run("expect="+expect, func(t *testing.T) {
+			hdr := map[string]string{"X-Request-Id": "req-" + expect, "Content-Type": "application/json"}
+			if expect != "" {
+				hdr["Expect"] = expect
+			}
+			code, got, b := h.do(http.MethodPost, "/api/v3/me/_echo", strings.NewReader(`{"a":1}`), hdr)
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %s", code, b)
+			}
+			if id := got.Get("X-Request-Id"); id != "req-"+expect {
+				t.Errorf("X-Request-Id = %q, want %q", id, "req-"+expect)
+			}
+		})
+	}
+}

@@ -100,11 +100,12 @@ type entry struct {
 
 // flight is one exchange of the underlying Source; done closes when tok, err and next are set.
 type flight struct {
-	done chan struct{}
-	gen  uint64
-	tok  Token
-	err  error
-	next time.Time
+	done   chan struct{}
+	cancel context.CancelFunc // ends the exchange early (Close)
+	gen    uint64
+	tok    Token
+	err    error
+	next   time.Time
 }
 
 // NewCached returns a Cached drawing tokens from src. It does nothing until Token or Start is
@@ -219,14 +220,16 @@ func (c *Cached) Start() {
 	go c.loop(c.stop, c.loopDone)
 }
 
-// Close stops the background goroutine and waits for it and for any exchange in flight (which
-// its own timeout bounds). It is idempotent. Token keeps working after Close, fetching on
+// Close stops the background goroutine, cancels the exchange in flight and waits for both. It is idempotent. Token keeps working after Close, fetching on
 // demand; an exchange started after Close is waited for by the next Close.
 func (c *Cached) Close() {
 	c.mu.Lock()
 	c.closed = true
 	stop, done := c.stop, c.loopDone
 	c.stop = nil
+	if c.flight != nil {
+		c.flight.cancel() // nobody will wait for it: do not hold shutdown for its timeout
+	}
 	c.mu.Unlock()
 	if stop != nil {
 		close(stop)
@@ -253,6 +256,28 @@ func (c *Cached) Invalidate(t Token) {
 	c.mu.Unlock()
 	if hit {
 		c.log.Info().Str("fingerprint", t.Fingerprint()).Msg("access token invalidated after a rejection")
+		c.poke() // the loop fetches the next one now (within the backoff), not at the old refresh time
+	}
+}
+
+// Refresh starts an exchange now, unless one is running or a backoff forbids it, and keeps
+// serving the current token until the new one arrives (an operator's "refresh the token").
+// It reports whether it started one.
+func (c *Cached) Refresh() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flight != nil || c.now().Before(c.nextAttempt) {
+		return false
+	}
+	c.startLocked(context.Background())
+	return true
+}
+
+// poke wakes the background loop, if it waits.
+func (c *Cached) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -57,6 +57,14 @@ func NewExchange(opts ExchangeOptions) *Exchange {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Client != nil {
+		// net/http copies custom headers, api_key among them, to every redirect target, even
+		// an http:// one. The token endpoint has no reason to redirect: a 3xx is an answer,
+		// an *ExchangeError, and the key goes nowhere else.
+		c := *opts.Client
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		opts.Client = &c
+	}
 	return &Exchange{opts: opts}
 }
 

@@ -13,18 +13,18 @@ func forever() time.Time { return time.Unix(1<<62, 0) }
 // startLocked starts an exchange on a context detached from any caller's cancellation and
 // makes it the one in flight. c.mu must be held.
 func (c *Cached) startLocked(parent context.Context) *flight {
-	f := &flight{done: make(chan struct{}), gen: c.gen}
+	ctx, cancel := context.WithTimeout(parent, c.fetchTimeout)
+	f := &flight{done: make(chan struct{}), gen: c.gen, cancel: cancel}
 	c.flight = f
 	c.running++
-	go c.run(parent, f)
+	go c.run(ctx, f)
 	return f
 }
 
 // run performs the exchange of f and publishes its result.
-func (c *Cached) run(parent context.Context, f *flight) {
-	ctx, cancel := context.WithTimeout(parent, c.fetchTimeout)
+func (c *Cached) run(ctx context.Context, f *flight) {
 	tok, err := c.src.Token(ctx)
-	cancel()
+	f.cancel()
 	if c.opts.OnExchange != nil {
 		c.opts.OnExchange(tok, err)
 	}
@@ -55,10 +55,7 @@ func (c *Cached) finish(f *flight, tok Token, err error) {
 		c.log.Info().Str("user_id", tok.UserID).Time("expiry", tok.Expiry).Str("fingerprint", tok.Fingerprint()).
 			Time("refresh_at", o.entry.refreshAt).Msg("access token refreshed")
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.poke()
 	close(f.done)
 	c.mu.Lock()
 	c.running--

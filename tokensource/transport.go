@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 const (
 	// defaultMaxReplay is the default of Transport.MaxReplayBytes.
 	defaultMaxReplay = 1 << 20
+	// defaultReplayMemory is the default of Transport.MaxReplayMemory.
+	defaultReplayMemory = 16 << 20
 	// maxDrain bounds what is read of a rejected response before it is closed.
 	maxDrain = 4 << 10
 )
@@ -42,8 +45,14 @@ type Transport struct {
 	// negative value means that only requests without a body are replayed. A body with GetBody
 	// set is replayed through GetBody, whatever its size.
 	MaxReplayBytes int64
+	// MaxReplayMemory bounds the memory all requests in flight together may hold in replay
+	// buffers. When it is spent, further bodies stream through and are not replayed. Zero
+	// means 16 MiB.
+	MaxReplayMemory int64
 	// OnReplay, if set, is called with the caller's request when it is replayed.
 	OnReplay func(*http.Request)
+
+	replayMemory atomic.Int64 // bytes of MaxReplayMemory taken by requests in flight
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -57,6 +66,7 @@ type body struct {
 	replayable bool
 	buf        []byte                        // the whole body, when it was kept for a replay
 	getBody    func() (io.ReadCloser, error) // the caller's GetBody, when set
+	reserved   int64                         // replay memory budget taken, given back by release
 }
 
 // RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
@@ -68,14 +78,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	tok, err := t.Source.Token(req.Context())
-	if err != nil {
-		closeBody(req)
-		return nil, noToken(err)
-	}
+	// The body first: a slow client's upload must not age the token it is sent with.
 	b, err := t.body(req)
+	defer t.release(b)
 	if err != nil {
 		return nil, err
+	}
+	tok, err := t.Source.Token(req.Context())
+	if err != nil {
+		if b.first != nil {
+			b.first.Close()
+		}
+		return nil, noToken(err)
 	}
 	resp, err := t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, b.first, b.buf))
 	if err != nil || !t.refreshOn(resp.StatusCode) {
@@ -150,40 +164,70 @@ func (t *Transport) body(req *http.Request) (body, error) {
 		return body{first: req.Body}, nil
 	case req.GetBody != nil:
 		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
-	case req.ContentLength > limit:
+	case req.ContentLength > limit, !t.reserve(reserveFor(req, limit)):
 		return body{first: req.Body}, nil
 	case req.ContentLength > 0:
-		return knownLength(req)
+		return knownLength(req, req.ContentLength)
 	}
 	prefix, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
 		req.Body.Close()
-		return body{}, fmt.Errorf("tokensource: reading the request body: %w", err)
+		return body{reserved: limit}, fmt.Errorf("tokensource: reading the request body: %w", err)
 	}
 	if int64(len(prefix)) > limit {
 		rest := struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(prefix), req.Body), req.Body}
-		return body{first: rest}, nil
+		return body{first: rest, reserved: limit}, nil
 	}
 	req.Body.Close()
 	if prefix == nil {
 		prefix = []byte{}
 	}
-	return body{first: io.NopCloser(bytes.NewReader(prefix)), replayable: true, buf: prefix}, nil
+	return body{first: io.NopCloser(bytes.NewReader(prefix)), replayable: true, buf: prefix, reserved: limit}, nil
+}
+
+// reserveFor is what a body to be kept takes of the budget: its length when known, else the
+// most that will be kept.
+func reserveFor(req *http.Request, limit int64) int64 {
+	if req.ContentLength > 0 {
+		return req.ContentLength
+	}
+	return limit
+}
+
+// reserve takes n bytes of the replay memory budget, or reports that it is spent: then the
+// body streams through unreplayable instead of being kept.
+func (t *Transport) reserve(n int64) bool {
+	budget := t.MaxReplayMemory
+	if budget == 0 {
+		budget = defaultReplayMemory
+	}
+	if t.replayMemory.Add(n) > budget {
+		t.replayMemory.Add(-n)
+		return false
+	}
+	return true
+}
+
+// release gives back the budget b took.
+func (t *Transport) release(b body) {
+	if b.reserved > 0 {
+		t.replayMemory.Add(-b.reserved)
+	}
 }
 
 // knownLength reads a body of known length in one allocation of exactly that size (io.ReadAll
 // would grow its buffer step by step, copying the body several times).
-func knownLength(req *http.Request) (body, error) {
+func knownLength(req *http.Request, reserved int64) (body, error) {
 	buf := make([]byte, req.ContentLength)
 	_, err := io.ReadFull(req.Body, buf)
 	req.Body.Close()
 	if err != nil {
-		return body{}, fmt.Errorf("tokensource: reading the request body: %w", err)
+		return body{reserved: reserved}, fmt.Errorf("tokensource: reading the request body: %w", err)
 	}
-	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf}, nil
+	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf, reserved: reserved}, nil
 }
 
 // outgoing clones req with the body b, strips every client credential and sets the token.

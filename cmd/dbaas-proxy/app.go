@@ -69,7 +69,25 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 		return nil, err
 	}
 	recent := admin.NewRecent(50)
-	ph, err := proxy.New(proxy.Options{
+	ph, err := a.buildProxy(base, recent)
+	if err != nil {
+		return nil, err
+	}
+	a.proxy = inFlight(ph, a.metrics)
+	a.admin = admin.NewHandler(admin.Options{
+		Logger: logger, Version: version, Upstream: base.String(),
+		Token: a.tokenState, Ready: a.ready, Refresh: func() { a.tokens.Refresh() },
+		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
+	})
+	return a, nil
+}
+
+// buildProxy builds the proxy handler: the token-attaching transport over the upstream pool,
+// the inbound guard, and the observers of each request (metrics, the status page's list and
+// counts).
+func (a *app) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler, error) {
+	cfg := a.cfg
+	return proxy.New(proxy.Options{
 		Upstream: base,
 		Transport: &tokensource.Transport{
 			Source:         a.tokens,
@@ -85,7 +103,7 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 		Source:     a.tokens,
 		CAFile:     cfg.Upstream.CAFile,
 		Timeout:    cfg.Upstream.Timeout,
-		Logger:     logger,
+		Logger:     a.log,
 		Guard:      a.guard.Wrap,
 		ClientName: inbound.ClientName,
 		Observe: func(rec *proxy.Record) {
@@ -96,16 +114,6 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 			}
 		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	a.proxy = inFlight(ph, a.metrics)
-	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: version, Upstream: base.String(),
-		Token: a.tokenState, Ready: a.ready, Refresh: a.tokens.Reset,
-		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
-	})
-	return a, nil
 }
 
 // buildTokens builds the API-key exchange and the caching decorator in front of it.

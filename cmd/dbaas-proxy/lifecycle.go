@@ -133,10 +133,14 @@ func (a *app) run(ctx context.Context, sig <-chan os.Signal, forceExit func(os.S
 		return err
 	}
 	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
 	a.tokens.Start()
-	defer a.tokens.Close()
-	defer a.upstream.close()
+	// cleanup stops what runs beside the servers: first the key watcher (it could start a new
+	// exchange), then the token source (cancelling an exchange in flight), then the pool.
+	cleanup := func() {
+		stopBG()
+		a.tokens.Close()
+		a.upstream.close()
+	}
 	go a.keys.watch(bg, keyPollInterval, a.keyChanged, func(err error) {
 		a.log.Error().Err(err).Msg("the API key file changed but cannot be used; keeping the old key")
 	})
@@ -146,9 +150,10 @@ func (a *app) run(ctx context.Context, sig <-chan os.Signal, forceExit func(os.S
 	for {
 		select {
 		case <-ctx.Done():
-			return a.stop(srv, sig, forceExit)
+			return a.stop(srv, sig, forceExit, cleanup)
 		case err := <-srv.errs:
 			srv.shutdown(time.Second)
+			cleanup()
 			return fmt.Errorf("serve: %w", err)
 		case s := <-sig:
 			if s == syscall.SIGHUP {
@@ -156,13 +161,14 @@ func (a *app) run(ctx context.Context, sig <-chan os.Signal, forceExit func(os.S
 				continue
 			}
 			a.log.Info().Str("signal", s.String()).Msg("shutting down: finishing requests in flight")
-			return a.stop(srv, sig, forceExit)
+			return a.stop(srv, sig, forceExit, cleanup)
 		}
 	}
 }
 
-// stop is the graceful shutdown: readiness 503 at once, then stop accepting, then wait.
-func (a *app) stop(srv *servers, sig <-chan os.Signal, forceExit func(os.Signal)) error {
+// stop is the graceful shutdown: readiness 503 at once, then stop accepting, then wait, then
+// cleanup. A second signal forces the exit at any point of it.
+func (a *app) stop(srv *servers, sig <-chan os.Signal, forceExit func(os.Signal), cleanup func()) error {
 	a.stopping.Store(true)
 	_ = sdnotify.Notify("STOPPING=1")
 	done := make(chan struct{})
@@ -182,7 +188,9 @@ func (a *app) stop(srv *servers, sig <-chan os.Signal, forceExit func(os.Signal)
 			}
 		}
 	}()
-	if !srv.shutdown(a.cfg.ShutdownTimeout) {
+	clean := srv.shutdown(a.cfg.ShutdownTimeout)
+	cleanup()
+	if !clean {
 		a.log.Warn().Dur("shutdown_timeout", a.cfg.ShutdownTimeout).
 			Msg("requests still in flight at shutdown_timeout were cut off")
 		return errShutdownTimeout
