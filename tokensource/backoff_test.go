@@ -275,6 +275,7 @@ func TestStatusReady(t *testing.T) {
 		why   string
 	}{
 		{"nothing yet", Status{}, t0, false, "no token yet: the first token exchange has not finished"},
+		{"invalidated", Status{LastRefresh: t0.Add(-time.Minute)}, t0, false, "no token: the upstream rejected the last one; fetching a new one"},
 		{"network failure", Status{LastError: fmt.Errorf("tokensource: token exchange: %w", errors.New("dial tcp: refused"))}, t0, false,
 			"no token yet: token exchange: dial tcp: refused"},
 		{"timeout", Status{LastError: fmt.Errorf("tokensource: token exchange: %w", context.DeadlineExceeded)}, t0, false,

@@ -37,7 +37,10 @@ type Status struct {
 // rejected the API key (401)".
 func (s Status) Ready(now time.Time) (bool, string) {
 	if !s.HasToken {
-		if s.LastError == nil {
+		switch {
+		case s.LastError == nil && !s.LastRefresh.IsZero():
+			return false, "no token: the upstream rejected the last one; fetching a new one"
+		case s.LastError == nil:
 			return false, "no token yet: the first token exchange has not finished"
 		}
 		return false, "no token yet: " + s.cause(now)
