@@ -190,28 +190,9 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see escapedPath
 		}
 		out.Host = ""
-		StripCredentials(out.Header)
-	}
-}
-
-// clientCredentialHeaders are the request headers that carry a credential of the client's.
-// The proxy owns the upstream credential, so it deletes all of them before setting its own.
-var clientCredentialHeaders = []string{
-	"X-Auth-Token", "Api_key", "Api-Key", "Authorization", "Proxy-Authorization", "Cookie",
-}
-
-// StripCredentials deletes from h every header that carries a client's credential. Header
-// names with an underscore (api_key) are not canonicalised by net/http, so they are matched
-// case-insensitively by hand.
-func StripCredentials(h http.Header) {
-	for _, k := range clientCredentialHeaders {
-		delete(h, k)
-	}
-	for k := range h {
-		if strings.EqualFold(k, "api_key") || strings.EqualFold(k, "x-auth-token") ||
-			strings.EqualFold(k, "authorization") {
-			delete(h, k)
-		}
+		// The token transport strips them too; stripping here keeps client credentials in
+		// whatever Transport the proxy is given.
+		tokensource.StripCredentials(out.Header)
 	}
 }
 

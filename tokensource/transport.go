@@ -238,8 +238,8 @@ func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.
 	if buf != nil {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	}
-	stripCredentials(out.Header)
-	stripCredentials(out.Trailer)
+	StripCredentials(out.Header)
+	StripCredentials(out.Trailer)
 	if bearer {
 		out.Header.Set("Authorization", "Bearer "+token)
 	} else {
@@ -248,8 +248,10 @@ func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.
 	return out
 }
 
-// stripCredentials deletes every header a client could use to pass a credential upstream.
-func stripCredentials(h http.Header) {
+// StripCredentials deletes from h every header a client could use to pass a credential
+// upstream: x-auth-token, Authorization, api_key, Proxy-Authorization and Cookie, in any case
+// and with '_' and '-' alike (net/http does not canonicalise names with an underscore).
+func StripCredentials(h http.Header) {
 	for name := range h {
 		if isCredential(name) {
 			delete(h, name)
