@@ -114,22 +114,16 @@ func loadFlags(configPath, listenFlag, levelFlag string) (*Config, error) {
 	if configPath == "" {
 		return nil, usageErr(errors.New("-config FILE is required (see config.example.yaml)"))
 	}
-	data, err := os.ReadFile(configPath)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("config: cannot read %s: %w", configPath, errors.Unwrap(err)))
-	}
-	cfg, lines, err := DecodeConfig(configPath, data)
+	cfg, err := LoadConfig(configPath, func(c *Config) {
+		if listenFlag != "" {
+			c.Listen = listenFlag
+		}
+		if levelFlag != "" {
+			c.Log.Level = levelFlag
+		}
+	})
 	if err != nil {
 		return nil, usageErr(err)
-	}
-	if listenFlag != "" {
-		cfg.Listen = listenFlag
-	}
-	if levelFlag != "" {
-		cfg.Log.Level = levelFlag
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, usageErr(locate(configPath, lines, err))
 	}
 	return cfg, nil
 }

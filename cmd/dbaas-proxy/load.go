@@ -36,9 +36,10 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// LoadConfig reads, decodes and validates the configuration file at path. It returns every
-// problem at once (errors.Join of *ConfigError), each naming the file, the line and the key.
-func LoadConfig(path string) (*Config, error) {
+// LoadConfig reads, decodes and validates the configuration file at path, applying override
+// (command-line flags), if any, before validating. It returns every problem at once
+// (errors.Join of *ConfigError), each naming the file, the line and the key.
+func LoadConfig(path string, override ...func(*Config)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: cannot read %s: %w", path, errors.Unwrap(err))
@@ -46,6 +47,9 @@ func LoadConfig(path string) (*Config, error) {
 	cfg, lines, err := DecodeConfig(path, data)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range override {
+		f(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, locate(path, lines, err)
