@@ -17,7 +17,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
 // command is one subcommand.
@@ -104,17 +106,17 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageErr(errors.New(""))
 	}
 	if fs.NArg() > 0 {
-		return usageErr(fmt.Errorf("unexpected argument %q (the API key is never an argument: use auth.api_key_file or %s)", fs.Arg(0), apiKeyEnv))
+		return usageErr(fmt.Errorf("unexpected argument %q (the API key is never an argument: use auth.api_key_file or %s)", fs.Arg(0), server.APIKeyEnv))
 	}
 	return nil
 }
 
 // loadFlags loads -config and applies -listen and -log-level over it.
-func loadFlags(configPath, listenFlag, levelFlag string) (*Config, error) {
+func loadFlags(configPath, listenFlag, levelFlag string) (*config.Config, error) {
 	if configPath == "" {
 		return nil, usageErr(errors.New("-config FILE is required (see config.example.yaml)"))
 	}
-	cfg, err := LoadConfig(configPath, func(c *Config) {
+	cfg, err := config.Load(configPath, func(c *config.Config) {
 		if listenFlag != "" {
 			c.Listen = listenFlag
 		}
@@ -144,23 +146,53 @@ func runServe(ctx context.Context, args []string, sys system) error {
 	return serve(ctx, cfg, sys)
 }
 
-// serve builds the app from cfg and runs it until a signal.
-func serve(ctx context.Context, cfg *Config, sys system) error {
+// serve builds the server from cfg and runs it until a signal: SIGHUP reloads; SIGTERM or
+// SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a SIGHUP, exits at once
+// with 128+N.
+func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	logger := newLogger(cfg.Log, sys.stderr)
-	a, err := newApp(cfg, logger, sys.getenv)
+	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: version})
 	if err != nil {
 		return usageErr(err)
 	}
-	for _, w := range a.guard.Warnings() {
+	for _, w := range srv.Warnings() {
 		logger.Warn().Msg(w)
 	}
-	sig, stop := sys.signals()
-	defer stop()
-	err = a.run(ctx, sig, func(s os.Signal) { sys.exit(128 + signalNumber(s)) })
-	if errors.Is(err, errShutdownTimeout) {
-		return &exitCode{code: exitFailure, err: err}
+	if err := srv.Listen(); err != nil {
+		return err
 	}
-	return err
+	sig, stopSignals := sys.signals()
+	defer stopSignals()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	var forced os.Signal
+	for {
+		select {
+		case err := <-done:
+			switch {
+			case forced != nil:
+				return &exitCode{code: 128 + signalNumber(forced), err: errors.New("")}
+			case errors.Is(err, server.ErrShutdownTimeout):
+				return &exitCode{code: exitFailure, err: err}
+			}
+			return err
+		case s := <-sig:
+			switch {
+			case forced != nil:
+			case s == syscall.SIGHUP:
+				srv.Reload() // does nothing once shutdown has begun
+			case ctx.Err() == nil:
+				logger.Info().Str("signal", s.String()).Msg("shutting down: finishing requests in flight")
+				cancel()
+			default:
+				logger.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
+				forced = s
+				sys.exit(128 + signalNumber(s))
+			}
+		}
+	}
 }
 
 // signalNumber is the number of s, for the exit code 128+N; SIGTERM's for a signal that has
@@ -174,7 +206,7 @@ func signalNumber(s os.Signal) int {
 
 // newLogger builds the root logger: JSON, or human-readable console output when log.format
 // is console, or auto and stderr is a terminal.
-func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
+func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
@@ -207,7 +239,7 @@ func runValidate(_ context.Context, args []string, sys system) error {
 	}
 	// The files the config names must be there and usable too: the CA file, the API key (file
 	// or environment) and the inbound TLS files. Building the app reads them and starts nothing.
-	if _, err := newApp(cfg, zerolog.Nop(), sys.getenv); err != nil {
+	if _, err := server.New(cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: version}); err != nil {
 		return usageErr(err)
 	}
 	fmt.Fprintf(sys.stdout, "%s: ok\n", *configPath)
@@ -250,7 +282,7 @@ func runHealthcheck(ctx context.Context, args []string, sys system) error {
 		return err
 	}
 	if *addr == "" {
-		*addr = Defaults().Admin.Listen
+		*addr = config.Defaults().Admin.Listen
 		if *configPath != "" {
 			cfg, err := loadFlags(*configPath, "", "")
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
 )
 
@@ -32,7 +33,7 @@ func runDemo(ctx context.Context, args []string, sys system) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.Listen, cfg.Admin.Listen, cfg.Log.Level = *listenFlag, *adminFlag, *levelFlag
 	cfg.Upstream.URL = em.URL()
 	cfg.Upstream.CAFile = filepath.Join(dir, "ca.pem")
@@ -67,7 +68,7 @@ func portFree(addr string) error {
 	return l.Close()
 }
 
-func printDemo(sys system, cfg *Config, em *emulator.Server) {
+func printDemo(sys system, cfg *config.Config, em *emulator.Server) {
 	base := "http://" + cfg.Listen
 	fmt.Fprintf(sys.stdout, `dbaas-proxy demo: the built-in DBaaS Manager emulator runs at %s
 (TLS with a CA generated just now, account %s), and dbaas-proxy serves it at %s.

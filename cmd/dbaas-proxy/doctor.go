@@ -15,13 +15,15 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // doctor runs the checks of `dbaas-proxy doctor`, one line each, stopping at the first
 // failure that makes the later checks meaningless.
 type doctor struct {
-	cfg    *Config
+	cfg    *config.Config
 	out    io.Writer
 	failed bool
 }
@@ -60,14 +62,14 @@ func runDoctor(ctx context.Context, args []string, sys system) error {
 }
 
 func (d *doctor) run(ctx context.Context, sys system) {
-	pool, err := readCA(d.cfg.Upstream.CAFile)
+	pool, err := server.ReadCA(d.cfg.Upstream.CAFile)
 	if !d.check("ca_file", err, d.cfg.Upstream.CAFile) {
 		return
 	}
 	if !d.handshake(ctx, pool) {
 		return
 	}
-	ex, closeFn, err := newExchange(d.cfg, newLogger(LogConfig{Level: "error"}, io.Discard), sys.getenv)
+	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: newLogger(config.LogConfig{Level: "error"}, io.Discard), Getenv: sys.getenv, Version: version})
 	if !d.check("api_key", err, "found") {
 		return
 	}
@@ -117,7 +119,7 @@ func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 
 // call makes one cheap authenticated request and compares the clocks.
 func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.Token) {
-	tr := newUpstreamTransport(d.cfg, pool)
+	tr := server.UpstreamTransport(d.cfg, pool)
 	defer tr.CloseIdleConnections()
 	u := strings.TrimSuffix(d.cfg.UpstreamURL(), "/") + "/api/v3/" + url.PathEscape(tok.UserID) + "/services"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

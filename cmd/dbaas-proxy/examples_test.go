@@ -22,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
@@ -137,8 +138,8 @@ func TestSystemdExample(t *testing.T) {
 		t.Errorf("ExecReload=%s, want a SIGHUP to $MAINPID", reload)
 	}
 	stop, err := strconv.Atoi(one("TimeoutStopSec"))
-	if err != nil || time.Duration(stop)*time.Second <= Defaults().ShutdownTimeout {
-		t.Errorf("TimeoutStopSec=%s, want more than the default shutdown_timeout %s", one("TimeoutStopSec"), Defaults().ShutdownTimeout)
+	if err != nil || time.Duration(stop)*time.Second <= config.Defaults().ShutdownTimeout {
+		t.Errorf("TimeoutStopSec=%s, want more than the default shutdown_timeout %s", one("TimeoutStopSec"), config.Defaults().ShutdownTimeout)
 	}
 	cred, _, _ := strings.Cut(one("LoadCredential"), ":")
 	mustContainAll(t, mustRead(t, file), "api_key_file: /run/credentials/dbaas-proxy.service/"+cred)
@@ -244,7 +245,7 @@ func TestKubernetesExamples(t *testing.T) {
 		t.Fatalf("want ConfigMap dbaas-proxy-config and Deployment dbaas-proxy with one container; have %v", objs)
 	}
 	raw := cm.Data["config.yaml"]
-	if _, _, err := DecodeConfig("configmap.yaml", []byte(raw)); err != nil {
+	if _, _, err := config.Decode("configmap.yaml", []byte(raw)); err != nil {
 		t.Fatalf("the ConfigMap's config.yaml does not decode: %v", err)
 	}
 	n := 0
@@ -252,7 +253,7 @@ func TestKubernetesExamples(t *testing.T) {
 		n++
 		return inbound.HashToken("example client token " + strconv.Itoa(n))
 	})
-	cfg, _, err := DecodeConfig("configmap.yaml", []byte(filled))
+	cfg, _, err := config.Decode("configmap.yaml", []byte(filled))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
@@ -232,7 +233,7 @@ func TestAPIKeyFromEnvironment(t *testing.T) {
 	e := newEnv(t, "")
 	cfg := strings.Replace(mustRead(t, e.config), "  api_key_file: "+e.keyFile+"\n", "", 1)
 	path := writeFile(t, e.dir, "env.yaml", cfg)
-	p := start(t, map[string]string{apiKeyEnv: e.em.APIKey()}, "-config", path)
+	p := start(t, map[string]string{server.APIKeyEnv: e.em.APIKey()}, "-config", path)
 	e.ready(t)
 	if code, body := get(t, "http://"+e.listen+"/api/v3/me/services"); code != http.StatusOK {
 		t.Fatalf("GET = %d %s", code, body)
@@ -264,4 +265,14 @@ func TestUnixSocketIsPrivate(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET over the socket = %d", resp.StatusCode)
 	}
+}
+
+// writeFile writes content to name under dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -96,35 +96,6 @@ func TestSIGHUPBrokenKeyKeepsOldToken(t *testing.T) {
 	}
 }
 
-// TestKeyFilePolled changes keyPollInterval: it must not run in parallel.
-func TestKeyFilePolled(t *testing.T) {
-	old := keyPollInterval
-	keyPollInterval = 20 * time.Millisecond
-	t.Cleanup(func() { keyPollInterval = old })
-	e := newEnv(t, "")
-	p := start(t, nil, "-config", e.config)
-	e.ready(t)
-	newKey := "ops-polled-" + strings.Repeat("p", 30)
-	e.em.AddAPIKey(newKey, e.em.UserID())
-	opsWrite(t, e.keyFile, newKey+"\n")
-	eventually(t, 5*time.Second, "a token exchange with the new key, without a signal", func() bool {
-		return opsTokenRequests(e.em, newKey) > 0
-	})
-	if code, body := get(t, "http://"+e.listen+"/api/v3/me/services"); code != http.StatusOK {
-		t.Fatalf("GET after the key file changed = %d %s", code, body)
-	}
-	opsWrite(t, e.keyFile, "{broken")
-	eventually(t, 5*time.Second, "an error about the broken key file", func() bool {
-		return strings.Contains(p.stderr.String(), "the API key file changed but cannot be used")
-	})
-	before := e.em.Counters().TokenRequests
-	if code, body := get(t, "http://"+e.listen+"/api/v3/me/services"); code != http.StatusOK {
-		t.Fatalf("GET after the key file broke = %d %s", code, body)
-	}
-	if n := e.em.Counters().TokenRequests; n != before {
-		t.Errorf("%d token requests after the key file broke, want none", n-before)
-	}
-}
 
 // TestSIGHUPReloadsCA runs its steps in order against one process.
 func TestSIGHUPReloadsCA(t *testing.T) {

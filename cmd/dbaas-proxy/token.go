@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
 // runToken prints a fresh access token on stdout, for
@@ -27,7 +25,8 @@ func runToken(ctx context.Context, args []string, sys system) error {
 	if err != nil {
 		return err
 	}
-	ex, closeFn, err := newExchange(cfg, newLogger(LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), sys.getenv)
+	ex, closeFn, err := server.NewExchange(cfg, server.Options{
+		Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: version})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -49,30 +48,4 @@ func runToken(ctx context.Context, args []string, sys system) error {
 		UserID      string    `json:"user_id"`
 		Expiry      time.Time `json:"expiry"`
 	}{tok.AccessToken, tok.UserID, tok.Expiry.UTC()})
-}
-
-// newExchange builds a one-off token exchange from cfg, for the token and doctor commands.
-// The returned func closes the transport's connections.
-func newExchange(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*tokensource.Exchange, func(), error) {
-	pool, err := readCA(cfg.Upstream.CAFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys, err := newKeyStore(cfg.Auth.APIKeyFile, getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	tu, err := tokenURL(cfg.UpstreamURL(), cfg.Auth.TokenPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	tr := newUpstreamTransport(cfg, pool)
-	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
-		URL:             tu,
-		Client:          &http.Client{Transport: tr, Timeout: cfg.Upstream.Timeout},
-		Key:             keys.Key,
-		DefaultLifetime: cfg.Auth.DefaultLifetime,
-		Logger:          logger,
-	})
-	return ex, tr.CloseIdleConnections, nil
 }

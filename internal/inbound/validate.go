@@ -10,13 +10,15 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 )
 
 // problems collects configuration errors, each starting with its full key.
 type problems []error
 
 func (p *problems) add(key, format string, args ...any) {
-	*p = append(*p, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	*p = append(*p, configerr.Newf(key, format, args...))
 }
 
 // Validate checks c for a proxy listening on listen and returns every problem at once
@@ -159,7 +161,7 @@ func checkRegexps(p *problems, key string, exprs []string) {
 	for i, e := range exprs {
 		if _, err := regexp.Compile(e); err != nil {
 			p.add(fmt.Sprintf("%s[%d]", key, i), "%q is not a regular expression (Go RE2 syntax, e.g. "+
-				"\"^/api/v3/[0-9a-f]+/clusters/\"): %w", e, err)
+				"\"^/api/v3/[0-9a-f]+/clusters/\"): %v", e, err)
 		}
 	}
 }

@@ -1,4 +1,11 @@
-package main
+// Package config is dbaas-proxy's configuration: the types, the one table of defaults
+// (Defaults), strict decoding of a YAML file with the line of every key (Decode, Load), and
+// validation that reports every problem at once as *Error values (Validate). It reads the
+// config file and nothing else: the files a config names are read by the server.
+//
+// It may import the library packages whose options it holds (internal/inbound) and
+// internal/configerr; never proxy/, tokensource/ or internal/server.
+package config
 
 import (
 	"time"
@@ -6,11 +13,12 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 )
 
-// Config is the whole configuration file. Every key is documented, with its default, in
+// Config is the whole configuration. Every key is documented, with its default, in
 // config.example.yaml; the YAML key names are part of dbaas-proxy's public interface.
 type Config struct {
 	Listen          string         `yaml:"listen"`
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+	ShutdownDelay   time.Duration  `yaml:"shutdown_delay"`
 	Upstream        UpstreamConfig `yaml:"upstream"`
 	Auth            AuthConfig     `yaml:"auth"`
 	Log             LogConfig      `yaml:"log"`
@@ -64,6 +72,7 @@ func Defaults() Config {
 	return Config{
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
+		ShutdownDelay:   0,
 		Upstream:        UpstreamConfig{Timeout: 60 * time.Second, MaxIdleConns: 256},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",
@@ -74,6 +83,12 @@ func Defaults() Config {
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
 		Admin: AdminConfig{Listen: "127.0.0.1:9090"},
+		Inbound: inbound.Config{
+			MaxConcurrentRequests: inbound.DefaultMaxConcurrentRequests,
+			MaxHeaderBytes:        inbound.DefaultMaxHeaderBytes,
+			ReadHeaderTimeout:     inbound.DefaultReadHeaderTimeout,
+			IdleTimeout:           inbound.DefaultIdleTimeout,
+		},
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -12,11 +12,13 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 )
 
-// readCA reads the CA file: PEM, one or more certificates. It is the upstream's only trust
+// ReadCA reads the CA file: PEM, one or more certificates. It is the upstream's only trust
 // anchor; the system roots are never used. Errors name the path.
-func readCA(path string) (*x509.CertPool, error) {
+func ReadCA(path string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("upstream.ca_file: cannot read %s: %w", path, errors.Unwrap(err))
@@ -55,11 +57,11 @@ func upstreamTLS(pool *x509.CertPool, serverName string, http2 bool) *tls.Config
 	return c
 }
 
-// newUpstreamTransport returns the pooled transport to the DBaaS Manager. The pool is sized
+// UpstreamTransport returns the pooled transport to the DBaaS Manager. The pool is sized
 // for bursts: net/http's default of 2 idle connections per host would make every burst pay
 // for new TLS handshakes. Compression is left to the client and the upstream, so that bytes
 // pass unchanged.
-func newUpstreamTransport(cfg *Config, pool *x509.CertPool) *http.Transport {
+func UpstreamTransport(cfg *config.Config, pool *x509.CertPool) *http.Transport {
 	idle := cfg.Upstream.MaxIdleConns
 	if idle <= 0 {
 		idle = 256

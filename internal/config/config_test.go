@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -28,9 +28,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	s := strings.Replace(string(data), `  url: ""`, `  url: https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000`, 1)
 	s = strings.Replace(s, `  ca_file: ""`, `  ca_file: /etc/dbaas-proxy/ca.pem`, 1)
 	p := writeFile(t, t.TempDir(), "config.yaml", s)
-	cfg, err := LoadConfig(p)
+	cfg, err := Load(p)
 	if err != nil {
-		t.Fatalf("LoadConfig(example) = %v", err)
+		t.Fatalf("Load(example) = %v", err)
 	}
 	// The example must show the defaults, not other values.
 	d := Defaults()
@@ -83,7 +83,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeFile(t, t.TempDir(), "config.yaml", tt.yaml)
-			_, err := LoadConfig(p)
+			_, err := Load(p)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -99,10 +99,10 @@ func TestConfigErrors(t *testing.T) {
 // TestConfigReportsEveryProblem: one run names all the problems, not just the first.
 func TestConfigReportsEveryProblem(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "c.yaml", "upstream:\n  url: ftp://x\nlog:\n  level: loud\n  format: xml\n")
-	_, err := LoadConfig(p)
-	var ce *ConfigError
+	_, err := Load(p)
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v, want *ConfigError", err)
+		t.Fatalf("err = %v, want *Error", err)
 	}
 	for _, key := range []string{"upstream.url", "upstream.ca_file", "log.level", "log.format"} {
 		if !strings.Contains(err.Error(), key+":") {
@@ -113,7 +113,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 
 func TestConfigDefaultsAndRegion(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "c.yaml", "upstream:\n  region: eu-de\n  ca_file: /ca.pem\n  timeout: 5s\n")
-	cfg, err := LoadConfig(p)
+	cfg, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,25 +125,9 @@ func TestConfigDefaultsAndRegion(t *testing.T) {
 	}
 }
 
-func TestMissingFilesAreNamed(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "nope", "ca.pem")
-	if _, err := readCA(missing); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("readCA(missing) = %v, want the path named", err)
-	}
-	notPEM := writeFile(t, dir, "ca.pem", "hello")
-	if _, err := readCA(notPEM); err == nil || !strings.Contains(err.Error(), notPEM) || !strings.Contains(err.Error(), "no PEM certificate") {
-		t.Errorf("readCA(not PEM) = %v", err)
-	}
-	if _, err := LoadConfig(filepath.Join(dir, "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
-		t.Errorf("LoadConfig(missing) = %v", err)
-	}
-	keyPath := filepath.Join(dir, "no-key.json")
-	if _, err := newKeyStore(keyPath, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), keyPath) {
-		t.Errorf("newKeyStore(missing) = %v, want the path named", err)
-	}
-	if _, err := newKeyStore("", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), apiKeyEnv) {
-		t.Errorf("newKeyStore(no key) = %v, want %s named", err, apiKeyEnv)
+func TestMissingConfigFileIsNamed(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Errorf("Load(missing) = %v", err)
 	}
 }
 
@@ -154,7 +138,7 @@ func FuzzDecodeConfig(f *testing.F) {
 	f.Add([]byte("listen: x\nupstream: {url: 'https://h:1', ca_file: /a}\n"))
 	f.Add([]byte("inbound:\n  clients:\n    - {name: a, token_sha256: b}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, _, err := DecodeConfig("f.yaml", data)
+		cfg, _, err := Decode("f.yaml", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "f.yaml") {
 				t.Errorf("error %q does not name the file", err)

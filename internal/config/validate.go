@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 )
 
 // Validate checks the configuration without touching files or the network and returns every
@@ -17,13 +19,16 @@ import (
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+		errs = append(errs, configerr.Newf(key, format, args...))
 	}
 	if err := checkListen(c.Listen, false); err != nil {
 		add("listen", "%v", err)
 	}
 	if c.ShutdownTimeout < 0 {
 		add("shutdown_timeout", "%q is negative; use a duration such as 30s", c.ShutdownTimeout)
+	}
+	if c.ShutdownDelay < 0 {
+		add("shutdown_delay", "%q is negative; use 0s, or e.g. 5s behind a load balancer", c.ShutdownDelay)
 	}
 	c.validateUpstream(add)
 	c.validateAuth(add)
@@ -38,7 +43,7 @@ func (c *Config) Validate() error {
 	if c.Admin.Listen != "" {
 		if err := checkListen(c.Admin.Listen, true); err != nil {
 			add("admin.listen", "%v", err)
-		} else if c.Admin.Listen == c.Listen {
+		} else if c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
 		}
 	}

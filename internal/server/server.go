@@ -1,4 +1,13 @@
-package main
+// Package server is the running dbaas-proxy: it wires the token source, the upstream
+// transport, the proxy handler with its inbound guard and the admin handler from a validated
+// config.Config, listens, reloads (the API key, CA and TLS files), and shuts down gracefully.
+// Tests drive it in-process: New, Listen, Serve (or Run), Reload, and cancel the context to
+// stop.
+//
+// It owns the process's runtime but not the process: it reads no flags, installs no signal
+// handlers and never exits; cmd/dbaas-proxy does that. It may import every library package of
+// the project, never cmd/.
+package server
 
 import (
 	"errors"
@@ -6,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,16 +24,31 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// app is one running dbaas-proxy: the token source, the upstream transport, the proxy
-// handler with its inbound guard, and the admin handler. Build it with newApp; serve it with
-// serve (lifecycle.go).
-type app struct {
-	cfg      *Config
+// Options are what the server takes from its caller besides the config.
+type Options struct {
+	// Logger receives every log line. The zero value logs nothing.
+	Logger zerolog.Logger
+	// Getenv reads the environment (DBAAS_API_KEY). Nil means no environment.
+	Getenv func(string) string
+	// Version is the program's version, for the status page, the build_info metric and the
+	// User-Agent sent upstream. "" means "dev".
+	Version string
+	// KeyPollInterval is how often the API key file is checked for a change. Zero means 10 s.
+	KeyPollInterval time.Duration
+}
+
+// Server is one running dbaas-proxy: the token source, the upstream transport, the proxy
+// handler with its inbound guard, and the admin handler. Build it with New; serve it with Run,
+// or Listen and then Serve. A Server serves once.
+type Server struct {
+	cfg      *config.Config
+	opts     Options
 	log      zerolog.Logger
 	keys     *keyStore
 	upstream *swapTransport
@@ -34,31 +59,45 @@ type app struct {
 	metrics  *admin.Metrics
 	stopping atomic.Bool
 	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
+
+	reloadMu sync.Mutex // one reload at a time: SIGHUP and the key poller
+	watchers sync.WaitGroup
+	ls       *listeners // set by Listen
 }
 
-// newApp builds the app from a validated config. It reads the CA file, the API key and the
+// New builds the server from a validated config. It reads the CA file, the API key and the
 // inbound TLS files, and fails with an error naming the file if one is missing or broken. It
-// starts nothing: serve does.
-func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*app, error) {
-	a := &app{cfg: cfg, log: logger}
-	pool, err := readCA(cfg.Upstream.CAFile)
+// starts nothing: Listen and Serve do.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.KeyPollInterval <= 0 {
+		opts.KeyPollInterval = 10 * time.Second
+	}
+	logger := opts.Logger
+	a := &Server{cfg: cfg, opts: opts, log: logger}
+	pool, err := ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	if a.keys, err = newKeyStore(cfg.Auth.APIKeyFile, getenv); err != nil {
+	if a.keys, err = newKeyStore(cfg.Auth.APIKeyFile, opts.Getenv); err != nil {
 		return nil, err
 	}
 	base, err := url.Parse(cfg.UpstreamURL())
 	if err != nil {
 		return nil, fmt.Errorf("upstream.url: %w", err)
 	}
-	a.upstream = newSwapTransport(newUpstreamTransport(cfg, pool))
+	a.upstream = newSwapTransport(UpstreamTransport(cfg, pool))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, version, a.tokenState, time.Now)
+	a.metrics = admin.NewMetrics(reg, opts.Version, a.tokenState, time.Now)
 	if err := a.buildTokens(base); err != nil {
 		return nil, err
 	}
@@ -75,7 +114,7 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 	}
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: version, Upstream: base.String(),
+		Logger: logger, Version: opts.Version, Upstream: base.String(),
 		Token: a.tokenState, Ready: a.ready, Refresh: func() { a.tokens.Refresh() },
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
@@ -85,7 +124,7 @@ func newApp(cfg *Config, logger zerolog.Logger, getenv func(string) string) (*ap
 // buildProxy builds the proxy handler: the token-attaching transport over the upstream pool,
 // the inbound guard, and the observers of each request (metrics, the status page's list and
 // counts).
-func (a *app) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler, error) {
+func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler, error) {
 	cfg := a.cfg
 	return proxy.New(proxy.Options{
 		Upstream: base,
@@ -117,7 +156,7 @@ func (a *app) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler, e
 }
 
 // buildTokens builds the API-key exchange and the caching decorator in front of it.
-func (a *app) buildTokens(base *url.URL) error {
+func (a *Server) buildTokens(base *url.URL) error {
 	tu, err := tokenURL(base.String(), a.cfg.Auth.TokenPath)
 	if err != nil {
 		return err
@@ -159,7 +198,7 @@ func exchangeResult(err error) string {
 }
 
 // tokenState is the token's state for the admin page and metrics: never the token itself.
-func (a *app) tokenState() admin.TokenState {
+func (a *Server) tokenState() admin.TokenState {
 	st := a.tokens.Status()
 	ts := admin.TokenState{
 		HasToken: st.HasToken, UserID: st.UserID, Expiry: st.Expiry, Fingerprint: st.Fingerprint,
@@ -172,8 +211,15 @@ func (a *app) tokenState() admin.TokenState {
 	return ts
 }
 
+// Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
+// remote listener that the config explicitly allows).
+func (a *Server) Warnings() []string { return a.guard.Warnings() }
+
+// APIKeySource says where the API key comes from, for a log line; never the key.
+func (a *Server) APIKeySource() string { return a.keys.source() }
+
 // counts returns the requests served so far by status class, for the status page.
-func (a *app) counts() map[string]int64 {
+func (a *Server) counts() map[string]int64 {
 	m := make(map[string]int64, 5)
 	for c := 1; c <= 5; c++ {
 		m[fmt.Sprintf("%dxx", c)] = a.classes[c].Load()
@@ -182,7 +228,7 @@ func (a *app) counts() map[string]int64 {
 }
 
 // ready is the readiness check: a usable token and not shutting down.
-func (a *app) ready() (bool, string) {
+func (a *Server) ready() (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -12,39 +12,23 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 )
 
-// ConfigError is one problem of a configuration file, located by key and line.
-type ConfigError struct {
-	File string // the file's path
-	Line int    // 0 when the problem is not on one line (a key that is missing)
-	Key  string // the full key, e.g. upstream.ca_file; "" for a syntax error
-	Msg  string
-}
+// Error is one configuration problem: its key, where the value came from, what is wrong and
+// how to fix it. Load and Decode return every problem at once, as an errors.Join of *Error.
+type Error = configerr.Error
 
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		b.WriteString(e.Key + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// LoadConfig reads, decodes and validates the configuration file at path, applying override
+// Load reads, decodes and validates the configuration file at path, applying override
 // (command-line flags), if any, before validating. It returns every problem at once
-// (errors.Join of *ConfigError), each naming the file, the line and the key.
-func LoadConfig(path string, override ...func(*Config)) (*Config, error) {
+// (errors.Join of *Error), each naming the file, the line and the key.
+func Load(path string, override ...func(*Config)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: cannot read %s: %w", path, errors.Unwrap(err))
 	}
-	cfg, lines, err := DecodeConfig(path, data)
+	cfg, lines, err := Decode(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -57,14 +41,14 @@ func LoadConfig(path string, override ...func(*Config)) (*Config, error) {
 	return cfg, nil
 }
 
-// DecodeConfig decodes data strictly over the defaults: an unknown key, a value of the wrong
+// Decode decodes data strictly over the defaults: an unknown key, a value of the wrong
 // type or a YAML syntax error is an error naming file, line and key. It returns the line of
 // every key found, for locating validation errors.
-func DecodeConfig(file string, data []byte) (*Config, map[string]int, error) {
+func Decode(file string, data []byte) (*Config, map[string]int, error) {
 	cfg := Defaults()
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, nil, &ConfigError{File: file, Line: yamlLine(err), Msg: yamlMessage(err)}
+		return nil, nil, &Error{Source: at(file, yamlLine(err)), Line: yamlLine(err), Problem: yamlMessage(err)}
 	}
 	lines := map[string]int{}
 	if len(root.Content) == 0 { // an empty file: all defaults
@@ -104,8 +88,8 @@ func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines ma
 		key := joinKey(prefix, k.Value)
 		ft, ok := fields[k.Value]
 		if !ok {
-			*errs = append(*errs, &ConfigError{File: file, Line: k.Line, Key: key,
-				Msg: "unknown key; valid keys here: " + strings.Join(sortedKeys(fields), ", ")})
+			*errs = append(*errs, &Error{Source: at(file, k.Line), Line: k.Line, Key: key,
+				Problem: "unknown key", Hint: "valid keys here: " + strings.Join(sortedKeys(fields), ", ")})
 			continue
 		}
 		lines[key] = k.Line
@@ -149,22 +133,30 @@ func sortedKeys(m map[string]reflect.Type) []string {
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // typeErrors turns the decoder's errors ("line 3: cannot unmarshal !!str `x` into int") into
-// ConfigErrors naming the file.
+// Errors naming the file and line.
 func typeErrors(file string, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return &ConfigError{File: file, Line: yamlLine(err), Msg: yamlMessage(err)}
+		return &Error{Source: at(file, yamlLine(err)), Line: yamlLine(err), Problem: yamlMessage(err)}
 	}
 	errs := make([]error, 0, len(te.Errors))
 	for _, e := range te.Errors {
-		ce := &ConfigError{File: file, Msg: e}
+		ce := &Error{Source: file, Problem: e}
 		if m := yamlLineRE.FindStringSubmatch(e); m != nil {
 			fmt.Sscan(m[1], &ce.Line)
-			ce.Msg = m[2]
+			ce.Source, ce.Problem = at(file, ce.Line), m[2]
 		}
 		errs = append(errs, ce)
 	}
 	return errors.Join(errs...)
+}
+
+// at is the Source of a value on line of file.
+func at(file string, line int) string {
+	if line > 0 {
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return file
 }
 
 func yamlLine(err error) int {
@@ -182,19 +174,17 @@ func yamlMessage(err error) string {
 	return "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
-// locate turns validation errors into ConfigErrors with the file and the line of their key.
-// A validation error names its key first, as "key: message" or "key[i].sub: message".
+// locate fills in where each validation problem's value came from: the file and the line of
+// its key (or of its closest parent in the file).
 func locate(file string, lines map[string]int, err error) error {
-	var errs []error
-	for _, e := range unjoin(err) {
-		key, msg, ok := strings.Cut(e.Error(), ": ")
-		if !ok || strings.ContainsAny(key, " \"") {
-			errs = append(errs, &ConfigError{File: file, Msg: e.Error()})
-			continue
+	problems := configerr.List(err)
+	for _, p := range problems {
+		if p.Source == "" {
+			p.Line = lineOf(lines, p.Key)
+			p.Source = at(file, p.Line)
 		}
-		errs = append(errs, &ConfigError{File: file, Line: lineOf(lines, key), Key: key, Msg: msg})
 	}
-	return errors.Join(errs...)
+	return configerr.Join(problems)
 }
 
 // lineOf finds the line of key, or of its closest parent that is in the file.
@@ -210,16 +200,4 @@ func lineOf(lines map[string]int, key string) int {
 		key = key[:i]
 	}
 	return 0
-}
-
-// unjoin flattens errors.Join trees.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unjoin(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

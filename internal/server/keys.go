@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// apiKeyEnv names the environment variable that may hold the API key. The key is never taken
+// APIKeyEnv names the environment variable that may hold the API key. The key is never taken
 // from a command-line argument, where every user of the machine could read it.
-const apiKeyEnv = "DBAAS_API_KEY"
+const APIKeyEnv = "DBAAS_API_KEY"
 
 // keyStore holds the current API key and where it came from. The key is re-read from its file
 // on SIGHUP and when the file's modification time changes (Kubernetes rotates mounted secrets
@@ -31,10 +31,10 @@ type keyStore struct {
 func newKeyStore(path string, getenv func(string) string) (*keyStore, error) {
 	ks := &keyStore{path: path}
 	if path == "" {
-		ks.key = strings.TrimSpace(getenv(apiKeyEnv))
+		ks.key = strings.TrimSpace(getenv(APIKeyEnv))
 		if ks.key == "" {
 			return nil, errors.New("auth: no API key: set auth.api_key_file to the key file " +
-				"(the JSON the IBM Cloud console downloads, or the bare key), or set " + apiKeyEnv)
+				"(the JSON the IBM Cloud console downloads, or the bare key), or set " + APIKeyEnv)
 		}
 		return ks, nil
 	}
@@ -47,7 +47,7 @@ func newKeyStore(path string, getenv func(string) string) (*keyStore, error) {
 // source describes where the key comes from, for a log line; never the key.
 func (ks *keyStore) source() string {
 	if ks.path == "" {
-		return "environment variable " + apiKeyEnv
+		return "environment variable " + APIKeyEnv
 	}
 	return "file " + ks.path
 }
@@ -95,9 +95,9 @@ func (ks *keyStore) modified() bool {
 	return !st.ModTime().Equal(ks.mtime) || st.Size() != ks.size
 }
 
-// watch polls the key file every interval until ctx ends and calls onChange after each
-// successful re-read that changed the key, or onError when the new file is broken.
-func (ks *keyStore) watch(ctx context.Context, interval time.Duration, onChange func(), onError func(error)) {
+// watch polls the key file every interval until ctx ends and calls onModified when the file
+// looks different from when it was last read (onModified re-reads it).
+func (ks *keyStore) watch(ctx context.Context, interval time.Duration, onModified func()) {
 	if ks.path == "" {
 		return
 	}
@@ -109,15 +109,8 @@ func (ks *keyStore) watch(ctx context.Context, interval time.Duration, onChange 
 			return
 		case <-t.C:
 		}
-		if !ks.modified() {
-			continue
-		}
-		changed, err := ks.reload()
-		switch {
-		case err != nil:
-			onError(err)
-		case changed:
-			onChange()
+		if ks.modified() {
+			onModified()
 		}
 	}
 }

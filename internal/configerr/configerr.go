@@ -1,0 +1,83 @@
+// Package configerr is the one shape of a configuration problem: the key it is about, where
+// its value came from, what is wrong and how to fix it. The config loader, the inbound policy
+// and the admin listener all report problems as *Error, so that callers (validate, doctor,
+// tests) read fields instead of splitting error text.
+//
+// It imports nothing of the project: every package that validates configuration may use it.
+package configerr
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error is one configuration problem.
+type Error struct {
+	// Key is the full dotted key, e.g. "upstream.ca_file" or "inbound.clients[0].name"; "" for
+	// a problem of the whole document (a YAML syntax error).
+	Key string
+	// Problem says what is wrong, quoting the value.
+	Problem string
+	// Hint says how to fix it; "" when Problem already says.
+	Hint string
+	// Source is where the value came from: "config.yaml:12", "config.yaml" (a key that is
+	// missing), "flag -listen" or "environment variable DBAAS_PROXY_LISTEN"; "" until the
+	// loader locates it.
+	Source string
+	// Line is the line of the key in the file named by Source; 0 when not on a line.
+	Line int
+}
+
+// Newf returns a problem of key, with the message formatted as by fmt.Sprintf.
+func Newf(key, format string, args ...any) *Error {
+	return &Error{Key: key, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Error formats the problem as "source: key: problem; hint".
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Source != "" {
+		b.WriteString(e.Source + ": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Problem)
+	if e.Hint != "" {
+		b.WriteString("; " + e.Hint)
+	}
+	return b.String()
+}
+
+// List flattens err (an *Error, an errors.Join of them, or a tree of joins) into its
+// problems. An error that is not an *Error becomes one with no key, so nothing is lost.
+func List(err error) []*Error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*Error
+		for _, e := range j.Unwrap() {
+			out = append(out, List(e)...)
+		}
+		return out
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return []*Error{ce}
+	}
+	return []*Error{{Problem: err.Error()}}
+}
+
+// Join joins problems into one error (nil when there are none), in the given order.
+func Join(problems []*Error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeFile writes content to name under dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMissingFilesAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope", "ca.pem")
+	if _, err := ReadCA(missing); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "upstream.ca_file") {
+		t.Errorf("ReadCA(missing) = %v, want the key and the path named", err)
+	}
+	notPEM := writeFile(t, dir, "ca.pem", "hello")
+	if _, err := ReadCA(notPEM); err == nil || !strings.Contains(err.Error(), notPEM) || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("ReadCA(not PEM) = %v", err)
+	}
+	keyPath := filepath.Join(dir, "no-key.json")
+	if _, err := newKeyStore(keyPath, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), keyPath) {
+		t.Errorf("newKeyStore(missing) = %v, want the path named", err)
+	}
+	if _, err := newKeyStore("", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), APIKeyEnv) {
+		t.Errorf("newKeyStore(no key) = %v, want %s named", err, APIKeyEnv)
+	}
+}
