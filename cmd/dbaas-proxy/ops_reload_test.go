@@ -96,7 +96,6 @@ func TestSIGHUPBrokenKeyKeepsOldToken(t *testing.T) {
 	}
 }
 
-
 // TestSIGHUPReloadsCA runs its steps in order against one process.
 func TestSIGHUPReloadsCA(t *testing.T) {
 	e := newEnv(t, "")
