@@ -5,10 +5,14 @@ import (
 )
 
 // Reload re-reads the API key file, the CA file and the inbound TLS files (what SIGHUP asks
-// for). A broken new file is logged and the old one stays in use. Reloads never overlap: one
-// from the key poller waits for one from a signal. After shutdown has begun, Reload does
+// for; the file watcher does the same when one of them changes). A broken new file is logged
+// and the old one stays in use. Reloads never overlap: one from the file watcher waits for
+// one from a signal. After shutdown has begun, Reload does
 // nothing.
-func (a *Server) Reload() {
+func (a *Server) Reload() { a.reload("reload requested") }
+
+// reload is Reload, logging why.
+func (a *Server) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	if a.stopping.Load() {
@@ -16,7 +20,7 @@ func (a *Server) Reload() {
 	}
 	_ = sdnotify.Reloading()
 	defer func() { _ = sdnotify.Notify("READY=1") }()
-	a.log.Info().Msg("reloading the API key, CA and TLS files")
+	a.log.Info().Str("reason", why).Msg("reloading the API key, CA and TLS files")
 	if changed, err := a.keys.reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old API key")
 	} else if changed {
@@ -29,23 +33,6 @@ func (a *Server) Reload() {
 	}
 	if err := a.guard.Reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old inbound TLS files")
-	}
-}
-
-// keyFileChanged is the key poller's callback: the key file looks different. It re-reads it
-// under the reload lock.
-func (a *Server) keyFileChanged() {
-	a.reloadMu.Lock()
-	defer a.reloadMu.Unlock()
-	if a.stopping.Load() {
-		return
-	}
-	changed, err := a.keys.reload()
-	switch {
-	case err != nil:
-		a.log.Error().Err(err).Msg("the API key file changed but cannot be used; keeping the old key")
-	case changed:
-		a.keyChanged()
 	}
 }
 

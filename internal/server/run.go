@@ -105,12 +105,13 @@ func (a *Server) Serve(ctx context.Context) error {
 
 	bg, stopBG := context.WithCancel(context.Background())
 	a.tokens.Start()
+	files := a.watchedFiles()
 	a.watchers.Add(1)
 	go func() {
 		defer a.watchers.Done()
-		a.keys.watch(bg, a.opts.KeyPollInterval, a.keyFileChanged)
+		files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") })
 	}()
-	// cleanup stops what runs beside the servers: first the key watcher, waited for (it could
+	// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
 	// start a new exchange), then the token source (cancelling an exchange in flight), then the
 	// upstream pool.
 	cleanup := func() {

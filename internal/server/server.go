@@ -39,8 +39,9 @@ type Options struct {
 	// Version is the program's version, for the status page, the build_info metric and the
 	// User-Agent sent upstream. "" means "dev".
 	Version string
-	// KeyPollInterval is how often the API key file is checked for a change. Zero means 10 s.
-	KeyPollInterval time.Duration
+	// FilePollInterval is how often the API key, CA and inbound TLS files are checked for a
+	// change. Zero means 10 s.
+	FilePollInterval time.Duration
 }
 
 // Server is one running dbaas-proxy: the token source, the upstream transport, the proxy
@@ -75,8 +76,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	if opts.KeyPollInterval <= 0 {
-		opts.KeyPollInterval = 10 * time.Second
+	if opts.FilePollInterval <= 0 {
+		opts.FilePollInterval = 10 * time.Second
 	}
 	logger := opts.Logger
 	a := &Server{cfg: cfg, opts: opts, log: logger}

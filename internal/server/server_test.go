@@ -159,7 +159,7 @@ func TestServeInProcess(t *testing.T) {
 }
 
 func TestKeyFilePolled(t *testing.T) {
-	h := newHarness(t, Options{KeyPollInterval: 20 * time.Millisecond}, nil)
+	h := newHarness(t, Options{FilePollInterval: 20 * time.Millisecond}, nil)
 	h.serve(t)
 	h.ready(t)
 	newKey := "server-polled-" + strings.Repeat("p", 30)
@@ -183,7 +183,7 @@ func TestKeyFilePolled(t *testing.T) {
 // run one at a time (the race detector sees any overlap of the key store and the token
 // source), and a Reload after the stop does nothing.
 func TestReloadAndPollerDoNotOverlap(t *testing.T) {
-	h := newHarness(t, Options{KeyPollInterval: time.Millisecond}, nil)
+	h := newHarness(t, Options{FilePollInterval: time.Millisecond}, nil)
 	h.serve(t)
 	h.ready(t)
 	done := make(chan struct{})

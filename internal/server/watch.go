@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// fileWatcher notices when files change without a signal: Windows has no SIGHUP, nobody can
+// send one into a distroless pod, and Kubernetes swaps mounted Secrets and ConfigMaps in place.
+// It polls each file's modification time and size (following symlinks, as a ConfigMap's
+// ..data link is followed), which works on every OS and file system, network mounts included.
+type fileWatcher struct {
+	paths []string
+	seen  map[string]fileStamp
+}
+
+// fileStamp is what the watcher compares: a file that is missing has ok false.
+type fileStamp struct {
+	mtime time.Time
+	size  int64
+	ok    bool
+}
+
+func stamp(path string) fileStamp {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{mtime: st.ModTime(), size: st.Size(), ok: true}
+}
+
+// newFileWatcher watches the named files; empty names are left out. The files' current
+// state is the baseline.
+func newFileWatcher(paths ...string) *fileWatcher {
+	w := &fileWatcher{seen: map[string]fileStamp{}}
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if _, dup := w.seen[p]; dup {
+			continue
+		}
+		w.paths = append(w.paths, p)
+		w.seen[p] = stamp(p)
+	}
+	return w
+}
+
+// changed reports whether any file looks different from the last look. A file that has gone
+// missing does not count: it is being replaced, and the next look will see the new one.
+func (w *fileWatcher) changed() bool {
+	changed := false
+	for _, p := range w.paths {
+		now := stamp(p)
+		if !now.ok {
+			continue
+		}
+		if old := w.seen[p]; !old.ok || !now.mtime.Equal(old.mtime) || now.size != old.size {
+			changed = true
+		}
+		w.seen[p] = now
+	}
+	return changed
+}
+
+// run polls every interval until ctx ends and calls onChange after each look that saw a
+// change.
+func (w *fileWatcher) run(ctx context.Context, interval time.Duration, onChange func()) {
+	if len(w.paths) == 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if w.changed() {
+			onChange()
+		}
+	}
+}
+
+// watchedFiles are the files whose change reloads: the API key file, the CA file and the
+// inbound TLS files.
+func (a *Server) watchedFiles() *fileWatcher {
+	t := a.cfg.Inbound.TLS
+	return newFileWatcher(a.cfg.Auth.APIKeyFile, a.cfg.Upstream.CAFile, t.CertFile, t.KeyFile, t.ClientCAFile)
+}
