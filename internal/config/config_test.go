@@ -77,6 +77,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad listen", good + "listen: localhost\n",
 			[]string{"config.yaml:4: listen:", "HOST:PORT"}},
 		{"syntax error", "upstream: [\n", []string{"config.yaml:", "invalid YAML"}},
+		{"refresh_on other than 401 and 403", good + "auth:\n  refresh_on: [401, 500]\n",
+			[]string{"config.yaml:5: auth.refresh_on[1]:", "500 is not allowed", "only 401 and 403"}},
 		{"admin on the proxy port", good + "listen: 127.0.0.1:7000\nadmin:\n  listen: 127.0.0.1:7000\n",
 			[]string{"config.yaml:6: admin.listen:", "own port"}},
 	}

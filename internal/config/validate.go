@@ -109,8 +109,9 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 		add("auth.refresh_on", "is empty; list the statuses that mean the token is no longer good, e.g. [401] or [401, 403]")
 	}
 	for i, s := range a.RefreshOn {
-		if s < 400 || s > 599 {
-			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not an error status (400-599)", s)
+		if s != 401 && s != 403 {
+			// A replay after any other status (a 500, say) could run a POST twice.
+			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not allowed; only 401 and 403 can mean that the token is no longer good (a replay after another status could run a request twice)", s)
 		}
 	}
 	if a.DefaultLifetime <= 0 {
