@@ -272,7 +272,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, k listenerKin
 	case e.isIAM():
 		e.iamToken()
 	case k == listenerIAM:
-		e.fail(http.StatusNotFound, "this server only answers POST /identity/token")
+		e.iamFail(http.StatusNotFound, iamErrGeneric, "This server only answers POST /identity/token.", "")
 	case e.isToken():
 		e.token()
 	default:
