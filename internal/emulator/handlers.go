@@ -147,7 +147,7 @@ func getTask(e *exchange, t *tenant, p params) {
 }
 
 // clusterTask answers a long-running cluster operation with 202 {"task_id"}. required names
-// the member the JSON object body must have: "" means no body is needed, "-" any object.
+// the member the JSON object body must have: "" means no body is needed.
 func clusterTask(kind, required string) func(*exchange, *tenant, params) {
 	return func(e *exchange, t *tenant, p params) {
 		c := e.cluster(t, p[0])
@@ -190,7 +190,7 @@ func (e *exchange) checkBody(required string) bool {
 	if !e.decodeJSON(&m) {
 		return false
 	}
-	if v, ok := m[required]; required != "-" && (!ok || string(v) == "null") {
+	if v, ok := m[required]; !ok || string(v) == "null" {
 		e.fail(http.StatusBadRequest, "the body needs "+strconv.Quote(required))
 		return false
 	}
