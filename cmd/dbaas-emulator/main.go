@@ -42,6 +42,10 @@ func run(args []string) error {
 	lifetime := fs.Duration("token-lifetime", time.Hour, "lifetime of issued tokens")
 	revokeEvery := fs.Duration("revoke-every", 0, "revoke every issued token this often (0 = never)")
 	noHTTP2 := fs.Bool("no-http2", false, "offer HTTP/1.1 only")
+	idleClose := fs.Duration("idle-close", 0, "close connections idle this long, as a load balancer does (0 = never)")
+	iamListen := fs.String("iam", "", "serve IAM (POST /identity/token) on this address with its own CA (default: on -listen)")
+	iamCAOut := fs.String("iam-ca-out", "", "write the IAM CA certificate (PEM) to this file")
+	crOut := fs.String("cr-token-out", "", "write the accepted compute-resource token to this file (mode 0600)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -51,6 +55,7 @@ func run(args []string) error {
 	logger := zerolog.New(os.Stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	srv, err := emulator.Start(emulator.Options{
 		Addr: *listen, TokenLifetime: *lifetime, DisableHTTP2: *noHTTP2, Logger: logger,
+		IdleClose: *idleClose, SeparateIAM: *iamListen != "", IAMAddr: *iamListen,
 	})
 	if err != nil {
 		return err
@@ -61,12 +66,23 @@ func run(args []string) error {
 			return err
 		}
 	}
-	if *keyOut != "" {
-		if err := writeSecret(*keyOut, srv.APIKey()); err != nil {
+	if *iamCAOut != "" {
+		if err := srv.WriteIAMCAFile(*iamCAOut); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("dbaas-emulator listening on %s user_id %s\n", srv.URL(), srv.UserID())
+	for _, out := range []struct{ path, secret, what string }{
+		{*keyOut, srv.APIKey(), "api key"}, {*crOut, srv.CRToken(), "cr token"},
+	} {
+		if out.path != "" {
+			if err := writeSecret(out.path, out.secret, out.what); err != nil {
+				return err
+			}
+		}
+	}
+	id, name := srv.TrustedProfile()
+	fmt.Printf("dbaas-emulator listening on %s user_id %s iam %s profile_id %s profile_name %s\n",
+		srv.URL(), srv.UserID(), srv.IAMURL(), id, name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	revoke(ctx, srv, *revokeEvery, logger)
@@ -92,22 +108,23 @@ func revoke(ctx context.Context, srv *emulator.Server, d time.Duration, log zero
 	}
 }
 
-// writeSecret writes s to path, readable by its owner only, even if the file existed.
-func writeSecret(path, s string) error {
+// writeSecret writes s to path, readable by its owner only, even if the file existed; what
+// names the secret in errors.
+func writeSecret(path, s, what string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("write api key file: %w", err)
+		return fmt.Errorf("write %s file: %w", what, err)
 	}
 	if err := f.Chmod(0o600); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("write api key file: %w", err)
+		return fmt.Errorf("write %s file: %w", what, err)
 	}
 	if _, err := f.WriteString(s); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("write api key file: %w", err)
+		return fmt.Errorf("write %s file: %w", what, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write api key file: %w", err)
+		return fmt.Errorf("write %s file: %w", what, err)
 	}
 	return nil
 }

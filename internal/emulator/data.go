@@ -42,8 +42,11 @@ type cluster struct {
 	databases  []byte
 	users      []byte
 	userDetail map[string][]byte
-	config     []byte // nil for MongoDB
+	config     []byte                 // nil for MongoDB
+	params     map[string]configParam // the configuration; nil for MongoDB
+	cos        *cosConfig             // nil while backup to COS is off
 	backups    []byte
+	backupIDs  []string
 	tasks      []taskInfo
 	tasksJSON  []byte
 	taskJSON   map[string][]byte
@@ -160,11 +163,26 @@ func (t *tenant) renderServicesLocked() {
 	}{items})
 }
 
-// addTask records a finished task on c and returns its id.
-func (t *tenant) addTask(c *cluster, kind string, now time.Time) string {
+// read returns a document of the tenant's data under its read lock.
+func (t *tenant) read(doc func() []byte) []byte {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return doc()
+}
+
+// change applies f to cluster c under the tenant's lock and renders c again.
+func (t *tenant) change(c *cluster, f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f()
+	c.renderLocked()
+}
+
+// addTask records a finished task on c with its parameters (no secrets) and returns its id.
+func (t *tenant) addTask(c *cluster, kind string, now time.Time, spec map[string]any) string {
 	task := taskInfo{
 		ID: randomUUID(), Type: kind, State: "SUCCEEDED", Reason: "",
-		StartedAt: stamp(now), FinishedAt: stamp(now),
+		StartedAt: stamp(now), FinishedAt: stamp(now), Spec: spec,
 	}
 	for _, n := range c.info.Nodes {
 		task.Nodes = append(task.Nodes, taskNode{ID: n.ID, Name: n.Name, State: "SUCCEEDED",

@@ -22,6 +22,7 @@ type exchange struct {
 	segs  [maxSegs]string // the first segments of path, without the leading "/"
 	nseg  int             // the number of segments of path, even beyond maxSegs
 	body  *meter          // nil for a request without a body
+	kind  listenerKind    // what the listener the request came on serves
 }
 
 // split cuts path into segments without allocating.
@@ -55,9 +56,12 @@ func validVersion(v string) bool { return v == "v1" || v == "v2" || v == "v3" }
 
 // isToken reports whether the path is /api/{v}/auth/token.
 func (e *exchange) isToken() bool {
-	return e.nseg == 4 && e.segs[0] == "api" && validVersion(e.segs[1]) &&
+	return e.kind != listenerIAM && e.nseg == 4 && e.segs[0] == "api" && validVersion(e.segs[1]) &&
 		e.segs[2] == "auth" && e.segs[3] == "token"
 }
+
+// isIAM reports whether the request is for the IAM token endpoint on a listener serving it.
+func (e *exchange) isIAM() bool { return e.kind != listenerAPI && e.path == iamTokenPath }
 
 // token answers the token exchange.
 func (e *exchange) token() {
@@ -76,13 +80,13 @@ func (e *exchange) token() {
 		e.fail(e.s.opts.WrongKeyStatus, "the API key is not valid")
 		return
 	}
-	tok, err := e.s.auth.issue(accountID, e.s.now())
+	tok, err := e.s.auth.issue(accountID, e.s.now(), grantAPIKey)
 	if err != nil {
 		e.s.log.Error().Err(err).Msg("emulator: issue token")
 		e.fail(http.StatusInternalServerError, "internal error")
 		return
 	}
-	e.writeJSON(http.StatusOK, []byte(`{"access_token": "`+tok+`", "user_id": "`+accountID+`"}`))
+	e.writeJSON(http.StatusOK, []byte(`{"access_token": "`+tok.token+`", "user_id": "`+accountID+`"}`))
 }
 
 // serveAPI authenticates a call under /api/{v}/{user_id}/ and routes it.
@@ -136,6 +140,15 @@ func (e *exchange) writeHeader(code int) {
 // count counts an answer with status code.
 func (e *exchange) count(code int) {
 	rc := &e.s.rec
+	if e.isIAM() {
+		switch {
+		case code == http.StatusOK:
+			rc.iamExchanges.Add(1)
+		case code >= 400 && code < 500:
+			rc.iamRejected.Add(1)
+		}
+		return
+	}
 	if e.isToken() {
 		switch {
 		case code == http.StatusOK:
@@ -153,10 +166,15 @@ func (e *exchange) count(code int) {
 	}
 }
 
-// fail reads what is left of the body (up to drainLimit) and answers the JSON error shape.
+// fail reads what is left of the body (up to drainLimit) and answers the JSON error shape
+// (IAM's shape on the IAM endpoint).
 func (e *exchange) fail(code int, msg string) {
 	if e.body != nil {
 		_, _ = io.CopyN(io.Discard, e.body, drainLimit)
+	}
+	if e.isIAM() {
+		e.iamFail(code, iamErrGeneric, msg, "")
+		return
 	}
 	e.s.log.Debug().Str("method", e.r.Method).Str("path", e.path).Int("status", code).
 		Msg("emulator: " + msg)

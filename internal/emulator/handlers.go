@@ -84,7 +84,7 @@ func createService(e *exchange, t *tenant, _ params) {
 
 func getCluster(e *exchange, t *tenant, p params) {
 	if c := e.cluster(t, p[0]); c != nil {
-		e.writeJSON(http.StatusOK, c.json)
+		e.writeJSON(http.StatusOK, t.read(func() []byte { return c.json }))
 	}
 }
 
@@ -113,19 +113,11 @@ func getConfiguration(e *exchange, t *tenant, p params) {
 	c := e.cluster(t, p[0])
 	switch {
 	case c == nil:
-	case c.config == nil:
+	case c.dbType != "postgresql":
 		e.fail(http.StatusBadRequest, "configuration is only available for PostgreSQL clusters")
 	default:
-		e.writeJSON(http.StatusOK, c.config)
+		e.writeJSON(http.StatusOK, t.read(func() []byte { return c.config }))
 	}
-}
-
-func updateConfiguration(e *exchange, t *tenant, p params) {
-	if c := t.cluster(p[0]); c != nil && c.config == nil {
-		e.fail(http.StatusBadRequest, "configuration is only available for PostgreSQL clusters")
-		return
-	}
-	clusterTask("update_configuration", "configuration")(e, t, p)
 }
 
 func getTasks(e *exchange, t *tenant, p params) {
@@ -155,14 +147,14 @@ func getTask(e *exchange, t *tenant, p params) {
 }
 
 // clusterTask answers a long-running cluster operation with 202 {"task_id"}. required names
-// the member the JSON object body must have: "" means no body is needed, "-" any object.
+// the member the JSON object body must have: "" means no body is needed.
 func clusterTask(kind, required string) func(*exchange, *tenant, params) {
 	return func(e *exchange, t *tenant, p params) {
 		c := e.cluster(t, p[0])
 		if c == nil || !e.checkBody(required) {
 			return
 		}
-		e.writeJSON(http.StatusAccepted, taskAnswer(t.addTask(c, kind, e.s.now())))
+		e.writeJSON(http.StatusAccepted, taskAnswer(t.addTask(c, kind, e.s.now(), nil)))
 	}
 }
 
@@ -174,7 +166,7 @@ func nodeTask(kind string) func(*exchange, *tenant, params) {
 			e.fail(http.StatusNotFound, "no such node")
 			return
 		}
-		e.writeJSON(http.StatusAccepted, taskAnswer(t.addTask(c, kind, e.s.now())))
+		e.writeJSON(http.StatusAccepted, taskAnswer(t.addTask(c, kind, e.s.now(), map[string]any{"node_id": p[0]})))
 	}
 }
 
@@ -198,7 +190,7 @@ func (e *exchange) checkBody(required string) bool {
 	if !e.decodeJSON(&m) {
 		return false
 	}
-	if v, ok := m[required]; required != "-" && (!ok || string(v) == "null") {
+	if v, ok := m[required]; !ok || string(v) == "null" {
 		e.fail(http.StatusBadRequest, "the body needs "+strconv.Quote(required))
 		return false
 	}

@@ -25,6 +25,11 @@ type Counters struct {
 	Requests       int64 // all other requests, whatever the path
 	Unauthorized   int64 // other requests answered BadTokenStatus, by a token check, a fault or echo ?status=
 	Forbidden      int64 // other requests answered ForeignUserStatus, likewise
+	IAMExchanges   int64 // POST /identity/token answered 200
+	IAMRejected    int64 // IAM requests answered 4xx (faults included)
+	IAMRequests    int64 // all IAM requests, faults included
+	Connections    int64 // connections accepted, on every listener, since Start
+	IdleClosed     int64 // connections closed by the idle-close knob (SetIdleClose)
 }
 
 // Arrival is one request as it arrived.
@@ -44,6 +49,8 @@ type Arrival struct {
 type recorder struct {
 	tokenExchanges, tokenRejected, tokenRequests atomic.Int64
 	requests, unauthorized, forbidden            atomic.Int64
+	iamExchanges, iamRejected, iamRequests       atomic.Int64
+	connections, idleClosed                      atomic.Int64
 
 	mu       sync.Mutex
 	arrivals [arrivalsKept]Arrival
@@ -111,6 +118,9 @@ func (s *Server) Counters() Counters {
 		TokenExchanges: rc.tokenExchanges.Load(), TokenRejected: rc.tokenRejected.Load(),
 		TokenRequests: rc.tokenRequests.Load(), Requests: rc.requests.Load(),
 		Unauthorized: rc.unauthorized.Load(), Forbidden: rc.forbidden.Load(),
+		IAMExchanges: rc.iamExchanges.Load(), IAMRejected: rc.iamRejected.Load(),
+		IAMRequests: rc.iamRequests.Load(), Connections: rc.connections.Load(),
+		IdleClosed: rc.idleClosed.Load(),
 	}
 }
 
@@ -118,7 +128,8 @@ func (s *Server) Counters() Counters {
 func (s *Server) ResetCounters() {
 	rc := &s.rec
 	for _, c := range []*atomic.Int64{&rc.tokenExchanges, &rc.tokenRejected, &rc.tokenRequests,
-		&rc.requests, &rc.unauthorized, &rc.forbidden} {
+		&rc.requests, &rc.unauthorized, &rc.forbidden, &rc.iamExchanges, &rc.iamRejected,
+		&rc.iamRequests, &rc.connections, &rc.idleClosed} {
 		c.Store(0)
 	}
 }

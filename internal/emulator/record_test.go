@@ -8,8 +8,8 @@ import (
 )
 
 func TestCounters(t *testing.T) {
-	f := newFixture(t, Options{}) // 1 token exchange, 3 requests
-	want := Counters{TokenExchanges: 1, TokenRequests: 1, Requests: 3}
+	f := newFixture(t, Options{})                                                      // 1 token exchange, 3 requests
+	want := Counters{TokenExchanges: 1, TokenRequests: 1, Requests: 3, Connections: 1} // h2: one connection
 	if got := f.s.Counters(); got != want {
 		t.Fatalf("after the fixture: %+v, want %+v", got, want)
 	}

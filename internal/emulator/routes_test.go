@@ -14,6 +14,7 @@ type fixture struct {
 	base               string // URL + /api/v3/{user_id}
 	svc, pg, mongo     string // service id of the PostgreSQL one; cluster ids
 	node, task, dbUser string // of the PostgreSQL cluster
+	backup             string // a backup of the PostgreSQL cluster
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
@@ -41,6 +42,7 @@ func newFixture(t *testing.T, opts Options) *fixture {
 	tasks := decode(t, f.get(t, "/clusters/"+f.pg+"/tasks").body)["tasks"].([]any)
 	f.task = tasks[0].(map[string]any)["id"].(string)
 	f.dbUser = "admin"
+	f.backup = hexFrom(f.s.UserID(), "svc-0/backup-0") // the first backup of the PostgreSQL cluster, without a request
 	return f
 }
 
@@ -80,10 +82,13 @@ func resourceCases(f *fixture) []resourceCase {
 		{"GET", cl + "/tasks", "", nil, 200, []string{"tasks"}},
 		{"GET", cl + "/tasks/" + f.task, "", nil, 200, []string{"id", "type", "state", "reason", "started_at", "finished_at", "nodes"}},
 		{"GET", cl + "/backups", "", nil, 200, []string{"backups"}},
-		{"POST", cl + "/backups/cos/enable", `{"cos_bucket": "b"}`, nil, 202, []string{"task_id"}},
+		{"POST", cl + "/backups/cos/enable", `{"cos_endpoint": "e", "bucket_instance_crn": "b"}`, nil, 202, []string{"task_id"}},
+		{"PUT", cl + "/backups/configuration", `{"cos": {"schedule": {"value": "2h"}}}`, nil, 202, []string{"task_id"}},
+		{"GET", cl + "/backups/configuration", "", nil, 200, []string{"cos"}},
+		{"GET", cl + "/backups/cos/configuration", "", nil, 200, []string{"cos_endpoint", "bucket_instance_crn"}},
 		{"POST", cl + "/backups/cos/disable", `{}`, nil, 202, []string{"task_id"}},
-		{"PUT", cl + "/backups/configuration", `{"backup_schedule": "daily"}`, nil, 202, []string{"task_id"}},
-		{"POST", cl + "/restore", `{"backup_id": "x"}`, nil, 202, []string{"task_id"}},
+		{"POST", cl + "/backups/cos/disable", ``, nil, 202, []string{"task_id"}},
+		{"POST", cl + "/restore", `{"backup_id": "` + f.backup + `"}`, nil, 202, []string{"task_id"}},
 		{"GET", "/nodes/" + f.node + "/logs", "", nil, 200, []string{"logs"}},
 		{"POST", "/services", `{"name": "new-db", "catalog": "hyperp-dbaas-postgresql", "cpu": 1, "memory": "2GiB"}`,
 			[]string{"accept-license-agreement: yes"}, 202, []string{"service", "cluster_id"}},
@@ -94,6 +99,24 @@ func resourceCases(f *fixture) []resourceCase {
 		{"PATCH", cl + "/resource", `not json`, nil, 400, nil},
 		{"PATCH", cl + "/resource", `{"cpu": 2}`, nil, 400, nil},
 		{"POST", cl + "/restore", ``, nil, 400, nil},
+		{"POST", cl + "/restore", `{"backup_id": "x"}`, nil, 404, nil},
+		{"POST", cl + "/restore", `{"source_type": "cos", "backup_file": "f"}`, nil, 400, nil},
+		{"POST", cl + "/restore", `{"source_type": "tape"}`, nil, 400, nil},
+		{"POST", cl + "/backups/cos/enable", `{"cos_endpoint": "e"}`, nil, 400, nil},
+		{"POST", cl + "/backups/cos/enable", `{"cos_endpoint": "e", "bucket_instance_crn": "b", "schedule": {"value": "3h"}}`, nil, 400, nil},
+		{"POST", "/clusters/" + f.mongo + "/backups/cos/enable",
+			`{"cos_endpoint": "e", "bucket_instance_crn": "b", "schedule": {"value": "1h"}}`, nil, 400, nil},
+		{"POST", cl + "/backups/cos/enable", `{"cos_endpoint": "e", "bucket_instance_crn": "b", "cos_hmac_keys": {}}`, nil, 400, nil},
+		{"PUT", "/clusters/" + f.mongo + "/backups/configuration", `{"cos": {"cos_endpoint": "e"}}`, nil, 400, nil}, // off
+		{"PUT", cl + "/backups/configuration", `{"backup_schedule": "daily"}`, nil, 400, nil},
+		{"PATCH", cl + "/resource", `{"resource": {"cpu": 7}}`, nil, 400, nil},
+		{"PATCH", cl + "/resource", `{"resource": {"memory": "1GiB"}}`, nil, 400, nil},
+		{"PATCH", cl + "/resource", `{"resource": {}}`, nil, 400, nil},
+		{"PATCH", cl + "/configuration", `{"configuration": {"max_connections": 10}}`, nil, 400, nil},
+		{"PATCH", cl + "/configuration", `{"configuration": {"work_mem": 10}}`, nil, 400, nil},
+		{"PATCH", cl + "/configuration", `{"configuration": {}}`, nil, 400, nil},
+		{"PATCH", "/clusters/" + f.mongo + "/configuration", `{"configuration": {"max_connections": 200}}`, nil, 400, nil},
+		{"GET", "/clusters/" + f.mongo + "/users/admin", "", nil, 404, nil}, // MongoDB: auth_db.name
 		{"GET", "/clusters/" + f.mongo + "/configuration", "", nil, 400, nil},
 		{"GET", "/clusters/nope", "", nil, 404, nil},
 		{"GET", "/services/nope", "", nil, 404, nil},
@@ -169,7 +192,8 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatalf("new service %s not listed: %s", id, list)
 	}
 	f.get(t, "/clusters/"+clusterID)
-	task := decode(t, do(t, f.c, "POST", f.base+"/clusters/"+clusterID+"/backups/cos/enable", `{}`, xAuth(f.tok)).body)["task_id"].(string)
+	task := decode(t, do(t, f.c, "POST", f.base+"/clusters/"+clusterID+"/backups/cos/enable",
+		`{"cos_endpoint": "e", "bucket_instance_crn": "b"}`, xAuth(f.tok)).body)["task_id"].(string)
 	f.get(t, "/clusters/"+clusterID+"/tasks/"+task)
 	if a := do(t, f.c, "DELETE", f.base+"/services/"+id, "", xAuth(f.tok)); a.status != 200 {
 		t.Fatalf("delete: status %d", a.status)

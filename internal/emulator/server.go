@@ -1,16 +1,14 @@
 package emulator
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,6 +34,11 @@ type Options struct {
 	BadTokenStatus    int              // status for a missing/unknown/expired/revoked token; 0 means 401
 	ForeignUserStatus int              // status when {user_id} in the path is not the token's account; 0 means 403
 	DisableHTTP2      bool             // by default the server offers h2 and http/1.1 via ALPN
+	IdleClose         time.Duration    // close connections idle this long (see SetIdleClose); 0 = never
+	SeparateIAM       bool             // serve IAM on its own listener with its own CA (see IAMURL) instead of on Addr
+	IAMAddr           string           // listen address of the separate IAM server; "" means "127.0.0.1:0"
+	ProfileID         string           // trusted profile id for the cr-token grant; "" means generated
+	ProfileName       string           // trusted profile name for the cr-token grant; "" means "dbaas-proxy"
 	Now               func() time.Time // clock; nil means time.Now
 	Logger            zerolog.Logger   // zero value logs nothing; tests pass zerolog.Nop()
 }
@@ -47,16 +50,15 @@ type Server struct {
 	now    func() time.Time
 	apiKey string
 	userID string
-	caPEM  []byte
-	ln     net.Listener
-	srv    *http.Server
-	served chan struct{}
+	api    *endpoint
+	iam    *endpoint // nil unless Options.SeparateIAM
 
-	auth   *authority
-	faults faultSet
-	rec    recorder
-	data   store
-	routes []route
+	idleClose atomic.Int64 // time.Duration; see SetIdleClose
+	auth      *authority
+	faults    faultSet
+	rec       recorder
+	data      store
+	routes    []route
 
 	life      sync.RWMutex // guards closed and the Add side of active
 	closed    bool
@@ -66,40 +68,64 @@ type Server struct {
 }
 
 // Start generates a fresh ECDSA P-256 CA and a leaf for 127.0.0.1, ::1 and localhost, an API
-// key and its account, listens on opts.Addr and serves until Close.
+// key and its account, a trusted profile and a CR token, listens on opts.Addr (and, with
+// SeparateIAM, on opts.IAMAddr with a second CA) and serves until Close.
 func Start(opts Options) (*Server, error) {
 	opts = withDefaults(opts)
 	auth, err := newAuthority(opts.TokenLifetime, opts.OmitExp)
 	if err != nil {
 		return nil, err
 	}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, apiKey: newAPIKey(), userID: randomHex(16), auth: auth}
+	s.rec.deliveries = make(map[string]int)
+	s.data.tenants = make(map[string]*tenant)
+	s.routes = routes()
+	s.idleClose.Store(int64(max(opts.IdleClose, 0)))
+	s.AddAPIKey(s.apiKey, s.userID)
+	auth.profile = trustedProfile{id: opts.ProfileID, name: opts.ProfileName, account: s.userID}
+	if auth.profile.id == "" {
+		auth.profile.id = "Profile-" + uuidFrom(s.userID, "trusted-profile")
+	}
+	auth.crTokens = []string{NewCRToken()}
 	c, err := newCerts(time.Now()) // the real clock: TLS clients check validity with it
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		opts: opts, log: opts.Logger, now: opts.Now, apiKey: newAPIKey(), userID: randomHex(16),
-		caPEM: c.caPEM, served: make(chan struct{}), auth: auth,
+	apiKind := listenerAPIAndIAM
+	if opts.SeparateIAM {
+		apiKind = listenerAPI
 	}
-	s.rec.deliveries = make(map[string]int)
-	s.data.tenants = make(map[string]*tenant)
-	s.routes = routes()
-	s.AddAPIKey(s.apiKey, s.userID)
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("emulator: listen on %s: %w", opts.Addr, err)
+	s.api = newEndpoint(s, "api", opts.Addr, c, s.handler(apiKind))
+	if opts.SeparateIAM {
+		ic, err := newCerts(time.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.iam = newEndpoint(s, "iam", opts.IAMAddr, ic, s.handler(listenerIAM))
 	}
-	s.ln = ln
-	s.srv = s.newHTTPServer(c.leaf)
-	go s.serve()
-	s.log.Info().Str("url", s.URL()).Str("user_id", s.userID).Bool("http2", !opts.DisableHTTP2).
-		Msg("emulator: serving")
+	if err := s.api.listen(); err != nil {
+		return nil, err
+	}
+	if s.iam != nil {
+		if err := s.iam.listen(); err != nil {
+			_ = s.api.stop()
+			return nil, err
+		}
+	}
+	s.log.Info().Str("url", s.URL()).Str("iam_url", s.IAMURL()).Str("user_id", s.userID).
+		Bool("http2", !opts.DisableHTTP2).Msg("emulator: serving")
 	return s, nil
 }
 
 func withDefaults(o Options) Options {
 	if o.Addr == "" {
 		o.Addr = defaultAddr
+	}
+	if o.IAMAddr == "" {
+		o.IAMAddr = defaultAddr
+	}
+	if o.ProfileName == "" {
+		o.ProfileName = "dbaas-proxy"
 	}
 	if o.TokenLifetime <= 0 {
 		o.TokenLifetime = defaultLifetime
@@ -121,27 +147,6 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-func (s *Server) newHTTPServer(leaf tls.Certificate) *http.Server {
-	protos := new(http.Protocols)
-	protos.SetHTTP1(true)
-	protos.SetHTTP2(!s.opts.DisableHTTP2)
-	return &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{leaf}},
-		Protocols:         protos,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          log.New(debugWriter{s.log}, "", 0),
-	}
-}
-
-func (s *Server) serve() {
-	defer close(s.served)
-	if err := s.srv.ServeTLS(s.ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
-		s.log.Error().Err(err).Msg("emulator: serve")
-	}
-}
-
 // Close stops listening, closes every connection and waits for the handlers to return.
 // Later calls return the first call's result.
 func (s *Server) Close() error {
@@ -149,28 +154,62 @@ func (s *Server) Close() error {
 		s.life.Lock()
 		s.closed = true
 		s.life.Unlock()
-		if err := s.srv.Close(); err != nil {
-			s.closeErr = fmt.Errorf("emulator: close: %w", err)
-		}
-		<-s.served
+		s.closeErr = s.stopListeners()
 		s.active.Wait()
+		// A ResumeListening that began before closed was set may have listened again.
+		if err := s.stopListeners(); s.closeErr == nil {
+			s.closeErr = err
+		}
 		s.log.Info().Str("url", s.URL()).Msg("emulator: closed")
 	})
 	return s.closeErr
 }
 
+// stopListeners stops the DBaaS and the IAM listener.
+func (s *Server) stopListeners() error {
+	err := s.api.stop()
+	if s.iam != nil {
+		err = errors.Join(err, s.iam.stop())
+	}
+	return err
+}
+
 // URL returns the base URL, "https://127.0.0.1:PORT".
 func (s *Server) URL() string { return "https://" + s.Addr() }
 
-// Addr returns the address the server listens on, "127.0.0.1:PORT".
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+// Addr returns the address the server listens on, "127.0.0.1:PORT" (also while stopped by
+// StopListening).
+func (s *Server) Addr() string { return s.api.address() }
 
 // CAPEM returns the CA certificate, PEM-encoded: the one certificate a client must trust.
-func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
+func (s *Server) CAPEM() []byte { return append([]byte(nil), s.api.caPEM...) }
 
 // WriteCAFile writes CAPEM to path.
-func (s *Server) WriteCAFile(path string) error {
-	if err := os.WriteFile(path, s.caPEM, 0o644); err != nil {
+func (s *Server) WriteCAFile(path string) error { return writeCA(path, s.api.caPEM) }
+
+// IAMURL returns the base URL of the IAM token service; the endpoint is IAMURL() +
+// "/identity/token". It is URL() unless Options.SeparateIAM.
+func (s *Server) IAMURL() string {
+	if s.iam == nil {
+		return s.URL()
+	}
+	return "https://" + s.iam.address()
+}
+
+// IAMCAPEM returns the CA certificate a client must trust for IAMURL: CAPEM() unless
+// Options.SeparateIAM, then a CA of its own.
+func (s *Server) IAMCAPEM() []byte {
+	if s.iam == nil {
+		return s.CAPEM()
+	}
+	return append([]byte(nil), s.iam.caPEM...)
+}
+
+// WriteIAMCAFile writes IAMCAPEM to path.
+func (s *Server) WriteIAMCAFile(path string) error { return writeCA(path, s.IAMCAPEM()) }
+
+func writeCA(path string, pem []byte) error {
+	if err := os.WriteFile(path, pem, 0o644); err != nil {
 		return fmt.Errorf("emulator: write ca file: %w", err)
 	}
 	return nil
@@ -187,14 +226,28 @@ func (s *Server) enter() bool {
 	return true
 }
 
-// serveHTTP records the request, applies faults, then answers the token exchange or the API.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+// listenerKind says what a listener serves.
+type listenerKind int
+
+const (
+	listenerAPIAndIAM listenerKind = iota // the DBaaS API and /identity/token
+	listenerAPI                           // the DBaaS API only (IAM has its own listener)
+	listenerIAM                           // /identity/token only
+)
+
+// handler returns the handler of a listener of kind k.
+func (s *Server) handler(k listenerKind) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveHTTP(w, r, k) })
+}
+
+// serveHTTP records the request, applies faults, then answers the token exchange, IAM or the API.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request, k listenerKind) {
 	if !s.enter() {
 		jsonerr.Write(w, http.StatusServiceUnavailable, "the emulator is closing")
 		return
 	}
 	defer s.active.Done()
-	e := &exchange{s: s, w: w, r: r}
+	e := &exchange{s: s, w: w, r: r, kind: k}
 	e.path, e.query = splitURI(r)
 	e.split()
 	bodyless := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 // HTTP/2 has no NoBody
@@ -204,19 +257,27 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = e.body
 		defer e.body.done()
 	}
-	if e.isToken() {
+	switch {
+	case e.isToken():
 		s.rec.tokenRequests.Add(1)
-	} else {
+	case e.isIAM():
+		s.rec.iamRequests.Add(1)
+	default:
 		s.rec.requests.Add(1)
 	}
 	if f, ok := s.faults.take(e.path); ok && e.applyFault(f) {
 		return
 	}
-	if e.isToken() {
+	switch {
+	case e.isIAM():
+		e.iamToken()
+	case k == listenerIAM:
+		e.iamFail(http.StatusNotFound, iamErrGeneric, "This server only answers POST /identity/token.", "")
+	case e.isToken():
 		e.token()
-		return
+	default:
+		e.serveAPI()
 	}
-	e.serveAPI()
 }
 
 // splitURI returns the escaped path and raw query exactly as they came on the wire.

@@ -28,6 +28,25 @@ type authority struct {
 	gen      uint64            // bumped by RevokeAll
 	lifetime time.Duration
 	issued   int
+	crTokens []string       // compute-resource tokens the cr-token grant accepts
+	profile  trustedProfile // the one trusted profile of the cr-token grant
+}
+
+// trustedProfile is the IAM trusted profile the cr-token grant logs in to.
+type trustedProfile struct{ id, name, account string }
+
+// grantKind is how a token was obtained: it sets the grant_type and subject claims.
+type grantKind int
+
+const (
+	grantAPIKey  grantKind = iota // a service id's API key, via /auth/token or IAM
+	grantCRToken                  // a compute-resource token and a trusted profile, via IAM
+)
+
+// issued is a new token and its times, in seconds since the epoch.
+type issued struct {
+	token    string
+	iat, exp int64
 }
 
 // grant is what the server remembers of an issued token.
@@ -99,21 +118,21 @@ func (a *authority) check(token string, now time.Time) (string, bool) {
 }
 
 // issue makes a new token for the account, valid from now for the current lifetime.
-func (a *authority) issue(accountID string, now time.Time) (string, error) {
+func (a *authority) issue(accountID string, now time.Time, kind grantKind) (issued, error) {
 	a.mu.RLock()
 	life, gen := a.lifetime, a.gen
 	a.mu.RUnlock()
-	token, err := a.sign(accountID, now, life)
+	tok, err := a.sign(accountID, now, life, kind)
 	if err != nil {
-		return "", err
+		return issued{}, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.issued++; a.issued%pruneEvery == 0 {
 		a.pruneLocked(now)
 	}
-	a.tokens[token] = grant{account: accountID, expires: now.Add(life), gen: gen}
-	return token, nil
+	a.tokens[tok.token] = grant{account: accountID, expires: now.Add(life), gen: gen}
+	return tok, nil
 }
 
 // pruneLocked forgets tokens that can no longer pass check.
@@ -127,20 +146,27 @@ func (a *authority) pruneLocked(now time.Time) {
 
 // sign builds the JWT. exp - iat is the lifetime in whole seconds (at least 1); since iat is
 // truncated to the second, the exp a client reads is never later than the server-side expiry.
-func (a *authority) sign(accountID string, now time.Time, life time.Duration) (string, error) {
+func (a *authority) sign(accountID string, now time.Time, life time.Duration, kind grantKind) (issued, error) {
 	iat := now.Unix()
 	secs := int64(life / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
 	exp := iat + secs
-	iamID := "iam-ServiceId-" + uuidFrom(accountID, "service-id")
+	ident, subType, grantType := uuidFrom(accountID, "service-id"), "ServiceId", grantTypeAPIKey
+	iamID := "iam-ServiceId-" + ident
+	if kind == grantCRToken {
+		a.mu.RLock()
+		iamID = a.profile.id
+		a.mu.RUnlock()
+		ident, subType, grantType = iamID, "Profile", grantTypeCRToken
+	}
 	c := claims{
 		IAMID: iamID, ID: iamID, RealmID: "iam", JTI: randomHex(16),
-		Identifier: uuidFrom(accountID, "service-id"), Sub: iamID, SubType: "ServiceId",
+		Identifier: ident, Sub: iamID, SubType: subType,
 		Account: accountClaim{Valid: true, BSS: accountID},
 		IAT:     iat, Exp: &exp, Iss: "https://iam.cloud.ibm.com/identity",
-		GrantType: "urn:ibm:params:oauth:grant-type:apikey", Scope: "ibm openid",
+		GrantType: grantType, Scope: "ibm openid",
 		ClientID: "default", ACR: 1, AMR: []string{"pwd"},
 	}
 	if a.omit {
@@ -148,7 +174,7 @@ func (a *authority) sign(accountID string, now time.Time, life time.Duration) (s
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
-		return "", fmt.Errorf("emulator: encode token claims: %w", err)
+		return issued{}, fmt.Errorf("emulator: encode token claims: %w", err)
 	}
 	header := `{"alg":"RS256","typ":"JWT","kid":"` + a.kid + `"}`
 	enc := base64.RawURLEncoding
@@ -156,12 +182,12 @@ func (a *authority) sign(accountID string, now time.Time, life time.Duration) (s
 	sum := sha256.Sum256([]byte(signed))
 	r, s, err := ecdsa.Sign(rand.Reader, a.signer, sum[:])
 	if err != nil {
-		return "", fmt.Errorf("emulator: sign token: %w", err)
+		return issued{}, fmt.Errorf("emulator: sign token: %w", err)
 	}
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
-	return signed + "." + enc.EncodeToString(sig), nil
+	return issued{token: signed + "." + enc.EncodeToString(sig), iat: iat, exp: exp}, nil
 }
 
 // AddAPIKey makes key valid for the account userID (a new account or an existing one).
