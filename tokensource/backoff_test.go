@@ -137,11 +137,11 @@ func TestCachedResetDropsTokenAndOlderResults(t *testing.T) {
 	old := make(chan Token, 1)
 	go func() { tok, _ := c.Token(context.Background()); old <- tok }() // exchange 2, with the old key
 	<-src.started
-	c.Reset() // exchange 3, with the new key
+	c.Reset() // cancels exchange 2; exchange 3, with the new key
 	<-src.started
 	close(gate)
-	if tok := <-old; tok.AccessToken != "tok-2" {
-		t.Errorf("the waiter of the older exchange got %v, want tok-2", tok)
+	if tok := <-old; tok.AccessToken != "tok-3" {
+		t.Errorf("the waiter of the cancelled exchange got %v, want tok-3, made with the new key", tok)
 	}
 	eventually(t, "both exchanges", func() bool { return c.Status().Exchanges == 3 })
 	if tok, err := c.Token(ctxTimeout(t)); err != nil || tok.AccessToken != "tok-3" {

@@ -28,6 +28,9 @@ type Status struct {
 	// Exchanges counts the exchanges of the underlying Source, Failures the failed ones.
 	Exchanges int64
 	Failures  int64
+	// KeyChanged reports that Reset dropped the token (the API key changed) and no token has
+	// arrived since.
+	KeyChanged bool
 
 	minRemaining time.Duration // the margin of the token held
 }
@@ -38,6 +41,8 @@ type Status struct {
 func (s Status) Ready(now time.Time) (bool, string) {
 	if !s.HasToken {
 		switch {
+		case s.LastError == nil && s.KeyChanged:
+			return false, "no token: the API key changed; waiting for a token with the new key"
 		case s.LastError == nil && !s.LastRefresh.IsZero():
 			return false, "no token: the upstream rejected the last one; fetching a new one"
 		case s.LastError == nil:
