@@ -36,7 +36,8 @@ type ExchangeOptions struct {
 	Key func() (string, error)
 	// DefaultLifetime is assumed when the token's JWT has no readable exp. Zero means 55 minutes.
 	DefaultLifetime time.Duration
-	// Now is the clock. Nil means time.Now.
+	// Now is the clock. Nil means the wall clock (time.Now without its monotonic reading, as
+	// in Cached).
 	Now func() time.Time
 	// Logger receives one debug line per exchange and an info line when exp is unreadable.
 	Logger zerolog.Logger
@@ -55,7 +56,7 @@ func NewExchange(opts ExchangeOptions) *Exchange {
 		opts.DefaultLifetime = defaultLifetime
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = wallClock
 	}
 	if opts.Client != nil {
 		// net/http copies custom headers, api_key among them, to every redirect target, even
