@@ -61,7 +61,7 @@ func (c *Cached) suppressedLocked(cause string) {
 	b := &c.budget
 	b.suppressed++
 	now := c.now()
-	if !b.loggedAt.IsZero() && now.Sub(b.loggedAt) < b.interval && now.After(b.loggedAt) {
+	if !b.loggedAt.IsZero() && !now.Before(b.loggedAt) && now.Sub(b.loggedAt) < b.interval {
 		return
 	}
 	c.log.Warn().Str("cause", cause).Int("suppressed", b.suppressed).Dur("min_refresh_interval", b.interval).
