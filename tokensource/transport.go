@@ -36,11 +36,10 @@ type Transport struct {
 	// of the program reads (the proxy's /me/ rewrite reads Cache too, so the two cannot
 	// differ), or Uncached for a Source without a cache. Required, unless Source is set.
 	Cache Cache
-	// Source is the former way to give the tokens, kept until every caller sets Cache: when
-	// Cache is nil, Source is used as a Cache if it is one, else as Uncached(Source).
-	//
-	// Deprecated: set Cache. Wrapping a *Cached in another Source here silently loses the
-	// invalidation of rejected tokens.
+	// Source is the former way to give the tokens, a compatibility shim to be removed once
+	// proxy/ and cmd/ set Cache: when Cache is nil, Source is used as a Cache if it is one,
+	// else as Uncached(Source). Set Cache instead: a *Cached wrapped in another Source here
+	// silently loses the invalidation of rejected tokens.
 	Source Source
 	// Base sends the requests; it should trust exactly the DBaaS CA file. Required.
 	Base http.RoundTripper
