@@ -276,6 +276,10 @@ func TestStatusReady(t *testing.T) {
 	}{
 		{"nothing yet", Status{}, t0, false, "no token yet: the first token exchange has not finished"},
 		{"invalidated", Status{LastRefresh: t0.Add(-time.Minute)}, t0, false, "no token: the upstream rejected the last one; fetching a new one"},
+		{"key changed", Status{LastRefresh: t0.Add(-time.Minute), KeyChanged: true}, t0, false,
+			"no token: the API key changed; waiting for a token with the new key"},
+		{"key changed, new key rejected", Status{KeyChanged: true, LastError: &ExchangeError{Status: 400, Code: "BXNIM0415E", Message: "Provided API key could not be found."}}, t0, false,
+			"no token yet: the token endpoint rejected the API key (400 BXNIM0415E: Provided API key could not be found.)"},
 		{"network failure", Status{LastError: fmt.Errorf("tokensource: token exchange: %w", errors.New("dial tcp: refused"))}, t0, false,
 			"no token yet: token exchange: dial tcp: refused"},
 		{"timeout", Status{LastError: fmt.Errorf("tokensource: token exchange: %w", context.DeadlineExceeded)}, t0, false,

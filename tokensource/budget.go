@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"context"
 	"time"
 )
 
@@ -10,6 +11,55 @@ const (
 	// refreshBurst is how many paced exchanges may follow one another without a pause.
 	refreshBurst = 2
 )
+
+// Invalidate is told that the upstream rejected t. If t is still the current token (same
+// AccessToken) and the MinRefreshInterval budget allows, it drops t and wakes the background
+// loop to fetch the next one, so that a burst of requests rejected with t causes one exchange,
+// not one each. It reports whether a request rejected with t may be sent again with a new
+// token: true when t was dropped or is no longer current, false when the budget kept t (then
+// the rejection should reach the client as it is).
+func (c *Cached) Invalidate(t Token) bool {
+	c.mu.Lock()
+	e := c.cur.Load()
+	if e == nil || e.tok.AccessToken != t.AccessToken {
+		c.mu.Unlock()
+		return true
+	}
+	if ok, _ := c.budget.take(c.now()); !ok {
+		c.suppressedLocked("invalidate")
+		c.mu.Unlock()
+		return false
+	}
+	c.cur.Store(nil)
+	c.mu.Unlock()
+	c.log.Info().Str("fingerprint", t.Fingerprint()).Msg("access token invalidated after a rejection")
+	c.poke() // the loop fetches the next one now (within the backoff), not at the old refresh time
+	return true
+}
+
+// Refresh starts an exchange now and keeps serving the current token until the new one
+// arrives (an operator's "refresh the token"). It returns started true when it started the
+// exchange, false with a nil error when one was already in flight (its token is on the way),
+// and a *RateLimitedError when none may start yet: the MinRefreshInterval budget is spent, or
+// a backoff after failures runs. An admin handler answers the error with 429 and its
+// RetryAfter.
+func (c *Cached) Refresh() (started bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flight != nil {
+		return false, nil
+	}
+	now := c.now()
+	if now.Before(c.nextAttempt) {
+		return false, &RateLimitedError{RetryAfter: retryAfter(c.nextAttempt.Sub(now)), Reason: "the last token exchange failed; backing off"}
+	}
+	if ok, wait := c.budget.take(now); !ok {
+		c.suppressedLocked("refresh")
+		return false, &RateLimitedError{RetryAfter: retryAfter(wait), Reason: "token refreshes are limited to one per auth.min_refresh_interval"}
+	}
+	c.startLocked(context.Background())
+	return true, nil
+}
 
 // budget is a token bucket on the Cached's clock: refreshBurst exchanges at once, then one
 // every interval. A zero interval means no limit. It is guarded by Cached.mu.

@@ -86,7 +86,14 @@ func Describe(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &xe) && xe.Rejected():
-		return fmt.Sprintf("the token endpoint rejected the API key (%d)", xe.Status)
+		credential := xe.Credential
+		if credential == "" {
+			credential = "the API key"
+		}
+		if xe.Code != "" {
+			return fmt.Sprintf("the token endpoint rejected %s (%d %s: %s)", credential, xe.Status, xe.Code, xe.Message)
+		}
+		return fmt.Sprintf("the token endpoint rejected %s (%d)", credential, xe.Status)
 	case errors.As(err, &xe):
 		return fmt.Sprintf("the token endpoint answered %d", xe.Status)
 	case errors.As(err, &re):
