@@ -154,7 +154,7 @@ func (i *IAM) Token(ctx context.Context) (Token, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
 	i.opts.Logger.Debug().Int("status", resp.StatusCode).Dur("duration", i.opts.Now().Sub(start)).
-		Str("grant", credential).Msg("IAM token exchange answered")
+		Str("credential", credential).Msg("IAM token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Token{}, i.refused(resp.StatusCode, body, secret, credential)
 	}
