@@ -137,11 +137,11 @@ func TestCachedResetDropsTokenAndOlderResults(t *testing.T) {
 	old := make(chan Token, 1)
 	go func() { tok, _ := c.Token(context.Background()); old <- tok }() // exchange 2, with the old key
 	<-src.started
-	c.Reset() // exchange 3, with the new key
+	c.Reset() // cancels exchange 2; exchange 3, with the new key
 	<-src.started
 	close(gate)
-	if tok := <-old; tok.AccessToken != "tok-2" {
-		t.Errorf("the waiter of the older exchange got %v, want tok-2", tok)
+	if tok := <-old; tok.AccessToken != "tok-3" {
+		t.Errorf("the waiter of the cancelled exchange got %v, want tok-3, made with the new key", tok)
 	}
 	eventually(t, "both exchanges", func() bool { return c.Status().Exchanges == 3 })
 	if tok, err := c.Token(ctxTimeout(t)); err != nil || tok.AccessToken != "tok-3" {
@@ -276,6 +276,10 @@ func TestStatusReady(t *testing.T) {
 	}{
 		{"nothing yet", Status{}, t0, false, "no token yet: the first token exchange has not finished"},
 		{"invalidated", Status{LastRefresh: t0.Add(-time.Minute)}, t0, false, "no token: the upstream rejected the last one; fetching a new one"},
+		{"key changed", Status{LastRefresh: t0.Add(-time.Minute), KeyChanged: true}, t0, false,
+			"no token: the API key changed; waiting for a token with the new key"},
+		{"key changed, new key rejected", Status{KeyChanged: true, LastError: &ExchangeError{Status: 400, Code: "BXNIM0415E", Message: "Provided API key could not be found."}}, t0, false,
+			"no token yet: the token endpoint rejected the API key (400 BXNIM0415E: Provided API key could not be found.)"},
 		{"network failure", Status{LastError: fmt.Errorf("tokensource: token exchange: %w", errors.New("dial tcp: refused"))}, t0, false,
 			"no token yet: token exchange: dial tcp: refused"},
 		{"timeout", Status{LastError: fmt.Errorf("tokensource: token exchange: %w", context.DeadlineExceeded)}, t0, false,

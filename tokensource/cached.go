@@ -3,6 +3,7 @@ package tokensource
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,9 @@ const (
 	defaultBackoffMax      = time.Minute
 	maxMinRemaining        = 10 * time.Second
 	fetchTimeout           = 30 * time.Second
+	// closeGrace bounds how long Close waits for cancelled exchanges to end: a Source that
+	// ignores its context cannot hold shutdown longer.
+	closeGrace = 250 * time.Millisecond
 )
 
 // CachedOptions configures a Cached. The zero value is usable.
@@ -53,6 +57,16 @@ type CachedOptions struct {
 	// OnExchange, if set, is called after each exchange of the underlying Source with its
 	// result, e.g. for metrics. It runs on the exchange's goroutine and must be cheap.
 	OnExchange func(tok Token, err error)
+	// MinRefreshInterval paces the exchanges that others cause: an Invalidate (the upstream
+	// rejected the token) or a Refresh (an operator asked). They share a bucket of two that
+	// refills by one every MinRefreshInterval; when it is empty the Invalidate keeps the token
+	// and the Refresh returns a *RateLimitedError. Background refreshes before expiry, callers
+	// without a token, and Reset are not paced. Zero means 30 s (config
+	// auth.min_refresh_interval); a negative value means no limit.
+	MinRefreshInterval time.Duration
+	// OnSuppressed, if set, is called with the cause ("invalidate" or "refresh") of each
+	// exchange MinRefreshInterval refused, e.g. for a metric. It must be cheap.
+	OnSuppressed func(cause string)
 }
 
 // Cached is a Source that reuses the token of another Source until it is about to expire. Any
@@ -70,17 +84,20 @@ type Cached struct {
 	after        func(time.Duration) <-chan time.Time
 	log          zerolog.Logger
 	fetchTimeout time.Duration
+	randN        func(time.Duration) time.Duration // rand.N; tests pin it
 
-	cur  atomic.Pointer[entry] // the current token; nil when there is none
-	wake chan struct{}         // tells the background loop to look again; capacity 1
+	cur     atomic.Pointer[entry] // the current token; nil when there is none
+	wake    chan struct{}         // tells the background loop to look again; capacity 1
+	waiting atomic.Int64          // callers waiting for an exchange, for tests
 
 	mu          sync.Mutex
-	idle        sync.Cond // signalled when running drops to zero
-	flight      *flight   // the exchange in flight, if any
-	running     int       // exchanges in flight, including those orphaned by Reset
-	gen         uint64    // bumped by Reset: results of older exchanges are not kept
-	consecutive int       // failures in a row
-	nextAttempt time.Time // no exchange before this
+	flight      *flight              // the exchange in flight, if any
+	running     map[*flight]struct{} // exchanges in flight, including those replaced by Reset
+	gen         uint64               // bumped by Reset: results of older exchanges are not kept
+	keyChanged  bool                 // Reset dropped the token and none has arrived since
+	budget      budget               // paces Invalidate and Refresh
+	consecutive int                  // failures in a row
+	nextAttempt time.Time            // no exchange before this
 	lastErr     error
 	lastRefresh time.Time
 	exchanges   int64
@@ -101,11 +118,13 @@ type entry struct {
 // flight is one exchange of the underlying Source; done closes when tok, err and next are set.
 type flight struct {
 	done   chan struct{}
-	cancel context.CancelFunc // ends the exchange early (Close)
+	cancel context.CancelFunc // ends the exchange early (Reset, Close)
 	gen    uint64
-	tok    Token
-	err    error
-	next   time.Time
+	// replaced is set (under Cached.mu) when Reset cancelled the exchange.
+	replaced bool
+	tok      Token
+	err      error
+	next     time.Time
 }
 
 // NewCached returns a Cached drawing tokens from src. It does nothing until Token or Start is
@@ -134,7 +153,10 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 		after:        opts.After,
 		log:          opts.Logger,
 		fetchTimeout: fetchTimeout,
+		randN:        rand.N[time.Duration],
 		wake:         make(chan struct{}, 1),
+		running:      make(map[*flight]struct{}),
+		budget:       newBudget(opts.MinRefreshInterval),
 	}
 	if c.now == nil {
 		c.now = wallClock
@@ -142,7 +164,6 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 	if c.after == nil {
 		c.after = time.After
 	}
-	c.idle.L = &c.mu
 	return c
 }
 
@@ -166,32 +187,49 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 }
 
 // wait is the slow path of Token: join or start the exchange, or fail fast while backing off.
+// A waiter whose exchange Reset cancelled waits for the one with the new key.
 func (c *Cached) wait(ctx context.Context) (Token, error) {
+	for {
+		f, tok, err := c.join(ctx)
+		if f == nil {
+			return tok, err
+		}
+		c.waiting.Add(1)
+		select {
+		case <-f.done:
+			c.waiting.Add(-1)
+		case <-ctx.Done():
+			c.waiting.Add(-1)
+			return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.now()}
+		}
+		if f.err == nil {
+			return f.tok, nil
+		}
+		c.mu.Lock()
+		replaced := f.replaced
+		c.mu.Unlock()
+		if !replaced {
+			return Token{}, &NoTokenError{Err: f.err, NextAttempt: f.next, at: c.now()}
+		}
+	}
+}
+
+// join returns the exchange to wait for, starting one if needed, or else the token or the
+// error to return at once.
+func (c *Cached) join(ctx context.Context) (*flight, Token, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := c.now()
 	if e := c.cur.Load(); e != nil && now.Before(e.staleAt) {
-		c.mu.Unlock()
-		return e.tok, nil
+		return nil, e.tok, nil
 	}
-	f := c.flight
-	if f == nil {
-		if now.Before(c.nextAttempt) {
-			err := &NoTokenError{Err: c.lastErr, NextAttempt: c.nextAttempt, at: now}
-			c.mu.Unlock()
-			return Token{}, err
-		}
-		f = c.startLocked(context.WithoutCancel(ctx))
+	if c.flight != nil {
+		return c.flight, Token{}, nil
 	}
-	c.mu.Unlock()
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.now()}
+	if now.Before(c.nextAttempt) {
+		return nil, Token{}, &NoTokenError{Err: c.lastErr, NextAttempt: c.nextAttempt, at: now}
 	}
-	if f.err != nil {
-		return Token{}, &NoTokenError{Err: f.err, NextAttempt: f.next, at: c.now()}
-	}
-	return f.tok, nil
+	return c.startLocked(context.WithoutCancel(ctx)), Token{}, nil
 }
 
 // kick starts a background refresh if none is running and no backoff forbids it. It gives up
@@ -220,15 +258,20 @@ func (c *Cached) Start() {
 	go c.loop(c.stop, c.loopDone)
 }
 
-// Close stops the background goroutine, cancels the exchange in flight and waits for both. It is idempotent. Token keeps working after Close, fetching on
-// demand; an exchange started after Close is waited for by the next Close.
+// Close stops the background goroutine, cancels every exchange in flight (those replaced by
+// Reset too) and waits for them, but for at most a quarter of a second after the cancel: a
+// Source that ignores its context cannot hold shutdown. It is idempotent. Token keeps
+// working after Close, fetching on demand; an exchange started after Close is cancelled by
+// the next Close.
 func (c *Cached) Close() {
 	c.mu.Lock()
 	c.closed = true
 	stop, done := c.stop, c.loopDone
 	c.stop = nil
-	if c.flight != nil {
-		c.flight.cancel() // nobody will wait for it: do not hold shutdown for its timeout
+	flights := make([]*flight, 0, len(c.running))
+	for f := range c.running {
+		f.cancel() // nobody will wait for it: do not hold shutdown for its timeout
+		flights = append(flights, f)
 	}
 	c.mu.Unlock()
 	if stop != nil {
@@ -237,40 +280,16 @@ func (c *Cached) Close() {
 	if done != nil {
 		<-done
 	}
-	c.mu.Lock()
-	for c.running > 0 {
-		c.idle.Wait()
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	for _, f := range flights {
+		select {
+		case <-f.done:
+		case <-grace.C:
+			c.log.Warn().Msg("a cancelled token exchange has not ended; not waiting for it")
+			return
+		}
 	}
-	c.mu.Unlock()
-}
-
-// Invalidate drops t if, and only if, it is still the current token (same AccessToken), so that
-// a burst of requests rejected with t causes one refresh, not one each.
-func (c *Cached) Invalidate(t Token) {
-	c.mu.Lock()
-	e := c.cur.Load()
-	hit := e != nil && e.tok.AccessToken == t.AccessToken
-	if hit {
-		c.cur.Store(nil)
-	}
-	c.mu.Unlock()
-	if hit {
-		c.log.Info().Str("fingerprint", t.Fingerprint()).Msg("access token invalidated after a rejection")
-		c.poke() // the loop fetches the next one now (within the backoff), not at the old refresh time
-	}
-}
-
-// Refresh starts an exchange now, unless one is running or a backoff forbids it, and keeps
-// serving the current token until the new one arrives (an operator's "refresh the token").
-// It reports whether it started one.
-func (c *Cached) Refresh() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.flight != nil || c.now().Before(c.nextAttempt) {
-		return false
-	}
-	c.startLocked(context.Background())
-	return true
 }
 
 // poke wakes the background loop, if it waits.
@@ -281,11 +300,17 @@ func (c *Cached) poke() {
 	}
 }
 
-// Reset drops the current token unconditionally, clears any backoff and starts an exchange at
-// once: the API key changed. Results of exchanges started before Reset are not kept.
+// Reset drops the current token unconditionally, clears any backoff, cancels the exchange in
+// flight and starts a new one at once: the API key changed. Results of exchanges started
+// before Reset are not kept. Reset is not paced by MinRefreshInterval.
 func (c *Cached) Reset() {
 	c.mu.Lock()
 	c.gen++
+	if c.flight != nil {
+		c.flight.replaced = true // its waiters move on to the exchange started below
+		c.flight.cancel()        // it uses the old key
+	}
+	c.keyChanged = true
 	c.cur.Store(nil)
 	c.consecutive = 0
 	c.nextAttempt = time.Time{}
@@ -305,6 +330,7 @@ func (c *Cached) Status() Status {
 		NextAttempt: c.nextAttempt,
 		Exchanges:   c.exchanges,
 		Failures:    c.failures,
+		KeyChanged:  c.keyChanged,
 	}
 	if e := c.cur.Load(); e != nil {
 		s.HasToken = true

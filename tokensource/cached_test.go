@@ -36,17 +36,23 @@ func callMany(ctx context.Context, c *Cached, n int) ([]Token, []error) {
 func TestCachedOneExchangeForManyWaiters(t *testing.T) {
 	t.Run("cold start, real token endpoint", func(t *testing.T) {
 		var exchanges atomic.Int64
+		release := make(chan struct{})
 		jwt := makeJWT(map[string]any{"exp": time.Now().Add(time.Hour).Unix()})
 		srv := tokenServer(t, func(w http.ResponseWriter, r *http.Request) {
 			exchanges.Add(1)
-			time.Sleep(50 * time.Millisecond) // let the callers pile up
+			<-release // until the callers have piled up
 			_, _ = w.Write([]byte(`{"access_token":"` + jwt + `","user_id":"u"}`))
 		})
 		opts := testExchangeOptions(srv, zerolog.Nop())
 		opts.Now = nil
 		c := NewCached(NewExchange(opts), CachedOptions{Logger: zerolog.Nop()})
 		defer c.Close()
+		piled := make(chan bool, 1)
+		go func() { piled <- waitUntil(func() bool { return c.waiting.Load() == 200 }); close(release) }()
 		toks, errs := callMany(ctxTimeout(t), c, 200)
+		if !<-piled {
+			t.Error("the 200 callers never all waited for the exchange")
+		}
 		for i := range toks {
 			if errs[i] != nil || toks[i].AccessToken != jwt {
 				t.Fatalf("caller %d: %v, %v", i, toks[i], errs[i])
@@ -67,8 +73,17 @@ func TestCachedOneExchangeForManyWaiters(t *testing.T) {
 		gate := make(chan struct{})
 		src.SetGate(gate)
 		clock.Advance(2 * time.Hour)
-		go func() { <-src.started; <-src.started; time.Sleep(20 * time.Millisecond); close(gate) }()
+		piled := make(chan bool, 1)
+		go func() {
+			<-src.started // the first exchange
+			<-src.started // the one at expiry, held at the gate
+			piled <- waitUntil(func() bool { return c.waiting.Load() == 200 })
+			close(gate)
+		}()
 		toks, errs := callMany(ctxTimeout(t), c, 200)
+		if !<-piled {
+			t.Error("the 200 callers never all waited for the exchange")
+		}
 		for i := range toks {
 			if errs[i] != nil || toks[i].AccessToken != "tok-2" {
 				t.Fatalf("caller %d: %v, %v; want tok-2", i, toks[i], errs[i])

@@ -36,7 +36,8 @@ type ExchangeOptions struct {
 	Key func() (string, error)
 	// DefaultLifetime is assumed when the token's JWT has no readable exp. Zero means 55 minutes.
 	DefaultLifetime time.Duration
-	// Now is the clock. Nil means time.Now.
+	// Now is the clock. Nil means the wall clock (time.Now without its monotonic reading, as
+	// in Cached).
 	Now func() time.Time
 	// Logger receives one debug line per exchange and an info line when exp is unreadable.
 	Logger zerolog.Logger
@@ -55,7 +56,7 @@ func NewExchange(opts ExchangeOptions) *Exchange {
 		opts.DefaultLifetime = defaultLifetime
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = wallClock
 	}
 	if opts.Client != nil {
 		// net/http copies custom headers, api_key among them, to every redirect target, even
@@ -148,16 +149,24 @@ func (e *Exchange) parse(body []byte) (Token, error) {
 	return tok, nil
 }
 
-// errorBody makes the kept part of an error answer: the key replaced wherever it appears,
-// then cut to maxErrorBody bytes of valid UTF-8.
-func errorBody(body []byte, key string) string {
-	s := string(body)
+// errorBody makes the kept part of an error answer: each secret replaced wherever it
+// appears, then cut to maxErrorBody bytes of valid UTF-8.
+func errorBody(body []byte, secrets ...string) string {
+	return redact(string(body), maxErrorBody, secrets...)
+}
+
+// redact replaces each non-empty secret in s and cuts the result to limit bytes of valid UTF-8.
+func redact(s string, limit int, secrets ...string) string {
 	if len(s) > maxTokenResponse {
 		s = s[:maxTokenResponse]
 	}
-	s = strings.ReplaceAll(s, key, redacted)
-	if len(s) > maxErrorBody {
-		s = s[:maxErrorBody]
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	if len(s) > limit {
+		s = s[:limit]
 		for len(s) > 0 && !utf8.ValidString(s) {
 			s = s[:len(s)-1]
 		}
@@ -169,8 +178,15 @@ func errorBody(body []byte, key string) string {
 type ExchangeError struct {
 	// Status is the HTTP status code.
 	Status int
-	// Body is the start of the answer's body (at most 256 bytes), with the API key removed.
+	// Body is the start of the answer's body (at most 256 bytes), with the API key (or CR
+	// token) removed.
 	Body string
+	// Code, Message and RequestID are IAM's errorCode (e.g. BXNIM0415E), errorMessage (with
+	// the credential removed) and context.requestId (what IBM support asks for), when the
+	// answer carried them; empty otherwise.
+	Code, Message, RequestID string
+	// Credential names what the endpoint was given, for messages: "" means the API key.
+	Credential string
 }
 
 // Error reports the status and the body.

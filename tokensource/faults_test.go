@@ -50,7 +50,7 @@ func newEmuRig(t *testing.T, life, skew time.Duration, opts CachedOptions) *emuR
 		Key: func() (string, error) { return em.APIKey(), nil }, Logger: zerolog.Nop(),
 	}), opts)
 	t.Cleanup(c.Close)
-	return &emuRig{em: em, clock: clock, cached: c, client: &http.Client{Transport: &Transport{Source: c, Base: base}}}
+	return &emuRig{em: em, clock: clock, cached: c, client: &http.Client{Transport: &Transport{Cache: c, Base: base}}}
 }
 
 // get sends one API call through the Transport and returns its status.

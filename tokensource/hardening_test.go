@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,8 +59,10 @@ func TestRefreshStartsAtMostOneExchange(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if c.Refresh() {
+			if ok, err := c.Refresh(); ok {
 				started.Add(1)
+			} else if err != nil {
+				t.Errorf("Refresh while one runs: %v, want nil", err)
 			}
 		}()
 	}
@@ -75,12 +78,14 @@ func TestRefreshStartsAtMostOneExchange(t *testing.T) {
 	src.mu.Lock()
 	src.err = errors.New("endpoint down")
 	src.mu.Unlock()
-	if !c.Refresh() {
-		t.Fatal("Refresh did not start an exchange")
+	if ok, err := c.Refresh(); !ok || err != nil {
+		t.Fatalf("Refresh = %v, %v; want an exchange started", ok, err)
 	}
 	eventually(t, "the failure", func() bool { return c.Status().Failures == 1 })
-	if c.Refresh() {
-		t.Error("Refresh started an exchange while backing off")
+	ok, err := c.Refresh()
+	var rl *RateLimitedError
+	if ok || !errors.As(err, &rl) || !strings.Contains(rl.Reason, "backing off") || rl.RetryAfter < time.Second {
+		t.Errorf("Refresh while backing off = %v, %v; want a *RateLimitedError about the backoff", ok, err)
 	}
 	if n := src.Calls(); n != 3 {
 		t.Errorf("%d exchanges, want 3", n)
@@ -138,7 +143,7 @@ func TestReplayMemoryBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 			c, _ := warmCached(t)
-			tr := &Transport{Source: c, Base: up.srv.Client().Transport, MaxReplayMemory: tt.budget}
+			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, MaxReplayMemory: tt.budget}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, up.srv.URL, io.NopCloser(bytes.NewReader(body)))
 			req.ContentLength = int64(len(body))
 			resp, err := tr.RoundTrip(req)
@@ -173,7 +178,7 @@ func TestTokenTakenAfterTheBody(t *testing.T) {
 		note("token")
 		return Token{AccessToken: "t", Expiry: time.Now().Add(time.Hour)}, nil
 	})
-	tr := &Transport{Source: src, Base: up.srv.Client().Transport}
+	tr := &Transport{Cache: Uncached(src), Base: up.srv.Client().Transport}
 	body := readerFunc(func(p []byte) (int, error) { note("body"); return 0, io.EOF })
 	req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, up.srv.URL, io.NopCloser(body))
 	resp, err := tr.RoundTrip(req)

@@ -88,13 +88,22 @@ func (c *fakeClock) fire(call afterCall) { call.ch <- c.Now() }
 // eventually polls cond until it holds, failing the test after 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	if !waitUntil(cond) {
+		t.Fatalf("timed out waiting for: %s", what)
+	}
+}
+
+// waitUntil polls cond until it holds and reports true, or false after 10 s. Unlike
+// eventually it may run on any goroutine.
+func waitUntil(cond func() bool) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return true
 }
 
 // fakeSource issues tokens tok-1, tok-2, ... valid for life from now, or fails with err. With

@@ -16,7 +16,7 @@ func (c *Cached) startLocked(parent context.Context) *flight {
 	ctx, cancel := context.WithTimeout(parent, c.fetchTimeout)
 	f := &flight{done: make(chan struct{}), gen: c.gen, cancel: cancel}
 	c.flight = f
-	c.running++
+	c.running[f] = struct{}{}
 	go c.run(ctx, f)
 	return f
 }
@@ -57,12 +57,6 @@ func (c *Cached) finish(f *flight, tok Token, err error) {
 	}
 	c.poke()
 	close(f.done)
-	c.mu.Lock()
-	c.running--
-	if c.running == 0 {
-		c.idle.Broadcast()
-	}
-	c.mu.Unlock()
 }
 
 // store records the result of f: the new token and a reset backoff, or the error and the next
@@ -75,6 +69,7 @@ func (c *Cached) store(f *flight, tok Token, err error) outcome {
 		o.entry, err = c.newEntry(tok, o.now)
 	}
 	c.exchanges++
+	delete(c.running, f)
 	if c.flight == f {
 		c.flight = nil
 	}
@@ -91,6 +86,7 @@ func (c *Cached) store(f *flight, tok Token, err error) outcome {
 		if o.current {
 			c.cur.Store(o.entry)
 			c.consecutive, c.nextAttempt, c.lastErr, c.lastRefresh = 0, time.Time{}, nil, o.now
+			c.keyChanged = false
 		}
 	}
 	o.err, o.consecutive, o.next = err, c.consecutive, c.nextAttempt
@@ -136,7 +132,7 @@ func (c *Cached) backoff(n int) time.Duration {
 	}
 	bound = min(bound, c.opts.BackoffMax)
 	if spread := bound - c.opts.BackoffMin; spread > 0 {
-		return c.opts.BackoffMin + rand.N(spread+1)
+		return c.opts.BackoffMin + c.randN(spread+1)
 	}
 	return bound
 }

@@ -57,7 +57,7 @@ func newSecretRig(t *testing.T) *secretRig {
 		return http.StatusOK
 	})
 	r.url = up.srv.URL
-	r.tr = &Transport{Source: r.c, Base: up.srv.Client().Transport}
+	r.tr = &Transport{Cache: r.c, Base: up.srv.Client().Transport}
 	return r
 }
 

@@ -28,6 +28,9 @@ type Status struct {
 	// Exchanges counts the exchanges of the underlying Source, Failures the failed ones.
 	Exchanges int64
 	Failures  int64
+	// KeyChanged reports that Reset dropped the token (the API key changed) and no token has
+	// arrived since.
+	KeyChanged bool
 
 	minRemaining time.Duration // the margin of the token held
 }
@@ -38,6 +41,8 @@ type Status struct {
 func (s Status) Ready(now time.Time) (bool, string) {
 	if !s.HasToken {
 		switch {
+		case s.LastError == nil && s.KeyChanged:
+			return false, "no token: the API key changed; waiting for a token with the new key"
 		case s.LastError == nil && !s.LastRefresh.IsZero():
 			return false, "no token: the upstream rejected the last one; fetching a new one"
 		case s.LastError == nil:
@@ -81,7 +86,14 @@ func Describe(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &xe) && xe.Rejected():
-		return fmt.Sprintf("the token endpoint rejected the API key (%d)", xe.Status)
+		credential := xe.Credential
+		if credential == "" {
+			credential = "the API key"
+		}
+		if xe.Code != "" {
+			return fmt.Sprintf("the token endpoint rejected %s (%d %s: %s)", credential, xe.Status, xe.Code, xe.Message)
+		}
+		return fmt.Sprintf("the token endpoint rejected %s (%d)", credential, xe.Status)
 	case errors.As(err, &xe):
 		return fmt.Sprintf("the token endpoint answered %d", xe.Status)
 	case errors.As(err, &re):

@@ -18,19 +18,28 @@ const (
 	defaultReplayMemory = 16 << 20
 	// maxDrain bounds what is read of a rejected response before it is closed.
 	maxDrain = 4 << 10
+	// minKeepBuffer is the first size of the buffer that keeps a body for a replay.
+	minKeepBuffer = 512
 )
 
 // Transport is an http.RoundTripper that attaches an access token to each request. It never
 // forwards a credential of the client: x-auth-token, Authorization, api_key,
 // Proxy-Authorization and Cookie are removed (in any case, with '_' and '-' alike) before its
 // own header is set, and without a token nothing is forwarded. When the upstream answers one
-// of RefreshOn, it invalidates the token, gets a new one and sends the request once more, if
-// its body can be sent again.
+// of RefreshOn, it tells the Cache, and if the Cache allows a replay it gets a new token and
+// sends the request once more, if its body can be sent again; otherwise the upstream's answer
+// goes to the client as it is.
 //
 // A Transport is safe for concurrent use; its fields must not change once it is in use.
 type Transport struct {
-	// Source gives the tokens. If it has a method Invalidate(Token), as Cached does, a rejected
-	// token is invalidated before the replay. Required.
+	// Cache gives the tokens and is told of each rejected one. Use the *Cached that the rest
+	// of the program reads (the proxy's /me/ rewrite reads Cache too, so the two cannot
+	// differ), or Uncached for a Source without a cache. Required, unless Source is set.
+	Cache Cache
+	// Source is the former way to give the tokens, a compatibility shim to be removed once
+	// proxy/ and cmd/ set Cache: when Cache is nil, Source is used as a Cache if it is one,
+	// else as Uncached(Source). Set Cache instead: a *Cached wrapped in another Source here
+	// silently loses the invalidation of rejected tokens.
 	Source Source
 	// Base sends the requests; it should trust exactly the DBaaS CA file. Required.
 	Base http.RoundTripper
@@ -57,8 +66,24 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// invalidator is what Transport needs of a Source that caches: dropping a rejected token.
-type invalidator interface{ Invalidate(Token) }
+// Cache is what a Transport needs of its tokens: a Source that is told when the upstream
+// rejected a token. *Cached is one; Uncached makes one of any Source.
+type Cache interface {
+	Source
+	// Invalidate is told that the upstream rejected t. It reports whether the request may be
+	// sent again with a new token: false means the rejection goes to the client unchanged.
+	Invalidate(t Token) bool
+}
+
+var _ Cache = (*Cached)(nil)
+
+// Uncached returns a Cache over src, which caches nothing: Invalidate allows every replay, and
+// the replay asks src for a token again.
+func Uncached(src Source) Cache { return uncached{src} }
+
+type uncached struct{ Source }
+
+func (uncached) Invalidate(Token) bool { return true }
 
 // body is a request body as sent the first time, and how to send it again.
 type body struct {
@@ -73,7 +98,7 @@ type body struct {
 // Without a token it returns a *NoTokenError and sends nothing. It never changes req, and it
 // closes req.Body on every path, as the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	bearer, err := t.check()
+	cache, bearer, err := t.check()
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -84,7 +109,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := t.Source.Token(req.Context())
+	tok, err := cache.Token(req.Context())
 	if err != nil {
 		if b.first != nil {
 			b.first.Close()
@@ -95,20 +120,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || !t.refreshOn(resp.StatusCode) {
 		return resp, err
 	}
-	if inv, ok := t.Source.(invalidator); ok {
-		inv.Invalidate(tok) // even when the request cannot be replayed: the next one should not fail too
-	}
-	if !b.replayable {
+	// Invalidate even when the request cannot be replayed: the next one should not fail too.
+	if !cache.Invalidate(tok) || !b.replayable {
 		return resp, nil
 	}
-	return t.replay(req, resp, bearer, b)
+	return t.replay(req, resp, cache, bearer, b)
 }
 
 // replay discards resp, whose status rejected the token, and sends req again with a new token.
-func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, b body) (*http.Response, error) {
+func (t *Transport) replay(req *http.Request, resp *http.Response, cache Cache, bearer bool, b body) (*http.Response, error) {
 	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 	resp.Body.Close()
-	tok, err := t.Source.Token(req.Context())
+	tok, err := cache.Token(req.Context())
 	if err != nil {
 		return nil, noToken(err)
 	}
@@ -127,18 +150,26 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, 
 	return t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, next, b.buf))
 }
 
-// check validates the fields and says whether the token goes in an Authorization header.
-func (t *Transport) check() (bearer bool, err error) {
-	if t.Source == nil || t.Base == nil {
-		return false, errors.New("tokensource: the Transport needs a Source and a Base")
+// check validates the fields and returns the cache and whether the token goes in an
+// Authorization header.
+func (t *Transport) check() (cache Cache, bearer bool, err error) {
+	cache = t.Cache
+	if cache == nil && t.Source != nil {
+		var ok bool
+		if cache, ok = t.Source.(Cache); !ok {
+			cache = Uncached(t.Source)
+		}
+	}
+	if cache == nil || t.Base == nil {
+		return nil, false, errors.New("tokensource: the Transport needs a Cache and a Base")
 	}
 	switch {
 	case t.Header == "" || strings.EqualFold(t.Header, "x-auth-token"):
-		return false, nil
+		return cache, false, nil
 	case strings.EqualFold(t.Header, "authorization"):
-		return true, nil
+		return cache, true, nil
 	}
-	return false, fmt.Errorf("tokensource: Transport.Header %q is neither x-auth-token nor authorization", t.Header)
+	return nil, false, fmt.Errorf("tokensource: Transport.Header %q is neither x-auth-token nor authorization", t.Header)
 }
 
 // refreshOn reports whether status means that the token is no longer good.
@@ -150,8 +181,9 @@ func (t *Transport) refreshOn(status int) bool {
 }
 
 // body prepares req's body for a first send and, if possible, a replay. A body of unknown or
-// known length up to MaxReplayBytes is read into memory; a longer one is sent as a stream of
-// what was read and the rest, and not replayed. On error it has closed req.Body.
+// known length up to MaxReplayBytes is read into memory; a longer one, or one that finds the
+// MaxReplayMemory budget spent, is sent as a stream of what was read and the rest, and not
+// replayed. On error it has closed req.Body.
 func (t *Transport) body(req *http.Request) (body, error) {
 	limit := t.MaxReplayBytes
 	if limit == 0 {
@@ -164,37 +196,58 @@ func (t *Transport) body(req *http.Request) (body, error) {
 		return body{first: req.Body}, nil
 	case req.GetBody != nil:
 		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
-	case req.ContentLength > limit, !t.reserve(reserveFor(req, limit)):
+	case req.ContentLength > limit:
 		return body{first: req.Body}, nil
-	case req.ContentLength > 0:
-		return knownLength(req, req.ContentLength)
 	}
-	prefix, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		req.Body.Close()
-		return body{reserved: limit}, fmt.Errorf("tokensource: reading the request body: %w", err)
-	}
-	if int64(len(prefix)) > limit {
-		rest := struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(prefix), req.Body), req.Body}
-		return body{first: rest, reserved: limit}, nil
-	}
-	req.Body.Close()
-	if prefix == nil {
-		prefix = []byte{}
-	}
-	return body{first: io.NopCloser(bytes.NewReader(prefix)), replayable: true, buf: prefix, reserved: limit}, nil
+	return t.keep(req, limit)
 }
 
-// reserveFor is what a body to be kept takes of the budget: its length when known, else the
-// most that will be kept.
-func reserveFor(req *http.Request, limit int64) int64 {
+// keep reads req's body into memory, taking from the MaxReplayMemory budget the bytes as they
+// are read, not what they might come to: a slow client that has sent a few bytes holds a few
+// bytes of the budget. The buffer grows by doubling, up to the known length when there is
+// one. When the body proves longer than limit or the budget is spent, what was read is sent
+// ahead of the rest, unreplayable.
+func (t *Transport) keep(req *http.Request, limit int64) (body, error) {
+	want := limit + 1 // one more than may be kept, to see that a body is too long
 	if req.ContentLength > 0 {
-		return req.ContentLength
+		want = req.ContentLength
 	}
-	return limit
+	buf := make([]byte, 0, min(want, minKeepBuffer))
+	var reserved int64
+	for int64(len(buf)) < want {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(want, 2*int64(cap(buf))))-len(buf))
+		}
+		n, err := req.Body.Read(buf[len(buf):min(cap(buf), int(want))])
+		if n > 0 && !t.reserve(int64(n)) {
+			return body{first: prefixed(buf[:len(buf)+n], req.Body), reserved: reserved}, nil
+		}
+		reserved += int64(n)
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			req.Body.Close()
+			return body{reserved: reserved}, fmt.Errorf("tokensource: reading the request body: %w", err)
+		}
+	}
+	if int64(len(buf)) > limit {
+		return body{first: prefixed(buf, req.Body), reserved: reserved}, nil
+	}
+	req.Body.Close()
+	if req.ContentLength > 0 && int64(len(buf)) < req.ContentLength {
+		return body{reserved: reserved}, fmt.Errorf("tokensource: reading the request body: %w", io.ErrUnexpectedEOF)
+	}
+	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf, reserved: reserved}, nil
+}
+
+// prefixed is a body that sends prefix, then the rest of rc, and closes rc.
+func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(prefix), rc), rc}
 }
 
 // reserve takes n bytes of the replay memory budget, or reports that it is spent: then the
@@ -216,18 +269,6 @@ func (t *Transport) release(b body) {
 	if b.reserved > 0 {
 		t.replayMemory.Add(-b.reserved)
 	}
-}
-
-// knownLength reads a body of known length in one allocation of exactly that size (io.ReadAll
-// would grow its buffer step by step, copying the body several times).
-func knownLength(req *http.Request, reserved int64) (body, error) {
-	buf := make([]byte, req.ContentLength)
-	_, err := io.ReadFull(req.Body, buf)
-	req.Body.Close()
-	if err != nil {
-		return body{reserved: reserved}, fmt.Errorf("tokensource: reading the request body: %w", err)
-	}
-	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf, reserved: reserved}, nil
 }
 
 // outgoing clones req with the body b, strips every client credential and sets the token.

@@ -76,6 +76,9 @@ type staticSource struct {
 
 func (s staticSource) Token(context.Context) (Token, error) { return s.tok, s.err }
 
+// Invalidate allows a replay, which gets the same token again.
+func (s staticSource) Invalidate(Token) bool { return true }
+
 // trackedBody records whether it was closed.
 type trackedBody struct {
 	io.Reader
@@ -119,7 +122,7 @@ func TestTransportStripsClientCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, func(string) int { return http.StatusOK })
-			tr := &Transport{Source: staticSource{tok: Token{AccessToken: "real-token"}}, Base: up.srv.Client().Transport}
+			tr := &Transport{Cache: staticSource{tok: Token{AccessToken: "real-token"}}, Base: up.srv.Client().Transport}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL+"/api/v3/u/services", nil)
 			req.Header[tt.header] = []string{"spoof"}
 			resp, err := tr.RoundTrip(req)
@@ -158,7 +161,7 @@ func TestTransportHeaderOption(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("Header="+tt.option, func(t *testing.T) {
 			up := newUpstream(t, func(string) int { return http.StatusOK })
-			tr := &Transport{Source: staticSource{tok: Token{AccessToken: "tok"}}, Base: up.srv.Client().Transport, Header: tt.option}
+			tr := &Transport{Cache: staticSource{tok: Token{AccessToken: "tok"}}, Base: up.srv.Client().Transport, Header: tt.option}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL, nil)
 			req.Header.Set("Authorization", "Bearer spoof")
 			resp, err := tr.RoundTrip(req)
@@ -203,7 +206,7 @@ func TestTransportReplaysOnceWithNewToken(t *testing.T) {
 			up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 			c, src := warmCached(t)
 			var replays atomic.Int64
-			tr := &Transport{Source: c, Base: up.srv.Client().Transport, OnReplay: func(*http.Request) { replays.Add(1) }}
+			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, OnReplay: func(*http.Request) { replays.Add(1) }}
 			req := tt.build(t, up.srv.URL+"/api/v3/u/services")
 			resp, err := tr.RoundTrip(req)
 			if err != nil {
@@ -228,7 +231,7 @@ func TestTransportReplaysOnceWithNewToken(t *testing.T) {
 func TestTransportBurstOf401sCausesOneRefresh(t *testing.T) {
 	up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 	c, src := warmCached(t)
-	tr := &Transport{Source: c, Base: up.srv.Client().Transport}
+	tr := &Transport{Cache: c, Base: up.srv.Client().Transport}
 	var wg sync.WaitGroup
 	for range 30 {
 		wg.Go(func() {
@@ -266,7 +269,7 @@ func TestTransportUnreplayableBody(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 			c, src := warmCached(t)
-			tr := &Transport{Source: c, Base: up.srv.Client().Transport, MaxReplayBytes: tt.max}
+			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, MaxReplayBytes: tt.max}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, up.srv.URL, io.MultiReader(bytes.NewReader(tt.body)))
 			req.ContentLength = tt.length
 			resp, err := tr.RoundTrip(req)
@@ -307,7 +310,7 @@ func TestTransportRefreshOn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, rejectTok1(tt.reject))
 			c, _ := warmCached(t)
-			tr := &Transport{Source: c, Base: up.srv.Client().Transport, RefreshOn: tt.refreshOn}
+			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, RefreshOn: tt.refreshOn}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL, nil)
 			resp, err := tr.RoundTrip(req)
 			if err != nil {
@@ -337,15 +340,15 @@ func TestTransportClosesBodyOnErrorPaths(t *testing.T) {
 		reader io.Reader
 		want   string
 	}{
-		{"no token", &Transport{Source: staticSource{err: &ExchangeError{Status: 401}}, Base: up.srv.Client().Transport},
+		{"no token", &Transport{Cache: staticSource{err: &ExchangeError{Status: 401}}, Base: up.srv.Client().Transport},
 			up.srv.URL, strings.NewReader("x"), "tokensource: no access token: token endpoint answered 401"},
-		{"bad Header option", &Transport{Source: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport, Header: "cookie"},
+		{"bad Header option", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport, Header: "cookie"},
 			up.srv.URL, strings.NewReader("x"), `Transport.Header "cookie" is neither`},
-		{"no Base", &Transport{Source: staticSource{tok: Token{AccessToken: "t"}}},
-			up.srv.URL, strings.NewReader("x"), "needs a Source and a Base"},
-		{"body read error", &Transport{Source: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport},
+		{"no Base", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}},
+			up.srv.URL, strings.NewReader("x"), "needs a Cache and a Base"},
+		{"body read error", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport},
 			up.srv.URL, errReader{readErr}, "tokensource: reading the request body: client went away"},
-		{"upstream unreachable", &Transport{Source: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport},
+		{"upstream unreachable", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport},
 			closedURL, strings.NewReader("x"), "connect"},
 	}
 	for _, tt := range tests {
@@ -370,7 +373,7 @@ func TestTransportReplayWithoutNewToken(t *testing.T) {
 	up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 	c, src := warmCached(t)
 	src.SetErr(&ExchangeError{Status: 401})
-	tr := &Transport{Source: c, Base: up.srv.Client().Transport}
+	tr := &Transport{Cache: c, Base: up.srv.Client().Transport}
 	req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL, nil)
 	resp, err := tr.RoundTrip(req)
 	var nte *NoTokenError

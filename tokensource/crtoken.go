@@ -1,0 +1,47 @@
+package tokensource
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// crToken reads the compute resource token: from CRTokenFile when set, else from the first of
+// defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
+// content.
+func (i *IAM) crToken() (string, error) {
+	if i.opts.CRTokenFile != "" {
+		return readCRToken(i.opts.CRTokenFile)
+	}
+	for _, path := range defaultCRTokenFiles {
+		if tok, err := readCRToken(path); err == nil {
+			return tok, nil
+		}
+	}
+	return "", fmt.Errorf("tokensource: no CR token in %s; set auth.cr_token_file to the file the platform mounts",
+		strings.Join(defaultCRTokenFiles, ", "))
+}
+
+// readCRToken reads one CR token file, without surrounding white space.
+func readCRToken(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: reading the CR token file (auth.cr_token_file): %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCRTokenFile+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("tokensource: reading the CR token file %s (auth.cr_token_file): %w", path, err)
+	case len(data) > maxCRTokenFile:
+		return "", fmt.Errorf("tokensource: the CR token file %s (auth.cr_token_file) is larger than 64 KiB", path)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return "", errors.New("tokensource: the CR token file " + path + " (auth.cr_token_file) is empty")
+	}
+	return string(data), nil
+}
