@@ -6,8 +6,9 @@ import (
 )
 
 const (
-	// defaultMinRefreshInterval is the default of CachedOptions.MinRefreshInterval.
-	defaultMinRefreshInterval = 30 * time.Second
+	// DefaultMinRefreshInterval is what a zero CachedOptions.MinRefreshInterval means, and the
+	// default of auth.min_refresh_interval.
+	DefaultMinRefreshInterval = 30 * time.Second
 	// refreshBurst is how many paced exchanges may follow one another without a pause.
 	refreshBurst = 2
 )
@@ -77,7 +78,7 @@ type budget struct {
 func newBudget(interval time.Duration) budget {
 	switch {
 	case interval == 0:
-		interval = defaultMinRefreshInterval
+		interval = DefaultMinRefreshInterval
 	case interval < 0:
 		interval = 0
 	}

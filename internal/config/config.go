@@ -3,14 +3,15 @@
 // validation that reports every problem at once as *Error values (Validate). It reads the
 // config file and nothing else: the files a config names are read by the server.
 //
-// It may import the library packages whose options it holds (internal/inbound) and
-// internal/configerr; never proxy/, tokensource/ or internal/server.
+// It may import the library packages whose options and defaults it holds (internal/inbound,
+// tokensource) and internal/configerr; never proxy/ or internal/server.
 package config
 
 import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // Config is the whole configuration. Every key is documented, with its default, in
@@ -45,6 +46,9 @@ type AuthConfig struct {
 	RefreshOn       []int         `yaml:"refresh_on"`
 	DefaultLifetime time.Duration `yaml:"default_lifetime"`
 	MaxReplayBytes  int64         `yaml:"max_replay_bytes"`
+	// MinRefreshInterval paces the exchanges that clients can cause (an upstream refresh_on
+	// status, POST /token/refresh): a burst of 2, then one per interval.
+	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
 }
 
 // LogConfig sets the log level and format.
@@ -80,6 +84,8 @@ func Defaults() Config {
 			RefreshOn:       []int{401},
 			DefaultLifetime: 55 * time.Minute,
 			MaxReplayBytes:  1 << 20,
+			// The library's zero means the same default.
+			MinRefreshInterval: tokensource.DefaultMinRefreshInterval,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
 		Admin: AdminConfig{Listen: "127.0.0.1:9090"},

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -116,6 +117,9 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	}
 	if a.DefaultLifetime <= 0 {
 		add("auth.default_lifetime", "%q must be positive, e.g. 55m", a.DefaultLifetime)
+	}
+	if a.MinRefreshInterval < time.Second {
+		add("auth.min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
 	}
 	if a.MaxReplayBytes < 0 {
 		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)

@@ -116,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: opts.Version, Upstream: base.String(),
-		Token: a.tokenState, Ready: a.ready, Refresh: func() { a.tokens.Refresh() },
+		Token: a.tokenState, Ready: a.ready, Refresh: func() { _, _ = a.tokens.Refresh() },
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
 	return a, nil
@@ -130,7 +130,7 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 	return proxy.New(proxy.Options{
 		Upstream: base,
 		Transport: &tokensource.Transport{
-			Source:         a.tokens,
+			Cache:          a.tokens,
 			Base:           a.upstream,
 			Header:         strings.ToLower(cfg.Auth.Header),
 			RefreshOn:      cfg.Auth.RefreshOn,
@@ -170,7 +170,8 @@ func (a *Server) buildTokens(base *url.URL) error {
 		Logger:          a.log,
 	})
 	a.tokens = tokensource.NewCached(ex, tokensource.CachedOptions{
-		Logger: a.log,
+		Logger:             a.log,
+		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
 		OnExchange: func(_ tokensource.Token, err error) {
 			a.metrics.TokenExchange(exchangeResult(err))
 		},

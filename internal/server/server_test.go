@@ -228,7 +228,6 @@ func TestShutdownDelayServesNewConnections(t *testing.T) {
 // leaves an exchange in flight; the stop must still finish within shutdown_timeout plus a
 // small constant.
 func TestStopWithHangingTokenEndpointAfterKeyChange(t *testing.T) {
-	t.Skip("fails until tokensource cancels the exchange that Reset replaces (tokens branch)")
 	h := newHarness(t, Options{}, func(c *config.Config) { c.ShutdownTimeout = time.Second })
 	h.serve(t)
 	h.ready(t)
