@@ -120,11 +120,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestTokenEndpointDownInRefreshWindow: the token endpoint fails from just after the first
 // token, across the refresh point, until shortly before the token's margin; clients never
-// notice.
+// notice, and once the old token has expired they are served with the new one. The emulator
+// and the token cache share a manual clock, so the window is exact whatever the load.
 func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
+	const backoff = time.Second // BackoffMin = BackoffMax: every pause is exactly this
+	clk := newManualClock()
 	h := newFaultHarness(t, faultSetup{
-		em:     emulator.Options{TokenLifetime: 5 * time.Second}, // refresh at 80%, margin 10%
-		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
+		em: emulator.Options{TokenLifetime: 100 * time.Second, Now: clk.Now}, // refresh at 80 s, margin 10 s
+		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: backoff, BackoffMax: backoff,
+			Now: clk.Now, After: clk.After},
 	})
 	path := "/api/v3/" + h.em.UserID() + "/services"
 	h.get(path, http.StatusOK)
@@ -143,16 +147,29 @@ func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
 		}
 		ok.Add(1)
 	})
-	waitFor(t, "two failed refreshes", func() bool { return h.tokens.Status().Failures >= 2 })
-	up := time.Now()
+	served := func(when string) { // every phase is seen by clients: 20 more answers
+		n := ok.Load() + failed.Load()
+		waitFor(t, "clients answered "+when, func() bool { return ok.Load()+failed.Load() >= n+20 })
+	}
+	served("before the refresh point")
+	clk.Set(refreshAt)
+	waitFor(t, "a failed refresh at the refresh point", func() bool { return h.tokens.Status().Failures >= 1 })
+	served("after the first failed refresh")
+	clk.Advance(backoff)
+	waitFor(t, "a second failed refresh after the backoff", func() bool { return h.tokens.Status().Failures >= 2 })
+	served("after the second failed refresh")
+	clk.Set(staleAt.Add(-3 * backoff))
+	waitFor(t, "a third failed refresh before the margin", func() bool { return h.tokens.Status().Failures >= 3 })
+	served("shortly before the margin")
 	h.em.ClearFaults()
+	clk.Advance(backoff) // the endpoint is back 2 s before the old token's margin
 	waitFor(t, "a new token", func() bool { return h.tokens.Status().Fingerprint != st.Fingerprint })
-	time.Sleep(time.Until(staleAt.Add(200 * time.Millisecond))) // keep going past the old token's margin
+	clk.Set(st.Expiry.Add(time.Second)) // past the old token's margin and expiry
+	served("after the old token expired")
 	close(stop)
 	wait()
 	c := h.em.Counters()
-	t.Logf("%d requests; the endpoint came back %v into the %v between the refresh point and the margin",
-		ok.Load(), up.Sub(refreshAt).Round(time.Millisecond), staleAt.Sub(refreshAt).Round(time.Millisecond))
+	t.Logf("%d requests across the %v between the refresh point and the margin", ok.Load(), staleAt.Sub(refreshAt))
 	if failed.Load() != 0 || ok.Load() == 0 {
 		t.Errorf("%d client errors, %d successes; want none and some", failed.Load(), ok.Load())
 	}
