@@ -70,3 +70,16 @@ func (c *manualClock) Set(t time.Time) {
 	}
 	c.timers = pending
 }
+
+// hasTimer reports whether an After is pending that fires at exactly at: a loop that computed
+// its sleep from the clock's present time is waiting for that moment.
+func (c *manualClock) hasTimer(at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tm := range c.timers {
+		if tm.at.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
