@@ -167,11 +167,15 @@ func TestShortTokensNeverExpireOnClients(t *testing.T) {
 	}
 }
 
+// TestUpstreamTimeoutIsA504: an upstream that does not answer within upstream.timeout (1 s;
+// the token exchange and the first call must fit in it on a loaded machine) is a 504. The
+// upstream holds its answer back for 30 s, so that a missing timeout fails (with a 200)
+// instead of hanging.
 func TestUpstreamTimeoutIsA504(t *testing.T) {
-	h := newHarness(t, setup{timeout: 300 * time.Millisecond})
+	h := newHarness(t, setup{timeout: time.Second})
 	uid := h.em.UserID()
 	h.get("/api/v3/"+uid+"/services", http.StatusOK)
-	h.em.SetFault("/api/v3/"+uid+"/clusters", emulator.Fault{Latency: 3 * time.Second})
+	h.em.SetFault("/api/v3/"+uid+"/clusters", emulator.Fault{Latency: 30 * time.Second})
 	code, _, b := h.do(http.MethodGet, "/api/v3/"+uid+"/clusters/x", nil, nil)
 	if code != http.StatusGatewayTimeout {
 		t.Fatalf("status %d, want 504: %s", code, b)
