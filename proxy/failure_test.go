@@ -169,7 +169,7 @@ func TestShortTokensNeverExpireOnClients(t *testing.T) {
 
 // TestUpstreamTimeoutIsA504: an upstream that does not answer within upstream.timeout (1 s;
 // the token exchange and the first call must fit in it on a loaded machine) is a 504. The
-// upstream holds its answer back for 30 s, so that a missing timeout fails (with a 200)
+// upstream holds its answer back for 30 s, so that a missing timeout fails (with the answer)
 // instead of hanging.
 func TestUpstreamTimeoutIsA504(t *testing.T) {
 	h := newHarness(t, setup{timeout: time.Second})
