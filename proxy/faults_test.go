@@ -120,11 +120,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestTokenEndpointDownInRefreshWindow: the token endpoint fails from just after the first
 // token, across the refresh point, until shortly before the token's margin; clients never
-// notice.
+// notice, and once the old token has expired they are served with the new one. The emulator
+// and the token cache share a manual clock, so the window is exact whatever the load.
 func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
+	const backoff = time.Second // BackoffMin = BackoffMax: every pause is exactly this
+	clk := newManualClock()
 	h := newFaultHarness(t, faultSetup{
-		em:     emulator.Options{TokenLifetime: 5 * time.Second}, // refresh at 80%, margin 10%
-		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
+		em: emulator.Options{TokenLifetime: 100 * time.Second, Now: clk.Now}, // refresh at 80 s, margin 10 s
+		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: backoff, BackoffMax: backoff,
+			Now: clk.Now, After: clk.After},
 	})
 	path := "/api/v3/" + h.em.UserID() + "/services"
 	h.get(path, http.StatusOK)
@@ -133,26 +137,46 @@ func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
 	life := st.Expiry.Sub(st.LastRefresh)
 	refreshAt, staleAt := st.LastRefresh.Add(life*8/10), st.Expiry.Add(-life/10)
 	var ok, failed atomic.Int64
-	stop := make(chan struct{})
-	wait := h.loop(4, path, stop, func(code int, _ http.Header, b []byte) {
-		if code != http.StatusOK {
-			if failed.Add(1) <= 3 {
-				t.Errorf("a client got %d: %s", code, b)
+	clients := func() (halt func()) { // 4 clients until halt, which waits for their last answers
+		stop := make(chan struct{})
+		wait := h.loop(4, path, stop, func(code int, _ http.Header, b []byte) {
+			if code != http.StatusOK {
+				if failed.Add(1) <= 3 {
+					t.Errorf("a client got %d: %s", code, b)
+				}
+				return
 			}
-			return
-		}
-		ok.Add(1)
-	})
-	waitFor(t, "two failed refreshes", func() bool { return h.tokens.Status().Failures >= 2 })
-	up := time.Now()
+			ok.Add(1)
+		})
+		return sync.OnceFunc(func() { close(stop); wait() })
+	}
+	halt := clients()
+	defer func() { halt() }() // also when the test fails early
+	// served waits for 20 more answers, so that clients see every phase.
+	served := func(when string) {
+		n := ok.Load() + failed.Load()
+		waitFor(t, "clients answered "+when, func() bool { return ok.Load()+failed.Load() >= n+20 })
+	}
+	served("before the refresh point")
+	clk.Set(refreshAt)
+	waitFor(t, "a failed refresh at the refresh point", func() bool { return h.tokens.Status().Failures >= 1 })
+	served("after the first failed refresh")
+	clk.Advance(backoff)
+	waitFor(t, "a second failed refresh after the backoff", func() bool { return h.tokens.Status().Failures >= 2 })
+	served("after the second failed refresh")
+	clk.Set(staleAt.Add(-3 * backoff))
+	waitFor(t, "a third failed refresh before the margin", func() bool { return h.tokens.Status().Failures >= 3 })
+	served("shortly before the margin")
 	h.em.ClearFaults()
+	clk.Advance(backoff) // the endpoint is back 2 s before the old token's margin
 	waitFor(t, "a new token", func() bool { return h.tokens.Status().Fingerprint != st.Fingerprint })
-	time.Sleep(time.Until(staleAt.Add(200 * time.Millisecond))) // keep going past the old token's margin
-	close(stop)
-	wait()
+	halt() // no request in flight with the old token when the clock passes its expiry
+	clk.Set(st.Expiry.Add(time.Second))
+	halt = clients()
+	served("after the old token expired")
+	halt()
 	c := h.em.Counters()
-	t.Logf("%d requests; the endpoint came back %v into the %v between the refresh point and the margin",
-		ok.Load(), up.Sub(refreshAt).Round(time.Millisecond), staleAt.Sub(refreshAt).Round(time.Millisecond))
+	t.Logf("%d requests across the %v between the refresh point and the margin", ok.Load(), staleAt.Sub(refreshAt))
 	if failed.Load() != 0 || ok.Load() == 0 {
 		t.Errorf("%d client errors, %d successes; want none and some", failed.Load(), ok.Load())
 	}
@@ -162,19 +186,22 @@ func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
 }
 
 // TestTokenEndpointDownPastExpiry: clients get a 503 with Retry-After while no token can be
-// had, the token endpoint is retried on the backoff schedule however hard clients push, and
-// the service comes back by itself.
+// had, the token endpoint is asked once per backoff however hard clients push, and the service
+// comes back by itself. On a manual clock: while it stands still, clients push as hard as they
+// can, and exactly one more token request may follow each move by the backoff.
 func TestTokenEndpointDownPastExpiry(t *testing.T) {
-	const backoffMin, backoffMax = 100 * time.Millisecond, 400 * time.Millisecond
+	const backoff = 2 * time.Second // BackoffMin = BackoffMax: every pause is exactly this
+	clk := newManualClock()
 	h := newFaultHarness(t, faultSetup{
-		em:     emulator.Options{TokenLifetime: 2 * time.Second},
-		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: backoffMin, BackoffMax: backoffMax},
+		em: emulator.Options{TokenLifetime: 100 * time.Second, Now: clk.Now},
+		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: backoff, BackoffMax: backoff,
+			Now: clk.Now, After: clk.After},
 	})
 	path := "/api/v3/" + h.em.UserID() + "/services"
 	h.get(path, http.StatusOK)
 	h.em.ResetCounters()
 	h.em.SetFault(tokenPath, emulator.Fault{Status: http.StatusServiceUnavailable})
-	down := time.Now()
+	clk.Set(h.tokens.Status().Expiry.Add(time.Second)) // the token has expired
 	var unavailable, other atomic.Int64
 	stop := make(chan struct{})
 	wait := h.loop(4, path, stop, func(code int, hdr http.Header, b []byte) {
@@ -182,7 +209,7 @@ func TestTokenEndpointDownPastExpiry(t *testing.T) {
 		case http.StatusOK:
 		case http.StatusServiceUnavailable:
 			if unavailable.Add(1) <= 3 {
-				check503(t, hdr, b, backoffMax)
+				check503(t, hdr, b, backoff)
 			}
 		default:
 			if other.Add(1) <= 3 {
@@ -190,20 +217,30 @@ func TestTokenEndpointDownPastExpiry(t *testing.T) {
 			}
 		}
 	})
-	waitFor(t, "clients to get 503s", func() bool { return unavailable.Load() >= 50 && h.tokens.Status().Failures >= 3 })
-	tokenRequests, elapsed := h.em.Counters().TokenRequests, time.Since(down)
-	h.em.ClearFaults()
-	close(stop)
-	wait()
-	if allowed := 1 + int64(elapsed/backoffMin); tokenRequests < 3 || tokenRequests > allowed {
-		t.Errorf("%d token requests in %v of downtime; want at least 3 and at most %d (one per %v of backoff)",
-			tokenRequests, elapsed, allowed, backoffMin)
+	halt := sync.OnceFunc(func() { close(stop); wait() }) // also when the test fails early
+	defer halt()
+	for attempt := int64(1); attempt <= 3; attempt++ {
+		if attempt > 1 {
+			clk.Advance(backoff)
+		}
+		n := unavailable.Load()
+		waitFor(t, "clients to get 503s", func() bool {
+			return unavailable.Load() >= n+50 && h.tokens.Status().Failures >= attempt
+		})
+		if got := h.em.Counters().TokenRequests; got != attempt {
+			t.Fatalf("%d token requests after %d backoffs of clients pushing; want %d", got, attempt-1, attempt)
+		}
 	}
-	waitFor(t, "a usable token without any request", func() bool { ok, _ := h.tokens.Status().Ready(time.Now()); return ok })
+	halt()
+	h.em.ClearFaults()
+	next := h.tokens.Status().NextAttempt
+	waitFor(t, "the refresh loop to wait for the backoff", func() bool { return clk.hasTimer(next) })
+	clk.Set(next)
+	waitFor(t, "a usable token without any request", func() bool { ok, _ := h.tokens.Status().Ready(clk.Now()); return ok })
 	h.get(path, http.StatusOK)
-	if c := h.em.Counters(); c.TokenExchanges != 1 || c.Unauthorized != 0 || other.Load() != 0 {
-		t.Errorf("after recovery: %d exchanges, %d upstream 401s, %d other statuses; want 1, 0, 0",
-			c.TokenExchanges, c.Unauthorized, other.Load())
+	if c := h.em.Counters(); c.TokenRequests != 4 || c.TokenExchanges != 1 || c.Unauthorized != 0 || other.Load() != 0 {
+		t.Errorf("after recovery: %d token requests, %d exchanges, %d upstream 401s, %d other statuses; want 4, 1, 0, 0",
+			c.TokenRequests, c.TokenExchanges, c.Unauthorized, other.Load())
 	}
 }
 
