@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -196,42 +196,9 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 	}
 }
 
-// escapedPath returns the path as the client sent it, still escaped. A byte that may not
-// appear raw in a path but that net/http accepts (a '"', a '{', UTF-8) is percent-encoded on
-// its own: net/url would otherwise re-escape the whole path from its decoded form when the
-// request is sent, turning the client's %2F into a '/'.
-func escapedPath(r *http.Request) string {
-	if r.URL.RawPath != "" {
-		return escapeInvalid(r.URL.RawPath)
-	}
-	return r.URL.EscapedPath()
-}
-
-// escapeInvalid percent-encodes the bytes of an escaped path that net/url does not accept
-// unescaped, keeping every escape already there. It allocates only when it changes p.
-func escapeInvalid(p string) string {
-	const hex = "0123456789ABCDEF"
-	var b []byte
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			strings.IndexByte("-._~!$&'()*+,;=:@[]/%", c) >= 0:
-			if b != nil {
-				b = append(b, c)
-			}
-		default:
-			if b == nil {
-				b = append(make([]byte, 0, len(p)+16), p[:i]...)
-			}
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		}
-	}
-	if b == nil {
-		return p
-	}
-	return string(b)
-}
+// escapedPath is the request's path in the one form the inbound policy judges and the proxy
+// forwards and logs: netrule.EscapedPath.
+func escapedPath(r *http.Request) string { return netrule.EscapedPath(r.URL) }
 
 // recordKey is the context key of the request's *Record.
 type recordKey struct{}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // TokenState is a snapshot of the token cache, as the status page and the metrics need it.
@@ -69,7 +70,7 @@ const pageRows = 50
 type handler struct {
 	opts    Options
 	log     zerolog.Logger
-	hosts   hostRule
+	hosts   netrule.HostRule
 	page    *page
 	metrics http.Handler
 }
@@ -89,7 +90,7 @@ func NewHandler(opts Options) http.Handler {
 	h := &handler{
 		opts:  opts,
 		log:   opts.Logger.With().Str("component", "admin").Logger(),
-		hosts: newHostRule(opts.AllowedHosts),
+		hosts: netrule.NewHostRule(opts.AllowedHosts...).WithLoopback(),
 		page:  newPage(),
 	}
 	if opts.Gatherer != nil {
@@ -109,7 +110,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Content-Security-Policy", baseCSP)
-	if !h.hosts.allowed(r.Host) {
+	if !h.hosts.Allow(r.Host) {
 		h.log.Warn().Str("host", r.Host).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: the Host header does not name the admin listener; "+
 			"add it to admin.allowed_hosts if you trust it")

@@ -1,11 +1,6 @@
 package inbound
 
-import (
-	"net"
-	"net/netip"
-	"strings"
-	"time"
-)
+import "time"
 
 // Defaults applied when a limit in Config is zero.
 const (
@@ -83,24 +78,6 @@ type Client struct {
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	// Burst is the number of requests allowed at once; 0: max(1, ceil(RatePerSecond)).
 	Burst int `yaml:"burst"`
-}
-
-// IsLoopback reports whether listen (a listen key value) can be reached only from this
-// machine: a Unix socket ("unix:/path"), "localhost" or a loopback address with a port. An
-// empty host, an unspecified address, any other name or an unparsable value is not loopback.
-func IsLoopback(listen string) bool {
-	if strings.HasPrefix(listen, "unix:") {
-		return true
-	}
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.WithZone("").Unmap().IsLoopback()
 }
 
 // authConfigured reports whether inbound authentication is configured: a client CA or at least

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // Options are the inputs of New that do not come from the configuration file.
@@ -32,7 +34,7 @@ type Guard struct {
 	warnings []string
 
 	cidrs       []netip.Prefix
-	hosts       hostMatcher
+	hosts       netrule.HostRule
 	origins     []string
 	auth        *authenticator // nil: no inbound authentication
 	rules       bool           // some path rule exists: refuse paths they cannot judge
@@ -62,9 +64,9 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		log:         opts.Logger,
 		onReject:    opts.OnReject,
 		now:         time.Now,
-		remote:      !IsLoopback(opts.Listen),
+		remote:      !netrule.IsLoopbackListen(opts.Listen),
 		warnings:    warnings(cfg, opts.Listen),
-		hosts:       newHostMatcher(cfg, opts.Listen),
+		hosts:       newHostRule(cfg, opts.Listen),
 		origins:     cfg.AllowedOrigins,
 		rules:       cfg.pathPolicy(),
 		denyMethods: cfg.DenyMethods,
@@ -134,7 +136,7 @@ func mustCompile(exprs []string) []*regexp.Regexp {
 // warnings lists the risky choices in cfg on listen.
 func warnings(cfg Config, listen string) []string {
 	var w []string
-	remote := !IsLoopback(listen)
+	remote := !netrule.IsLoopbackListen(listen)
 	auth := cfg.authConfigured()
 	switch {
 	case remote && !auth && cfg.AllowUnauthenticatedRemote:

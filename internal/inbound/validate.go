@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // problems collects configuration errors, each starting with its full key.
@@ -24,7 +25,7 @@ func (p *problems) add(key, format string, args ...any) {
 // bad value and saying what would be valid. It reads no files: New checks that they load.
 func (c Config) Validate(listen string) error {
 	var p problems
-	if !IsLoopback(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
+	if !netrule.IsLoopbackListen(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
 		p.add("listen", "%q is not a loopback address, so anyone who can reach it could create and "+
 			"delete database services with your IBM API key; configure inbound authentication: "+
 			"inbound.clients with a token_sha256 each (from `dbaas-proxy hash-token`), or "+
@@ -38,7 +39,7 @@ func (c Config) Validate(listen string) error {
 		}
 	}
 	for i, h := range c.AllowedHosts {
-		if !validHost(h) {
+		if !netrule.ValidHost(h) {
 			p.add(fmt.Sprintf("inbound.allowed_hosts[%d]", i), "%q is not a Host value; use a host "+
 				"name or address with an optional port, such as \"proxy.internal\" or \"10.0.0.5:20000\" "+
 				"(IPv6 in brackets: \"[fd00::5]:20000\"), or \"*\" to accept any", h)
@@ -178,44 +179,6 @@ func checkOrigin(o string) string {
 		return "has more than scheme, host and port (browsers send no path, not even \"/\")" + want
 	}
 	return ""
-}
-
-// validHost reports whether h can be an allowed_hosts entry.
-func validHost(h string) bool {
-	if h == "*" {
-		return true
-	}
-	if h == "" || strings.ContainsAny(h, " \t/\\@?#%*") {
-		return false
-	}
-	if strings.HasPrefix(h, "[") {
-		end := strings.IndexByte(h, ']')
-		if end < 0 {
-			return false
-		}
-		if _, err := netip.ParseAddr(h[1:end]); err != nil {
-			return false
-		}
-		rest := h[end+1:]
-		return rest == "" || (rest[0] == ':' && isPort(rest[1:]))
-	}
-	if host, port, err := net.SplitHostPort(h); err == nil {
-		return host != "" && isPort(port)
-	}
-	return !strings.Contains(h, ":")
-}
-
-// isPort reports whether s is a decimal port number.
-func isPort(s string) bool {
-	if s == "" || len(s) > 5 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of a method name.

@@ -129,7 +129,7 @@ func (g *Guard) admit(r *http.Request) verdict {
 	if !g.fromAllowedAddr(r.RemoteAddr) {
 		return verdict{http.StatusForbidden, "cidr", g.msg.cidr}
 	}
-	if !g.hosts.allow(r.Host) {
+	if !g.hosts.Allow(r.Host) {
 		host := r.Host
 		if len(host) > 100 {
 			host = host[:100] + "..."
