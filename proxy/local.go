@@ -8,44 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/mux"
-
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
-
-// apiVersion returns the version segment ("v3") and the rest of the path after it
-// ("/auth/token") when path is /api/v{N}/..., else ok is false.
-func apiVersion(path string) (version, rest string, ok bool) {
-	p, found := strings.CutPrefix(path, "/api/v")
-	if !found {
-		return "", "", false
-	}
-	i := 0
-	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
-		i++
-	}
-	if i == 0 || (i < len(p) && p[i] != '/') {
-		return "", "", false
-	}
-	return "v" + p[:i], p[i:], true
-}
-
-// matchAPIPath matches everything the proxy forwards: paths under /api/.
-func matchAPIPath(r *http.Request, _ *mux.RouteMatch) bool {
-	return strings.HasPrefix(escapedPath(r), "/api/")
-}
-
-// matchTokenPath matches /api/v{N}/auth/token, any method: the proxy answers it itself.
-func matchTokenPath(r *http.Request, _ *mux.RouteMatch) bool {
-	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && rest == "/auth/token"
-}
-
-// matchMePath matches /api/v{N}/me and /api/v{N}/me/...
-func matchMePath(r *http.Request, _ *mux.RouteMatch) bool {
-	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && (rest == "/me" || strings.HasPrefix(rest, "/me/"))
-}
 
 // tokenReply is the body of the local token endpoint, the same shape as the DBaaS Manager's.
 type tokenReply struct {
