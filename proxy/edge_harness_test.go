@@ -39,6 +39,9 @@ func (u *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.got = append(u.got, arrival{method: r.Method, uri: r.RequestURI, header: r.Header.Clone(), body: string(b), bodyErr: err})
 	u.mu.Unlock()
+	if err != nil {
+		panic(http.ErrAbortHandler) // a body cut off: no answer, as a server whose read failed
+	}
 	_, _ = io.WriteString(w, "ok")
 }
 
@@ -60,14 +63,21 @@ type edge struct {
 
 // edgeSetup tunes newEdge.
 type edgeSetup struct {
-	inbound *inbound.Config // nil: no Guard
-	wrap    func(http.RoundTripper) http.RoundTripper
+	inbound *inbound.Config                           // nil: no Guard
+	wrap    func(http.RoundTripper) http.RoundTripper // under the token transport
+	source  tokensource.Source                        // nil: a static token for fuzzUser
+	now     func() time.Time                          // the proxy's clock; nil: time.Now
+	handler http.Handler                              // the upstream; nil: the recorder
 }
 
 func newEdge(t *testing.T, s edgeSetup) *edge {
 	t.Helper()
 	e := &edge{up: &recorder{}, logs: &testkit.SyncBuffer{}, recs: make(chan proxy.Record, 64)}
-	upSrv := httptest.NewServer(e.up)
+	var upH http.Handler = e.up
+	if s.handler != nil {
+		upH = s.handler
+	}
+	upSrv := httptest.NewServer(upH)
 	t.Cleanup(upSrv.Close)
 	upURL, _ := url.Parse(upSrv.URL)
 	logger := zerolog.New(e.logs).Level(zerolog.TraceLevel)
@@ -77,9 +87,13 @@ func newEdge(t *testing.T, s edgeSetup) *edge {
 	if s.wrap != nil {
 		rt = s.wrap(base)
 	}
-	src := staticSource{tokensource.Token{AccessToken: fuzzToken, UserID: fuzzUser,
+	var src tokensource.Source = staticSource{tokensource.Token{AccessToken: fuzzToken, UserID: fuzzUser,
 		IssuedAt: time.Now().Add(-time.Minute), Expiry: time.Now().Add(time.Hour)}}
+	if s.source != nil {
+		src = s.source
+	}
 	opts := proxy.Options{
+		Now:       s.now,
 		Upstream:  upURL,
 		Transport: &tokensource.Transport{Source: src, Base: rt},
 		Source:    src,

@@ -63,20 +63,18 @@ func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state,
 	status, msg := http.StatusBadRequest, "bad request: the request body could not be read (malformed "+
 		"chunked encoding, or the connection ended before the whole body was sent); send the whole body again"
 	switch {
-	case r.Context().Err() != nil:
-		status = statusAborted
-	case isTimeout(rerr):
+	case isTimeout(rerr): // before the context: net/http cancels it on any read error
 		status, msg = http.StatusRequestTimeout, "request timeout: the request body stopped arriving "+
 			"for longer than inbound.body_idle_timeout; send the body without pauses"
+	case r.Context().Err() != nil:
+		status = statusAborted
 	}
 	h.opts.Logger.Info().Str("request_id", st.rec.ID).Int("status", status).Str("fault", "client").
 		Err(rerr).Msg("request failed: the client's body could not be read")
 	if status == statusAborted {
-		st.rec.Status = statusAborted
-		if cw, ok := w.(*countingWriter); ok {
-			cw.status = statusAborted
-		}
-		return true
+		// Nobody to answer. Abort rather than return: net/http would send a client that only
+		// half-closed its side an empty 200, which looks like success. finish records 499.
+		panic(http.ErrAbortHandler)
 	}
 	w.Header().Set("Connection", "close")
 	jsonerr.Write(w, status, msg)

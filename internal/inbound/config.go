@@ -9,12 +9,14 @@ const (
 
 	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
 	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
+	DefaultBodyIdleTimeout   = 30 * time.Second  // Config.BodyIdleTimeout when 0
 )
 
 // Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
 // KnownFields(true). The zero value is the safe default for a loopback listener: no origins
 // allowed, the default Host list, no authentication, no path rules, no body limit, 1024
-// concurrent requests, 64 KiB of headers sent within 10 s, and idle connections kept 120 s.
+// concurrent requests, 64 KiB of headers sent within 10 s, request bodies that may pause 30 s
+// between bytes, and idle connections kept 120 s.
 type Config struct {
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
 	// proxy, e.g. "http://localhost:8888". Their requests pass the browser check and get CORS
@@ -54,6 +56,11 @@ type Config struct {
 	// (http.Server.ReadHeaderTimeout); a slower connection is closed without an answer, so a
 	// slow-loris client cannot hold it. 0: DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout is how long a request body may send no byte before it is cut: the client
+	// gets 408 (if no answer has started), the connection is closed and its
+	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
+	// slot. 0: DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next request
 	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`

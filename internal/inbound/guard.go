@@ -45,6 +45,7 @@ type Guard struct {
 	maxHeader   int
 	readHeader  time.Duration
 	idle        time.Duration
+	bodyIdle    time.Duration
 	sem         chan struct{}
 	tls         *tlsFiles // nil: plain HTTP
 	msg         messages
@@ -76,6 +77,7 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		maxHeader:   cfg.MaxHeaderBytes,
 		readHeader:  orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		idle:        orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		bodyIdle:    orDefault(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout),
 		tls:         tf,
 		msg:         newMessages(cfg),
 	}

@@ -150,6 +150,10 @@ func (c Config) validateLimits(p *problems) {
 		p.add("inbound.read_header_timeout", "%q is negative; use a positive duration such as 10s, or 0 for the default (%v)",
 			c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	}
+	if c.BodyIdleTimeout < 0 {
+		p.add("inbound.body_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
+			c.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	}
 	if c.IdleTimeout < 0 {
 		p.add("inbound.idle_timeout", "%q is negative; use a positive duration such as 2m, or 0 for the default (%v)",
 			c.IdleTimeout, DefaultIdleTimeout)
