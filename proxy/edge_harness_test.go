@@ -161,3 +161,6 @@ func (e *edge) dial(t *testing.T) (net.Conn, *bufio.Reader) {
 
 // hasLine reports whether the logs hold s.
 func (e *edge) logHas(s string) bool { return strings.Contains(e.logs.String(), s) }
+
+// proxyTimeUpstream is proxy.TimeUpstream as an edgeSetup.wrap.
+func proxyTimeUpstream(base http.RoundTripper) http.RoundTripper { return proxy.TimeUpstream(base) }
