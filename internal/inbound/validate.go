@@ -78,6 +78,51 @@ func (t TLSConfig) validate(p *problems) {
 	}
 }
 
+// ValidateTokenClients checks a list of clients that authenticate by bearer token only (such
+// as admin.clients), key being its full key ("admin.clients"): each needs a unique name and a
+// unique token_sha256 of 64 hex digits, and sets nothing else. It returns every problem at once.
+func ValidateTokenClients(key string, clients []Client) error {
+	var p problems
+	names := map[string]int{}
+	tokens := map[string]int{}
+	for i, cl := range clients {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		switch j, dup := names[cl.Name]; {
+		case cl.Name == "":
+			p.add(k+".name", "not set; give each client a unique name (shown in logs)")
+		case dup:
+			p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", cl.Name, key, j)
+		default:
+			names[cl.Name] = i
+		}
+		checkTokenHash(&p, k, key, cl.TokenSHA256, tokens, i)
+		if cl.TokenSHA256 == "" {
+			p.add(k+".token_sha256", "not set; use the 64 hex digits printed by `dbaas-proxy hash-token`")
+		}
+		if cl.CertCN != "" || cl.ReadOnly || len(cl.AllowPaths) > 0 || cl.RatePerSecond != 0 || cl.Burst != 0 {
+			p.add(k, "sets cert_cn, read_only, allow_paths, rate_per_second or burst, which %s does not use; "+
+				"give only name and token_sha256", key)
+		}
+	}
+	return errors.Join(p...)
+}
+
+// checkTokenHash checks the token_sha256 of client i of the list key, noting it in tokens.
+func checkTokenHash(p *problems, k, key, t string, tokens map[string]int, i int) {
+	if t == "" {
+		return
+	}
+	if b, err := hex.DecodeString(t); err != nil || len(b) != 32 {
+		// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
+		p.add(k+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
+			"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
+	} else if j, dup := tokens[strings.ToLower(t)]; dup {
+		p.add(k+".token_sha256", "%q is also the token_sha256 of %s[%d]; give each client its own token", t, key, j)
+	} else {
+		tokens[strings.ToLower(t)] = i
+	}
+}
+
 func (c Config) validateClients(p *problems) {
 	names := map[string]int{}
 	tokens := map[string]int{}
@@ -95,18 +140,7 @@ func (c Config) validateClients(p *problems) {
 			p.add(key, "has neither token_sha256 nor cert_cn; set token_sha256 (from `dbaas-proxy "+
 				"hash-token`) or cert_cn (with inbound.tls.client_ca_file)")
 		}
-		if t := cl.TokenSHA256; t != "" {
-			if b, err := hex.DecodeString(t); err != nil || len(b) != 32 {
-				// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
-				p.add(key+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
-					"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
-			} else if j, dup := tokens[strings.ToLower(t)]; dup {
-				p.add(key+".token_sha256", "%q is also the token_sha256 of inbound.clients[%d]; give each "+
-					"client its own token", t, j)
-			} else {
-				tokens[strings.ToLower(t)] = i
-			}
-		}
+		checkTokenHash(p, key, "inbound.clients", cl.TokenSHA256, tokens, i)
 		if cl.CertCN != "" {
 			if c.TLS.ClientCAFile == "" {
 				p.add(key+".cert_cn", "%q needs inbound.tls.client_ca_file, the CA that signs client certificates", cl.CertCN)
