@@ -74,7 +74,7 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 		h.serveError(w, r, err)
 		return
 	}
-	if tok.UserID == "" || strings.ContainsAny(tok.UserID, "/?#%") {
+	if !plainSegment(tok.UserID) {
 		jsonerr.Write(w, http.StatusBadGateway,
 			"bad gateway: the token endpoint returned no usable user id, so /me/ cannot be rewritten; use the account id in the path")
 		return
@@ -95,4 +95,21 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 		rec.Template = Template(path)
 	}
 	h.forward(w, r2)
+}
+
+// plainSegment reports whether id can stand in a path as one segment exactly as it is: only
+// RFC 3986 unreserved characters (letters, digits, "-", ".", "_", "~"), and not "." or "..".
+// Account ids are hex; anything else (an escape, a separator, a space, UTF-8) would change
+// what the rewritten path means.
+func plainSegment(id string) bool {
+	if id == "" || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
 }
