@@ -42,10 +42,7 @@ type Guard struct {
 	denyPaths   []*regexp.Regexp
 	allowPaths  []*regexp.Regexp
 	maxBody     int64
-	maxHeader   int
-	readHeader  time.Duration
-	idle        time.Duration
-	bodyIdle    time.Duration
+	limits      Limits
 	sem         chan struct{}
 	tls         *tlsFiles // nil: plain HTTP
 	msg         messages
@@ -74,15 +71,9 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		denyPaths:   mustCompile(cfg.DenyPaths),
 		allowPaths:  mustCompile(cfg.AllowPaths),
 		maxBody:     cfg.MaxBodyBytes,
-		maxHeader:   cfg.MaxHeaderBytes,
-		readHeader:  orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		idle:        orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
-		bodyIdle:    orDefault(cfg.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		limits:      cfg.Limits(),
 		tls:         tf,
 		msg:         newMessages(cfg),
-	}
-	if g.maxHeader == 0 {
-		g.maxHeader = DefaultMaxHeaderBytes
 	}
 	n := cfg.MaxConcurrentRequests
 	if n == 0 {
@@ -107,25 +98,6 @@ func (g *Guard) Remote() bool { return g.remote }
 // Warnings returns what the configuration allows that deserves a loud note at start, such as
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
 func (g *Guard) Warnings() []string { return append([]string(nil), g.warnings...) }
-
-// MaxHeaderBytes returns the header size limit for http.Server.MaxHeaderBytes: max_header_bytes,
-// or DefaultMaxHeaderBytes when it is 0.
-func (g *Guard) MaxHeaderBytes() int { return g.maxHeader }
-
-// ReadHeaderTimeout returns the limit for http.Server.ReadHeaderTimeout: read_header_timeout, or
-// DefaultReadHeaderTimeout when it is 0.
-func (g *Guard) ReadHeaderTimeout() time.Duration { return g.readHeader }
-
-// IdleTimeout returns the limit for http.Server.IdleTimeout: idle_timeout, or DefaultIdleTimeout
-// when it is 0.
-func (g *Guard) IdleTimeout() time.Duration { return g.idle }
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
-}
 
 func mustCompile(exprs []string) []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(exprs))

@@ -112,7 +112,7 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { <-g.sem }()
 	if hasBody {
-		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.bodyIdle}
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout}
 		defer ib.done()
 		r.Body = ib
 	}
