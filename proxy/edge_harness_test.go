@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,9 +157,6 @@ func (e *edge) dial(t *testing.T) (net.Conn, *bufio.Reader) {
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	return conn, bufio.NewReader(conn)
 }
-
-// hasLine reports whether the logs hold s.
-func (e *edge) logHas(s string) bool { return strings.Contains(e.logs.String(), s) }
 
 // proxyTimeUpstream is proxy.TimeUpstream as an edgeSetup.wrap.
 func proxyTimeUpstream(base http.RoundTripper) http.RoundTripper { return proxy.TimeUpstream(base) }
