@@ -21,6 +21,9 @@ import (
 // response: a status and a fixed message chosen by the kind of err. The error itself is logged
 // (it never holds a secret: package tokensource guarantees that for its errors), never sent.
 func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	if st := stateFrom(r.Context()); st != nil && h.clientFault(w, r, st, err) {
+		return
+	}
 	status, msg := h.classify(r, err)
 	var nt *tokensource.NoTokenError
 	if errors.As(err, &nt) && status == http.StatusServiceUnavailable {
@@ -43,6 +46,39 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	ev.Str("request_id", recordID(r)).Int("status", status).Err(err).Msg("request failed")
 	jsonerr.Write(w, status, msg)
+}
+
+// clientFault answers a failure that reading the client's body caused, and reports whether it
+// did: a body that stalled past inbound.body_idle_timeout gets 408, a malformed or cut-off one
+// 400, a client that is gone nothing; each closes the connection. It is the client's fault, so
+// it is logged at info level and no upstream time is recorded. A body over the size limit is
+// left to classify (413).
+func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state, err error) bool {
+	rerr := st.body.readErr()
+	var mbe *http.MaxBytesError
+	if rerr == nil || errors.As(rerr, &mbe) {
+		return false
+	}
+	st.rec.UpstreamDuration = 0
+	status, msg := http.StatusBadRequest, "bad request: the request body could not be read (malformed "+
+		"chunked encoding, or the connection ended before the whole body was sent); send the whole body again"
+	switch {
+	case isTimeout(rerr): // before the context: net/http cancels it on any read error
+		status, msg = http.StatusRequestTimeout, "request timeout: the request body stopped arriving "+
+			"for longer than inbound.body_idle_timeout; send the body without pauses"
+	case r.Context().Err() != nil:
+		status = statusAborted
+	}
+	h.opts.Logger.Info().Str("request_id", st.rec.ID).Int("status", status).Str("fault", "client").
+		Err(rerr).Msg("request failed: the client's body could not be read")
+	if status == statusAborted {
+		// Nobody to answer. Abort rather than return: net/http would send a client that only
+		// half-closed its side an empty 200, which looks like success. finish records 499.
+		panic(http.ErrAbortHandler)
+	}
+	w.Header().Set("Connection", "close")
+	jsonerr.Write(w, status, msg)
+	return true
 }
 
 func recordID(r *http.Request) string {

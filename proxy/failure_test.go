@@ -203,8 +203,8 @@ func TestUnreachableUpstreamIsA502(t *testing.T) {
 	}), tokensource.CachedOptions{Logger: zerolog.Nop()})
 	defer tokens.Close()
 	up, _ := url.Parse("https://" + addr)
-	ph, err := proxy.New(proxy.Options{Upstream: up, Source: tokens,
-		Transport: &tokensource.Transport{Source: tokens, Base: base}, Logger: zerolog.Nop()})
+	ph, err := proxy.New(proxy.Options{Upstream: up,
+		Transport: &tokensource.Transport{Cache: tokens, Base: base}, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

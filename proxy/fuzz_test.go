@@ -51,6 +51,7 @@ var credentialNames = map[string]bool{
 func FuzzRewrite(f *testing.F) {
 	f.Add("GET", "/api/v3/me/services", "X-Auth-Token: spoof\napi_key: k\nAPI_KEY: k2")
 	f.Add("POST", "/api/v3/"+fuzzUser+"/_echo//a%2Fb?x=1;y=2", "Authorization: Bearer b\nauthorization: Basic c\nCookie: s=1")
+	f.Add("GET", "/api/v3/me/x?a=1&API_KEY=k;access%5Ftoken=t&b", "")
 	f.Fuzz(func(t *testing.T, method, target, headers string) {
 		raw := method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
 			strings.ReplaceAll(headers, "\n", "\r\n") + "\r\n\r\n"
@@ -65,8 +66,8 @@ func FuzzRewrite(f *testing.F) {
 		rt := &recordingTransport{}
 		src := staticSource{tokensource.Token{AccessToken: fuzzToken, UserID: fuzzUser}}
 		up := &url.URL{Scheme: "https", Host: "upstream.test:20000"}
-		ph, err := proxy.New(proxy.Options{Upstream: up, Source: src, Logger: zerolog.Nop(),
-			Transport: &tokensource.Transport{Source: src, Base: rt}})
+		ph, err := proxy.New(proxy.Options{Upstream: up, Logger: zerolog.Nop(),
+			Transport: &tokensource.Transport{Cache: tokensource.Uncached(src), Base: rt}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,8 +94,14 @@ func FuzzRewrite(f *testing.F) {
 // the query byte for byte, and no credential header but the proxy's own x-auth-token.
 func checkForwarded(t *testing.T, out *http.Request, host, want, query string) {
 	t.Helper()
-	if got := out.URL.EscapedPath(); !samePath(got, want) || out.URL.RawQuery != query {
-		t.Errorf("upstream got %q ? %q, want %q ? %q", got, out.URL.RawQuery, want, query)
+	got := out.URL.EscapedPath()
+	switch {
+	case !samePath(got, want):
+		t.Errorf("upstream got path %q, want %q", got, want)
+	case secretParam(out.URL.RawQuery):
+		t.Errorf("upstream got a credential in the query %q", out.URL.RawQuery)
+	case !secretParam(query) && out.URL.RawQuery != query:
+		t.Errorf("upstream got query %q, want %q byte for byte", out.URL.RawQuery, query)
 	}
 	if out.URL.Host != host || out.Host != "" {
 		t.Errorf("forwarded to %q with Host %q, want %q", out.URL.Host, out.Host, host)
@@ -110,6 +117,22 @@ func checkForwarded(t *testing.T, out *http.Request, host, want, query string) {
 	if out.Header.Get("X-Auth-Token") != fuzzToken {
 		t.Error("the proxy's token was not attached")
 	}
+}
+
+// secretParam reports whether the raw query q has a parameter, between '&' or ';', whose
+// percent-decoded name is a credential name (any case, '_' or '-').
+func secretParam(q string) bool {
+	for _, p := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, _, _ := strings.Cut(p, "=")
+		if dec, err := url.QueryUnescape(name); err == nil {
+			name = dec
+		}
+		switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+		case "api-key", "apikey", "access-token", "x-auth-token":
+			return true
+		}
+	}
+	return false
 }
 
 // splitVersion splits /api/v{N}/rest into "v{N}" and rest; ok is false for other paths.

@@ -88,10 +88,9 @@ func newHarness(t testing.TB, s setup) *harness {
 	ph, err := proxy.New(proxy.Options{
 		Upstream: up,
 		Transport: &tokensource.Transport{
-			Source: h.tokens, Base: upstream, Header: s.header, RefreshOn: s.refreshOn,
+			Cache: h.tokens, Base: upstream, Header: s.header, RefreshOn: s.refreshOn,
 			MaxReplayBytes: s.maxReplay, OnReplay: proxy.MarkReplayed,
 		},
-		Source:  h.tokens,
 		CAFile:  "testdata/ca.pem",
 		Timeout: s.timeout,
 		Logger:  logger,

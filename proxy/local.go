@@ -8,44 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/mux"
-
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
-
-// apiVersion returns the version segment ("v3") and the rest of the path after it
-// ("/auth/token") when path is /api/v{N}/..., else ok is false.
-func apiVersion(path string) (version, rest string, ok bool) {
-	p, found := strings.CutPrefix(path, "/api/v")
-	if !found {
-		return "", "", false
-	}
-	i := 0
-	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
-		i++
-	}
-	if i == 0 || (i < len(p) && p[i] != '/') {
-		return "", "", false
-	}
-	return "v" + p[:i], p[i:], true
-}
-
-// matchAPIPath matches everything the proxy forwards: paths under /api/.
-func matchAPIPath(r *http.Request, _ *mux.RouteMatch) bool {
-	return strings.HasPrefix(escapedPath(r), "/api/")
-}
-
-// matchTokenPath matches /api/v{N}/auth/token, any method: the proxy answers it itself.
-func matchTokenPath(r *http.Request, _ *mux.RouteMatch) bool {
-	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && rest == "/auth/token"
-}
-
-// matchMePath matches /api/v{N}/me and /api/v{N}/me/...
-func matchMePath(r *http.Request, _ *mux.RouteMatch) bool {
-	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && (rest == "/me" || strings.HasPrefix(rest, "/me/"))
-}
 
 // tokenReply is the body of the local token endpoint, the same shape as the DBaaS Manager's.
 type tokenReply struct {
@@ -63,7 +27,7 @@ func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
 			"method not allowed: the token endpoint answers GET (dbaas-proxy answers it itself)")
 		return
 	}
-	tok, err := h.opts.Source.Token(r.Context())
+	tok, err := h.opts.Transport.Cache.Token(r.Context())
 	if err != nil {
 		h.serveError(w, r, err)
 		return
@@ -105,12 +69,12 @@ func placeholderToken(userID string, iat, exp int64) string {
 
 // serveMe rewrites /api/v{N}/me/... to /api/v{N}/<user_id>/... and forwards it.
 func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
-	tok, err := h.opts.Source.Token(r.Context())
+	tok, err := h.opts.Transport.Cache.Token(r.Context())
 	if err != nil {
 		h.serveError(w, r, err)
 		return
 	}
-	if tok.UserID == "" || strings.ContainsAny(tok.UserID, "/?#%") {
+	if !plainSegment(tok.UserID) {
 		jsonerr.Write(w, http.StatusBadGateway,
 			"bad gateway: the token endpoint returned no usable user id, so /me/ cannot be rewritten; use the account id in the path")
 		return
@@ -131,4 +95,21 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 		rec.Template = Template(path)
 	}
 	h.forward(w, r2)
+}
+
+// plainSegment reports whether id can stand in a path as one segment exactly as it is: only
+// RFC 3986 unreserved characters (letters, digits, "-", ".", "_", "~"), and not "." or "..".
+// Account ids are hex; anything else (an escape, a separator, a space, UTF-8) would change
+// what the rewritten path means.
+func plainSegment(id string) bool {
+	if id == "" || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
 }

@@ -7,18 +7,15 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
-	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// Options configures New. Upstream, Transport and Source are required.
+// Options configures New. Upstream and Transport are required.
 type Options struct {
 	// Upstream is the DBaaS Manager's base URL: scheme and host, e.g.
 	// https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000. Its path must be empty.
@@ -26,10 +23,9 @@ type Options struct {
 	// Transport sends the forwarded requests. It attaches the access token (a
 	// *tokensource.Transport over the CA-pinned TLS transport). Its errors reach the error
 	// handler, which turns them into JSON errors.
-	Transport http.RoundTripper
-	// Source gives the user id for the local token endpoint and the /me/ rewrite. It should be
-	// the same cached source the Transport uses, so that neither causes an extra exchange.
-	Source tokensource.Source
+	// The user id of the local token endpoint and the /me/ rewrite comes from its Cache, so
+	// the proxy and the transport cannot read different token sources.
+	Transport *tokensource.Transport
 	// CAFile is the path of the CA file, named in the message of a certificate error.
 	CAFile string
 	// Timeout is the configured upstream timeout, named in the message of a 504.
@@ -45,6 +41,8 @@ type Options struct {
 	Guard func(http.Handler) http.Handler
 	// ClientName, if set, names the authenticated client of a request (for the access log).
 	ClientName func(context.Context) string
+	// Now is the clock of the access record's times and durations; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler is the proxy's http.Handler. Build it with New.
@@ -67,15 +65,18 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("proxy: the upstream URL must have no path, got %q", opts.Upstream.Path)
 	case opts.Transport == nil:
 		return nil, errors.New("proxy: a transport is required")
-	case opts.Source == nil:
-		return nil, errors.New("proxy: a token source is required")
+	case opts.Transport.Cache == nil:
+		return nil, errors.New("proxy: the transport needs a token Cache")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	up := *opts.Upstream
 	up.Path, up.RawPath = "", ""
 	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
-		Transport:    timingTransport{next: opts.Transport},
+		Transport:    fallbackTiming{next: opts.Transport},
 		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
@@ -90,49 +91,32 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// routes builds the router: the local token endpoint, the /me/ rewrite and the catch-all
-// under /api/. The router must not clean or decode paths: the upstream sees exactly the path
-// the client sent.
-func (h *Handler) routes() http.Handler {
-	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	r.MatcherFunc(matchTokenPath).HandlerFunc(h.serveLocalToken)
-	r.MatcherFunc(matchMePath).HandlerFunc(h.serveMe)
-	r.MatcherFunc(matchAPIPath).HandlerFunc(h.forward)
-	r.NotFoundHandler = http.HandlerFunc(serveNotFound)
-	return r
-}
-
-// nameClient records the client's name, which the guard put into the context of the request
-// it let through, for the access log.
-func (h *Handler) nameClient(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rec := recordFrom(r.Context()); rec != nil {
-			rec.ClientName = h.opts.ClientName(r.Context())
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func serveNotFound(w http.ResponseWriter, _ *http.Request) {
-	jsonerr.Write(w, http.StatusNotFound,
-		"not found: dbaas-proxy forwards only paths under /api/ (for example /api/v3/me/services)")
-}
-
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &Record{Time: time.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
+	st := &state{now: h.opts.Now}
+	rec := &st.rec
+	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
 	rec.ID = h.idGen.fromRequest(r)
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)
-	var body *countingBody
+	// The request is changed on a copy, never on the server's own: net/http decides from the
+	// server's request whether a body announced with "Expect: 100-continue" was left unread, and
+	// then answers at once and closes the connection instead of asking for the body (sending
+	// 100 Continue) only to discard it.
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	if q, changed := stripSecretQuery(r.URL.RawQuery); changed {
+		u := *r.URL
+		u.RawQuery = q
+		r.URL = &u
+		r.RequestURI = "" // it held the secret; nothing reads it after this point
+	}
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{ReadCloser: r.Body}
-		r.Body = body
+		st.body = &clientBody{ReadCloser: r.Body, now: h.opts.Now}
+		r.Body = st.body
 	}
 	cw := &countingWriter{ResponseWriter: w, rec: rec}
-	r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
-	defer h.finish(cw, r, rec, body)
+	defer h.finish(cw, r, st)
 	h.root.ServeHTTP(cw, r)
 }
 
@@ -140,11 +124,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // http.ErrAbortHandler when the upstream broke off a response) is logged as such and re-raised,
 // so that net/http aborts the connection and the client sees a broken response, never a
 // truncated one that looks complete.
-func (h *Handler) finish(cw *countingWriter, r *http.Request, rec *Record, body *countingBody) {
+func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 	p := recover()
-	rec.Duration = time.Since(rec.Time)
-	if body != nil {
-		rec.BytesIn = body.n.Load()
+	rec := &st.rec
+	rec.Duration = h.opts.Now().Sub(rec.Time)
+	if st.body != nil {
+		rec.BytesIn = st.body.n.Load()
 	}
 	rec.Status = cw.status
 	if rec.Status == 0 {
@@ -172,94 +157,6 @@ const statusAborted = 499
 // forward sends r upstream through the ReverseProxy.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {
 	h.rp.ServeHTTP(w, r)
-}
-
-// rewrite returns the ReverseProxy's Rewrite function: the outgoing request goes to the
-// upstream with the client's escaped path and query unchanged, the upstream's Host, and none of
-// the client's credentials. X-Forwarded-* headers are not added: the DBaaS Manager has no use
-// for the address of a proxy on the user's own machine.
-func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
-	return func(pr *httputil.ProxyRequest) {
-		out := pr.Out
-		out.URL.Scheme = up.Scheme
-		out.URL.Host = up.Host
-		// ReverseProxy re-encodes a query it cannot parse (";", a bad escape): sorted, or
-		// dropped. The proxy decides nothing on the query, so it goes byte for byte.
-		out.URL.RawQuery = pr.In.URL.RawQuery
-		if pr.In.URL.RawPath != "" {
-			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see escapedPath
-		}
-		out.Host = ""
-		// The token transport strips them too; stripping here keeps client credentials in
-		// whatever Transport the proxy is given.
-		tokensource.StripCredentials(out.Header)
-	}
-}
-
-// escapedPath returns the path as the client sent it, still escaped. A byte that may not
-// appear raw in a path but that net/http accepts (a '"', a '{', UTF-8) is percent-encoded on
-// its own: net/url would otherwise re-escape the whole path from its decoded form when the
-// request is sent, turning the client's %2F into a '/'.
-func escapedPath(r *http.Request) string {
-	if r.URL.RawPath != "" {
-		return escapeInvalid(r.URL.RawPath)
-	}
-	return r.URL.EscapedPath()
-}
-
-// escapeInvalid percent-encodes the bytes of an escaped path that net/url does not accept
-// unescaped, keeping every escape already there. It allocates only when it changes p.
-func escapeInvalid(p string) string {
-	const hex = "0123456789ABCDEF"
-	var b []byte
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			strings.IndexByte("-._~!$&'()*+,;=:@[]/%", c) >= 0:
-			if b != nil {
-				b = append(b, c)
-			}
-		default:
-			if b == nil {
-				b = append(make([]byte, 0, len(p)+16), p[:i]...)
-			}
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		}
-	}
-	if b == nil {
-		return p
-	}
-	return string(b)
-}
-
-// recordKey is the context key of the request's *Record.
-type recordKey struct{}
-
-// recordFrom returns the request's record, or nil outside the handler.
-func recordFrom(ctx context.Context) *Record {
-	rec, _ := ctx.Value(recordKey{}).(*Record)
-	return rec
-}
-
-// MarkReplayed records that r was sent upstream again after the token was refreshed. It is
-// meant as (part of) tokensource.Transport.OnReplay; outside the proxy handler it does nothing.
-func MarkReplayed(r *http.Request) {
-	if rec := recordFrom(r.Context()); rec != nil {
-		rec.Replayed = true
-	}
-}
-
-// timingTransport measures the time to the upstream's response headers.
-type timingTransport struct{ next http.RoundTripper }
-
-func (t timingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.next.RoundTrip(req)
-	if rec := recordFrom(req.Context()); rec != nil {
-		rec.UpstreamDuration = time.Since(start)
-	}
-	return resp, err
 }
 
 // bufferPool is the ReverseProxy's pool of copy buffers, so that streaming a response does

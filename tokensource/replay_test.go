@@ -190,8 +190,7 @@ func (c *recordingCache) Invalidate(t Token) bool {
 }
 
 // TestTransportTellsItsCache: the Transport tells the Cache it was given of each rejected
-// token, and replays only when the Cache allows it; the compatibility Source field still
-// invalidates a *Cached given there.
+// token, and replays only when the Cache allows it.
 func TestTransportTellsItsCache(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -219,18 +218,4 @@ func TestTransportTellsItsCache(t *testing.T) {
 			}
 		})
 	}
-	t.Run("compatibility Source field with a *Cached", func(t *testing.T) {
-		up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
-		c, src := warmCached(t)
-		tr := &Transport{Source: c, Base: up.srv.Client().Transport}
-		req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL, nil)
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || src.Calls() != 2 {
-			t.Errorf("status %d after %d exchanges, want 200 after 2", resp.StatusCode, src.Calls())
-		}
-	})
 }

@@ -34,13 +34,8 @@ const (
 type Transport struct {
 	// Cache gives the tokens and is told of each rejected one. Use the *Cached that the rest
 	// of the program reads (the proxy's /me/ rewrite reads Cache too, so the two cannot
-	// differ), or Uncached for a Source without a cache. Required, unless Source is set.
+	// differ), or Uncached for a Source without a cache. Required.
 	Cache Cache
-	// Source is the former way to give the tokens, a compatibility shim to be removed once
-	// proxy/ and cmd/ set Cache: when Cache is nil, Source is used as a Cache if it is one,
-	// else as Uncached(Source). Set Cache instead: a *Cached wrapped in another Source here
-	// silently loses the invalidation of rejected tokens.
-	Source Source
 	// Base sends the requests; it should trust exactly the DBaaS CA file. Required.
 	Base http.RoundTripper
 	// Header is where the token goes: "x-auth-token" (or "") sends "x-auth-token: <token>",
@@ -154,12 +149,6 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, cache Cache, 
 // Authorization header.
 func (t *Transport) check() (cache Cache, bearer bool, err error) {
 	cache = t.Cache
-	if cache == nil && t.Source != nil {
-		var ok bool
-		if cache, ok = t.Source.(Cache); !ok {
-			cache = Uncached(t.Source)
-		}
-	}
 	if cache == nil || t.Base == nil {
 		return nil, false, errors.New("tokensource: the Transport needs a Cache and a Base")
 	}

@@ -5,7 +5,14 @@
 // The admin listener never forwards anything to the DBaaS Manager and never shows an access
 // token or an API key: the status page shows a token's fingerprint, expiry and refresh state only.
 // Requests whose Host header is not a loopback name or address (or one of Options.AllowedHosts)
-// are refused, which defeats DNS rebinding from a browser.
+// are refused, which defeats DNS rebinding from a browser. When the listener is not on a
+// loopback address (Options.Listen), the status page and the token refresh need a bearer token
+// of Options.Clients (admin.clients, checked by inbound.Bearer); probes and metrics stay open.
+// Config is the admin: section of the configuration, with Validate and Warnings.
+//
+// Package admin may import proxy (for Record), internal/inbound, internal/jsonerr and
+// internal/netrule; it never imports tokensource or cmd: the token cache reaches it through
+// the callbacks of Options.
 //
 // Metrics holds the proxy's Prometheus collectors and Recent keeps the last requests for the
 // status page; both are fed from the proxy's Observe hook and are safe for concurrent use.

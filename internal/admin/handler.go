@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // TokenState is a snapshot of the token cache, as the status page and the metrics need it.
@@ -43,9 +44,11 @@ type Options struct {
 	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.
 	// It must not call the upstream: /readyz answers from local state only.
 	Ready func() (bool, string)
-	// Refresh starts a token refresh and returns without waiting for it; POST /token/refresh
-	// calls it. nil means /token/refresh does not exist (404).
-	Refresh func()
+	// TryRefresh asks the token cache for a refresh; POST /token/refresh calls it. A retryAfter
+	// above 0 means the refresh was refused by the refresh budget: the answer is 429 with
+	// Retry-After. Otherwise a non-nil err (secret-free; it is logged, never sent) is a 503, and
+	// nil a 202. nil means /token/refresh does not exist (404).
+	TryRefresh func() (retryAfter time.Duration, err error)
 	// Gatherer serves /metrics. nil means /metrics does not exist (404).
 	Gatherer prometheus.Gatherer
 	// Recent holds the last requests for the status page. nil means the page lists none.
@@ -60,6 +63,13 @@ type Options struct {
 	// Loopback names and addresses (localhost, 127.0.0.0/8, [::1], any port) are always accepted,
 	// so the empty list accepts those only. Set it when admin.listen is not a loopback address.
 	AllowedHosts []string
+	// Listen is the admin listener's address (admin.listen). When it is not a loopback address
+	// (netrule.IsLoopbackListen), the status page and /token/refresh need a bearer token of
+	// Clients. "" counts as loopback.
+	Listen string
+	// Clients may use the status page and /token/refresh when Listen is not loopback (see
+	// Config.Clients). Ignored on loopback.
+	Clients []inbound.Client
 }
 
 // pageRows is how many of the last requests the status page lists.
@@ -69,7 +79,9 @@ const pageRows = 50
 type handler struct {
 	opts    Options
 	log     zerolog.Logger
-	hosts   hostRule
+	hosts   netrule.HostRule
+	remote  bool            // Listen is not loopback: the status page and refresh need a client
+	clients *inbound.Bearer // the clients of a remote listener
 	page    *page
 	metrics http.Handler
 }
@@ -87,10 +99,12 @@ func NewHandler(opts Options) http.Handler {
 		opts.Now = time.Now
 	}
 	h := &handler{
-		opts:  opts,
-		log:   opts.Logger.With().Str("component", "admin").Logger(),
-		hosts: newHostRule(opts.AllowedHosts),
-		page:  newPage(),
+		opts:    opts,
+		log:     opts.Logger.With().Str("component", "admin").Logger(),
+		hosts:   netrule.NewHostRule(opts.AllowedHosts...).WithLoopback(),
+		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
+		clients: inbound.NewBearer(opts.Clients),
+		page:    newPage(),
 	}
 	if opts.Gatherer != nil {
 		h.metrics = promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
@@ -109,7 +123,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Content-Security-Policy", baseCSP)
-	if !h.hosts.allowed(r.Host) {
+	if !h.hosts.Allow(r.Host) {
 		h.log.Warn().Str("host", r.Host).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: the Host header does not name the admin listener; "+
 			"add it to admin.allowed_hosts if you trust it")
@@ -127,13 +141,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.serveGet(w, r, h.metrics.ServeHTTP)
 	case "/":
-		h.serveGet(w, r, h.status)
+		if h.authorized(w, r) {
+			h.serveGet(w, r, h.status)
+		}
 	case "/token/refresh":
-		if h.opts.Refresh == nil {
+		if h.opts.TryRefresh == nil {
 			notFound(w)
 			return
 		}
-		h.refresh(w, r)
+		if h.authorized(w, r) {
+			h.refresh(w, r)
+		}
 	default:
 		notFound(w)
 	}
@@ -179,8 +197,20 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info().Str("remote", r.RemoteAddr).Msg("admin: token refresh requested")
-	h.opts.Refresh()
-	jsonerr.Write(w, http.StatusAccepted, "token refresh started")
+	retry, err := h.opts.TryRefresh()
+	switch {
+	case retry > 0:
+		secs := int((retry + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		jsonerr.Write(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests: the token refresh "+
+			"budget is spent, so no refresh was started; retry after %d s", secs))
+	case err != nil:
+		h.log.Warn().Err(err).Msg("admin: token refresh failed")
+		jsonerr.Write(w, http.StatusServiceUnavailable, "service unavailable: the token refresh failed; "+
+			"see the log for why, and /readyz for the token's state")
+	default:
+		jsonerr.Write(w, http.StatusAccepted, "token refresh started")
+	}
 }
 
 // status renders the status page.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
@@ -68,7 +69,7 @@ func TestReadyz(t *testing.T) {
 
 func TestRoutesAndHeaders(t *testing.T) {
 	opts := baseOptions()
-	opts.Refresh = func() {}
+	opts.TryRefresh = func() (time.Duration, error) { return 0, nil }
 	srv := serve(t, opts)
 	tests := []struct {
 		method, path string
@@ -140,7 +141,7 @@ func TestTokenRefresh(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int64
 			opts := baseOptions()
-			opts.Refresh = func() { calls.Add(1) }
+			opts.TryRefresh = func() (time.Duration, error) { calls.Add(1); return 0, nil }
 			got := do(t, serve(t, opts), tt.method, "/token/refresh", "", tt.headers)
 			if got.status != tt.wantStatus {
 				t.Fatalf("status %d (%s), want %d", got.status, got.body, tt.wantStatus)

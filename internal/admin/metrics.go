@@ -34,15 +34,16 @@ func durationBuckets() []float64 {
 // Metrics holds dbaas-proxy's Prometheus collectors. Its methods are safe for concurrent use and
 // do nothing on a nil *Metrics. No label ever carries a secret or a raw path.
 type Metrics struct {
-	requests  *prometheus.CounterVec   // method, code, template
-	duration  *prometheus.HistogramVec // template
-	upstream  prometheus.Histogram
-	bytesIn   prometheus.Counter
-	bytesOut  prometheus.Counter
-	inFlight  prometheus.Gauge
-	exchanges *prometheus.CounterVec // result
-	replays   prometheus.Counter
-	rejected  *prometheus.CounterVec // reason
+	requests   *prometheus.CounterVec   // method, code, template
+	duration   *prometheus.HistogramVec // template
+	upstream   prometheus.Histogram
+	bytesIn    prometheus.Counter
+	bytesOut   prometheus.Counter
+	inFlight   prometheus.Gauge
+	exchanges  *prometheus.CounterVec // result
+	replays    prometheus.Counter
+	suppressed *prometheus.CounterVec // cause
+	rejected   *prometheus.CounterVec // reason
 
 	mu       sync.RWMutex
 	children map[seriesKey]series // label children by labels, so that Observe does not allocate
@@ -87,6 +88,10 @@ func NewMetrics(reg prometheus.Registerer, version string, token func() TokenSta
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
 			Name: "token_exchanges_total", Help: "Exchanges of the API key for an access token, by result."},
 			[]string{"result"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
+			Name: "token_exchanges_suppressed_total",
+			Help: "Token exchanges that clients asked for (an upstream refresh_on status, POST /token/refresh) and the refresh budget (auth.min_refresh_interval) refused, by cause."},
+			[]string{"cause"}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_total",
 			Help: "Requests sent again with a new token after the upstream refused the old one."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
@@ -108,7 +113,7 @@ func NewMetrics(reg prometheus.Registerer, version string, token func() TokenSta
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstream, m.bytesIn, m.bytesOut, m.inFlight,
-			m.exchanges, m.replays, m.rejected, expiry, build)
+			m.exchanges, m.suppressed, m.replays, m.rejected, expiry, build)
 	}
 	return m
 }
@@ -241,6 +246,19 @@ func (m *Metrics) TokenExchange(result string) {
 		result = ExchangeError
 	}
 	m.exchanges.WithLabelValues(result).Inc()
+}
+
+// TokenSuppressed counts an exchange that the refresh budget refused; cause is "invalidate"
+// (an upstream refresh_on status) or "refresh" (POST /token/refresh), any other value counts as
+// "refresh".
+func (m *Metrics) TokenSuppressed(cause string) {
+	if m == nil {
+		return
+	}
+	if cause != "invalidate" {
+		cause = "refresh"
+	}
+	m.suppressed.WithLabelValues(cause).Inc()
 }
 
 // Replay counts a request sent again after the upstream refused its token.

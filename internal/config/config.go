@@ -3,13 +3,14 @@
 // validation that reports every problem at once as *Error values (Validate). It reads the
 // config file and nothing else: the files a config names are read by the server.
 //
-// It may import the library packages whose options and defaults it holds (internal/inbound,
-// tokensource) and internal/configerr; never proxy/ or internal/server.
+// It may import the library packages whose options and defaults it holds (internal/admin,
+// internal/inbound, tokensource) and internal/configerr; never proxy/ or internal/server.
 package config
 
 import (
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
@@ -23,7 +24,7 @@ type Config struct {
 	Upstream        UpstreamConfig `yaml:"upstream"`
 	Auth            AuthConfig     `yaml:"auth"`
 	Log             LogConfig      `yaml:"log"`
-	Admin           AdminConfig    `yaml:"admin"`
+	Admin           admin.Config   `yaml:"admin"`
 	Inbound         inbound.Config `yaml:"inbound"`
 }
 
@@ -57,12 +58,6 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// AdminConfig sets the admin listener (health, readiness, metrics, status page).
-type AdminConfig struct {
-	Listen       string   `yaml:"listen"`
-	AllowedHosts []string `yaml:"allowed_hosts"`
-}
-
 // regions maps upstream.region to the public host of that region.
 var regions = map[string]string{
 	"us-south": "dbaas900.hyperp-dbaas.cloud.ibm.com",
@@ -88,7 +83,7 @@ func Defaults() Config {
 			MinRefreshInterval: tokensource.DefaultMinRefreshInterval,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
-		Admin: AdminConfig{Listen: "127.0.0.1:9090"},
+		Admin: admin.Config{Listen: "127.0.0.1:9090"},
 		Inbound: inbound.Config{
 			MaxConcurrentRequests: inbound.DefaultMaxConcurrentRequests,
 			MaxHeaderBytes:        inbound.DefaultMaxHeaderBytes,

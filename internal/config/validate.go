@@ -48,6 +48,9 @@ func (c *Config) Validate() error {
 			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
 		}
 	}
+	if err := c.Admin.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Inbound.Validate(c.Listen); err != nil {
 		errs = append(errs, err)
 	}

@@ -107,3 +107,39 @@ func (a *authenticator) byToken(token string) (*client, string, bool) {
 	c := a.tokenOf[match]
 	return c, c.name, true
 }
+
+// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients:
+// the same rule and constant-time compare as the Guard's, for other listeners (the admin
+// listener's admin.clients). Only Name and TokenSHA256 of each Client are used. Build it with
+// NewBearer; it is immutable and safe for concurrent use.
+type Bearer struct{ a *authenticator }
+
+// NewBearer compiles the token hashes of clients (checked with ValidateTokenClients). With no
+// client with a token, Check refuses every request.
+func NewBearer(clients []Client) *Bearer {
+	a := &authenticator{byCN: map[string]*client{}}
+	for _, cl := range clients {
+		if cl.TokenSHA256 == "" {
+			continue
+		}
+		var h [32]byte
+		if _, err := hex.Decode(h[:], []byte(cl.TokenSHA256)); err != nil {
+			continue
+		}
+		a.hashes = append(a.hashes, h)
+		a.tokenOf = append(a.tokenOf, &client{name: cl.Name})
+	}
+	return &Bearer{a: a}
+}
+
+// Check returns the name of the client whose token r carries, and whether there is one. More
+// than one Authorization header, another scheme or an unknown token is refused; missing and
+// wrong tokens are not told apart.
+func (b *Bearer) Check(r *http.Request) (string, bool) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 || len(vals[0]) <= 7 || !strings.EqualFold(vals[0][:7], "bearer ") {
+		return "", false
+	}
+	_, name, ok := b.a.byToken(strings.TrimLeft(vals[0][7:], " "))
+	return name, ok
+}

@@ -55,6 +55,8 @@ func TestBearer(t *testing.T) {
 		{"hash as token", "GET", "", []string{"Authorization: Bearer " + HashToken(aliceToken)}, 401, "auth", ""},
 		{"read-only GET", "GET", "", []string{"Authorization: Bearer " + readerToken}, 200, "", "reader"},
 		{"read-only HEAD", "HEAD", "", []string{"Authorization: Bearer " + readerToken}, 200, "", "reader"},
+		{"read-only OPTIONS", "OPTIONS", "", []string{"Authorization: Bearer " + readerToken}, 403, "read_only", ""},
+		{"read-only PATCH", "PATCH", "", []string{"Authorization: Bearer " + readerToken}, 403, "read_only", ""},
 		{"read-only POST", "POST", "", []string{"Authorization: Bearer " + readerToken}, 403, "read_only", ""},
 		{"read-only DELETE", "DELETE", "", []string{"Authorization: Bearer " + readerToken}, 403, "read_only", ""},
 		{"client allow_paths inside", "GET", "/api/v3/0123/clusters/c1", []string{"Authorization: Bearer " + narrowToken}, 200, "", "narrow"},
@@ -156,7 +158,7 @@ func tlsGet(t *testing.T, addr string, roots *x509.CertPool, cert *testkit.KeyPa
 	defer cancel()
 	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/api/v3/0123/services", nil)
 	for i := 0; i+1 < len(headers); i += 2 {
-		r.Header.Set(headers[i], headers[i+1])
+		r.Header.Add(headers[i], headers[i+1])
 	}
 	resp, err := tr.RoundTrip(r)
 	if err != nil {
@@ -188,6 +190,10 @@ func TestMutualTLS(t *testing.T) {
 		{"certificate of another CA", []Client{{Name: "alice-laptop", CertCN: "alice"}}, forged, nil, true, 0, ""},
 		{"token beside a certificate", []Client{{Name: "alice-laptop", CertCN: "alice"}, {Name: "ci", TokenSHA256: HashToken(aliceToken)}},
 			bob, []string{"Authorization", "Bearer " + aliceToken}, false, 200, "ci"},
+		{"two tokens beside a good certificate", []Client{{Name: "alice-laptop", CertCN: "alice"}, {Name: "ci", TokenSHA256: HashToken(aliceToken)}},
+			alice, []string{"Authorization", "Bearer " + aliceToken, "Authorization", "Bearer " + aliceToken}, false, 401, ""},
+		{"two headers beside a good certificate", []Client{{Name: "alice-laptop", CertCN: "alice"}},
+			alice, []string{"Authorization", "Bearer x", "Authorization", "Basic eA=="}, false, 401, ""},
 		{"wrong token beside a good certificate", []Client{{Name: "alice-laptop", CertCN: "alice"}, {Name: "ci", TokenSHA256: HashToken(aliceToken)}},
 			alice, []string{"Authorization", "Bearer nope"}, false, 401, ""},
 	}

@@ -1,11 +1,6 @@
 package inbound
 
-import (
-	"net"
-	"net/netip"
-	"strings"
-	"time"
-)
+import "time"
 
 // Defaults applied when a limit in Config is zero.
 const (
@@ -14,12 +9,14 @@ const (
 
 	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
 	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
+	DefaultBodyIdleTimeout   = 30 * time.Second  // Config.BodyIdleTimeout when 0
 )
 
 // Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
 // KnownFields(true). The zero value is the safe default for a loopback listener: no origins
 // allowed, the default Host list, no authentication, no path rules, no body limit, 1024
-// concurrent requests, 64 KiB of headers sent within 10 s, and idle connections kept 120 s.
+// concurrent requests, 64 KiB of headers sent within 10 s, request bodies that may pause 30 s
+// between bytes, and idle connections kept 120 s.
 type Config struct {
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
 	// proxy, e.g. "http://localhost:8888". Their requests pass the browser check and get CORS
@@ -59,6 +56,11 @@ type Config struct {
 	// (http.Server.ReadHeaderTimeout); a slower connection is closed without an answer, so a
 	// slow-loris client cannot hold it. 0: DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// BodyIdleTimeout is how long a request body may send no byte before it is cut: the client
+	// gets 408 (if no answer has started), the connection is closed and its
+	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
+	// slot. 0: DefaultBodyIdleTimeout.
+	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next request
 	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -83,24 +85,6 @@ type Client struct {
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	// Burst is the number of requests allowed at once; 0: max(1, ceil(RatePerSecond)).
 	Burst int `yaml:"burst"`
-}
-
-// IsLoopback reports whether listen (a listen key value) can be reached only from this
-// machine: a Unix socket ("unix:/path"), "localhost" or a loopback address with a port. An
-// empty host, an unspecified address, any other name or an unparsable value is not loopback.
-func IsLoopback(listen string) bool {
-	if strings.HasPrefix(listen, "unix:") {
-		return true
-	}
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.WithZone("").Unmap().IsLoopback()
 }
 
 // authConfigured reports whether inbound authentication is configured: a client CA or at least

@@ -20,6 +20,16 @@
 // needs a browser that carries the credential and browsers cannot hold bearer tokens. Inbound
 // authentication, once configured, is enforced in every mode, loopback included.
 //
+// The Guard also cuts request bodies that stall longer than body_idle_timeout (the proxy
+// answers 408), and never touches the server's own request, so that net/http answers refusals
+// to "Expect: 100-continue" clients at once. Limits holds the connection limits with their
+// defaults; Guard.ConfigureServer applies them and the TLS configuration to the listener's
+// http.Server. Bearer offers the bearer-token check to other listeners (admin.clients).
+//
+// Paths are judged in the form the proxy forwards them (netrule.EscapedPath); Host matching and
+// loopback detection are netrule's too. Package inbound may import internal/jsonerr and
+// internal/netrule; it never imports proxy, internal/admin, tokensource or cmd.
+//
 // A Guard is safe for concurrent use. New precomputes everything it can; the per-request work is
 // a few map lookups, one pass over the path and, for configured regular expressions, the
 // matches themselves.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // Options are the inputs of New that do not come from the configuration file.
@@ -32,7 +34,7 @@ type Guard struct {
 	warnings []string
 
 	cidrs       []netip.Prefix
-	hosts       hostMatcher
+	hosts       netrule.HostRule
 	origins     []string
 	auth        *authenticator // nil: no inbound authentication
 	rules       bool           // some path rule exists: refuse paths they cannot judge
@@ -40,9 +42,7 @@ type Guard struct {
 	denyPaths   []*regexp.Regexp
 	allowPaths  []*regexp.Regexp
 	maxBody     int64
-	maxHeader   int
-	readHeader  time.Duration
-	idle        time.Duration
+	limits      Limits
 	sem         chan struct{}
 	tls         *tlsFiles // nil: plain HTTP
 	msg         messages
@@ -62,23 +62,18 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		log:         opts.Logger,
 		onReject:    opts.OnReject,
 		now:         time.Now,
-		remote:      !IsLoopback(opts.Listen),
+		remote:      !netrule.IsLoopbackListen(opts.Listen),
 		warnings:    warnings(cfg, opts.Listen),
-		hosts:       newHostMatcher(cfg, opts.Listen),
+		hosts:       newHostRule(cfg, opts.Listen),
 		origins:     cfg.AllowedOrigins,
 		rules:       cfg.pathPolicy(),
 		denyMethods: cfg.DenyMethods,
 		denyPaths:   mustCompile(cfg.DenyPaths),
 		allowPaths:  mustCompile(cfg.AllowPaths),
 		maxBody:     cfg.MaxBodyBytes,
-		maxHeader:   cfg.MaxHeaderBytes,
-		readHeader:  orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		idle:        orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		limits:      cfg.Limits(),
 		tls:         tf,
 		msg:         newMessages(cfg),
-	}
-	if g.maxHeader == 0 {
-		g.maxHeader = DefaultMaxHeaderBytes
 	}
 	n := cfg.MaxConcurrentRequests
 	if n == 0 {
@@ -104,25 +99,6 @@ func (g *Guard) Remote() bool { return g.remote }
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
 func (g *Guard) Warnings() []string { return append([]string(nil), g.warnings...) }
 
-// MaxHeaderBytes returns the header size limit for http.Server.MaxHeaderBytes: max_header_bytes,
-// or DefaultMaxHeaderBytes when it is 0.
-func (g *Guard) MaxHeaderBytes() int { return g.maxHeader }
-
-// ReadHeaderTimeout returns the limit for http.Server.ReadHeaderTimeout: read_header_timeout, or
-// DefaultReadHeaderTimeout when it is 0.
-func (g *Guard) ReadHeaderTimeout() time.Duration { return g.readHeader }
-
-// IdleTimeout returns the limit for http.Server.IdleTimeout: idle_timeout, or DefaultIdleTimeout
-// when it is 0.
-func (g *Guard) IdleTimeout() time.Duration { return g.idle }
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
-}
-
 func mustCompile(exprs []string) []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(exprs))
 	for i, e := range exprs {
@@ -134,7 +110,7 @@ func mustCompile(exprs []string) []*regexp.Regexp {
 // warnings lists the risky choices in cfg on listen.
 func warnings(cfg Config, listen string) []string {
 	var w []string
-	remote := !IsLoopback(listen)
+	remote := !netrule.IsLoopbackListen(listen)
 	auth := cfg.authConfigured()
 	switch {
 	case remote && !auth && cfg.AllowUnauthenticatedRemote:

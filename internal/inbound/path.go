@@ -3,17 +3,14 @@ package inbound
 import (
 	"net/url"
 	"regexp"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// escapedPath returns the path as the client sent it: RawPath when set, else the escaped Path
-// (net/url leaves RawPath empty exactly when escaping Path gives back what was sent; escaping
-// allocates only when Path has something to escape).
-func escapedPath(u *url.URL) string {
-	if u.RawPath != "" {
-		return u.RawPath
-	}
-	return u.EscapedPath()
-}
+// escapedPath is the path the rules judge: netrule.EscapedPath, the very form the proxy
+// forwards, so that a rule written for the forwarded path cannot be passed by sending a byte
+// raw that the proxy encodes.
+func escapedPath(u *url.URL) string { return netrule.EscapedPath(u) }
 
 // hasDotSegment reports whether p, an escaped path, holds a segment that is "." or "..",
 // literally or percent-encoded (%2e, %2E, mixed). "/", "\", "%2F" and "%5C" all separate

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // problems collects configuration errors, each starting with its full key.
@@ -26,7 +26,7 @@ func (p *problems) add(key, format string, args ...any) {
 // bad value and saying what would be valid. It reads no files: New checks that they load.
 func (c Config) Validate(listen string) error {
 	var p problems
-	if !IsLoopback(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
+	if !netrule.IsLoopbackListen(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
 		p.add("listen", "%q is not a loopback address, so anyone who can reach it could create and "+
 			"delete database services with your IBM API key; configure inbound authentication: "+
 			"inbound.clients with a token_sha256 each (from `dbaas-proxy hash-token`), or "+
@@ -40,7 +40,7 @@ func (c Config) Validate(listen string) error {
 		}
 	}
 	for i, h := range c.AllowedHosts {
-		if !validHost(h) {
+		if !netrule.ValidHost(h) {
 			p.add(fmt.Sprintf("inbound.allowed_hosts[%d]", i), "%q is not a Host value; use a host "+
 				"name or address with an optional port, such as \"proxy.internal\" or \"10.0.0.5:20000\" "+
 				"(IPv6 in brackets: \"[fd00::5]:20000\"), or \"*\" to accept any", h)
@@ -79,6 +79,51 @@ func (t TLSConfig) validate(p *problems) {
 	}
 }
 
+// ValidateTokenClients checks a list of clients that authenticate by bearer token only (such
+// as admin.clients), key being its full key ("admin.clients"): each needs a unique name and a
+// unique token_sha256 of 64 hex digits, and sets nothing else. It returns every problem at once.
+func ValidateTokenClients(key string, clients []Client) error {
+	var p problems
+	names := map[string]int{}
+	tokens := map[string]int{}
+	for i, cl := range clients {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		switch j, dup := names[cl.Name]; {
+		case cl.Name == "":
+			p.add(k+".name", "not set; give each client a unique name (shown in logs)")
+		case dup:
+			p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", cl.Name, key, j)
+		default:
+			names[cl.Name] = i
+		}
+		checkTokenHash(&p, k, key, cl.TokenSHA256, tokens, i)
+		if cl.TokenSHA256 == "" {
+			p.add(k+".token_sha256", "not set; use the 64 hex digits printed by `dbaas-proxy hash-token`")
+		}
+		if cl.CertCN != "" || cl.ReadOnly || len(cl.AllowPaths) > 0 || cl.RatePerSecond != 0 || cl.Burst != 0 {
+			p.add(k, "sets cert_cn, read_only, allow_paths, rate_per_second or burst, which %s does not use; "+
+				"give only name and token_sha256", key)
+		}
+	}
+	return errors.Join(p...)
+}
+
+// checkTokenHash checks the token_sha256 of client i of the list key, noting it in tokens.
+func checkTokenHash(p *problems, k, key, t string, tokens map[string]int, i int) {
+	if t == "" {
+		return
+	}
+	if b, err := hex.DecodeString(t); err != nil || len(b) != 32 {
+		// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
+		p.add(k+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
+			"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
+	} else if j, dup := tokens[strings.ToLower(t)]; dup {
+		p.add(k+".token_sha256", "%q is also the token_sha256 of %s[%d]; give each client its own token", t, key, j)
+	} else {
+		tokens[strings.ToLower(t)] = i
+	}
+}
+
 func (c Config) validateClients(p *problems) {
 	names := map[string]int{}
 	tokens := map[string]int{}
@@ -96,18 +141,7 @@ func (c Config) validateClients(p *problems) {
 			p.add(key, "has neither token_sha256 nor cert_cn; set token_sha256 (from `dbaas-proxy "+
 				"hash-token`) or cert_cn (with inbound.tls.client_ca_file)")
 		}
-		if t := cl.TokenSHA256; t != "" {
-			if b, err := hex.DecodeString(t); err != nil || len(b) != 32 {
-				// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
-				p.add(key+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
-					"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
-			} else if j, dup := tokens[strings.ToLower(t)]; dup {
-				p.add(key+".token_sha256", "%q is also the token_sha256 of inbound.clients[%d]; give each "+
-					"client its own token", t, j)
-			} else {
-				tokens[strings.ToLower(t)] = i
-			}
-		}
+		checkTokenHash(p, key, "inbound.clients", cl.TokenSHA256, tokens, i)
 		if cl.CertCN != "" {
 			if c.TLS.ClientCAFile == "" {
 				p.add(key+".cert_cn", "%q needs inbound.tls.client_ca_file, the CA that signs client certificates", cl.CertCN)
@@ -151,6 +185,10 @@ func (c Config) validateLimits(p *problems) {
 		p.add("inbound.read_header_timeout", "%q is negative; use a positive duration such as 10s, or 0 for the default (%v)",
 			c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	}
+	if c.BodyIdleTimeout < 0 {
+		p.add("inbound.body_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
+			c.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	}
 	if c.IdleTimeout < 0 {
 		p.add("inbound.idle_timeout", "%q is negative; use a positive duration such as 2m, or 0 for the default (%v)",
 			c.IdleTimeout, DefaultIdleTimeout)
@@ -180,44 +218,6 @@ func checkOrigin(o string) string {
 		return "has more than scheme, host and port (browsers send no path, not even \"/\")" + want
 	}
 	return ""
-}
-
-// validHost reports whether h can be an allowed_hosts entry.
-func validHost(h string) bool {
-	if h == "*" {
-		return true
-	}
-	if h == "" || strings.ContainsAny(h, " \t/\\@?#%*") {
-		return false
-	}
-	if strings.HasPrefix(h, "[") {
-		end := strings.IndexByte(h, ']')
-		if end < 0 {
-			return false
-		}
-		if _, err := netip.ParseAddr(h[1:end]); err != nil {
-			return false
-		}
-		rest := h[end+1:]
-		return rest == "" || (rest[0] == ':' && isPort(rest[1:]))
-	}
-	if host, port, err := net.SplitHostPort(h); err == nil {
-		return host != "" && isPort(port)
-	}
-	return !strings.Contains(h, ":")
-}
-
-// isPort reports whether s is a decimal port number.
-func isPort(s string) bool {
-	if s == "" || len(s) > 5 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of a method name.

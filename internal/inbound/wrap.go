@@ -92,6 +92,13 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	if hasBody {
+		// The body is wrapped on a copy: the server's own request must keep its body, or
+		// net/http would ask for a body announced with "Expect: 100-continue" (sending 100
+		// Continue) after an answer only to discard it, instead of closing the connection.
+		r = r.WithContext(r.Context())
+	}
 	if !g.limitBody(r, w, path) {
 		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large", g.msg.tooLarge})
 		return
@@ -104,6 +111,11 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-g.sem }()
+	if hasBody {
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout}
+		defer ib.done()
+		r.Body = ib
+	}
 	h.next.ServeHTTP(w, r)
 }
 
@@ -129,7 +141,7 @@ func (g *Guard) admit(r *http.Request) verdict {
 	if !g.fromAllowedAddr(r.RemoteAddr) {
 		return verdict{http.StatusForbidden, "cidr", g.msg.cidr}
 	}
-	if !g.hosts.allow(r.Host) {
+	if !g.hosts.Allow(r.Host) {
 		host := r.Host
 		if len(host) > 100 {
 			host = host[:100] + "..."

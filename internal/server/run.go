@@ -41,14 +41,8 @@ func (a *Server) Listen() error {
 	}
 	errLog := proxy.ErrorLog(a.log, zerolog.DebugLevel) // TLS handshake noise of port scanners
 	s.proxyL = pl
-	s.proxy = &http.Server{
-		Handler:           a.proxy,
-		ReadHeaderTimeout: a.guard.ReadHeaderTimeout(), // a slow-loris client cannot hold a connection
-		IdleTimeout:       a.guard.IdleTimeout(),
-		MaxHeaderBytes:    a.guard.MaxHeaderBytes(),
-		TLSConfig:         a.guard.TLSConfig(),
-		ErrorLog:          errLog,
-	}
+	s.proxy = &http.Server{Handler: a.proxy, ErrorLog: errLog}
+	a.guard.ConfigureServer(s.proxy)        // header limits and timeouts, inbound TLS
 	s.inboundTLS = s.proxy.TLSConfig != nil // read before Serve, which changes the server
 	if a.cfg.Admin.Listen != "" {
 		if s.adminL, err = listen(a.cfg.Admin.Listen); err != nil {

@@ -116,7 +116,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: opts.Version, Upstream: base.String(),
-		Token: a.tokenState, Ready: a.ready, Refresh: func() { _, _ = a.tokens.Refresh() },
+		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
+		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
 	return a, nil
@@ -131,7 +132,7 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 		Upstream: base,
 		Transport: &tokensource.Transport{
 			Cache:          a.tokens,
-			Base:           a.upstream,
+			Base:           proxy.TimeUpstream(a.upstream), // upstream_duration: the round trip only
 			Header:         strings.ToLower(cfg.Auth.Header),
 			RefreshOn:      cfg.Auth.RefreshOn,
 			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
@@ -140,7 +141,6 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 				a.metrics.Replay()
 			},
 		},
-		Source:     a.tokens,
 		CAFile:     cfg.Upstream.CAFile,
 		Timeout:    cfg.Upstream.Timeout,
 		Logger:     a.log,
@@ -172,6 +172,7 @@ func (a *Server) buildTokens(base *url.URL) error {
 	a.tokens = tokensource.NewCached(ex, tokensource.CachedOptions{
 		Logger:             a.log,
 		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
+		OnSuppressed:       a.metrics.TokenSuppressed,
 		OnExchange: func(_ tokensource.Token, err error) {
 			a.metrics.TokenExchange(exchangeResult(err))
 		},
@@ -215,7 +216,19 @@ func (a *Server) tokenState() admin.TokenState {
 
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
 // remote listener that the config explicitly allows).
-func (a *Server) Warnings() []string { return a.guard.Warnings() }
+func (a *Server) Warnings() []string {
+	return append(a.guard.Warnings(), a.cfg.Admin.Warnings()...)
+}
+
+// tryRefresh is POST /token/refresh: a refresh within the refresh budget.
+func (a *Server) tryRefresh() (time.Duration, error) {
+	_, err := a.tokens.Refresh()
+	var rl *tokensource.RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter, nil
+	}
+	return 0, err
+}
 
 // APIKeySource says where the API key comes from, for a log line; never the key.
 func (a *Server) APIKeySource() string { return a.keys.source() }

@@ -1,0 +1,30 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+)
+
+// authorized lets r on when the listener is loopback or r carries the bearer token of one of
+// Options.Clients; otherwise it answers 401 and reports false. Only the status page and the
+// token refresh ask: health, readiness and metrics stay open for probes and scrapers.
+func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if !h.remote {
+		return true
+	}
+	if name, ok := h.clients.Check(r); ok {
+		h.log.Debug().Str("client", name).Str("path", r.URL.Path).Msg("admin: client authenticated")
+		return true
+	}
+	h.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin: refused a request without a valid admin client token")
+	msg := "unauthorized: admin.listen is not a loopback address, so the status page and POST /token/refresh " +
+		"need \"Authorization: Bearer <token>\" with a token whose SHA-256 is in admin.clients"
+	if len(h.opts.Clients) == 0 {
+		msg += "; admin.clients is empty, so they are unavailable from afar until you add one " +
+			"(/healthz, /readyz and /metrics stay open)"
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy admin"`)
+	jsonerr.Write(w, http.StatusUnauthorized, msg)
+	return false
+}

@@ -1,0 +1,53 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+)
+
+// Config is the `admin:` section of the configuration file, decoded with yaml.v3 and
+// KnownFields(true). The zero value disables the admin listener (no listen address).
+type Config struct {
+	// Listen is the admin listener's address, host:port ("" disables it). On a loopback address
+	// everything is open to local processes; on any other address the status page and
+	// POST /token/refresh need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
+	Listen string `yaml:"listen"`
+	// AllowedHosts are further Host header values answered; see Options.AllowedHosts.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Clients may use the status page and POST /token/refresh when Listen is not loopback, each
+	// with "Authorization: Bearer <token>" whose SHA-256 is its token_sha256 (the form of
+	// inbound.clients; only name and token_sha256 are used). Empty: nobody may, from afar.
+	Clients []inbound.Client `yaml:"clients"`
+}
+
+// Validate returns every problem of c at once (errors.Join), each naming its full key. It does
+// not check Listen's syntax, which the command checks with the proxy's own listen address.
+func (c Config) Validate() error {
+	var errs []error
+	for i, h := range c.AllowedHosts {
+		if !netrule.ValidHost(h) {
+			errs = append(errs, configerr.Newf(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q is not a Host value; use a host "+
+				"name or address with an optional port, such as \"admin.internal\" or \"10.0.0.5:9090\" "+
+				"(IPv6 in brackets: \"[fd00::5]:9090\"), or \"*\" to accept any", h))
+		}
+	}
+	if err := inbound.ValidateTokenClients("admin.clients", c.Clients); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings returns what deserves a note at start: a non-loopback admin listener without
+// clients, whose status page and token refresh then answer 401 to everyone.
+func (c Config) Warnings() []string {
+	if c.Listen == "" || netrule.IsLoopbackListen(c.Listen) || len(c.Clients) > 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("admin.listen %q is not a loopback address and admin.clients is empty: "+
+		"the status page and POST /token/refresh answer 401 to everyone (/healthz, /readyz and /metrics "+
+		"stay open); add admin.clients with a token_sha256 each (from `dbaas-proxy hash-token`) to use them", c.Listen)}
+}

@@ -1,0 +1,43 @@
+package inbound
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func TestLimitsAndConfigureServer(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want Limits
+	}{
+		{"defaults", Config{}, Limits{DefaultMaxHeaderBytes, DefaultReadHeaderTimeout, DefaultIdleTimeout, 30 * time.Second}},
+		{"set", Config{MaxHeaderBytes: 1000, ReadHeaderTimeout: time.Second, IdleTimeout: time.Minute, BodyIdleTimeout: 5 * time.Second},
+			Limits{1000, time.Second, time.Minute, 5 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cfg.Limits(); got != tt.want {
+				t.Errorf("Limits = %+v, want %+v", got, tt.want)
+			}
+			g, err := New(tt.cfg, Options{Listen: "127.0.0.1:20000", Logger: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var srv http.Server
+			g.ConfigureServer(&srv)
+			if srv.MaxHeaderBytes != tt.want.MaxHeaderBytes || srv.ReadHeaderTimeout != tt.want.ReadHeaderTimeout ||
+				srv.IdleTimeout != tt.want.IdleTimeout || srv.TLSConfig != nil {
+				t.Errorf("server = %d %v %v %v", srv.MaxHeaderBytes, srv.ReadHeaderTimeout, srv.IdleTimeout, srv.TLSConfig)
+			}
+		})
+	}
+	err := Config{BodyIdleTimeout: -time.Second}.Validate("127.0.0.1:20000")
+	if err == nil || !strings.Contains(err.Error(), "inbound.body_idle_timeout") {
+		t.Errorf("Validate(negative body_idle_timeout) = %v", err)
+	}
+}

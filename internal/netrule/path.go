@@ -1,0 +1,44 @@
+package netrule
+
+import (
+	"net/url"
+	"strings"
+)
+
+// EscapedPath returns the path of u in the one escaped form dbaas-proxy both judges (the
+// inbound path rules) and forwards (the proxy): the path as the client sent it, except that a
+// byte that may not appear raw in a path but that net/http accepts (a '"', a '{', a space in a
+// HTTP/1.0 line, UTF-8) is percent-encoded on its own, upper-case hex. Every escape the client
+// sent is kept as sent: %2F stays %2F. It allocates only when it changes the path.
+func EscapedPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return escapeInvalid(u.RawPath)
+	}
+	return u.EscapedPath()
+}
+
+// escapeInvalid percent-encodes the bytes of an escaped path that net/url does not accept
+// unescaped, keeping every escape already there.
+func escapeInvalid(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			strings.IndexByte("-._~!$&'()*+,;=:@[]/%", c) >= 0:
+			if b != nil {
+				b = append(b, c)
+			}
+		default:
+			if b == nil {
+				b = append(make([]byte, 0, len(p)+16), p[:i]...)
+			}
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	if b == nil {
+		return p
+	}
+	return string(b)
+}

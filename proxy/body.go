@@ -1,0 +1,66 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// clientBody is the client's request body as the handler sees it: it counts the bytes read,
+// the time spent waiting for them (left out of upstream_duration) and keeps the first read
+// error, so that a failure the transport reports can be told to be the client's (a malformed
+// chunked body, a client that hung up or stalled mid-upload) rather than the upstream's. The
+// transport may read the body on a goroutine of its own, so everything is safe for concurrent
+// use.
+type clientBody struct {
+	io.ReadCloser
+	now  func() time.Time
+	n    atomic.Int64
+	wait atomic.Int64 // nanoseconds spent in Read
+
+	mu  sync.Mutex
+	err error // the first error other than io.EOF
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	start := b.now()
+	n, err := b.ReadCloser.Read(p)
+	b.wait.Add(int64(b.now().Sub(start)))
+	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// waited returns the time spent in Read so far; 0 for a nil body.
+func (b *clientBody) waited() time.Duration {
+	if b == nil {
+		return 0
+	}
+	return time.Duration(b.wait.Load())
+}
+
+// readErr returns the first error reading the body gave, other than io.EOF; nil for a nil body.
+func (b *clientBody) readErr() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// isTimeout reports whether err is a read deadline passing (inbound.body_idle_timeout).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}

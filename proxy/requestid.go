@@ -1,0 +1,44 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+)
+
+// requestIDHeader carries the request id: kept from the client when it sent a sane one,
+// generated otherwise, forwarded upstream and returned to the client.
+const requestIDHeader = "X-Request-Id"
+
+// idGenerator makes request ids: a random per-process prefix and a counter, cheap enough for
+// every request and unique across restarts.
+type idGenerator struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newIDGenerator() *idGenerator {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return &idGenerator{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+// fromRequest keeps the client's X-Request-Id when it is short and printable, so that a
+// client's own ids show up in the logs and upstream; otherwise it makes one.
+func (g *idGenerator) fromRequest(r *http.Request) string {
+	if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 128 && printable(id) {
+		return id
+	}
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 10)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
