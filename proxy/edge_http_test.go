@@ -186,3 +186,28 @@ func TestContentLengthWithChunked(t *testing.T) {
 		t.Errorf("the client's Content-Length 3 was forwarded")
 	}
 }
+
+// TestClientGoneWhileWaitingGetsNoAnswer: a client that half-closes its side while the
+// upstream is still working is gone; it must not be sent an empty 200 that looks like
+// success. The connection is aborted and the access log records 499.
+func TestClientGoneWhileWaitingGetsNoAnswer(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	e := newEdge(t, edgeSetup{handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})})
+	conn, br := e.dial(t)
+	fmt.Fprint(conn, "GET /api/v3/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	<-arrived
+	conn.(*net.TCPConn).CloseWrite()
+	if resp, err := http.ReadResponse(br, nil); err == nil {
+		t.Fatalf("a client that left got %d, want no answer", resp.StatusCode)
+	}
+	if rec := e.record(t); rec.Status != 499 {
+		t.Errorf("recorded status %d, want 499", rec.Status)
+	}
+}

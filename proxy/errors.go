@@ -38,7 +38,9 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 		if cw, ok := w.(*countingWriter); ok {
 			cw.status = statusAborted
 		}
-		return
+		// Abort rather than return: a client that only half-closed its side would otherwise
+		// get an empty 200 from net/http, which looks like success.
+		panic(http.ErrAbortHandler)
 	}
 	ev := h.opts.Logger.Warn()
 	if status == http.StatusRequestEntityTooLarge {
