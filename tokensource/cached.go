@@ -232,6 +232,24 @@ func (c *Cached) join(ctx context.Context) (*flight, Token, error) {
 	return c.startLocked(context.WithoutCancel(ctx)), Token{}, nil
 }
 
+// Unavailable returns the error Token would return at once, without waiting: a
+// *NoTokenError while there is no usable token and a backoff forbids a new exchange; nil
+// otherwise (Token would answer, or join or start an exchange). The Transport asks it before
+// it reads a request body, so that a client sending Expect: 100-continue gets its 503 without
+// sending the body.
+func (c *Cached) Unavailable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if e := c.cur.Load(); e != nil && now.Before(e.staleAt) {
+		return nil
+	}
+	if c.flight == nil && now.Before(c.nextAttempt) {
+		return &NoTokenError{Err: c.lastErr, NextAttempt: c.nextAttempt, at: now}
+	}
+	return nil
+}
+
 // kick starts a background refresh if none is running and no backoff forbids it. It gives up
 // when the lock is busy: whoever holds it is doing the same or the next caller will.
 func (c *Cached) kick() {

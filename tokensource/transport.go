@@ -98,6 +98,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
+	// A token that cannot be had now fails the request before its body is read: the client
+	// (Expect: 100-continue) need not send it.
+	if u, ok := cache.(interface{ Unavailable() error }); ok && req.Body != nil && req.Body != http.NoBody {
+		if err := u.Unavailable(); err != nil {
+			closeBody(req)
+			return nil, noToken(err)
+		}
+	}
 	// The body first: a slow client's upload must not age the token it is sent with.
 	b, err := t.body(req)
 	defer t.release(b)
