@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -32,6 +33,9 @@ const (
 
 	sessionCacheSize = 64
 )
+
+// contextT is context.Context, short for the dial signatures.
+type contextT = context.Context
 
 // Options configure a Transport. The zero value of each field means the documented default.
 type Options struct {
@@ -175,7 +179,7 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 nil, // the upstream is reached directly: no HTTPS_PROXY surprise
-		DialContext:           d.DialContext,
+		DialContext:           countingDial(d.DialContext),
 		TLSClientConfig:       tlsConfig(opts, cache),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
