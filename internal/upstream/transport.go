@@ -23,13 +23,23 @@ const (
 	// DefaultRetryWindow is how long a request that never reached the upstream is retried.
 	DefaultRetryWindow = 2 * time.Second
 
-	// bufferSize is the read and the write buffer of each upstream connection. 16 KiB is one
-	// TLS record's payload, so a buffered write fills whole records; more saves nothing on a
-	// download (bufio hands reads of 32 KiB, ReverseProxy's copy size, straight to the TLS
-	// connection) and costs memory on every pooled connection. Measured by
-	// TestBufferMemory/BenchmarkDownload (memory_test.go), go1.26 linux/amd64, 256 idle
-	// connections: see the numbers there.
-	bufferSize = 16 << 10
+	// bufferSize is the read and the write buffer of each upstream connection (it was 32 KiB
+	// each). Measured on go1.26 linux/amd64, a shared 2-core machine, 256 pooled connections,
+	// heap per connection with the test server's share (the same for every size) and a 256 MiB
+	// download copied in 32 KiB reads as ReverseProxy does (BenchmarkIdleConns,
+	// BenchmarkDownload in memory_test.go, 3 runs each):
+	//
+	//	buffers   heap/conn   download MB/s
+	//	 4 KiB    36 KiB      603-1046
+	//	 8 KiB    44 KiB      943-986
+	//	16 KiB    60 KiB      866-987
+	//	32 KiB    92 KiB      699-1115
+	//
+	// The download does not depend on the size (bufio hands reads larger than its buffer
+	// straight to the TLS connection, whose records are up to 16 KiB), the memory does: 8 KiB
+	// saves 48 KiB per connection against 32 KiB, 12 MiB at the 256 connections of
+	// max_conns, and keeps request heads and small bodies to one write.
+	bufferSize = 8 << 10
 
 	sessionCacheSize = 64
 )
@@ -63,6 +73,8 @@ type Options struct {
 	// RetryWindow bounds the retries of a request that never reached the upstream. Zero means
 	// DefaultRetryWindow; negative means no such retries.
 	RetryWindow time.Duration
+
+	bufSize int // the connection buffers; zero: bufferSize (benchmarks vary it)
 }
 
 // withDefaults returns o with its zero fields set to their defaults, or an error naming the
@@ -97,6 +109,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.bufSize == 0 {
+		o.bufSize = bufferSize
 	}
 	if o.RetryWindow == 0 {
 		o.RetryWindow = DefaultRetryWindow
@@ -190,8 +205,8 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 		MaxIdleConnsPerHost:   opts.MaxIdleConns,
 		DisableCompression:    true, // bytes pass unchanged; compression is the client's and the upstream's
 		ForceAttemptHTTP2:     opts.HTTP2,
-		WriteBufferSize:       bufferSize,
-		ReadBufferSize:        bufferSize,
+		WriteBufferSize:       opts.bufSize,
+		ReadBufferSize:        opts.bufSize,
 	}
 	if !opts.HTTP2 {
 		// A non-nil empty map disables HTTP/2 even if the server offers it.
