@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -117,8 +118,8 @@ func (c *countingConn) Write(p []byte) (int, error) {
 }
 
 // countingDial wraps dial's connections in countingConn.
-func countingDial(dial func(ctx contextT, network, addr string) (net.Conn, error)) func(ctx contextT, network, addr string) (net.Conn, error) {
-	return func(ctx contextT, network, addr string) (net.Conn, error) {
+func countingDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err

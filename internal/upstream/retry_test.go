@@ -301,11 +301,16 @@ func TestIdleCloseRace(t *testing.T) {
 			d := newDeliveries()
 			s := newServer(t, newPKI(t), d.handler(), false, 100*time.Millisecond)
 			tr := newTransport(t, s.p, Options{IdleTimeout: tt.idle})
+			fails := 0
+			defer func() { t.Logf("%d of 5 POSTs failed (and did not run)", fails) }()
 			for i := range 5 {
 				id := fmt.Sprint(i)
 				// Every connection closed: by the upstream after 100 ms idle, or by us first.
 				waitFor(t, "the idle connection closed", func() bool { return s.closedN.Load() == s.accepted.Load() })
 				err := send(context.Background(), tr, http.MethodPost, s.url(), id, tt.replayOK)
+				if err != nil {
+					fails++
+				}
 				switch got := d.of(id); {
 				case err == nil && got != 1:
 					t.Errorf("POST %s succeeded and ran %d times", id, got)

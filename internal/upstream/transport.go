@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -43,9 +42,6 @@ const (
 
 	sessionCacheSize = 64
 )
-
-// contextT is context.Context, short for the dial signatures.
-type contextT = context.Context
 
 // Options configure a Transport. The zero value of each field means the documented default.
 type Options struct {
@@ -151,7 +147,10 @@ func New(opts Options) (*Transport, error) {
 // Swap installs a transport built from opts (a reloaded CA file, new pins); requests in flight
 // finish on the old one, whose idle connections are closed. The TLS session cache is kept when
 // the CA pool is unchanged and dropped when it changed, because a resumed session skips the
-// verification of the chain against the new pool. On error the old transport stays.
+// verification of the chain against the new pool (pins are checked on resumption too). On error
+// the old transport stays. Connections of the old transport busy at the swap go back to its
+// pool when their request ends and close after IdleTimeout; until then they count against
+// neither transport's MaxConns.
 func (t *Transport) Swap(opts Options) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
