@@ -1,0 +1,111 @@
+package memlimit
+
+import (
+	"io/fs"
+	"math"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+// fakeFS is a file system of fixed files; others do not exist.
+type fakeFS map[string]string
+
+func (f fakeFS) read(name string) ([]byte, error) {
+	if s, ok := f[name]; ok {
+		return []byte(s), nil
+	}
+	return nil, fs.ErrNotExist
+}
+
+func env(kv ...string) func(string) string {
+	return func(k string) string {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == k {
+				return kv[i+1]
+			}
+		}
+		return ""
+	}
+}
+
+func TestDecide(t *testing.T) {
+	const gib = 1 << 30
+	tests := []struct {
+		name    string
+		goos    string
+		env     func(string) string
+		files   fakeFS
+		limit   int64
+		source  string
+		file    string
+		wantErr string
+	}{
+		{"GOMEMLIMIT wins", "linux", env("GOMEMLIMIT", "1GiB"),
+			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "536870912\n"}, 0, "GOMEMLIMIT", "", ""},
+		{"v2 in a container", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "536870912\n"}, 429496729, "cgroup", "/sys/fs/cgroup/memory.max", ""},
+		{"v2 max", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "max\n"}, DefaultLimit, "default", "", ""},
+		{"v2 nested, parent smaller", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "0::/system.slice/proxy.service\n",
+				"/sys/fs/cgroup/system.slice/proxy.service/memory.max": "max\n",
+				"/sys/fs/cgroup/system.slice/memory.max":               "1073741824\n"}, 858993459, "cgroup", "/sys/fs/cgroup/system.slice/memory.max", ""},
+		{"v2 large: 80% of it, above the default", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "4294967296"}, 4 * gib * 8 / 10, "cgroup", "/sys/fs/cgroup/memory.max", ""},
+		{"v1", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "12:cpu,cpuacct:/docker/abc\n11:memory:/docker/abc\n",
+				"/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": "268435456\n"}, 214748364, "cgroup", "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", ""},
+		{"v1 unlimited", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "11:memory:/\n", "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, DefaultLimit, "default", "", ""},
+		{"no cgroup files", "linux", env(), fakeFS{}, DefaultLimit, "default", "", ""},
+		{"cgroup listed, file missing", "linux", env(), fakeFS{"/proc/self/cgroup": "0::/x\n"}, DefaultLimit, "default", "", ""},
+		{"garbage", "linux", env(),
+			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "lots\n"}, DefaultLimit, "default", "", `/sys/fs/cgroup/memory.max: "lots" is not a memory limit`},
+		{"garbage /proc/self/cgroup", "linux", env(), fakeFS{"/proc/self/cgroup": "nonsense"}, DefaultLimit, "default", "", ""},
+		{"not linux", "darwin", env(),
+			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "536870912\n"}, DefaultLimit, "default", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := decide(tt.goos, tt.env, tt.files.read)
+			if d.Limit != tt.limit || d.Source != tt.source || d.CgroupFile != tt.file {
+				t.Errorf("decide = %+v, want limit %d from %s (%s)", d, tt.limit, tt.source, tt.file)
+			}
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("error = %v, want %q", err, tt.wantErr)
+			}
+			if d.String() == "" {
+				t.Error("empty String")
+			}
+		})
+	}
+}
+
+func TestApply(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(old) })
+	t.Run("sets the limit", func(t *testing.T) {
+		debug.SetMemoryLimit(math.MaxInt64)
+		d, err := Apply(env(), fakeFS{}.read)
+		if err != nil || d.Limit != DefaultLimit {
+			t.Fatalf("Apply = %+v, %v", d, err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != DefaultLimit {
+			t.Fatalf("runtime limit = %d, want %d", got, DefaultLimit)
+		}
+	})
+	t.Run("GOMEMLIMIT untouched", func(t *testing.T) {
+		debug.SetMemoryLimit(123 << 20) // as if the runtime had read GOMEMLIMIT=123MiB
+		d, err := Apply(env("GOMEMLIMIT", "123MiB", "GOGC", "50"), fakeFS{}.read)
+		if err != nil || d.Limit != 123<<20 || d.Source != "GOMEMLIMIT" || d.GOGC != "50" {
+			t.Fatalf("Apply = %+v, %v", d, err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != 123<<20 {
+			t.Fatalf("runtime limit = %d, want the user's", got)
+		}
+		if s := d.String(); !strings.Contains(s, "GOMEMLIMIT (123 MiB)") || !strings.Contains(s, "GOGC 50") {
+			t.Errorf("String = %q", s)
+		}
+	})
+}
