@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -138,6 +139,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 // classifyUpstream maps a transport error talking to the upstream.
 func (h *Handler) classifyUpstream(err error) (int, string) {
 	var (
+		pinErr     *upstream.PinError
 		unknownCA  x509.UnknownAuthorityError
 		hostErr    x509.HostnameError
 		invalidErr x509.CertificateInvalidError
@@ -150,6 +152,10 @@ func (h *Handler) classifyUpstream(err error) (int, string) {
 	case errors.As(err, &hostErr):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
 			" is not valid for that name; set upstream.server_name to a name the certificate holds"
+	case errors.As(err, &pinErr):
+		return http.StatusBadGateway, "bad gateway: the certificate key of " + h.host +
+			" matches none of upstream.pins; if the DBaaS Manager's key changed, print its pins with " +
+			"dbaas-proxy pins and update upstream.pins"
 	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
 			" is not signed by the CA in upstream.ca_file (" + h.opts.CAFile +

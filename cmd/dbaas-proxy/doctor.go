@@ -119,7 +119,10 @@ func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 
 // call makes one cheap authenticated request and compares the clocks.
 func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.Token) {
-	tr := server.UpstreamTransport(d.cfg, pool)
+	tr, err := server.UpstreamTransport(d.cfg, pool)
+	if !d.check("call", err, "") {
+		return
+	}
 	defer tr.CloseIdleConnections()
 	u := strings.TrimSuffix(d.cfg.UpstreamURL(), "/") + "/api/v3/" + url.PathEscape(tok.UserID) + "/services"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

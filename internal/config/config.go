@@ -4,7 +4,7 @@
 // config file and nothing else: the files a config names are read by the server.
 //
 // It may import the library packages whose options and defaults it holds (internal/admin,
-// internal/inbound, tokensource) and internal/configerr; never proxy/ or internal/server.
+// internal/inbound, internal/upstream, tokensource) and internal/configerr; never proxy/ or internal/server.
 package config
 
 import (
@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -37,6 +38,13 @@ type UpstreamConfig struct {
 	Timeout      time.Duration `yaml:"timeout"`
 	HTTP2        bool          `yaml:"http2"`
 	MaxIdleConns int           `yaml:"max_idle_conns"`
+	// MaxConns caps the TLS connections to the upstream; requests beyond it queue for one.
+	MaxConns int `yaml:"max_conns"`
+	// IdleTimeout drops a pooled connection idle that long, before a load balancer does.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// Pins, when set, require a certificate of the upstream's chain to have one of these
+	// SPKI pins (sha256/<base64>), besides verifying against ca_file.
+	Pins []string `yaml:"pins"`
 }
 
 // AuthConfig says how to obtain and attach the access token.
@@ -72,7 +80,8 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
 		ShutdownDelay:   0,
-		Upstream:        UpstreamConfig{Timeout: 60 * time.Second, MaxIdleConns: 256},
+		Upstream: UpstreamConfig{Timeout: 60 * time.Second, MaxConns: upstream.DefaultMaxConns,
+			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",
 			Header:          "x-auth-token",

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
 // Validate checks the configuration without touching files or the network and returns every
@@ -78,7 +79,18 @@ func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
 		add("upstream.timeout", "%q must be positive, e.g. 60s", u.Timeout)
 	}
 	if u.MaxIdleConns < 0 {
-		add("upstream.max_idle_conns", "%d is negative; use 0 for the default (256)", u.MaxIdleConns)
+		add("upstream.max_idle_conns", "%d is negative; use 0 for max_conns", u.MaxIdleConns)
+	}
+	if u.MaxConns < 1 {
+		add("upstream.max_conns", "%d must be at least 1 (the default is %d)", u.MaxConns, upstream.DefaultMaxConns)
+	}
+	if u.IdleTimeout < time.Second {
+		add("upstream.idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
+	}
+	for i, p := range u.Pins {
+		if err := upstream.ValidatePin(p); err != nil {
+			add(fmt.Sprintf("upstream.pins[%d]", i), "%s", strings.TrimPrefix(err.Error(), "upstream.pins: "))
+		}
 	}
 }
 

@@ -26,7 +26,10 @@ func NewExchange(cfg *config.Config, opts Options) (*tokensource.Exchange, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	tr := UpstreamTransport(cfg, pool)
+	tr, err := UpstreamTransport(cfg, pool)
+	if err != nil {
+		return nil, nil, err
+	}
 	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
 		Client:          &http.Client{Transport: tr, Timeout: cfg.Upstream.Timeout},

@@ -28,8 +28,8 @@ func (a *Server) reload(why string) {
 	}
 	if pool, err := ReadCA(a.cfg.Upstream.CAFile); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old CA")
-	} else {
-		a.upstream.swap(UpstreamTransport(a.cfg, pool))
+	} else if err := a.upstream.Reload(pool, a.cfg.Upstream.Pins); err != nil {
+		a.log.Error().Err(err).Msg("keeping the old CA")
 	}
 	if err := a.guard.Reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old inbound TLS files")

@@ -114,7 +114,7 @@ func (a *Server) Serve(ctx context.Context) error {
 		a.reloadMu.Lock() // a Reload in progress finishes; later ones see stopping
 		a.reloadMu.Unlock()
 		a.tokens.Close()
-		a.upstream.close()
+		a.upstream.CloseIdleConnections()
 	}
 	if err := sdnotify.Notify("READY=1"); err != nil {
 		a.log.Warn().Err(err).Msg("cannot notify systemd")

@@ -26,6 +26,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
@@ -52,7 +53,7 @@ type Server struct {
 	opts     Options
 	log      zerolog.Logger
 	keys     *keyStore
-	upstream *swapTransport
+	upstream *upstream.Transport
 	tokens   *tokensource.Cached
 	guard    *inbound.Guard
 	proxy    http.Handler
@@ -92,7 +93,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream.url: %w", err)
 	}
-	a.upstream = newSwapTransport(UpstreamTransport(cfg, pool))
+	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
