@@ -24,6 +24,9 @@ type Config struct {
 	Log             LogConfig      `yaml:"log"`
 	Admin           AdminConfig    `yaml:"admin"`
 	Inbound         inbound.Config `yaml:"inbound"`
+
+	origins map[string]origin // where each key's value came from; nil for Defaults()
+	file    string            // the config file, "" when none
 }
 
 // UpstreamConfig says where the DBaaS Manager is and how to trust it.
@@ -39,7 +42,13 @@ type UpstreamConfig struct {
 
 // AuthConfig says how to obtain and attach the access token.
 type AuthConfig struct {
-	APIKeyFile      string        `yaml:"api_key_file"`
+	// APIKeyFile is the file holding the API key (the JSON the console downloads, or the bare
+	// key). It is re-read on SIGHUP and when it changes.
+	APIKeyFile string `yaml:"api_key_file"`
+	// APIKeyCommand is a command and its arguments (no shell) whose standard output, trimmed, is
+	// the API key, e.g. [security, find-generic-password, -s, dbaas, -w]. It runs at start and
+	// on every reload, within 10 s. Used when APIKeyFile is "".
+	APIKeyCommand   []string      `yaml:"api_key_command"`
 	TokenPath       string        `yaml:"token_path"`
 	Header          string        `yaml:"header"`
 	RefreshOn       []int         `yaml:"refresh_on"`
@@ -47,10 +56,13 @@ type AuthConfig struct {
 	MaxReplayBytes  int64         `yaml:"max_replay_bytes"`
 }
 
-// LogConfig sets the log level and format.
+// LogConfig sets the log level, format and destination.
 type LogConfig struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+	// File is a file the log lines are appended to (created 0600, reopened on SIGHUP for
+	// logrotate); "" means stderr.
+	File string `yaml:"file"`
 }
 
 // AdminConfig sets the admin listener (health, readiness, metrics, status page).

@@ -38,7 +38,7 @@ func (c *Config) Validate() error {
 	switch c.Log.Format {
 	case "auto", "json", "console":
 	default:
-		add("log.format", "%q is not a format; use auto (JSON unless stdout is a terminal), json or console", c.Log.Format)
+		add("log.format", "%q is not a format; use auto (console on a terminal, else JSON: log lines go to stderr, or to log.file), json or console", c.Log.Format)
 	}
 	if c.Admin.Listen != "" {
 		if err := checkListen(c.Admin.Listen, true); err != nil {
@@ -115,6 +115,11 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	}
 	if a.DefaultLifetime <= 0 {
 		add("auth.default_lifetime", "%q must be positive, e.g. 55m", a.DefaultLifetime)
+	}
+	if a.APIKeyFile != "" && len(a.APIKeyCommand) > 0 {
+		add("auth.api_key_command", "is set together with auth.api_key_file; set only one of them")
+	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
+		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
 	}
 	if a.MaxReplayBytes < 0 {
 		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)
