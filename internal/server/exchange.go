@@ -18,7 +18,7 @@ func NewExchange(cfg *config.Config, opts Options) (*tokensource.Exchange, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := newKeyStore(cfg.Auth.APIKeyFile, opts.Getenv)
+	keys, err := newKeyStore(cfg.Auth, opts.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -84,7 +84,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.keys, err = newKeyStore(cfg.Auth.APIKeyFile, opts.Getenv); err != nil {
+	if a.keys, err = newKeyStore(cfg.Auth, opts.Getenv); err != nil {
 		return nil, err
 	}
 	base, err := url.Parse(cfg.UpstreamURL())
