@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
@@ -38,19 +40,26 @@ func (d *doctor) check(name string, err error, detail string) bool {
 	return true
 }
 
-// runDoctor checks the configuration against the real upstream: CA file, TLS handshake, token
+// setupDoctor checks the configuration against the real upstream: CA file, TLS handshake, token
 // exchange, one authenticated call, and the clock. It never prints the key or the token.
-func runDoctor(ctx context.Context, args []string, sys system) error {
-	fs := flagSet("doctor", sys)
-	configPath := fs.String("config", "", "the config `file`")
-	if err := parse(fs, args); err != nil {
-		return err
+func setupDoctor(fs *flag.FlagSet) runFunc {
+	cf := addConfigFlags(fs)
+	return func(ctx context.Context, sys system, _ []string) error {
+		cfg, err := cf.load(sys)
+		what := *cf.path
+		if what == "" {
+			what = "no file: the environment and the defaults"
+		}
+		d := &doctor{cfg: cfg, out: sys.stdout}
+		if !d.check("config", err, what) {
+			return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
+		}
+		return d.runAll(ctx, sys)
 	}
-	cfg, err := loadFlags(*configPath, "", "")
-	d := &doctor{cfg: cfg, out: sys.stdout}
-	if !d.check("config", err, *configPath) {
-		return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
-	}
+}
+
+func (d *doctor) runAll(ctx context.Context, sys system) error {
+	cfg := d.cfg
 	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
 	defer cancel()
 	d.run(ctx, sys)
@@ -69,8 +78,15 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	if !d.handshake(ctx, pool) {
 		return
 	}
-	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: newLogger(config.LogConfig{Level: "error"}, io.Discard), Getenv: sys.getenv, Version: version})
-	if !d.check("api_key", err, "found") {
+	source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
+	if !d.check("api_key", err, "from "+source) {
+		return
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
+	}
+	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
+	if !d.check("api_key", err, "read") {
 		return
 	}
 	defer closeFn()

@@ -3,19 +3,9 @@
 // pinned to the DBaaS Manager's CA, and obtains, caches, refreshes and attaches the access token
 // itself, so that tools need neither the API key nor the token dance.
 //
-// Usage:
-//
-//	dbaas-proxy -config FILE [-listen ADDR] [-log-level LEVEL]   serve
-//	dbaas-proxy demo                                            serve in front of the built-in emulator
-//	dbaas-proxy validate -config FILE                           check a config file
-//	dbaas-proxy token -config FILE [-json]                      print a fresh access token
-//	dbaas-proxy doctor -config FILE                             check CA, TLS, key, token, clock
-//	dbaas-proxy hash-token                                      hash a client token read from stdin
-//	dbaas-proxy healthcheck [-addr HOST:PORT]                   probe the admin listener's /healthz
-//	dbaas-proxy version                                         print the version
-//
-// Exit codes: 0 success; 1 a runtime failure (cannot listen, a failed check, requests cut off at
-// shutdown_timeout); 2 bad usage or configuration; 128+N when a second signal N forced the exit.
+// Run `dbaas-proxy help` for the commands, the configuration (a YAML file, DBAAS_PROXY_*
+// variables and flags), the signals and the exit codes; `dbaas-proxy help COMMAND` for one
+// command. The text is in help.go.
 package main
 
 import (
@@ -27,8 +17,9 @@ import (
 	"syscall"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version is set at build time: -ldflags "-X main.version=v1.2.3". When it is not, the
+// version comes from the build info (versionString).
+var version = ""
 
 // defaultMemoryLimit is the soft memory limit of the Go runtime unless GOMEMLIMIT says
 // otherwise. A proxy's live heap is small (a few MiB even with 128 busy connections), but with
@@ -42,7 +33,7 @@ func main() {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	sys := system{
-		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ,
 		signals: func() (<-chan os.Signal, func()) {
 			ch := make(chan os.Signal, 4)
 			signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -50,7 +41,11 @@ func main() {
 		},
 		exit: os.Exit,
 	}
-	os.Exit(runMain(context.Background(), os.Args[1:], sys))
+	run := func(sys system) int { return runMain(context.Background(), os.Args[1:], sys) }
+	if code, ok := runService(run, sys); ok { // started by the Windows Service Control Manager
+		os.Exit(code)
+	}
+	os.Exit(run(sys))
 }
 
 // system is what the program takes from the process: standard streams, the environment,
@@ -59,6 +54,7 @@ type system struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string // nil: no DBAAS_PROXY_* configuration variables
 	signals        func() (<-chan os.Signal, func())
 	exit           func(code int)
 }

@@ -43,7 +43,14 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 		stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, exited: make(chan int, 1)}
 	sys := system{
 		stdin: strings.NewReader(""), stdout: p.stdout, stderr: p.stderr,
-		getenv:  func(k string) string { return env[k] },
+		getenv: func(k string) string { return env[k] },
+		environ: func() []string {
+			var kv []string
+			for k, v := range env {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		},
 		signals: func() (<-chan os.Signal, func()) { return p.sig, func() {} },
 		exit:    func(code int) { p.exited <- code },
 	}
@@ -188,7 +195,7 @@ func TestCommandErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no config", []string{}, exitUsage, "-config FILE is required"},
+		{"no config", []string{}, exitUsage, "upstream.url: not set"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"stray argument", []string{"-config", e.config, "my-api-key"}, exitUsage, "never an argument"},
 		{"missing CA file", []string{"-config", badCA}, exitUsage, filepath.Join(e.dir, "missing-ca.pem")},

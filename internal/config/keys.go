@@ -211,8 +211,11 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 func (c *Config) set(key, s, source string) *Error {
 	v := reflect.ValueOf(c).Elem()
 	for _, part := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return &Error{Source: source, Key: key, Problem: "unknown key"}
+		}
 		f, ok := structFields(v.Type())[part]
-		if !ok || v.Kind() != reflect.Struct {
+		if !ok {
 			return &Error{Source: source, Key: key, Problem: "unknown key"}
 		}
 		v = v.Field(f.index)
@@ -284,4 +287,28 @@ func unknownEnvHint(name string, known map[string]Key) string {
 		hint = "did you mean " + best + "? " + hint
 	}
 	return hint
+}
+
+// Value returns the value of the scalar key as text ("" for an unknown key); a list is
+// comma-separated, as in its variable.
+func (c *Config) Value(key string) string {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return ""
+		}
+		f, ok := structFields(v.Type())[part]
+		if !ok {
+			return ""
+		}
+		v = v.Field(f.index)
+	}
+	if v.Kind() == reflect.Slice {
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = fmt.Sprint(v.Index(i).Interface())
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v.Interface())
 }
