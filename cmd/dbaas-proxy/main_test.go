@@ -22,7 +22,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeBinaries()
+		os.Exit(code)
+	}))
 }
 
 // proc is dbaas-proxy run in-process through runMain, as main would run it, with signals sent
