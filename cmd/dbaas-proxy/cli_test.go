@@ -271,4 +271,3 @@ func TestConfigExample(t *testing.T) {
 		t.Errorf("validate of the example: exit %d %q (want the relative ca_file resolved next to the file)", code, stderr)
 	}
 }
-
