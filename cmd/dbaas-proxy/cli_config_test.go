@@ -85,7 +85,7 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 		cfg  string
 		want string
 	}{
-		{"file", []string{"IBMCLOUD_API_KEY=" + key}, e.config, "ok    api_key    from file " + e.keyFile},
+		{"file", []string{"IBMCLOUD_API_KEY=" + key, "DBAAS_PROXY_LOG_LEVEL=warn"}, e.config, "ok    api_key    from file " + e.keyFile},
 		{"command", []string{"DBAAS_API_KEY=" + key}, cmdCfg, "ok    api_key    from command cat (auth.api_key_command)"},
 		{"DBAAS_API_KEY", []string{"DBAAS_API_KEY=" + key, "IBMCLOUD_API_KEY=other-key-xxxxxxxxxxxxxxxxxx"}, noKey, "ok    api_key    from environment variable DBAAS_API_KEY"},
 		{"IBMCLOUD_API_KEY", []string{"IBMCLOUD_API_KEY=" + key}, noKey, "ok    api_key    from environment variable IBMCLOUD_API_KEY"},
@@ -103,6 +103,10 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 				"idle_timeout: 2m0s", "max_header_bytes: 65536")
 			if strings.Contains(out+stderr, key) {
 				t.Error("doctor printed the API key")
+			}
+			if tt.name == "file" { // each value set is marked with where it was set
+				mustContainAll(t, out, "ca_file: "+e.caFile+" # "+e.config+":5\n",
+					"level: warn # environment variable DBAAS_PROXY_LOG_LEVEL\n", "  timeout: 1m0s\n")
 			}
 		})
 	}

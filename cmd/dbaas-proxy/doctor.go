@@ -167,14 +167,61 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	d.check("clock", err, fmt.Sprintf("within %s of the upstream's", max(skew, time.Second)))
 }
 
-// printConfig prints the effective configuration. It holds paths and hashes, never a secret:
-// the key lives in its file or the environment, and client tokens only as SHA-256.
+// printConfig prints the configuration in force, each value set by the file, a variable or a
+// flag marked with where it came from. It holds paths and hashes, never a secret: the key
+// lives in its file, its command's output or the environment, and client tokens only as
+// SHA-256.
 func (d *doctor) printConfig() {
-	b, err := yaml.Marshal(d.cfg)
-	if err != nil {
+	var root yaml.Node
+	if err := root.Encode(d.cfg); err != nil {
 		return
 	}
-	fmt.Fprintf(d.out, "\neffective config:\n%s", indent(string(b), "  "))
+	annotate(&root, "", d.cfg)
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return
+	}
+	fmt.Fprintf(d.out, "\nconfiguration in force (unmarked values are defaults):\n%s", indent(b.String(), "  "))
+}
+
+// scalars reports whether the sequence n holds only scalars.
+func scalars(n *yaml.Node) bool {
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			return false
+		}
+	}
+	return true
+}
+
+// annotate marks each key of the mapping n (at prefix) that was set, with where it was set.
+func annotate(n *yaml.Node, prefix string, cfg *config.Config) {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		annotate(n.Content[0], prefix, cfg)
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		if v.Kind == yaml.MappingNode {
+			annotate(v, key, cfg)
+			continue
+		}
+		if v.Kind == yaml.SequenceNode && scalars(v) {
+			v.Style = yaml.FlowStyle // [401, 403], with room for the comment
+		}
+		if src := cfg.SetBy(key); src != "" {
+			v.LineComment = src
+		}
+	}
 }
 
 func indent(s, pre string) string {

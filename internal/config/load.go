@@ -341,6 +341,10 @@ type origin struct {
 // "flag -NAME" (of key, or of its closest parent that was set); "" for a default.
 func (c *Config) Source(key string) string { return c.origin(key).source }
 
+// SetBy says where the value of key itself came from, like Source, but "" when key was not
+// set (its value is the default, or comes with its parent's).
+func (c *Config) SetBy(key string) string { return c.origins[key].source }
+
 func (c *Config) origin(key string) origin {
 	for key != "" {
 		if o, ok := c.origins[key]; ok {
