@@ -140,6 +140,7 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	u := strings.TrimSuffix(d.cfg.UpstreamURL(), "/") + "/api/v3/" + url.PathEscape(tok.UserID) + "/services"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", server.UserAgent(versionString()))
 	req.Header.Set("X-Auth-Token", tok.AccessToken)
 	resp, err := tr.RoundTrip(req)
 	if err == nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -179,5 +180,30 @@ func TestKeyFileModeWarning(t *testing.T) {
 		if tt.warn && !strings.Contains(warnings[0], "readable by group or others") {
 			t.Errorf("warning %q", warnings[0])
 		}
+	}
+}
+
+// TestUserAgent: the token exchanges the server and NewExchange make carry
+// dbaas-proxy/VERSION (tokensource sets none; without this, Go's default would be sent).
+func TestUserAgent(t *testing.T) {
+	h := newHarness(t, Options{Version: "v9.9.9-ua"}, nil)
+	h.serve(t)
+	h.ready(t)
+	ex, closeFn, err := NewExchange(h.cfg, Options{Version: "v9.9.8-ua"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if _, err := ex.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range h.em.Requests() {
+		if r.Path == h.cfg.Auth.TokenPath {
+			got[r.Header.Get("User-Agent")] = true
+		}
+	}
+	if !got["dbaas-proxy/v9.9.9-ua"] || !got["dbaas-proxy/v9.9.8-ua"] || len(got) != 2 {
+		t.Errorf("token requests' User-Agents = %v, want dbaas-proxy/v9.9.9-ua and dbaas-proxy/v9.9.8-ua", got)
 	}
 }

@@ -163,7 +163,7 @@ func (a *Server) buildTokens(base *url.URL) error {
 	}
 	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
-		Client:          &http.Client{Transport: a.upstream, Timeout: a.cfg.Upstream.Timeout},
+		Client:          &http.Client{Transport: WithUserAgent(a.upstream, a.opts.Version), Timeout: a.cfg.Upstream.Timeout},
 		Key:             a.keys.Key,
 		DefaultLifetime: a.cfg.Auth.DefaultLifetime,
 		Logger:          a.log,
