@@ -52,6 +52,8 @@ func TestConfigProblemsThroughBinary(t *testing.T) {
 				`flag -listen: listen: "nowhere" is not HOST:PORT`}},
 		{"no file: the variables that would set what is missing", []string{"DBAAS_PROXY_UPSTREAM_REGION=eu-de"}, []string{"validate"}, []string{
 			"upstream.ca_file: not set", "DBAAS_PROXY_UPSTREAM_CA_FILE", "no -config FILE given"}},
+		{"log.format says where the lines go", []string{"DBAAS_PROXY_LOG_FORMAT=xml"}, []string{"validate", "-config", typeErrs}, []string{
+			`environment variable DBAAS_PROXY_LOG_FORMAT: log.format: "xml" is not a format; use auto (console on a terminal, else JSON: log lines go to stderr, or to log.file)`}},
 		{"a stray argument", nil, []string{"run", "-config", typeErrs, "my-api-key"}, []string{"never an argument"}},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,6 +247,11 @@ func envKeys() map[string]Key {
 	return m
 }
 
+// kubernetesServiceVar matches the variables Kubernetes gives every pod for a Service named
+// dbaas-proxy in its namespace (enableServiceLinks, on by default): DBAAS_PROXY_SERVICE_HOST,
+// DBAAS_PROXY_SERVICE_PORT[_NAME], DBAAS_PROXY_PORT[_20000_TCP[_PROTO|_PORT|_ADDR]].
+var kubernetesServiceVar = regexp.MustCompile(`^DBAAS_PROXY_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$`)
+
 // applyEnv sets every key whose DBAAS_PROXY_ variable is in environ. A DBAAS_PROXY_ variable
 // that names no scalar key is an error, so that a typo does not pass unseen.
 func applyEnv(c *Config, environ []string) error {
@@ -258,6 +264,9 @@ func applyEnv(c *Config, environ []string) error {
 		}
 		source := "environment variable " + name
 		k, ok := byEnv[name]
+		if !ok && kubernetesServiceVar.MatchString(name) {
+			continue // Kubernetes sets these for a Service named dbaas-proxy
+		}
 		if !ok {
 			errs = append(errs, &Error{Source: source, Problem: "names no config key", Hint: unknownEnvHint(name, byEnv)})
 			continue

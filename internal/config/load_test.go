@@ -190,6 +190,15 @@ func TestEnvironmentAndFlags(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the variables of a Kubernetes Service named dbaas-proxy pass", func(t *testing.T) {
+		_, err := Resolve(Sources{File: file, Environ: []string{"DBAAS_PROXY_SERVICE_HOST=10.0.0.1",
+			"DBAAS_PROXY_SERVICE_PORT=20000", "DBAAS_PROXY_SERVICE_PORT_HTTP=20000", "DBAAS_PROXY_PORT=tcp://10.0.0.1:20000",
+			"DBAAS_PROXY_PORT_20000_TCP=tcp://10.0.0.1:20000", "DBAAS_PROXY_PORT_20000_TCP_PROTO=tcp",
+			"DBAAS_PROXY_PORT_20000_TCP_PORT=20000", "DBAAS_PROXY_PORT_20000_TCP_ADDR=10.0.0.1"}})
+		if err != nil {
+			t.Errorf("Kubernetes service variables: %v", err)
+		}
+	})
 	t.Run("a missing key says which variable sets it", func(t *testing.T) {
 		_, err := Resolve(Sources{Environ: []string{"DBAAS_PROXY_UPSTREAM_REGION=eu-de"}})
 		if err == nil || !strings.Contains(err.Error(), "upstream.ca_file: not set") || !strings.Contains(err.Error(), "DBAAS_PROXY_UPSTREAM_CA_FILE") {
