@@ -1,7 +1,10 @@
 // Package config is dbaas-proxy's configuration: the types, the one table of defaults
-// (Defaults), strict decoding of a YAML file with the line of every key (Decode, Load), and
-// validation that reports every problem at once as *Error values (Validate). It reads the
-// config file and nothing else: the files a config names are read by the server.
+// (Defaults), and Resolve, which layers an optional YAML file (decoded strictly, node by node,
+// every problem with its key, line and fix), DBAAS_PROXY_* variables and command-line flags
+// (both derived from the yaml tags by reflection: Keys) over the defaults, remembers where
+// each value came from (Source), and validates the result, reporting every problem at once as
+// *Error values. It reads the config file and nothing else: the environment is handed to it,
+// and the files a config names are read by the server.
 //
 // It may import the library packages whose options it holds (internal/inbound) and
 // internal/configerr; never proxy/, tokensource/ or internal/server.
