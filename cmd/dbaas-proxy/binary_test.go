@@ -2,12 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,37 +12,6 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binary builds dbaas-proxy once per test run and returns its path: the lifecycle tests run
-// the program as a user does, with real signals.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dbaas-proxy-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "dbaas-proxy")
-		if runtime.GOOS == "windows" {
-			binPath += ".exe"
-		}
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
 
 // running is the built binary running as a child process.
 type running struct {
@@ -62,7 +28,7 @@ func run(t *testing.T, args ...string) *running {
 	}
 	r := &running{cmd: exec.Command(binary(t), args...), stderr: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	r.cmd.Stderr = r.stderr
-	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	r.cmd.Env = baseEnv()
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,80 +1,128 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"runtime"
 	"strings"
-	"syscall"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
-	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
-// command is one subcommand.
+// command is one subcommand. setup defines its flags on fs and returns what runs it with
+// the arguments left after the flags (only a command with operands takes any).
 type command struct {
-	name  string
-	usage string
-	run   func(ctx context.Context, args []string, sys system) error
+	name     string
+	synopsis string // the flags and operands, e.g. "[-config FILE] [-json]"
+	summary  string // one line, for the list of commands
+	details  string // what it does, for help COMMAND
+	example  string
+	operands []string // the words it takes after its flags (completion), e.g. bash zsh
+	setup    func(fs *flag.FlagSet) runFunc
 }
+
+type runFunc func(ctx context.Context, sys system, args []string) error
 
 func commands() []command {
 	return []command{
-		{"run", "-config FILE [-listen ADDR] [-log-level LEVEL]: serve (the default command)", runServe},
-		{"demo", "[-listen ADDR] [-admin-listen ADDR]: serve in front of the built-in DBaaS Manager emulator", runDemo},
-		{"validate", "-config FILE: check a config file and exit non-zero with every problem", runValidate},
-		{"token", "-config FILE [-json]: print a fresh access token", runToken},
-		{"doctor", "-config FILE: check the CA file, TLS, API key, token and clock", runDoctor},
-		{"hash-token", ": read a client token from stdin, print its token_sha256 line", runHashToken},
-		{"healthcheck", "[-addr HOST:PORT] [-config FILE]: probe the admin listener's /healthz", runHealthcheck},
-		{"version", ": print the version", runVersion},
+		{name: "run", synopsis: "[-config FILE] [-listen ADDR] [-log-level LEVEL]",
+			summary: "serve until a signal (the default command)",
+			details: "Serves the proxy and the admin listener until SIGTERM or SIGINT. SIGHUP reloads the API key, the CA and TLS files and reopens log.file.",
+			example: "dbaas-proxy run -config /etc/dbaas-proxy/config.yaml\n  DBAAS_PROXY_UPSTREAM_REGION=eu-de DBAAS_PROXY_UPSTREAM_CA_FILE=ca.pem DBAAS_API_KEY=... dbaas-proxy",
+			setup:   setupServe},
+		{name: "demo", synopsis: "[-listen ADDR] [-admin-listen ADDR] [-log-level LEVEL] [-token-lifetime D]",
+			summary: "serve in front of the built-in DBaaS Manager emulator",
+			details: "Starts the built-in emulator over TLS with a fresh CA and serves it, with no API key needed; prints commands to try.",
+			example: "dbaas-proxy demo -listen 127.0.0.1:20001", setup: setupDemo},
+		{name: "validate", synopsis: "[-config FILE]",
+			summary: "check the configuration and the files it names; print every problem",
+			details: "Checks the configuration (file, variables) and that every file it names is there and usable, without contacting the upstream. Exits 2 with every problem, each naming its key and where the value came from.",
+			example: "dbaas-proxy validate -config config.yaml", setup: setupValidate},
+		{name: "token", synopsis: "[-config FILE] [-json]",
+			summary: "print a fresh access token",
+			details: "Exchanges the API key for an access token and prints it on stdout (with -json: the token, user id and expiry).",
+			example: `curl -H "x-auth-token: $(dbaas-proxy token -config config.yaml)" https://...`, setup: setupToken},
+		{name: "doctor", synopsis: "[-config FILE]",
+			summary: "check CA, TLS, API key, token and clock; print the values in force",
+			details: "Checks the configuration against the real upstream: the CA file, the TLS handshake, the API key's source, the token exchange, one authenticated call and the clock; then prints the configuration in force. Never prints the key or the token.",
+			example: "dbaas-proxy doctor -config config.yaml", setup: setupDoctor},
+		{name: "hash-token", synopsis: "< TOKEN",
+			summary: "read a client token from stdin, print its token_sha256 line",
+			details: "Reads a client token (16 characters at least) from stdin and prints the token_sha256 line for inbound.clients, so that client tokens never live in config files.",
+			example: "openssl rand -hex 32 | tee client.token | dbaas-proxy hash-token", setup: setupHashToken},
+		{name: "healthcheck", synopsis: "[-addr HOST:PORT] [-config FILE]",
+			summary: "probe the admin listener's /healthz (for a Docker HEALTHCHECK)",
+			details: "Probes /healthz of the admin listener (-addr, else admin.listen of the configuration); exits 0 when healthy, 1 when not.",
+			example: `HEALTHCHECK CMD ["/dbaas-proxy", "healthcheck"]`, setup: setupHealthcheck},
+		{name: "config", synopsis: "example | keys",
+			summary: "print the annotated example configuration, or every key and its variable",
+			details: "config example prints config.example.yaml: every key with its default and what it does. config keys lists every key that a DBAAS_PROXY_ variable or a file can set, with its variable and type.",
+			example: "dbaas-proxy config example > config.yaml", operands: []string{"example", "keys"}, setup: setupConfig},
+		{name: "completion", synopsis: "bash | zsh | fish | powershell",
+			summary:  "print a shell completion script",
+			details:  "Prints a completion script for the shell: the commands, their flags and file names for -config.",
+			example:  "source <(dbaas-proxy completion bash)\n  dbaas-proxy completion fish > ~/.config/fish/completions/dbaas-proxy.fish",
+			operands: []string{"bash", "zsh", "fish", "powershell"}, setup: setupCompletion},
+		{name: "version", summary: "print the version",
+			details: "Prints the version (set at build time, else the module version or the VCS revision), the Go version and the platform.",
+			example: "dbaas-proxy version", setup: setupVersion},
+		{name: "help", synopsis: "[COMMAND]", summary: "print this help, or a command's",
+			details: "Prints the overview, or the flags of COMMAND with an example.",
+			example: "dbaas-proxy help doctor", setup: setupHelp},
 	}
+}
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // runMain runs the command in args and returns the process's exit code.
 func runMain(ctx context.Context, args []string, sys system) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help": // the overview; "run -h" is run's own help
+			usage(sys.stdout)
+			return exitOK
+		case "-version", "--version":
+			args = append([]string{"version"}, args[1:]...)
+		}
+	}
 	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return report(c.run(ctx, args, sys), sys.stderr)
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(sys.stderr, "dbaas-proxy: unknown command %q\n\n", name)
+		usage(sys.stderr)
+		return exitUsage
+	}
+	fs := flagSet(c, sys.stderr)
+	run := c.setup(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
 		}
+		return exitUsage // the flag package has printed the problem and the usage
 	}
-	if name == "help" || name == "-h" || name == "--help" {
-		usage(sys.stdout)
-		return exitOK
+	if len(c.operands) == 0 && c.name != "help" && fs.NArg() > 0 {
+		return report(usageErr(fmt.Errorf("unexpected argument %q (the API key is never an argument: use auth.api_key_file, auth.api_key_command or %s)", fs.Arg(0), server.APIKeyEnv)), sys.stderr)
 	}
-	fmt.Fprintf(sys.stderr, "dbaas-proxy: unknown command %q\n", name)
-	usage(sys.stderr)
-	return exitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: dbaas-proxy [command] [flags]; commands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.usage)
-	}
+	return report(run(ctx, sys, fs.Args()), sys.stderr)
 }
 
 // report prints err, if any, and returns its exit code.
 func report(err error, stderr io.Writer) int {
 	if err == nil {
-		return exitOK
-	}
-	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
 	var ec *exitCode
@@ -90,225 +138,50 @@ func report(err error, stderr io.Writer) int {
 
 func usageErr(err error) error { return &exitCode{code: exitUsage, err: err} }
 
-// flagSet returns a FlagSet for a command that reports errors as usage errors.
-func flagSet(name string, sys system) *flag.FlagSet {
-	fs := flag.NewFlagSet("dbaas-proxy "+name, flag.ContinueOnError)
-	fs.SetOutput(sys.stderr)
+// flagSet returns the FlagSet of c, whose -h prints c's help.
+func flagSet(c command, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("dbaas-proxy "+c.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() { commandUsage(fs.Output(), c, fs) }
 	return fs
 }
 
-// parse parses args; stray arguments are a usage error (an API key must never be one).
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr(errors.New(""))
-	}
-	if fs.NArg() > 0 {
-		return usageErr(fmt.Errorf("unexpected argument %q (the API key is never an argument: use auth.api_key_file or %s)", fs.Arg(0), server.APIKeyEnv))
-	}
-	return nil
+// configFlags are the flags that choose the configuration.
+type configFlags struct {
+	path  *string
+	flags []config.Flag
+	fs    *flag.FlagSet
 }
 
-// loadFlags loads -config and applies -listen and -log-level over it.
-func loadFlags(configPath, listenFlag, levelFlag string) (*config.Config, error) {
-	if configPath == "" {
-		return nil, usageErr(errors.New("-config FILE is required (see config.example.yaml)"))
+// addConfigFlags defines -config and, for each key in keys, a flag named like the key's last
+// part with - for _ (log.level is -log-level), overriding the file and the environment.
+func addConfigFlags(fs *flag.FlagSet, keys ...[2]string) *configFlags {
+	cf := &configFlags{fs: fs}
+	cf.path = fs.String("config", "", "the config `file` (YAML; optional: DBAAS_PROXY_* variables can do without it; see dbaas-proxy config example)")
+	for _, k := range keys {
+		name, usage := strings.ReplaceAll(strings.ReplaceAll(k[0], ".", "-"), "_", "-"), k[1]
+		key := k[0]
+		fs.Func(name, usage+" (the key "+key+", variable "+config.EnvName(key)+")", func(v string) error {
+			cf.flags = append(cf.flags, config.Flag{Name: name, Key: key, Value: v})
+			return nil
+		})
 	}
-	cfg, err := config.Load(configPath, func(c *config.Config) {
-		if listenFlag != "" {
-			c.Listen = listenFlag
-		}
-		if levelFlag != "" {
-			c.Log.Level = levelFlag
-		}
-	})
+	return cf
+}
+
+// load resolves the configuration: flags over the environment over -config over the
+// defaults. Every problem is a usage error (exit 2).
+func (cf *configFlags) load(sys system) (*config.Config, error) {
+	var environ []string
+	if sys.environ != nil {
+		environ = sys.environ()
+	}
+	cfg, err := config.Resolve(config.Sources{File: *cf.path, Environ: environ, Flags: cf.flags})
 	if err != nil {
+		if *cf.path == "" {
+			err = fmt.Errorf("%w\n(no -config FILE given: the configuration comes from DBAAS_PROXY_* variables and the defaults; see dbaas-proxy help)", err)
+		}
 		return nil, usageErr(err)
 	}
 	return cfg, nil
-}
-
-// runServe is the default command: serve until a signal.
-func runServe(ctx context.Context, args []string, sys system) error {
-	fs := flagSet("run", sys)
-	configPath := fs.String("config", "", "the config `file` (YAML; see config.example.yaml)")
-	listenFlag := fs.String("listen", "", "the listen `address`, overriding listen in the config")
-	levelFlag := fs.String("log-level", "", "the log `level` (trace, debug, info, warn, error), overriding log.level")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadFlags(*configPath, *listenFlag, *levelFlag)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, sys)
-}
-
-// serve builds the server from cfg and runs it until a signal: SIGHUP reloads; SIGTERM or
-// SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a SIGHUP, exits at once
-// with 128+N.
-func serve(ctx context.Context, cfg *config.Config, sys system) error {
-	logger := newLogger(cfg.Log, sys.stderr)
-	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: version})
-	if err != nil {
-		return usageErr(err)
-	}
-	for _, w := range srv.Warnings() {
-		logger.Warn().Msg(w)
-	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	sig, stopSignals := sys.signals()
-	defer stopSignals()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	var forced os.Signal
-	for {
-		select {
-		case err := <-done:
-			switch {
-			case forced != nil:
-				return &exitCode{code: 128 + signalNumber(forced), err: errors.New("")}
-			case errors.Is(err, server.ErrShutdownTimeout):
-				return &exitCode{code: exitFailure, err: err}
-			}
-			return err
-		case s := <-sig:
-			switch {
-			case forced != nil:
-			case s == syscall.SIGHUP:
-				srv.Reload() // does nothing once shutdown has begun
-			case ctx.Err() == nil:
-				logger.Info().Str("signal", s.String()).Msg("shutting down: finishing requests in flight")
-				cancel()
-			default:
-				logger.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
-				forced = s
-				sys.exit(128 + signalNumber(s))
-			}
-		}
-	}
-}
-
-// signalNumber is the number of s, for the exit code 128+N; SIGTERM's for a signal that has
-// none.
-func signalNumber(s os.Signal) int {
-	if n, ok := s.(syscall.Signal); ok {
-		return int(n)
-	}
-	return int(syscall.SIGTERM)
-}
-
-// newLogger builds the root logger: JSON, or human-readable console output when log.format
-// is console, or auto and stderr is a terminal.
-func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
-	level, err := zerolog.ParseLevel(c.Level)
-	if err != nil || c.Level == "" {
-		level = zerolog.InfoLevel
-	}
-	console := c.Format == "console"
-	if c.Format == "auto" || c.Format == "" {
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				console = true
-			}
-		}
-	}
-	if console {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
-	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
-}
-
-// runValidate checks a config file and the files it names, and exits non-zero with every
-// problem of the file, or with the first missing or broken file it names.
-func runValidate(_ context.Context, args []string, sys system) error {
-	fs := flagSet("validate", sys)
-	configPath := fs.String("config", "", "the config `file` to check")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadFlags(*configPath, "", "")
-	if err != nil {
-		return err
-	}
-	// The files the config names must be there and usable too: the CA file, the API key (file
-	// or environment) and the inbound TLS files. Building the app reads them and starts nothing.
-	if _, err := server.New(cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: version}); err != nil {
-		return usageErr(err)
-	}
-	fmt.Fprintf(sys.stdout, "%s: ok\n", *configPath)
-	return nil
-}
-
-func runVersion(_ context.Context, args []string, sys system) error {
-	if err := parse(flagSet("version", sys), args); err != nil {
-		return err
-	}
-	fmt.Fprintf(sys.stdout, "dbaas-proxy %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
-}
-
-// runHashToken reads a client token from stdin and prints the token_sha256 line for
-// inbound.clients, so that plaintext client tokens never live in config files.
-func runHashToken(_ context.Context, args []string, sys system) error {
-	if err := parse(flagSet("hash-token", sys), args); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(io.LimitReader(sys.stdin, 64<<10)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("hash-token: reading stdin: %w", err)
-	}
-	token := strings.TrimSpace(line)
-	if len(token) < 16 {
-		return usageErr(errors.New("hash-token: give a client token of at least 16 characters on stdin, e.g. from: openssl rand -hex 32"))
-	}
-	fmt.Fprintf(sys.stdout, "token_sha256: %s\n", inbound.HashToken(token))
-	return nil
-}
-
-// runHealthcheck probes /healthz of the admin listener: the Docker HEALTHCHECK, which has
-// no shell or curl in a distroless image.
-func runHealthcheck(ctx context.Context, args []string, sys system) error {
-	fs := flagSet("healthcheck", sys)
-	addr := fs.String("addr", "", "the admin listener's `address` (default: admin.listen of -config, else 127.0.0.1:9090)")
-	configPath := fs.String("config", "", "a config `file` to take admin.listen from")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *addr == "" {
-		*addr = config.Defaults().Admin.Listen
-		if *configPath != "" {
-			cfg, err := loadFlags(*configPath, "", "")
-			if err != nil {
-				return err
-			}
-			*addr = cfg.Admin.Listen
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := admin.Probe(ctx, probeAddr(*addr)); err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	fmt.Fprintln(sys.stdout, "ok")
-	return nil
-}
-
-// probeAddr turns a listen address into one to connect to: an unspecified host (0.0.0.0, ::
-// or none) is reached on the loopback address.
-func probeAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return addr
 }

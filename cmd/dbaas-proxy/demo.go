@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -12,18 +13,20 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
 )
 
-// runDemo starts the built-in DBaaS Manager emulator over TLS with a fresh CA, and the proxy in
+// setupDemo starts the built-in DBaaS Manager emulator over TLS with a fresh CA, and the proxy in
 // front of it with the emulator's API key, then prints commands that work as they are.
-func runDemo(ctx context.Context, args []string, sys system) error {
-	fs := flagSet("demo", sys)
+func setupDemo(fs *flag.FlagSet) runFunc {
 	listenFlag := fs.String("listen", "127.0.0.1:20000", "the proxy's listen `address`")
 	adminFlag := fs.String("admin-listen", "127.0.0.1:9090", "the admin listener's `address` (\"\" disables it)")
 	levelFlag := fs.String("log-level", "info", "the log `level`")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "the emulator's token `lifetime`")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, sys system, _ []string) error {
+		return runDemo(ctx, sys, *listenFlag, *adminFlag, *levelFlag, *lifetime)
 	}
-	em, err := emulator.Start(emulator.Options{TokenLifetime: *lifetime})
+}
+
+func runDemo(ctx context.Context, sys system, listen, adminListen, level string, lifetime time.Duration) error {
+	em, err := emulator.Start(emulator.Options{TokenLifetime: lifetime})
 	if err != nil {
 		return fmt.Errorf("demo: starting the emulator: %w", err)
 	}
@@ -34,7 +37,7 @@ func runDemo(ctx context.Context, args []string, sys system) error {
 	}
 	defer os.RemoveAll(dir)
 	cfg := config.Defaults()
-	cfg.Listen, cfg.Admin.Listen, cfg.Log.Level = *listenFlag, *adminFlag, *levelFlag
+	cfg.Listen, cfg.Admin.Listen, cfg.Log.Level = listen, adminListen, level
 	cfg.Upstream.URL = em.URL()
 	cfg.Upstream.CAFile = filepath.Join(dir, "ca.pem")
 	cfg.Auth.APIKeyFile = filepath.Join(dir, "apikey")

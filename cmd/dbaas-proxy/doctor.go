@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
@@ -38,19 +40,26 @@ func (d *doctor) check(name string, err error, detail string) bool {
 	return true
 }
 
-// runDoctor checks the configuration against the real upstream: CA file, TLS handshake, token
+// setupDoctor checks the configuration against the real upstream: CA file, TLS handshake, token
 // exchange, one authenticated call, and the clock. It never prints the key or the token.
-func runDoctor(ctx context.Context, args []string, sys system) error {
-	fs := flagSet("doctor", sys)
-	configPath := fs.String("config", "", "the config `file`")
-	if err := parse(fs, args); err != nil {
-		return err
+func setupDoctor(fs *flag.FlagSet) runFunc {
+	cf := addConfigFlags(fs)
+	return func(ctx context.Context, sys system, _ []string) error {
+		cfg, err := cf.load(sys)
+		what := *cf.path
+		if what == "" {
+			what = "no file: the environment and the defaults"
+		}
+		d := &doctor{cfg: cfg, out: sys.stdout}
+		if !d.check("config", err, what) {
+			return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
+		}
+		return d.runAll(ctx, sys)
 	}
-	cfg, err := loadFlags(*configPath, "", "")
-	d := &doctor{cfg: cfg, out: sys.stdout}
-	if !d.check("config", err, *configPath) {
-		return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
-	}
+}
+
+func (d *doctor) runAll(ctx context.Context, sys system) error {
+	cfg := d.cfg
 	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
 	defer cancel()
 	d.run(ctx, sys)
@@ -69,8 +78,15 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	if !d.handshake(ctx, pool) {
 		return
 	}
-	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: newLogger(config.LogConfig{Level: "error"}, io.Discard), Getenv: sys.getenv, Version: version})
-	if !d.check("api_key", err, "found") {
+	source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
+	if !d.check("api_key", err, "from "+source) {
+		return
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
+	}
+	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
+	if !d.check("api_key", err, "read") {
 		return
 	}
 	defer closeFn()
@@ -127,6 +143,7 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	u := strings.TrimSuffix(d.cfg.UpstreamURL(), "/") + "/api/v3/" + url.PathEscape(tok.UserID) + "/services"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", server.UserAgent(versionString()))
 	req.Header.Set("X-Auth-Token", tok.AccessToken)
 	resp, err := tr.RoundTrip(req)
 	if err == nil {
@@ -154,14 +171,61 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	d.check("clock", err, fmt.Sprintf("within %s of the upstream's", max(skew, time.Second)))
 }
 
-// printConfig prints the effective configuration. It holds paths and hashes, never a secret:
-// the key lives in its file or the environment, and client tokens only as SHA-256.
+// printConfig prints the configuration in force, each value set by the file, a variable or a
+// flag marked with where it came from. It holds paths and hashes, never a secret: the key
+// lives in its file, its command's output or the environment, and client tokens only as
+// SHA-256.
 func (d *doctor) printConfig() {
-	b, err := yaml.Marshal(d.cfg)
-	if err != nil {
+	var root yaml.Node
+	if err := root.Encode(d.cfg); err != nil {
 		return
 	}
-	fmt.Fprintf(d.out, "\neffective config:\n%s", indent(string(b), "  "))
+	annotate(&root, "", d.cfg)
+	var b strings.Builder
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return
+	}
+	fmt.Fprintf(d.out, "\nconfiguration in force (unmarked values are defaults):\n%s", indent(b.String(), "  "))
+}
+
+// scalars reports whether the sequence n holds only scalars.
+func scalars(n *yaml.Node) bool {
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			return false
+		}
+	}
+	return true
+}
+
+// annotate marks each key of the mapping n (at prefix) that was set, with where it was set.
+func annotate(n *yaml.Node, prefix string, cfg *config.Config) {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		annotate(n.Content[0], prefix, cfg)
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		if v.Kind == yaml.MappingNode {
+			annotate(v, key, cfg)
+			continue
+		}
+		if v.Kind == yaml.SequenceNode && scalars(v) {
+			v.Style = yaml.FlowStyle // [401, 403], with room for the comment
+		}
+		if src := cfg.SetBy(key); src != "" {
+			v.LineComment = src
+		}
+	}
 }
 
 func indent(s, pre string) string {

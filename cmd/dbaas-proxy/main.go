@@ -3,19 +3,9 @@
 // pinned to the DBaaS Manager's CA, and obtains, caches, refreshes and attaches the access token
 // itself, so that tools need neither the API key nor the token dance.
 //
-// Usage:
-//
-//	dbaas-proxy -config FILE [-listen ADDR] [-log-level LEVEL]   serve
-//	dbaas-proxy demo                                            serve in front of the built-in emulator
-//	dbaas-proxy validate -config FILE                           check a config file
-//	dbaas-proxy token -config FILE [-json]                      print a fresh access token
-//	dbaas-proxy doctor -config FILE                             check CA, TLS, key, token, clock
-//	dbaas-proxy hash-token                                      hash a client token read from stdin
-//	dbaas-proxy healthcheck [-addr HOST:PORT]                   probe the admin listener's /healthz
-//	dbaas-proxy version                                         print the version
-//
-// Exit codes: 0 success; 1 a runtime failure (cannot listen, a failed check, requests cut off at
-// shutdown_timeout); 2 bad usage or configuration; 128+N when a second signal N forced the exit.
+// Run `dbaas-proxy help` for the commands, the configuration (a YAML file, DBAAS_PROXY_*
+// variables and flags), the signals and the exit codes; `dbaas-proxy help COMMAND` for one
+// command. The text is in help.go.
 package main
 
 import (
@@ -23,26 +13,21 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/memlimit"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
-// defaultMemoryLimit is the soft memory limit of the Go runtime unless GOMEMLIMIT says
-// otherwise. A proxy's live heap is small (a few MiB even with 128 busy connections), but with
-// the default GC pacing the heap of a burst or a long download lingers and RSS climbs past
-// 60 MiB; the soft limit makes the GC return it (bench/RESULTS.md). It is soft: a gateway that
-// really needs more gets more, with more frequent GC; set GOMEMLIMIT to raise it.
-const defaultMemoryLimit = 48 << 20
+// version is set at build time: -ldflags "-X main.version=v1.2.3". When it is not, the
+// version comes from the build info (versionString).
+var version = ""
 
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
+	// The soft memory limit: a safety net, not a target (internal/memlimit says why).
+	mem, memErr := memlimit.Apply(os.Getenv, os.ReadFile)
 	sys := system{
-		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
+		memory: func() (memlimit.Decision, error) { return mem, memErr },
+		stdin:  os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ,
 		signals: func() (<-chan os.Signal, func()) {
 			ch := make(chan os.Signal, 4)
 			signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -50,7 +35,11 @@ func main() {
 		},
 		exit: os.Exit,
 	}
-	os.Exit(runMain(context.Background(), os.Args[1:], sys))
+	run := func(sys system) int { return runMain(context.Background(), os.Args[1:], sys) }
+	if code, ok := runService(run, sys); ok { // started by the Windows Service Control Manager
+		os.Exit(code)
+	}
+	os.Exit(run(sys))
 }
 
 // system is what the program takes from the process: standard streams, the environment,
@@ -59,8 +48,10 @@ type system struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string // nil: no DBAAS_PROXY_* configuration variables
 	signals        func() (<-chan os.Signal, func())
 	exit           func(code int)
+	memory         func() (memlimit.Decision, error) // nil: none was applied (tests)
 }
 
 // exitCode is an error that carries the process's exit code.

@@ -22,7 +22,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeBinaries()
+		os.Exit(code)
+	}))
 }
 
 // proc is dbaas-proxy run in-process through runMain, as main would run it, with signals sent
@@ -43,7 +46,14 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 		stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, exited: make(chan int, 1)}
 	sys := system{
 		stdin: strings.NewReader(""), stdout: p.stdout, stderr: p.stderr,
-		getenv:  func(k string) string { return env[k] },
+		getenv: func(k string) string { return env[k] },
+		environ: func() []string {
+			var kv []string
+			for k, v := range env {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		},
 		signals: func() (<-chan os.Signal, func()) { return p.sig, func() {} },
 		exit:    func(code int) { p.exited <- code },
 	}
@@ -188,7 +198,7 @@ func TestCommandErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no config", []string{}, exitUsage, "-config FILE is required"},
+		{"no config", []string{}, exitUsage, "upstream.url: not set"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"stray argument", []string{"-config", e.config, "my-api-key"}, exitUsage, "never an argument"},
 		{"missing CA file", []string{"-config", badCA}, exitUsage, filepath.Join(e.dir, "missing-ca.pem")},

@@ -106,7 +106,7 @@ func TestDoctorCommand(t *testing.T) {
 				t.Errorf("no ok line for %s in:\n%s", check, out)
 			}
 		}
-		mustContainAll(t, out, "effective config:", "ca_file: "+e.caFile, "api_key_file: "+e.keyFile)
+		mustContainAll(t, out, "configuration in force", "ca_file: "+e.caFile, "api_key_file: "+e.keyFile)
 		if strings.Contains(out+errOut, e.em.APIKey()) {
 			t.Error("doctor printed the API key")
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"time"
 
@@ -10,23 +11,25 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
-// runToken prints a fresh access token on stdout, for
+// setupToken prints a fresh access token on stdout, for
 // curl -H "x-auth-token: $(dbaas-proxy token -config FILE)". With -json it prints the token,
 // the user id and the expiry. This is the one place where dbaas-proxy shows a token: the user
 // asked for it, on their own terminal.
-func runToken(ctx context.Context, args []string, sys system) error {
-	fs := flagSet("token", sys)
-	configPath := fs.String("config", "", "the config `file`")
+func setupToken(fs *flag.FlagSet) runFunc {
+	cf := addConfigFlags(fs)
 	asJSON := fs.Bool("json", false, "print {\"access_token\", \"user_id\", \"expiry\"} as JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, sys system, _ []string) error {
+		cfg, err := cf.load(sys)
+		if err != nil {
+			return err
+		}
+		return runToken(ctx, sys, cfg, *asJSON)
 	}
-	cfg, err := loadFlags(*configPath, "", "")
-	if err != nil {
-		return err
-	}
+}
+
+func runToken(ctx context.Context, sys system, cfg *config.Config, asJSON bool) error {
 	ex, closeFn, err := server.NewExchange(cfg, server.Options{
-		Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: version})
+		Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: versionString()})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -37,7 +40,7 @@ func runToken(ctx context.Context, args []string, sys system) error {
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	if !*asJSON {
+	if !asJSON {
 		fmt.Fprintln(sys.stdout, tok.AccessToken)
 		return nil
 	}

@@ -1,7 +1,10 @@
 // Package config is dbaas-proxy's configuration: the types, the one table of defaults
-// (Defaults), strict decoding of a YAML file with the line of every key (Decode, Load), and
-// validation that reports every problem at once as *Error values (Validate). It reads the
-// config file and nothing else: the files a config names are read by the server.
+// (Defaults), and Resolve, which layers an optional YAML file (decoded strictly, node by node,
+// every problem with its key, line and fix), DBAAS_PROXY_* variables and command-line flags
+// (both derived from the yaml tags by reflection: Keys) over the defaults, remembers where
+// each value came from (Source), and validates the result, reporting every problem at once as
+// *Error values. It reads the config file and nothing else: the environment is handed to it,
+// and the files a config names are read by the server.
 //
 // It may import the library packages whose options and defaults it holds (internal/admin,
 // internal/inbound, internal/upstream, tokensource) and internal/configerr; never proxy/ or internal/server.
@@ -27,6 +30,9 @@ type Config struct {
 	Log             LogConfig      `yaml:"log"`
 	Admin           admin.Config   `yaml:"admin"`
 	Inbound         inbound.Config `yaml:"inbound"`
+
+	origins map[string]origin // where each key's value came from; nil for Defaults()
+	file    string            // the config file, "" when none
 }
 
 // UpstreamConfig says where the DBaaS Manager is and how to trust it.
@@ -49,7 +55,13 @@ type UpstreamConfig struct {
 
 // AuthConfig says how to obtain and attach the access token.
 type AuthConfig struct {
-	APIKeyFile      string        `yaml:"api_key_file"`
+	// APIKeyFile is the file holding the API key (the JSON the console downloads, or the bare
+	// key). It is re-read on SIGHUP and when it changes.
+	APIKeyFile string `yaml:"api_key_file"`
+	// APIKeyCommand is a command and its arguments (no shell) whose standard output, trimmed, is
+	// the API key, e.g. [security, find-generic-password, -s, dbaas, -w]. It runs at start and
+	// on every reload, within 10 s. Used when APIKeyFile is "".
+	APIKeyCommand   []string      `yaml:"api_key_command"`
 	TokenPath       string        `yaml:"token_path"`
 	Header          string        `yaml:"header"`
 	RefreshOn       []int         `yaml:"refresh_on"`
@@ -60,10 +72,13 @@ type AuthConfig struct {
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
 }
 
-// LogConfig sets the log level and format.
+// LogConfig sets the log level, format and destination.
 type LogConfig struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+	// File is a file the log lines are appended to (created 0600, reopened on SIGHUP for
+	// logrotate); "" means stderr.
+	File string `yaml:"file"`
 }
 
 // regions maps upstream.region to the public host of that region.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -20,135 +21,299 @@ import (
 // how to fix it. Load and Decode return every problem at once, as an errors.Join of *Error.
 type Error = configerr.Error
 
+// Flag is a configuration value given on the command line, e.g. {Name: "listen", Key:
+// "listen", Value: "127.0.0.1:1"}.
+type Flag struct {
+	Name  string // the flag's name without the dash, for Source ("flag -listen")
+	Key   string // the dotted config key it sets
+	Value string
+}
+
+// Sources are where Resolve takes the configuration from. Precedence: Flags, then the
+// environment, then File, then Defaults.
+type Sources struct {
+	// File is the YAML config file; "" means none (the environment and flags alone).
+	File string
+	// Environ is the environment as "NAME=value" lines (os.Environ). A DBAAS_PROXY_ variable
+	// that names no key is an error. Nil means no environment.
+	Environ []string
+	// Flags are the command-line values, applied last.
+	Flags []Flag
+}
+
 // Load reads, decodes and validates the configuration file at path, applying override
 // (command-line flags), if any, before validating. It returns every problem at once
 // (errors.Join of *Error), each naming the file, the line and the key.
 func Load(path string, override ...func(*Config)) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: cannot read %s: %w", path, errors.Unwrap(err))
+	return resolve(Sources{File: path}, override...)
+}
+
+// Resolve builds the configuration from src over the defaults and validates it. It returns
+// every problem at once (errors.Join of *Error), each naming where its value came from.
+func Resolve(src Sources) (*Config, error) { return resolve(src) }
+
+func resolve(src Sources, override ...func(*Config)) (*Config, error) {
+	cfg := Defaults()
+	var decodeErrs []error
+	if src.File != "" {
+		data, err := os.ReadFile(src.File)
+		if err != nil {
+			return nil, &Error{Source: src.File, Problem: "cannot read the config file: " + errors.Unwrap(err).Error()}
+		}
+		c, d, err := decode(src.File, data)
+		if err != nil {
+			return nil, err
+		}
+		cfg, decodeErrs = *c, d.errs
 	}
-	cfg, lines, err := Decode(path, data)
-	if err != nil {
-		return nil, err
+	cfg.file = src.File
+	problems := configerr.List(errors.Join(decodeErrs...))
+	problems = append(problems, configerr.List(applyEnv(&cfg, src.Environ))...)
+	for _, f := range src.Flags {
+		if err := cfg.set(f.Key, f.Value, "flag -"+f.Name); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	for _, f := range override {
-		f(cfg)
+		f(&cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, locate(path, lines, err)
+	// Validate even when some values could not be decoded (they keep their defaults), so that
+	// a type error or an unknown key does not hide the other problems; a key already reported
+	// is not reported again.
+	for _, p := range configerr.List(cfg.locate(cfg.Validate())) {
+		if !reported(problems, p.Key) {
+			problems = append(problems, p)
+		}
 	}
-	return cfg, nil
+	if len(problems) > 0 {
+		return nil, configerr.Join(problems)
+	}
+	return &cfg, nil
 }
 
-// Decode decodes data strictly over the defaults: an unknown key, a value of the wrong
-// type or a YAML syntax error is an error naming file, line and key. It returns the line of
-// every key found, for locating validation errors.
+// reported reports whether problems hold one about key or a key above or below it.
+func reported(problems []*Error, key string) bool {
+	for _, p := range problems {
+		if p.Key != "" && (p.Key == key || strings.HasPrefix(key, p.Key+".") || strings.HasPrefix(key, p.Key+"[") ||
+			strings.HasPrefix(p.Key, key+".") || strings.HasPrefix(p.Key, key+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
+// Decode decodes data strictly over the defaults, node by node: an unknown key, a value of
+// the wrong type or a YAML syntax error is an *Error naming file, line and key, and every such
+// problem is reported, not only the first. Relative paths (keys named file or *_file) are
+// resolved against the folder of file. It returns the line of every key found.
 func Decode(file string, data []byte) (*Config, map[string]int, error) {
+	cfg, d, err := decode(file, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(d.errs) > 0 {
+		return nil, nil, errors.Join(d.errs...)
+	}
+	lines := make(map[string]int, len(d.origins))
+	for k, o := range d.origins {
+		lines[k] = o.line
+	}
+	return cfg, lines, nil
+}
+
+// decode decodes data over the defaults. The problems of single values are in the returned
+// decoder's errs (the values keep their defaults); the error is one that stops decoding: a
+// YAML syntax error, or a document that is not a mapping.
+func decode(file string, data []byte) (*Config, *decoder, error) {
 	cfg := Defaults()
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, nil, &Error{Source: at(file, yamlLine(err)), Line: yamlLine(err), Problem: yamlMessage(err)}
+	cfg.origins = map[string]origin{}
+	dir := ""
+	if abs, err := filepath.Abs(file); err == nil {
+		dir = filepath.Dir(abs)
 	}
-	lines := map[string]int{}
-	if len(root.Content) == 0 { // an empty file: all defaults
-		return &cfg, lines, nil
-	}
-	var errs []error
-	walkKeys(file, root.Content[0], reflect.TypeOf(cfg), "", lines, &errs)
-	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
-	}
+	d := &decoder{file: file, dir: dir, origins: cfg.origins}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && err != io.EOF {
-		return nil, nil, typeErrors(file, err)
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) { // an empty file: all defaults
+			return &cfg, d, nil
+		}
+		return nil, nil, syntaxError(file, err)
 	}
-	return &cfg, lines, nil
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		return nil, nil, &Error{Source: at(file, second.Line), Line: second.Line,
+			Problem: "the file holds more than one YAML document (a --- line)", Hint: "keep one document"}
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			return &cfg, d, nil
+		}
+		doc = doc.Content[0]
+	}
+	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" { // only comments, or "~"
+		return &cfg, d, nil
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, nil, &Error{Source: at(file, doc.Line), Line: doc.Line,
+			Problem: "the file holds " + kindName(doc) + ", not a mapping of keys",
+			Hint:    "write one key: value per line, as in config.example.yaml (dbaas-proxy config example)"}
+	}
+	d.value(doc, reflect.ValueOf(&cfg).Elem(), "")
+	return &cfg, d, nil
 }
 
-// walkKeys checks every mapping key of n against the yaml tags of t, recording the line of
-// each known key and an error for each unknown one, with the keys that would be valid.
-func walkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[string]int, errs *[]error) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// decoder decodes a YAML node tree into a Config, collecting every problem.
+type decoder struct {
+	file, dir string
+	origins   map[string]origin
+	errs      []error
+}
+
+func (d *decoder) fail(n *yaml.Node, key, problem, hint string) {
+	d.errs = append(d.errs, &Error{Source: at(d.file, n.Line), Line: n.Line, Key: key, Problem: problem, Hint: hint})
+}
+
+// value decodes n into v, the field of key.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
+	t := v.Type()
 	switch {
-	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
-		for i, item := range n.Content {
-			walkKeys(file, item, t.Elem(), fmt.Sprintf("%s[%d]", prefix, i), lines, errs)
+	case t == durationType || isScalarKind(t.Kind()):
+		d.scalar(n, v, key)
+	case t.Kind() == reflect.Struct:
+		d.mapping(n, v, key)
+	case t.Kind() == reflect.Slice:
+		d.sequence(n, v, key)
+	default: // maps and the like: yaml.v3's own decoding, its message kept
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n, key, typeProblem(err), "")
 		}
+	}
+}
+
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // "upstream:" with nothing under it: the defaults stay
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, key, kindName(n)+" where a mapping of keys belongs", "write the keys of "+key+" indented below it, one key: value per line")
 		return
-	case n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct:
-		return // scalars and type mismatches: the decoder reports those
 	}
-	fields := yamlFields(t)
+	fields := structFields(v.Type())
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		key := joinKey(prefix, k.Value)
-		ft, ok := fields[k.Value]
-		if !ok {
-			*errs = append(*errs, &Error{Source: at(file, k.Line), Line: k.Line, Key: key,
-				Problem: "unknown key", Hint: "valid keys here: " + strings.Join(sortedKeys(fields), ", ")})
+		k, val := n.Content[i], n.Content[i+1]
+		sub := joinKey(key, k.Value)
+		f, ok := fields[k.Value]
+		switch {
+		case !ok:
+			names := make([]string, 0, len(fields))
+			for name := range fields {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			d.fail(k, sub, "unknown key", "valid keys here: "+strings.Join(names, ", "))
+			continue
+		case seen[k.Value] > 0:
+			d.fail(k, sub, fmt.Sprintf("set twice (first on line %d)", seen[k.Value]), "keep one")
 			continue
 		}
-		lines[key] = k.Line
-		walkKeys(file, v, ft, key, lines, errs)
-	}
-}
-
-func joinKey(prefix, k string) string {
-	if prefix == "" {
-		return k
-	}
-	return prefix + "." + k
-}
-
-// yamlFields maps the yaml key names of struct t to their types.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	m := make(map[string]reflect.Type, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
+		seen[k.Value] = k.Line
+		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
+		fv := v.Field(f.index)
+		d.value(val, fv, sub)
+		if f.path && fv.Kind() == reflect.String && fv.String() != "" && !filepath.IsAbs(fv.String()) && d.dir != "" {
+			fv.SetString(filepath.Join(d.dir, fv.String()))
 		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		m[name] = f.Type
 	}
-	return m
 }
 
-func sortedKeys(m map[string]reflect.Type) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		v.Set(reflect.Zero(v.Type()))
+		return
 	}
-	sort.Strings(keys)
-	return keys
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, key, fmt.Sprintf("%s is not a list", quoteNode(n)), "write a list, e.g. [a, b], or one \"- item\" per line")
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		sub := fmt.Sprintf("%s[%d]", key, i)
+		d.origins[sub] = origin{source: at(d.file, item.Line), line: item.Line}
+		d.value(item, out.Index(i), sub)
+	}
+	v.Set(out)
+}
+
+func (d *decoder) scalar(n *yaml.Node, v reflect.Value, key string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, key, kindName(n)+" where "+typeName(v.Type())+" belongs", exampleOf(v.Type()))
+		return
+	}
+	tmp := reflect.New(v.Type())
+	if err := n.Decode(tmp.Interface()); err != nil {
+		d.fail(n, key, fmt.Sprintf("%s is not %s", quoteNode(n), typeName(v.Type())), exampleOf(v.Type(), n.Value))
+		return
+	}
+	v.Set(tmp.Elem())
+}
+
+// kindName names the kind of a node in words.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		return "a single value (" + quoteNode(n) + ")"
+	}
+	return "something other than a mapping"
+}
+
+// quoteNode quotes a scalar's text, shortened.
+func quoteNode(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return kindName(n)
+	}
+	s := n.Value
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 || n.Tag == "!!str" {
+		return fmt.Sprintf("%q", s)
+	}
+	return s
 }
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// typeErrors turns the decoder's errors ("line 3: cannot unmarshal !!str `x` into int") into
-// Errors naming the file and line.
-func typeErrors(file string, err error) error {
+// syntaxError turns a YAML syntax error (yaml.v3 has no typed one: its text is all there is)
+// into an *Error naming the file and the line.
+func syntaxError(file string, err error) error {
+	msg, line := strings.TrimPrefix(err.Error(), "yaml: "), 0
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		fmt.Sscan(m[1], &line)
+		msg = m[2]
+	}
+	return &Error{Source: at(file, line), Line: line, Problem: "invalid YAML: " + msg}
+}
+
+// typeProblem is the problem text of a yaml.v3 decoding error, without its "line N:" part.
+func typeProblem(err error) string {
 	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return &Error{Source: at(file, yamlLine(err)), Line: yamlLine(err), Problem: yamlMessage(err)}
-	}
-	errs := make([]error, 0, len(te.Errors))
-	for _, e := range te.Errors {
-		ce := &Error{Source: file, Problem: e}
-		if m := yamlLineRE.FindStringSubmatch(e); m != nil {
-			fmt.Sscan(m[1], &ce.Line)
-			ce.Source, ce.Problem = at(file, ce.Line), m[2]
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		if m := yamlLineRE.FindStringSubmatch(te.Errors[0]); m != nil {
+			return m[2]
 		}
-		errs = append(errs, ce)
+		return te.Errors[0]
 	}
-	return errors.Join(errs...)
+	return err.Error()
 }
 
 // at is the Source of a value on line of file.
@@ -159,39 +324,31 @@ func at(file string, line int) string {
 	return file
 }
 
-func yamlLine(err error) int {
-	var line int
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		fmt.Sscan(m[1], &line)
+func joinKey(prefix, k string) string {
+	if prefix == "" {
+		return k
 	}
-	return line
+	return prefix + "." + k
 }
 
-func yamlMessage(err error) string {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		return "invalid YAML: " + m[2]
-	}
-	return "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
+// origin is where a key's value came from.
+type origin struct {
+	source string // "config.yaml:12", "environment variable DBAAS_PROXY_LISTEN", "flag -listen"
+	line   int    // the line in the file; 0 when not from the file
 }
 
-// locate fills in where each validation problem's value came from: the file and the line of
-// its key (or of its closest parent in the file).
-func locate(file string, lines map[string]int, err error) error {
-	problems := configerr.List(err)
-	for _, p := range problems {
-		if p.Source == "" {
-			p.Line = lineOf(lines, p.Key)
-			p.Source = at(file, p.Line)
-		}
-	}
-	return configerr.Join(problems)
-}
+// Source says where the value of key came from: "FILE:LINE", "environment variable NAME" or
+// "flag -NAME" (of key, or of its closest parent that was set); "" for a default.
+func (c *Config) Source(key string) string { return c.origin(key).source }
 
-// lineOf finds the line of key, or of its closest parent that is in the file.
-func lineOf(lines map[string]int, key string) int {
+// SetBy says where the value of key itself came from, like Source, but "" when key was not
+// set (its value is the default, or comes with its parent's).
+func (c *Config) SetBy(key string) string { return c.origins[key].source }
+
+func (c *Config) origin(key string) origin {
 	for key != "" {
-		if l, ok := lines[key]; ok {
-			return l
+		if o, ok := c.origins[key]; ok {
+			return o
 		}
 		i := strings.LastIndexAny(key, ".[")
 		if i < 0 {
@@ -199,5 +356,24 @@ func lineOf(lines map[string]int, key string) int {
 		}
 		key = key[:i]
 	}
-	return 0
+	return origin{}
+}
+
+// locate fills in where each validation problem's value came from.
+func (c *Config) locate(err error) error {
+	problems := configerr.List(err)
+	for _, p := range problems {
+		if p.Source != "" {
+			continue
+		}
+		o := c.origin(p.Key)
+		p.Source, p.Line = o.source, o.line
+		if o.source == "" && p.Key != "" && strings.HasPrefix(p.Problem, "not set") {
+			p.Source = c.file
+			if _, scalar := envKeys()[EnvName(p.Key)]; scalar {
+				p.Hint = strings.TrimPrefix(p.Hint+"; or set the variable "+EnvName(p.Key), "; ")
+			}
+		}
+	}
+	return configerr.Join(problems)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +42,7 @@ func (c *Config) Validate() error {
 	switch c.Log.Format {
 	case "auto", "json", "console":
 	default:
-		add("log.format", "%q is not a format; use auto (JSON unless stdout is a terminal), json or console", c.Log.Format)
+		add("log.format", "%q is not a format; use auto (console on a terminal, else JSON: log lines go to stderr, or to log.file), json or console", c.Log.Format)
 	}
 	if c.Admin.Listen != "" {
 		if err := checkListen(c.Admin.Listen, true); err != nil {
@@ -136,6 +138,11 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	if a.MinRefreshInterval < time.Second {
 		add("auth.min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
 	}
+	if a.APIKeyFile != "" && len(a.APIKeyCommand) > 0 {
+		add("auth.api_key_command", "is set together with auth.api_key_file; set only one of them")
+	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
+		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
+	}
 	if a.MaxReplayBytes < 0 {
 		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)
 	}
@@ -144,7 +151,10 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 // checkListen checks a listen address: host:port, or unix:/path when unix is allowed.
 func checkListen(addr string, tcpOnly bool) error {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok && !tcpOnly {
-		if !strings.HasPrefix(path, "/") {
+		switch {
+		case runtime.GOOS == "windows":
+			return fmt.Errorf("%q: unix: sockets are not supported on Windows, where they cannot be made owner-only; listen on 127.0.0.1:PORT", addr)
+		case !filepath.IsAbs(path):
 			return fmt.Errorf("%q: the socket path must be absolute, e.g. unix:/run/dbaas-proxy/proxy.sock", addr)
 		}
 		return nil

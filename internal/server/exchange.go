@@ -18,7 +18,7 @@ func NewExchange(cfg *config.Config, opts Options) (*tokensource.Exchange, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := newKeyStore(cfg.Auth.APIKeyFile, opts.Getenv)
+	keys, err := newKeyStore(cfg.Auth, opts.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -32,10 +32,39 @@ func NewExchange(cfg *config.Config, opts Options) (*tokensource.Exchange, func(
 	}
 	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
-		Client:          &http.Client{Transport: tr, Timeout: cfg.Upstream.Timeout},
+		Client:          &http.Client{Transport: WithUserAgent(tr, opts.Version), Timeout: cfg.Upstream.Timeout},
 		Key:             keys.Key,
 		DefaultLifetime: cfg.Auth.DefaultLifetime,
 		Logger:          opts.Logger,
 	})
 	return ex, tr.CloseIdleConnections, nil
+}
+
+// UserAgent is the User-Agent of the requests dbaas-proxy makes itself (the token exchange,
+// doctor's call): dbaas-proxy/VERSION.
+func UserAgent(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "dbaas-proxy/" + version
+}
+
+// WithUserAgent returns base setting User-Agent: UserAgent(version) on each request that
+// carries none.
+func WithUserAgent(base http.RoundTripper, version string) http.RoundTripper {
+	return &userAgentTransport{base: base, ua: UserAgent(version)}
+}
+
+type userAgentTransport struct {
+	base http.RoundTripper
+	ua   string
+}
+
+// RoundTrip sets the User-Agent on a copy of req, if it has none, and sends it on base.
+func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("User-Agent") == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("User-Agent", t.ua)
+	}
+	return t.base.RoundTrip(req)
 }

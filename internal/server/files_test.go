@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 )
 
 // writeFile writes content to name under dir and returns its path.
@@ -28,10 +30,10 @@ func TestMissingFilesAreNamed(t *testing.T) {
 		t.Errorf("ReadCA(not PEM) = %v", err)
 	}
 	keyPath := filepath.Join(dir, "no-key.json")
-	if _, err := newKeyStore(keyPath, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), keyPath) {
+	if _, err := newKeyStore(config.AuthConfig{APIKeyFile: keyPath}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), keyPath) {
 		t.Errorf("newKeyStore(missing) = %v, want the path named", err)
 	}
-	if _, err := newKeyStore("", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), APIKeyEnv) {
+	if _, err := newKeyStore(config.AuthConfig{}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), APIKeyEnv) {
 		t.Errorf("newKeyStore(no key) = %v, want %s named", err, APIKeyEnv)
 	}
 }

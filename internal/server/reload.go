@@ -15,7 +15,7 @@ func (a *Server) Reload() { a.reload("reload requested") }
 func (a *Server) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	if a.stopping.Load() {
+	if a.stopping.Load() || a.closed {
 		return
 	}
 	_ = sdnotify.Reloading()

@@ -111,7 +111,8 @@ func (a *Server) Serve(ctx context.Context) error {
 	cleanup := func() {
 		stopBG()
 		a.watchers.Wait()
-		a.reloadMu.Lock() // a Reload in progress finishes; later ones see stopping
+		a.reloadMu.Lock() // a Reload in progress finishes first; later ones do nothing
+		a.closed = true
 		a.reloadMu.Unlock()
 		a.tokens.Close()
 		a.upstream.CloseIdleConnections()

@@ -62,7 +62,8 @@ type Server struct {
 	stopping atomic.Bool
 	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
-	reloadMu sync.Mutex // one reload at a time: SIGHUP and the key poller
+	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
+	closed   bool       // under reloadMu: the token source is closed, reloads do nothing
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
@@ -86,7 +87,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.keys, err = newKeyStore(cfg.Auth.APIKeyFile, opts.Getenv); err != nil {
+	if a.keys, err = newKeyStore(cfg.Auth, opts.Getenv); err != nil {
 		return nil, err
 	}
 	base, err := url.Parse(cfg.UpstreamURL())
@@ -167,7 +168,7 @@ func (a *Server) buildTokens(base *url.URL) error {
 	}
 	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
-		Client:          &http.Client{Transport: a.upstream, Timeout: a.cfg.Upstream.Timeout},
+		Client:          &http.Client{Transport: WithUserAgent(a.upstream, a.opts.Version), Timeout: a.cfg.Upstream.Timeout},
 		Key:             a.keys.Key,
 		DefaultLifetime: a.cfg.Auth.DefaultLifetime,
 		Logger:          a.log,

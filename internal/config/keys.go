@@ -1,0 +1,323 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+)
+
+// EnvPrefix starts the name of every configuration variable: DBAAS_PROXY_ followed by the
+// key's dotted path in upper case with . turned into _ (upstream.ca_file is
+// DBAAS_PROXY_UPSTREAM_CA_FILE).
+const EnvPrefix = "DBAAS_PROXY_"
+
+// EnvName is the environment variable of the dotted key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Key is one scalar configuration key: one that can be set from the environment or a flag.
+type Key struct {
+	Name string // the dotted key, e.g. "upstream.ca_file"
+	Env  string // its variable, e.g. "DBAAS_PROXY_UPSTREAM_CA_FILE"
+	Type string // what it takes, in words: "a duration", "a list of whole numbers", ...
+	Path bool   // a file path: relative ones in a file resolve against the file's folder
+}
+
+// Keys lists every scalar key of Config (strings, numbers, booleans, durations and lists of
+// them), found by reflection on the yaml tags, so that a key added to the structs gets its
+// variable without more code. Lists of mappings (inbound.clients) are file-only.
+func Keys() []Key {
+	var keys []Key
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		fields := structFields(t)
+		names := make([]string, 0, len(fields))
+		for n := range fields {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool { return fields[names[i]].index < fields[names[j]].index })
+		for _, n := range names {
+			f, key := fields[n], joinKey(prefix, n)
+			switch {
+			case settable(f.typ):
+				keys = append(keys, Key{Name: key, Env: EnvName(key), Type: typeName(f.typ), Path: f.path})
+			case f.typ.Kind() == reflect.Struct:
+				walk(f.typ, key)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return keys
+}
+
+// field is one yaml-tagged field of a struct.
+type field struct {
+	index int
+	typ   reflect.Type
+	path  bool // named file or *_file, or tagged path:"true": a relative path resolves against the config file's folder
+}
+
+// structFields maps the yaml key names of struct t to its fields.
+func structFields(t reflect.Type) map[string]field {
+	m := make(map[string]field, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		isPath := f.Tag.Get("path") == "true" || name == "file" || strings.HasSuffix(name, "_file")
+		m[name] = field{index: i, typ: f.Type, path: isPath && f.Type.Kind() == reflect.String}
+	}
+	return m
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func isScalarKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// settable reports whether t can be given as one string: a scalar or a list of scalars.
+func settable(t reflect.Type) bool {
+	if t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	return t == durationType || isScalarKind(t.Kind())
+}
+
+// typeName says in words what a value of t is.
+func typeName(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration"
+	case t.Kind() == reflect.Slice:
+		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(typeName(t.Elem()), "a "), "an ") + "s"
+	case t.Kind() == reflect.Bool:
+		return "a boolean"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	case isScalarKind(t.Kind()):
+		return "a whole number"
+	case t.Kind() == reflect.Struct:
+		return "a mapping of keys"
+	}
+	return "a " + t.String()
+}
+
+// exampleOf says how to write a value of t; given the bad text, it suggests the fix.
+func exampleOf(t reflect.Type, bad ...string) string {
+	switch {
+	case t == durationType:
+		if len(bad) > 0 {
+			if _, err := strconv.ParseFloat(bad[0], 64); err == nil {
+				return "write " + bad[0] + "s (or another unit: ms, s, m, h)"
+			}
+		}
+		return "write a number with a unit, e.g. 60s, 500ms, 5m"
+	case t.Kind() == reflect.Bool:
+		return "write true or false"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "write a number, e.g. 2.5"
+	case t.Kind() == reflect.String:
+		return "write the text, quoted if it holds a colon"
+	case isScalarKind(t.Kind()):
+		return "write a whole number, e.g. 1024"
+	case t.Kind() == reflect.Slice:
+		return "write a list, e.g. [a, b]"
+	}
+	return ""
+}
+
+// parseScalar parses s (from the environment or a flag) as a value of t. A list is
+// comma-separated; "" is the empty list.
+func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
+	v := reflect.New(t).Elem()
+	if t.Kind() == reflect.Slice {
+		if strings.TrimSpace(s) == "" {
+			return reflect.MakeSlice(t, 0, 0), ""
+		}
+		parts := strings.Split(s, ",")
+		out := reflect.MakeSlice(t, len(parts), len(parts))
+		for i, p := range parts {
+			e, problem := parseScalar(t.Elem(), strings.TrimSpace(p))
+			if problem != "" {
+				return v, fmt.Sprintf("item %d: %s", i+1, problem)
+			}
+			out.Index(i).Set(e)
+		}
+		return out, ""
+	}
+	bad := func() (reflect.Value, string) {
+		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
+	}
+	switch {
+	case t == durationType:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return bad()
+		}
+		v.SetInt(int64(d))
+	case t.Kind() == reflect.String:
+		v.SetString(s)
+	case t.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return bad()
+		}
+		v.SetBool(b)
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, t.Bits())
+		if err != nil {
+			return bad()
+		}
+		v.SetInt(n)
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, t.Bits())
+		if err != nil {
+			return bad()
+		}
+		v.SetUint(n)
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, t.Bits())
+		if err != nil {
+			return bad()
+		}
+		v.SetFloat(f)
+	default:
+		return v, "cannot be set from one string; set it in the config file"
+	}
+	return v, ""
+}
+
+// set sets the scalar key to the text s, which came from source (a flag or a variable).
+// Relative paths stay relative: they resolve against the working directory.
+func (c *Config) set(key, s, source string) *Error {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return &Error{Source: source, Key: key, Problem: "unknown key"}
+		}
+		f, ok := structFields(v.Type())[part]
+		if !ok {
+			return &Error{Source: source, Key: key, Problem: "unknown key"}
+		}
+		v = v.Field(f.index)
+	}
+	nv, problem := parseScalar(v.Type(), s)
+	if problem != "" {
+		return &Error{Source: source, Key: key, Problem: problem}
+	}
+	v.Set(nv)
+	if c.origins == nil {
+		c.origins = map[string]origin{}
+	}
+	for k := range c.origins { // a list set from here replaces the file's items
+		if strings.HasPrefix(k, key+"[") {
+			delete(c.origins, k)
+		}
+	}
+	c.origins[key] = origin{source: source}
+	return nil
+}
+
+// envKeys maps each variable to its key.
+func envKeys() map[string]Key {
+	m := map[string]Key{}
+	for _, k := range Keys() {
+		m[k.Env] = k
+	}
+	return m
+}
+
+// kubernetesServiceVar matches the variables Kubernetes gives every pod for a Service named
+// dbaas-proxy in its namespace (enableServiceLinks, on by default): DBAAS_PROXY_SERVICE_HOST,
+// DBAAS_PROXY_SERVICE_PORT[_NAME], DBAAS_PROXY_PORT[_20000_TCP[_PROTO|_PORT|_ADDR]].
+var kubernetesServiceVar = regexp.MustCompile(`^DBAAS_PROXY_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$`)
+
+// applyEnv sets every key whose DBAAS_PROXY_ variable is in environ. A DBAAS_PROXY_ variable
+// that names no scalar key is an error, so that a typo does not pass unseen.
+func applyEnv(c *Config, environ []string) error {
+	byEnv := envKeys()
+	var errs []*Error
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		source := "environment variable " + name
+		k, ok := byEnv[name]
+		if !ok && kubernetesServiceVar.MatchString(name) {
+			continue // Kubernetes sets these for a Service named dbaas-proxy
+		}
+		if !ok {
+			errs = append(errs, &Error{Source: source, Problem: "names no config key", Hint: unknownEnvHint(name, byEnv)})
+			continue
+		}
+		if err := c.set(k.Name, value, source); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Source < errs[j].Source })
+	return configerr.Join(errs)
+}
+
+// unknownEnvHint suggests the variable meant: the known one sharing the longest prefix.
+func unknownEnvHint(name string, known map[string]Key) string {
+	best, bestLen := "", 0
+	for env := range known {
+		n := 0
+		for n < len(env) && n < len(name) && env[n] == name[n] {
+			n++
+		}
+		if n > bestLen || (n == bestLen && env < best) {
+			best, bestLen = env, n
+		}
+	}
+	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients are file-only); see dbaas-proxy help"
+	if bestLen > len(EnvPrefix) {
+		hint = "did you mean " + best + "? " + hint
+	}
+	return hint
+}
+
+// Value returns the value of the scalar key as text ("" for an unknown key); a list is
+// comma-separated, as in its variable.
+func (c *Config) Value(key string) string {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return ""
+		}
+		f, ok := structFields(v.Type())[part]
+		if !ok {
+			return ""
+		}
+		v = v.Field(f.index)
+	}
+	if v.Kind() == reflect.Slice {
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = fmt.Sprint(v.Index(i).Interface())
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v.Interface())
+}

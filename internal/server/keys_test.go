@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+)
+
+const (
+	keyA = "keys-test-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	keyB = "keys-test-key-bbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	keyC = "keys-test-key-ccccccccccccccccccccccccccccc"
+	keyD = "keys-test-key-ddddddddddddddddddddddddddddd"
+)
+
+func needShell(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the key-command tests use /bin/sh")
+	}
+}
+
+// TestKeySourcesInOrder: auth.api_key_file, then auth.api_key_command, then DBAAS_API_KEY,
+// then IBMCLOUD_API_KEY.
+func TestKeySourcesInOrder(t *testing.T) {
+	needShell(t)
+	file := writeFile(t, t.TempDir(), "key", keyA+"\n")
+	command := []string{"/bin/sh", "-c", "echo " + keyB}
+	both := map[string]string{APIKeyEnv: keyC, IBMCloudAPIKeyEnv: keyD}
+	tests := []struct {
+		name       string
+		auth       config.AuthConfig
+		env        map[string]string
+		key, where string
+	}{
+		{"file before the environment", config.AuthConfig{APIKeyFile: file}, both, keyA, "file " + file},
+		{"command before the environment", config.AuthConfig{APIKeyCommand: command}, both, keyB, "command sh (auth.api_key_command)"},
+		{"DBAAS_API_KEY before IBMCLOUD_API_KEY", config.AuthConfig{}, both, keyC, "environment variable DBAAS_API_KEY"},
+		{"IBMCLOUD_API_KEY last", config.AuthConfig{}, map[string]string{IBMCloudAPIKeyEnv: keyD}, keyD, "environment variable IBMCLOUD_API_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ks, err := newKeyStore(tt.auth, func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key, _ := ks.Key(); key != tt.key || ks.source() != tt.where {
+				t.Errorf("key %q from %q, want %q from %q", key, ks.source(), tt.key, tt.where)
+			}
+			if strings.Contains(ks.source(), tt.key) {
+				t.Error("the source names the key")
+			}
+		})
+	}
+	_, err := newKeyStore(config.AuthConfig{}, func(string) string { return "" })
+	for _, w := range []string{"auth.api_key_file", "auth.api_key_command", APIKeyEnv, IBMCloudAPIKeyEnv} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("no key: error %v does not name %s", err, w)
+		}
+	}
+}
+
+func TestKeyCommand(t *testing.T) {
+	needShell(t)
+	old := keyCommandTimeout
+	keyCommandTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { keyCommandTimeout = old })
+	tests := []struct {
+		name, script string
+		want         []string // in the error; "" for success
+	}{
+		{"trimmed stdout is the key", "printf '  %s\\n\\n' " + keyA, nil},
+		{"failure shows stderr, never stdout", "echo " + keyA + "; echo 'item dbaas not found' >&2; exit 44",
+			[]string{"auth.api_key_command: sh failed: exit status 44", "its stderr: item dbaas not found"}},
+		{"timeout", "sleep 5", []string{"auth.api_key_command: sh did not finish within 300ms"}},
+		{"no output", "true", []string{"printed nothing on stdout"}},
+		{"not a key", "echo apikey=" + keyA, []string{"the output of sh is not an API key", `'='`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: []string{"/bin/sh", "-c", tt.script}}, nil)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k, _ := ks.Key(); k != keyA {
+					t.Errorf("key %q, want %q", k, keyA)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), keyA) {
+				t.Errorf("the error shows the command's stdout: %v", err)
+			}
+		})
+	}
+}
+
+// TestKeyCommandRerunOnReload: each reload runs the command again.
+func TestKeyCommandRerunOnReload(t *testing.T) {
+	needShell(t)
+	src := writeFile(t, t.TempDir(), "src", keyA)
+	ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: []string{"cat", src}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Dir(src), "src", keyB)
+	changed, err := ks.reload()
+	if k, _ := ks.Key(); err != nil || !changed || k != keyB {
+		t.Errorf("reload = %v, %v; key %q, want %q", changed, err, k, keyB)
+	}
+}
+
+func TestKeyFileHygiene(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content string
+		want          string // in the error; "" for none
+	}{
+		{"a bare key", keyA + "\n", ""},
+		{"the console's JSON", `{"name":"x","apiKey":"` + keyA + `"}`, ""},
+		{"apikey=", "apikey=" + keyA, "is not an API key: it holds '='"},
+		{"quoted", `"` + keyA + `"`, "is not an API key: it holds '\"'"},
+		{"spaces inside", "keys test key " + keyA, "white space"},
+		{"too short", "abc123", "6 characters is too short"},
+		{"empty", "", "it is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, dir, "key", tt.content)
+			_, err := newKeyStore(config.AuthConfig{APIKeyFile: p}, nil)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "auth.api_key_file: ") || !strings.Contains(err.Error(), p) {
+				t.Errorf("error %v, want auth.api_key_file, the path and %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), keyA) {
+				t.Errorf("the error shows the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestKeyFileModeWarning(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no group/other mode bits: file access is by ACL, which os.FileMode does not show")
+	}
+	p := writeFile(t, t.TempDir(), "key", keyA)
+	for _, tt := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o644, true}} {
+		if err := os.Chmod(p, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		src, warnings, err := APIKeySource(config.AuthConfig{APIKeyFile: p}, nil)
+		if err != nil || src != "file "+p {
+			t.Fatalf("APIKeySource = %q, %v", src, err)
+		}
+		if got := len(warnings) > 0; got != tt.warn {
+			t.Errorf("mode %04o: warnings %q, want a warning: %v", tt.mode, warnings, tt.warn)
+		}
+		if tt.warn && !strings.Contains(warnings[0], "readable by group or others") {
+			t.Errorf("warning %q", warnings[0])
+		}
+	}
+}
+
+// TestUserAgent: the token exchanges the server and NewExchange make carry
+// dbaas-proxy/VERSION (tokensource sets none; without this, Go's default would be sent).
+func TestUserAgent(t *testing.T) {
+	h := newHarness(t, Options{Version: "v9.9.9-ua"}, nil)
+	h.serve(t)
+	h.ready(t)
+	ex, closeFn, err := NewExchange(h.cfg, Options{Version: "v9.9.8-ua"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if _, err := ex.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range h.em.Requests() {
+		if r.Path == h.cfg.Auth.TokenPath {
+			got[r.Header.Get("User-Agent")] = true
+		}
+	}
+	if !got["dbaas-proxy/v9.9.9-ua"] || !got["dbaas-proxy/v9.9.8-ua"] || len(got) != 2 {
+		t.Errorf("token requests' User-Agents = %v, want dbaas-proxy/v9.9.9-ua and dbaas-proxy/v9.9.8-ua", got)
+	}
+}
