@@ -106,7 +106,8 @@ for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 wi
   [ "$goos" = windows ] && exe=dbaas-proxy.exe
   mkdir -p "$dir"
   build "$goos" "$goarch" "$dir/$exe"
-  cp -R "${docs[@]}" "$dir/"
+  # Tracked files only: a git-ignored key (examples/kubernetes/api-key) never lands in an archive.
+  git ls-files -z -- "${docs[@]}" | xargs -0 cp --parents -t "$dir/"
   normalise "$dir"
   chmod 0755 "$dir/$exe"
   if [ "$goos" = windows ]; then
