@@ -1,9 +1,9 @@
 package main
 
-// Tests that the shipped deployment examples (examples/systemd, examples/kubernetes and the
-// Dockerfile) stay in step with the program: the subcommands and flags they name exist, the
-// embedded configuration decodes strictly and validates, and probes, ports and mounts agree
-// with that configuration.
+// Tests that the shipped deployment examples (examples/systemd, examples/kubernetes,
+// examples/launchd, examples/docker with the Dockerfile and .dockerignore, docs/windows.md)
+// stay in step with the program: the subcommands and flags they name exist, the configuration
+// they carry decodes strictly and validates, and probes, ports and mounts agree with it.
 
 import (
 	"context"
@@ -141,7 +141,32 @@ func TestSystemdExample(t *testing.T) {
 		t.Errorf("TimeoutStopSec=%s, want more than the default shutdown_timeout %s", one("TimeoutStopSec"), Defaults().ShutdownTimeout)
 	}
 	cred, _, _ := strings.Cut(one("LoadCredential"), ":")
-	mustContainAll(t, mustRead(t, file), "api_key_file: /run/credentials/dbaas-proxy.service/"+cred)
+	// LoadCredential copies the key once, at start: the unit must say that rotating it takes a
+	// restart, not a reload.
+	mustContainAll(t, mustRead(t, file), "api_key_file: /run/credentials/dbaas-proxy.service/"+cred,
+		"systemctl reload does not copy it again", "systemctl restart dbaas-proxy")
+}
+
+// exampleConfig decodes a configuration an example carries, strictly, fills its REPLACE_ME
+// placeholders with token hashes and validates it.
+func exampleConfig(t *testing.T, file, raw string) *Config {
+	t.Helper()
+	if _, _, err := DecodeConfig(file, []byte(raw)); err != nil {
+		t.Fatalf("the configuration of %s does not decode: %v", file, err)
+	}
+	n := 0
+	filled := regexp.MustCompile(`REPLACE_ME`).ReplaceAllStringFunc(raw, func(string) string {
+		n++
+		return inbound.HashToken("example client token " + strconv.Itoa(n))
+	})
+	cfg, _, err := DecodeConfig(file, []byte(filled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the configuration of %s, placeholders filled, does not validate: %v", file, err)
+	}
+	return cfg
 }
 
 // exampleObject is the part of a Kubernetes object the tests look at.
@@ -150,12 +175,20 @@ type exampleObject struct {
 	Metadata struct {
 		Name string `yaml:"name"`
 	} `yaml:"metadata"`
-	Data       map[string]string `yaml:"data"`
-	StringData map[string]string `yaml:"stringData"`
-	Resources  []string          `yaml:"resources"`
-	Spec       struct {
+	Data               map[string]string  `yaml:"data"`
+	StringData         map[string]string  `yaml:"stringData"`
+	Resources          []string           `yaml:"resources"`
+	SecretGenerator    []exampleGenerator `yaml:"secretGenerator"`
+	ConfigMapGenerator []exampleGenerator `yaml:"configMapGenerator"`
+	Spec               struct {
+		Replicas     int `yaml:"replicas"`     // Deployment
+		MinAvailable int `yaml:"minAvailable"` // PodDisruptionBudget
+		Selector     struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
 		Template struct {
 			Metadata struct {
+				Labels      map[string]string `yaml:"labels"`
 				Annotations map[string]string `yaml:"annotations"`
 			} `yaml:"metadata"`
 			Spec struct {
@@ -175,6 +208,15 @@ type exampleObject struct {
 	} `yaml:"spec"`
 }
 
+// exampleGenerator is a kustomize secretGenerator or configMapGenerator entry.
+type exampleGenerator struct {
+	Name    string   `yaml:"name"`
+	Files   []string `yaml:"files"` // "key=path" or "path" (the key is the file's name)
+	Options struct {
+		DisableNameSuffixHash bool `yaml:"disableNameSuffixHash"`
+	} `yaml:"options"`
+}
+
 type exampleContainer struct {
 	Args  []string `yaml:"args"`
 	Ports []struct {
@@ -186,6 +228,7 @@ type exampleContainer struct {
 	VolumeMounts   []struct {
 		Name      string `yaml:"name"`
 		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
 	} `yaml:"volumeMounts"`
 }
 
@@ -234,9 +277,18 @@ func exampleManifests(t *testing.T) map[string]*exampleObject {
 
 func TestKubernetesExamples(t *testing.T) {
 	objs := exampleManifests(t)
-	for _, r := range objs["Kustomization/"].Resources {
+	kust := objs["Kustomization/"]
+	if kust == nil {
+		t.Fatal("no kustomization.yaml")
+	}
+	for _, r := range kust.Resources {
 		if _, err := os.Stat(filepath.Join(examplesDir, "kubernetes", r)); err != nil {
 			t.Errorf("kustomization.yaml lists %s: %v", r, err)
+		}
+	}
+	for k, o := range objs {
+		if o.Kind == "Secret" { // kubectl apply -k would overwrite the real key with it
+			t.Errorf("%s is a committed Secret; generate it from a git-ignored file instead", k)
 		}
 	}
 	cm, dep := objs["ConfigMap/dbaas-proxy-config"], objs["Deployment/dbaas-proxy"]
@@ -244,21 +296,7 @@ func TestKubernetesExamples(t *testing.T) {
 		t.Fatalf("want ConfigMap dbaas-proxy-config and Deployment dbaas-proxy with one container; have %v", objs)
 	}
 	raw := cm.Data["config.yaml"]
-	if _, _, err := DecodeConfig("configmap.yaml", []byte(raw)); err != nil {
-		t.Fatalf("the ConfigMap's config.yaml does not decode: %v", err)
-	}
-	n := 0
-	filled := regexp.MustCompile(`REPLACE_ME`).ReplaceAllStringFunc(raw, func(string) string {
-		n++
-		return inbound.HashToken("example client token " + strconv.Itoa(n))
-	})
-	cfg, _, err := DecodeConfig("configmap.yaml", []byte(filled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("the ConfigMap's config.yaml, placeholders filled, does not validate: %v", err)
-	}
+	cfg := exampleConfig(t, "configmap.yaml", raw)
 	c := &dep.Spec.Template.Spec.Containers[0]
 	_, flags := exampleCheckArgv(t, append([]string{"dbaas-proxy"}, c.Args...))
 	admin := examplePort(t, cfg.Admin.Listen)
@@ -277,12 +315,99 @@ func TestKubernetesExamples(t *testing.T) {
 	if c.port("proxy") != examplePort(t, cfg.Listen) {
 		t.Errorf("container port proxy %d, listen %s", c.port("proxy"), cfg.Listen)
 	}
-	if grace := time.Duration(dep.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.ShutdownTimeout {
-		t.Errorf("terminationGracePeriodSeconds %s, want more than shutdown_timeout %s", grace, cfg.ShutdownTimeout)
+	// Keys read from the text, so that this part holds whatever the config types look like.
+	var extra struct {
+		ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+		Admin         struct {
+			Clients []struct {
+				Name        string `yaml:"name"`
+				TokenSHA256 string `yaml:"token_sha256"`
+			} `yaml:"clients"`
+		} `yaml:"admin"`
 	}
+	if err := yaml.Unmarshal([]byte(raw), &extra); err != nil {
+		t.Fatal(err)
+	}
+	if extra.ShutdownDelay <= 0 {
+		t.Errorf("shutdown_delay %s, want a delay for the endpoints to drop the pod", extra.ShutdownDelay)
+	}
+	if grace := time.Duration(dep.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second; grace <= extra.ShutdownDelay+cfg.ShutdownTimeout {
+		t.Errorf("terminationGracePeriodSeconds %s, want more than shutdown_delay %s + shutdown_timeout %s", grace, extra.ShutdownDelay, cfg.ShutdownTimeout)
+	}
+	if !inbound.IsLoopback(cfg.Admin.Listen) && (len(extra.Admin.Clients) == 0 || extra.Admin.Clients[0].TokenSHA256 == "") {
+		t.Errorf("admin.listen %s is not loopback, but no admin.clients guard the status page and /token/refresh", cfg.Admin.Listen)
+	}
+	keys := exampleKeys(t, objs)
 	for _, f := range []string{flags["config"], cfg.Upstream.CAFile, cfg.Auth.APIKeyFile} {
-		exampleMounted(t, objs, dep, c, f)
+		exampleMounted(t, keys, dep, c, f)
 	}
+	for _, m := range c.VolumeMounts {
+		if m.SubPath != "" { // the kubelet never updates a subPath mount: no CA or key rotation
+			t.Errorf("volume mount %s uses subPath %s", m.Name, m.SubPath)
+		}
+	}
+	for _, g := range kust.ConfigMapGenerator {
+		if g.Name == "dbaas-proxy-ca" && !g.Options.DisableNameSuffixHash {
+			t.Errorf("configMapGenerator %s: without disableNameSuffixHash a new CA renames the ConfigMap and restarts the pods", g.Name)
+		}
+	}
+	examplePDB(t, objs, dep)
+}
+
+// examplePDB checks that a PodDisruptionBudget covers the Deployment's pods and leaves room
+// to drain a node.
+func examplePDB(t *testing.T, objs map[string]*exampleObject, dep *exampleObject) {
+	t.Helper()
+	pdb := objs["PodDisruptionBudget/dbaas-proxy"]
+	if pdb == nil {
+		t.Fatal("no PodDisruptionBudget dbaas-proxy")
+	}
+	for k, v := range pdb.Spec.Selector.MatchLabels {
+		if dep.Spec.Template.Metadata.Labels[k] != v {
+			t.Errorf("PodDisruptionBudget selects %s=%s, which the pods do not carry", k, v)
+		}
+	}
+	if len(pdb.Spec.Selector.MatchLabels) == 0 || pdb.Spec.MinAvailable < 1 || pdb.Spec.MinAvailable >= dep.Spec.Replicas {
+		t.Errorf("PodDisruptionBudget minAvailable %d selecting %v, want at least 1 and fewer than the %d replicas",
+			pdb.Spec.MinAvailable, pdb.Spec.Selector.MatchLabels, dep.Spec.Replicas)
+	}
+}
+
+// exampleKeys returns the keys of every ConfigMap and Secret, as "Kind/name" -> keys, from the
+// manifests and from kustomization.yaml's generators, whose files must be git-ignored.
+func exampleKeys(t *testing.T, objs map[string]*exampleObject) map[string]map[string]bool {
+	t.Helper()
+	keys := map[string]map[string]bool{}
+	for k, o := range objs {
+		keys[k] = map[string]bool{}
+		for _, m := range []map[string]string{o.Data, o.StringData} {
+			for key := range m {
+				keys[k][key] = true
+			}
+		}
+	}
+	ignored := map[string]bool{}
+	for _, l := range strings.Split(mustRead(t, "../../.gitignore"), "\n") {
+		ignored[strings.TrimSpace(l)] = true
+	}
+	kust := objs["Kustomization/"]
+	for kind, gens := range map[string][]exampleGenerator{"Secret": kust.SecretGenerator, "ConfigMap": kust.ConfigMapGenerator} {
+		for _, g := range gens {
+			k := kind + "/" + g.Name
+			keys[k] = map[string]bool{}
+			for _, f := range g.Files {
+				key, file, ok := strings.Cut(f, "=")
+				if !ok {
+					key, file = path.Base(f), f
+				}
+				keys[k][key] = true
+				if !ignored["/examples/kubernetes/"+file] {
+					t.Errorf("%s reads %s, which .gitignore does not list as /examples/kubernetes/%s", k, file, file)
+				}
+			}
+		}
+	}
+	return keys
 }
 
 func examplePort(t *testing.T, addr string) int {
@@ -296,7 +421,7 @@ func examplePort(t *testing.T, addr string) int {
 }
 
 // exampleMounted checks that file is a key of the ConfigMap or Secret mounted at its directory.
-func exampleMounted(t *testing.T, objs map[string]*exampleObject, dep *exampleObject, c *exampleContainer, file string) {
+func exampleMounted(t *testing.T, keys map[string]map[string]bool, dep *exampleObject, c *exampleContainer, file string) {
 	t.Helper()
 	dir, key := path.Split(file)
 	for _, m := range c.VolumeMounts {
@@ -304,19 +429,18 @@ func exampleMounted(t *testing.T, objs map[string]*exampleObject, dep *exampleOb
 			continue
 		}
 		for _, v := range dep.Spec.Template.Spec.Volumes {
-			var o *exampleObject
+			var k string
 			switch {
 			case v.Name != m.Name:
 				continue
 			case v.ConfigMap != nil:
-				o = objs["ConfigMap/"+v.ConfigMap.Name]
+				k = "ConfigMap/" + v.ConfigMap.Name
 			case v.Secret != nil:
-				o = objs["Secret/"+v.Secret.SecretName]
+				k = "Secret/" + v.Secret.SecretName
 			}
-			if o != nil && (o.Data[key] != "" || o.StringData[key] != "") {
-				return
+			if !keys[k][key] {
+				t.Errorf("%s: volume %s (%s) holds no key %s", file, v.Name, k, key)
 			}
-			t.Errorf("%s: volume %s holds no key %s", file, v.Name, key)
 			return
 		}
 	}
