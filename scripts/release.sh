@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { echo "usage: $0 vX.Y.Z|--snapshot [OUTDIR]" >&2; exit 2; }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 commit=$(git rev-parse --short=12 HEAD)
 case $1 in
   --snapshot)
