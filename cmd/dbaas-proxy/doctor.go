@@ -69,14 +69,15 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	if !d.handshake(ctx, pool) {
 		return
 	}
-	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: newLogger(config.LogConfig{Level: "error"}, io.Discard), Getenv: sys.getenv, Version: version})
-	if !d.check("api_key", err, "found") {
+	d.check("source", nil, sourceDetail(d.cfg))
+	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: newLogger(config.LogConfig{Level: "error"}, io.Discard), Getenv: sys.getenv, Version: version})
+	if !d.check(credentialCheck(d.cfg), err, "found") {
 		return
 	}
 	defer closeFn()
 	tok, err := ex.Token(ctx)
-	if !d.check("token", err, fmt.Sprintf("user_id %s, expires %s (in %s), fingerprint %s",
-		tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
+	if !d.check("token", err, fmt.Sprintf("from %s: user_id %s, expires %s (in %s), fingerprint %s",
+		tokenEndpoint(d.cfg), tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
 		return
 	}
 	d.call(ctx, pool, tok)
@@ -124,7 +125,7 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	u := strings.TrimSuffix(d.cfg.UpstreamURL(), "/") + "/api/v3/" + url.PathEscape(tok.UserID) + "/services"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Auth-Token", tok.AccessToken)
+	setToken(req.Header, d.cfg, tok.AccessToken)
 	resp, err := tr.RoundTrip(req)
 	if err == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

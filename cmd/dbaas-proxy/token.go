@@ -25,7 +25,7 @@ func runToken(ctx context.Context, args []string, sys system) error {
 	if err != nil {
 		return err
 	}
-	ex, closeFn, err := server.NewExchange(cfg, server.Options{
+	ex, closeFn, err := server.NewTokenSource(cfg, server.Options{
 		Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: version})
 	if err != nil {
 		return usageErr(err)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +50,9 @@ type Server struct {
 	cfg      *config.Config
 	opts     Options
 	log      zerolog.Logger
-	keys     *keyStore
+	keys     *keyStore // nil for auth.source trusted_profile, which uses no API key
 	upstream *swapTransport
+	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
 	tokens   *tokensource.Cached
 	guard    *inbound.Guard
 	proxy    http.Handler
@@ -85,7 +85,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.keys, err = newKeyStore(cfg.Auth.APIKeyFile, opts.Getenv); err != nil {
+	if a.keys, err = newCredentials(cfg, opts.Getenv); err != nil {
 		return nil, err
 	}
 	base, err := url.Parse(cfg.UpstreamURL())
@@ -93,13 +93,20 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("upstream.url: %w", err)
 	}
 	a.upstream = newSwapTransport(UpstreamTransport(cfg, pool))
+	if cfg.Auth.UsesIAM() {
+		t, err := IAMTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.iam = newSwapTransport(t)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, a.tokenState, time.Now)
-	if err := a.buildTokens(base); err != nil {
+	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
+	if err := a.buildTokens(); err != nil {
 		return nil, err
 	}
 	a.guard, err = inbound.New(cfg.Inbound, inbound.Options{
@@ -115,7 +122,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: opts.Version, Upstream: base.String(),
+		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, Refresh: func() { _, _ = a.tokens.Refresh() },
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
@@ -132,7 +139,7 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 		Transport: &tokensource.Transport{
 			Cache:          a.tokens,
 			Base:           a.upstream,
-			Header:         strings.ToLower(cfg.Auth.Header),
+			Header:         cfg.Auth.HeaderName(),
 			RefreshOn:      cfg.Auth.RefreshOn,
 			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
 			OnReplay: func(r *http.Request) {
@@ -156,19 +163,17 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 	})
 }
 
-// buildTokens builds the API-key exchange and the caching decorator in front of it.
-func (a *Server) buildTokens(base *url.URL) error {
-	tu, err := tokenURL(base.String(), a.cfg.Auth.TokenPath)
+// buildTokens builds the token source of auth.source (the one NewTokenSource builds) and the
+// caching decorator in front of it.
+func (a *Server) buildTokens() error {
+	var iam http.RoundTripper
+	if a.iam != nil {
+		iam = a.iam
+	}
+	ex, err := newSource(a.cfg, a.upstream, iam, a.keys, a.log)
 	if err != nil {
 		return err
 	}
-	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
-		URL:             tu,
-		Client:          &http.Client{Transport: a.upstream, Timeout: a.cfg.Upstream.Timeout},
-		Key:             a.keys.Key,
-		DefaultLifetime: a.cfg.Auth.DefaultLifetime,
-		Logger:          a.log,
-	})
 	a.tokens = tokensource.NewCached(ex, tokensource.CachedOptions{
 		Logger:             a.log,
 		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
@@ -217,8 +222,9 @@ func (a *Server) tokenState() admin.TokenState {
 // remote listener that the config explicitly allows).
 func (a *Server) Warnings() []string { return a.guard.Warnings() }
 
-// APIKeySource says where the API key comes from, for a log line; never the key.
-func (a *Server) APIKeySource() string { return a.keys.source() }
+// APIKeySource says where the API key comes from, for a log line; never the key. With
+// auth.source trusted_profile it says that no API key is used.
+func (a *Server) APIKeySource() string { return a.credentialSource() }
 
 // counts returns the requests served so far by status class, for the status page.
 func (a *Server) counts() map[string]int64 {
