@@ -185,7 +185,10 @@ func TestCRTokenRotation(t *testing.T) {
 		t.Fatalf("Refresh = %v, %v", started, err)
 	}
 	eventually(t, "a second IAM exchange", func() bool { return h.srv.tokens.Status().Exchanges >= before.Exchanges+1 })
-	eventually(t, "the exchange ended", func() bool { st := h.srv.tokens.Status(); return st.LastError != nil || st.Fingerprint != before.Fingerprint })
+	eventually(t, "the exchange ended", func() bool {
+		st := h.srv.tokens.Status()
+		return st.LastError != nil || st.Fingerprint != before.Fingerprint
+	})
 	st := h.srv.tokens.Status()
 	if st.LastError != nil || st.Fingerprint == before.Fingerprint {
 		t.Fatalf("after the rotation: error %v, fingerprint %s (was %s); want a new token", st.LastError, st.Fingerprint, before.Fingerprint)
