@@ -20,10 +20,11 @@ func runDemo(ctx context.Context, args []string, sys system) error {
 	adminFlag := fs.String("admin-listen", "127.0.0.1:9090", "the admin listener's `address` (\"\" disables it)")
 	levelFlag := fs.String("log-level", "info", "the log `level`")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "the emulator's token `lifetime`")
+	source := fs.String("source", config.SourceDBaaS, "the token `source` (auth.source): dbaas, iam or trusted_profile, against the emulator's IAM")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	em, err := emulator.Start(emulator.Options{TokenLifetime: *lifetime})
+	em, err := emulator.Start(emulator.Options{TokenLifetime: *lifetime, SeparateIAM: *source != config.SourceDBaaS})
 	if err != nil {
 		return fmt.Errorf("demo: starting the emulator: %w", err)
 	}
@@ -43,6 +44,9 @@ func runDemo(ctx context.Context, args []string, sys system) error {
 	}
 	if err := os.WriteFile(cfg.Auth.APIKeyFile, []byte(em.APIKey()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("demo: %w", err)
+	}
+	if err := demoSource(&cfg, em, dir, *source); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErr(err)
@@ -72,12 +76,13 @@ func printDemo(sys system, cfg *config.Config, em *emulator.Server) {
 	base := "http://" + cfg.Listen
 	fmt.Fprintf(sys.stdout, `dbaas-proxy demo: the built-in DBaaS Manager emulator runs at %s
 (TLS with a CA generated just now, account %s), and dbaas-proxy serves it at %s.
+The proxy's token source is %s.
 No API key or token is needed on this side. Try, in another terminal:
 
   curl -s %s/api/v3/me/services
   curl -s %s/api/v3/%s/services
   curl -s %s/api/v1/auth/token
-`, em.URL(), em.UserID(), base, base, base, em.UserID(), base)
+`, em.URL(), em.UserID(), base, demoSourceLine(cfg, em), base, base, em.UserID(), base)
 	if cfg.Admin.Listen != "" {
 		fmt.Fprintf(sys.stdout, `
   curl -s http://%s/readyz
