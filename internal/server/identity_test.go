@@ -234,6 +234,9 @@ func TestAccountID(t *testing.T) {
 				if n := len(h.arrivals("/api/v3/" + h.em.UserID() + "/services")); n != 0 {
 					t.Errorf("%d requests went upstream without an account id", n)
 				}
+				if !strings.Contains(h.logs.String(), "set auth.account_id") {
+					t.Error("the log does not say to set auth.account_id")
+				}
 				return
 			}
 			h.ready(t)
