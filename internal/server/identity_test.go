@@ -114,6 +114,15 @@ func TestSourcesReachUpstream(t *testing.T) {
 			if want := `dbaas_proxy_token_exchanges_total{result="ok",source="` + tt.source + `"} 1`; !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %s", want)
 			}
+			if err := h.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			token := strings.TrimPrefix(auth+xauth, "Bearer ")
+			for _, secret := range []string{h.em.APIKey(), h.em.CRToken(), token} {
+				if strings.Contains(h.logs.String()+page+metrics, secret) {
+					t.Errorf("the logs, status page or metrics hold a credential or the token")
+				}
+			}
 		})
 	}
 }
