@@ -187,7 +187,7 @@ func TestEnvironmentOnlyAndLogFile(t *testing.T) {
 			t.Errorf("time %q is not RFC 3339 UTC with milliseconds", line["time"])
 		}
 	}
-	if !strings.Contains(mustRead(t, logFile), `"api_key_source":"environment variable DBAAS_API_KEY"`) {
+	if !strings.Contains(mustRead(t, logFile), `"credential":"environment variable DBAAS_API_KEY"`) {
 		t.Error("the start line does not name the key's source")
 	}
 	rotated := logFile + ".1"

@@ -20,13 +20,14 @@ func setupDemo(fs *flag.FlagSet) runFunc {
 	adminFlag := fs.String("admin-listen", "127.0.0.1:9090", "the admin listener's `address` (\"\" disables it)")
 	levelFlag := fs.String("log-level", "info", "the log `level`")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "the emulator's token `lifetime`")
+	source := fs.String("source", config.SourceDBaaS, "the token `source` (auth.source): dbaas, iam or trusted_profile, against the emulator's IAM")
 	return func(ctx context.Context, sys system, _ []string) error {
-		return runDemo(ctx, sys, *listenFlag, *adminFlag, *levelFlag, *lifetime)
+		return runDemo(ctx, sys, *listenFlag, *adminFlag, *levelFlag, *lifetime, *source)
 	}
 }
 
-func runDemo(ctx context.Context, sys system, listen, adminListen, level string, lifetime time.Duration) error {
-	em, err := emulator.Start(emulator.Options{TokenLifetime: lifetime})
+func runDemo(ctx context.Context, sys system, listen, adminListen, level string, lifetime time.Duration, source string) error {
+	em, err := emulator.Start(emulator.Options{TokenLifetime: lifetime, SeparateIAM: source != config.SourceDBaaS})
 	if err != nil {
 		return fmt.Errorf("demo: starting the emulator: %w", err)
 	}
@@ -46,6 +47,9 @@ func runDemo(ctx context.Context, sys system, listen, adminListen, level string,
 	}
 	if err := os.WriteFile(cfg.Auth.APIKeyFile, []byte(em.APIKey()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("demo: %w", err)
+	}
+	if err := demoSource(&cfg, em, dir, source); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErr(err)
@@ -75,12 +79,13 @@ func printDemo(sys system, cfg *config.Config, em *emulator.Server) {
 	base := "http://" + cfg.Listen
 	fmt.Fprintf(sys.stdout, `dbaas-proxy demo: the built-in DBaaS Manager emulator runs at %s
 (TLS with a CA generated just now, account %s), and dbaas-proxy serves it at %s.
+The proxy's token source is %s.
 No API key or token is needed on this side. Try, in another terminal:
 
   curl -s %s/api/v3/me/services
   curl -s %s/api/v3/%s/services
   curl -s %s/api/v1/auth/token
-`, em.URL(), em.UserID(), base, base, base, em.UserID(), base)
+`, em.URL(), em.UserID(), base, demoSourceLine(cfg, em), base, base, em.UserID(), base)
 	if cfg.Admin.Listen != "" {
 		fmt.Fprintf(sys.stdout, `
   curl -s http://%s/readyz

@@ -78,21 +78,24 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	if !d.handshake(ctx, pool) {
 		return
 	}
-	source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
-	if !d.check("api_key", err, "from "+source) {
-		return
+	d.check("source", nil, sourceDetail(d.cfg))
+	if d.cfg.Auth.Source != config.SourceTrustedProfile {
+		source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
+		if !d.check("api_key", err, "from "+source) {
+			return
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
+		}
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
-	}
-	ex, closeFn, err := server.NewExchange(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
-	if !d.check("api_key", err, "read") {
+	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
+	if !d.check(credentialCheck(d.cfg), err, "found") {
 		return
 	}
 	defer closeFn()
 	tok, err := ex.Token(ctx)
-	if !d.check("token", err, fmt.Sprintf("user_id %s, expires %s (in %s), fingerprint %s",
-		tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
+	if !d.check("token", err, fmt.Sprintf("from %s: user_id %s, expires %s (in %s), fingerprint %s",
+		tokenEndpoint(d.cfg), tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
 		return
 	}
 	d.call(ctx, pool, tok)
@@ -144,7 +147,7 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", server.UserAgent(versionString()))
-	req.Header.Set("X-Auth-Token", tok.AccessToken)
+	setToken(req.Header, d.cfg, tok.AccessToken)
 	resp, err := tr.RoundTrip(req)
 	if err == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

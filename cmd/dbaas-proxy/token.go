@@ -28,7 +28,7 @@ func setupToken(fs *flag.FlagSet) runFunc {
 }
 
 func runToken(ctx context.Context, sys system, cfg *config.Config, asJSON bool) error {
-	ex, closeFn, err := server.NewExchange(cfg, server.Options{
+	ex, closeFn, err := server.NewTokenSource(cfg, server.Options{
 		Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: versionString()})
 	if err != nil {
 		return usageErr(err)

@@ -39,6 +39,9 @@ type Options struct {
 	Version string
 	// Upstream is the upstream URL, shown on the status page.
 	Upstream string
+	// TokenSource is where the token comes from (auth.source: dbaas, iam or trusted_profile),
+	// shown on the status page. "" shows nothing.
+	TokenSource string
 	// Token returns the token cache's current state. Required.
 	Token func() TokenState
 	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.

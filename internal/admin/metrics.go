@@ -63,9 +63,14 @@ type series struct {
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not registered, for
-// tests). token feeds dbaas_proxy_token_expiry_seconds; now is the clock (nil: time.Now). It
-// panics if reg already holds collectors of the same names, as prometheus.MustRegister does.
-func NewMetrics(reg prometheus.Registerer, version string, token func() TokenState, now func() time.Time) *Metrics {
+// tests). source, when not "", is the token source (auth.source), a constant label "source"
+// of dbaas_proxy_token_exchanges_total. token feeds dbaas_proxy_token_expiry_seconds; now is
+// the clock (nil: time.Now). It panics if reg already holds collectors of the same names, as prometheus.MustRegister does.
+func NewMetrics(reg prometheus.Registerer, version, source string, token func() TokenState, now func() time.Time) *Metrics {
+	var sourceLabel prometheus.Labels
+	if source != "" {
+		sourceLabel = prometheus.Labels{"source": source}
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -86,7 +91,8 @@ func NewMetrics(reg prometheus.Registerer, version string, token func() TokenSta
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "in_flight_requests",
 			Help: "Requests being served."}),
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "token_exchanges_total", Help: "Exchanges of the API key for an access token, by result."},
+			Name: "token_exchanges_total", Help: "Exchanges of the API key for an access token, by result.",
+			ConstLabels: sourceLabel},
 			[]string{"result"}),
 		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
 			Name: "token_exchanges_suppressed_total",

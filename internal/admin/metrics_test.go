@@ -20,7 +20,7 @@ const clustersTemplate = "/api/v3/{user_id}/clusters/{cluster_id}"
 func metricsServer(t *testing.T, token func() TokenState) (*Metrics, func() map[string]float64) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg, "v1.2.3", token, func() time.Time { return t0 })
+	m := NewMetrics(reg, "v1.2.3", "", token, func() time.Time { return t0 })
 	opts := baseOptions()
 	opts.Gatherer = reg
 	srv := serve(t, opts)
@@ -155,7 +155,7 @@ func TestMetricsLabelsCarryNoIDs(t *testing.T) {
 }
 
 func TestMetricsSeriesBound(t *testing.T) {
-	m := NewMetrics(nil, "", nil, nil)
+	m := NewMetrics(nil, "", "", nil, nil)
 	for i := range maxSeries + 10 {
 		m.Observe(&proxy.Record{Method: http.MethodGet, Template: "/t/" + strconv.Itoa(i), Status: 200})
 	}
@@ -181,7 +181,7 @@ func TestObserveAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	m := NewMetrics(prometheus.NewRegistry(), "v", nil, nil)
+	m := NewMetrics(prometheus.NewRegistry(), "v", "", nil, nil)
 	rec := &proxy.Record{Method: http.MethodPost, Template: clustersTemplate, Status: 202, BytesIn: 5, BytesOut: 7,
 		Duration: time.Millisecond, UpstreamDuration: time.Millisecond}
 	m.Observe(rec) // first use creates the series
@@ -191,7 +191,7 @@ func TestObserveAllocs(t *testing.T) {
 }
 
 func BenchmarkObserve(b *testing.B) {
-	m := NewMetrics(prometheus.NewRegistry(), "v", nil, nil)
+	m := NewMetrics(prometheus.NewRegistry(), "v", "", nil, nil)
 	recs := []proxy.Record{
 		{Method: http.MethodGet, Template: clustersTemplate, Status: 200, BytesOut: 512, Duration: 3 * time.Millisecond,
 			UpstreamDuration: 2 * time.Millisecond},

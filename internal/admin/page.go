@@ -60,6 +60,7 @@ type pageData struct {
 	CSS         template.CSS
 	Version     string
 	Upstream    string
+	TokenSource string
 	Now         string
 	Ready       bool
 	ReadyReason string
@@ -104,6 +105,7 @@ func (h *handler) pageData() pageData {
 		CSS:         h.page.css,
 		Version:     h.opts.Version,
 		Upstream:    h.opts.Upstream,
+		TokenSource: h.opts.TokenSource,
 		Now:         formatTime(now),
 		Ready:       ready,
 		ReadyReason: oneLine(reason),

@@ -70,6 +70,15 @@ type AuthConfig struct {
 	// MinRefreshInterval paces the exchanges that clients can cause (an upstream refresh_on
 	// status, POST /token/refresh): a burst of 2, then one per interval.
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
+	// Source is where the access token comes from: SourceDBaaS, SourceIAM or
+	// SourceTrustedProfile (source.go). The IAM keys below are for the last two.
+	Source      string `yaml:"source"`
+	IAMURL      string `yaml:"iam_url"`
+	IAMCAFile   string `yaml:"iam_ca_file"`   // "" means the system roots
+	CRTokenFile string `yaml:"cr_token_file"` // "" means go-sdk-core's default paths
+	ProfileID   string `yaml:"profile_id"`
+	ProfileName string `yaml:"profile_name"`
+	AccountID   string `yaml:"account_id"` // "" means the token's account.bss claim
 }
 
 // LogConfig sets the log level, format and destination.
@@ -99,12 +108,14 @@ func Defaults() Config {
 			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",
-			Header:          "x-auth-token",
+			Header:          "", // by auth.source: see AuthConfig.HeaderName
 			RefreshOn:       []int{401},
 			DefaultLifetime: 55 * time.Minute,
 			MaxReplayBytes:  1 << 20,
 			// The library's zero means the same default.
 			MinRefreshInterval: tokensource.DefaultMinRefreshInterval,
+			Source:             SourceDBaaS,
+			IAMURL:             tokensource.DefaultIAMURL,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
 		Admin: admin.Config{Listen: "127.0.0.1:9090"},

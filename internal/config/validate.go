@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstream(add)
 	c.validateAuth(add)
+	c.validateSource(add)
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
 		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
 	}
@@ -119,9 +120,9 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 		add("auth.token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
 	}
 	switch strings.ToLower(a.Header) {
-	case "x-auth-token", "authorization":
+	case "", "x-auth-token", "authorization":
 	default:
-		add("auth.header", "%q is not supported; use x-auth-token or authorization (Authorization: Bearer, API v3 only)", a.Header)
+		add("auth.header", "%q is not supported; use x-auth-token, authorization (Authorization: Bearer, API v3 only) or \"\" (by auth.source)", a.Header)
 	}
 	if len(a.RefreshOn) == 0 {
 		add("auth.refresh_on", "is empty; list the statuses that mean the token is no longer good, e.g. [401] or [401, 403]")

@@ -267,3 +267,12 @@ func (s *Server) TrustedProfile() (id, name string) {
 	defer s.auth.mu.RUnlock()
 	return s.auth.profile.id, s.auth.profile.name
 }
+
+// SetOmitAccountClaim makes the tokens issued from now on carry an empty "account" claim (no
+// account.bss), as a token of an identity outside any account would; the server still knows
+// their account. It lets a client's fallback to a configured account id be tested.
+func (s *Server) SetOmitAccountClaim(omit bool) {
+	s.auth.mu.Lock()
+	s.auth.noBSS = omit
+	s.auth.mu.Unlock()
+}

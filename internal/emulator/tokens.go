@@ -30,6 +30,7 @@ type authority struct {
 	issued   int
 	crTokens []string       // compute-resource tokens the cr-token grant accepts
 	profile  trustedProfile // the one trusted profile of the cr-token grant
+	noBSS    bool           // see SetOmitAccountClaim
 }
 
 // trustedProfile is the IAM trusted profile the cr-token grant logs in to.
@@ -172,6 +173,11 @@ func (a *authority) sign(accountID string, now time.Time, life time.Duration, ki
 	if a.omit {
 		c.Exp = nil
 	}
+	a.mu.RLock()
+	if a.noBSS {
+		c.Account = accountClaim{}
+	}
+	a.mu.RUnlock()
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return issued{}, fmt.Errorf("emulator: encode token claims: %w", err)

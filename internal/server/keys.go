@@ -83,6 +83,9 @@ func APIKeySource(auth config.AuthConfig, getenv func(string) string) (source st
 
 // KeyWarnings are the risks of the API key's source worth a log line at start.
 func (a *Server) KeyWarnings() []string {
+	if a.keys == nil { // trusted_profile: no API key
+		return nil
+	}
 	a.keys.mu.Lock()
 	defer a.keys.mu.Unlock()
 	return append([]string(nil), a.keys.warnings...)

@@ -183,13 +183,13 @@ func TestKeyFileModeWarning(t *testing.T) {
 	}
 }
 
-// TestUserAgent: the token exchanges the server and NewExchange make carry
+// TestUserAgent: the token exchanges the server and NewTokenSource make carry
 // dbaas-proxy/VERSION (tokensource sets none; without this, Go's default would be sent).
 func TestUserAgent(t *testing.T) {
 	h := newHarness(t, Options{Version: "v9.9.9-ua"}, nil)
 	h.serve(t)
 	h.ready(t)
-	ex, closeFn, err := NewExchange(h.cfg, Options{Version: "v9.9.8-ua"})
+	ex, closeFn, err := NewTokenSource(h.cfg, Options{Version: "v9.9.8-ua"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,18 +21,33 @@ func (a *Server) reload(why string) {
 	_ = sdnotify.Reloading()
 	defer func() { _ = sdnotify.Notify("READY=1") }()
 	a.log.Info().Str("reason", why).Msg("reloading the API key, CA and TLS files")
-	if changed, err := a.keys.reload(); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old API key")
-	} else if changed {
-		a.keyChanged()
-	}
+	a.reloadKey() // trusted_profile has none: its CR token file is read at every exchange
 	if pool, err := ReadCA(a.cfg.Upstream.CAFile); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old CA")
 	} else if err := a.upstream.Reload(pool, a.cfg.Upstream.Pins); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old CA")
 	}
+	if a.iam != nil {
+		if t, err := IAMTransport(a.cfg); err != nil {
+			a.log.Error().Err(err).Msg("keeping the old IAM CA")
+		} else {
+			a.iam.swap(t)
+		}
+	}
 	if err := a.guard.Reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old inbound TLS files")
+	}
+}
+
+// reloadKey re-reads the API key, if there is one, and drops the token of an old key.
+func (a *Server) reloadKey() {
+	if a.keys == nil {
+		return
+	}
+	if changed, err := a.keys.reload(); err != nil {
+		a.log.Error().Err(err).Msg("keeping the old API key")
+	} else if changed {
+		a.keyChanged()
 	}
 }
 

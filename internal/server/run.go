@@ -95,7 +95,7 @@ func (a *Server) Serve(ctx context.Context) error {
 	}
 	a.log.Info().Str("listen", s.proxyL.Addr().String()).Bool("tls", s.inboundTLS).
 		Str("admin", a.cfg.Admin.Listen).Str("upstream", a.cfg.UpstreamURL()).
-		Str("api_key_source", a.keys.source()).Msg("dbaas-proxy serving")
+		Str("token_source", a.cfg.Auth.Source).Str("credential", a.credentialSource()).Msg("dbaas-proxy serving")
 
 	bg, stopBG := context.WithCancel(context.Background())
 	a.tokens.Start()
@@ -116,6 +116,9 @@ func (a *Server) Serve(ctx context.Context) error {
 		a.reloadMu.Unlock()
 		a.tokens.Close()
 		a.upstream.CloseIdleConnections()
+		if a.iam != nil {
+			a.iam.close()
+		}
 	}
 	if err := sdnotify.Notify("READY=1"); err != nil {
 		a.log.Warn().Err(err).Msg("cannot notify systemd")

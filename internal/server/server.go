@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +51,9 @@ type Server struct {
 	cfg      *config.Config
 	opts     Options
 	log      zerolog.Logger
-	keys     *keyStore
+	keys     *keyStore // nil for auth.source trusted_profile, which uses no API key
 	upstream *upstream.Transport
+	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
 	tokens   *tokensource.Cached
 	guard    *inbound.Guard
 	proxy    http.Handler
@@ -87,7 +87,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.keys, err = newKeyStore(cfg.Auth, opts.Getenv); err != nil {
+	if a.keys, err = newCredentials(cfg, opts.Getenv); err != nil {
 		return nil, err
 	}
 	base, err := url.Parse(cfg.UpstreamURL())
@@ -97,13 +97,20 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
 		return nil, err
 	}
+	if cfg.Auth.UsesIAM() {
+		t, err := IAMTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		a.iam = newSwapTransport(t)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, a.tokenState, time.Now)
-	if err := a.buildTokens(base); err != nil {
+	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
+	if err := a.buildTokens(); err != nil {
 		return nil, err
 	}
 	a.guard, err = inbound.New(cfg.Inbound, inbound.Options{
@@ -119,7 +126,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: opts.Version, Upstream: base.String(),
+		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
@@ -137,7 +144,7 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 		Transport: &tokensource.Transport{
 			Cache:          a.tokens,
 			Base:           proxy.TimeUpstream(a.upstream), // upstream_duration: the round trip only
-			Header:         strings.ToLower(cfg.Auth.Header),
+			Header:         cfg.Auth.HeaderName(),
 			RefreshOn:      cfg.Auth.RefreshOn,
 			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
 			OnReplay: func(r *http.Request) {
@@ -160,19 +167,17 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 	})
 }
 
-// buildTokens builds the API-key exchange and the caching decorator in front of it.
-func (a *Server) buildTokens(base *url.URL) error {
-	tu, err := tokenURL(base.String(), a.cfg.Auth.TokenPath)
+// buildTokens builds the token source of auth.source (the one NewTokenSource builds) and the
+// caching decorator in front of it.
+func (a *Server) buildTokens() error {
+	var iam http.RoundTripper
+	if a.iam != nil {
+		iam = a.iam
+	}
+	ex, err := newSource(a.cfg, a.upstream, iam, a.keys, a.opts)
 	if err != nil {
 		return err
 	}
-	ex := tokensource.NewExchange(tokensource.ExchangeOptions{
-		URL:             tu,
-		Client:          &http.Client{Transport: WithUserAgent(a.upstream, a.opts.Version), Timeout: a.cfg.Upstream.Timeout},
-		Key:             a.keys.Key,
-		DefaultLifetime: a.cfg.Auth.DefaultLifetime,
-		Logger:          a.log,
-	})
 	a.tokens = tokensource.NewCached(ex, tokensource.CachedOptions{
 		Logger:             a.log,
 		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
@@ -234,8 +239,9 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 	return 0, err
 }
 
-// APIKeySource says where the API key comes from, for a log line; never the key.
-func (a *Server) APIKeySource() string { return a.keys.source() }
+// APIKeySource says where the API key comes from, for a log line; never the key. With
+// auth.source trusted_profile it says that no API key is used.
+func (a *Server) APIKeySource() string { return a.credentialSource() }
 
 // counts returns the requests served so far by status class, for the status page.
 func (a *Server) counts() map[string]int64 {

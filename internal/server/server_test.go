@@ -38,7 +38,18 @@ type harness struct {
 // not start serving: call serve.
 func newHarness(t *testing.T, opts Options, edit func(*config.Config)) *harness {
 	t.Helper()
-	em, err := emulator.Start(emulator.Options{Logger: zerolog.Nop()})
+	return newHarnessWith(t, emulator.Options{}, opts, func(c *config.Config, _ *emulator.Server) {
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+// newHarnessWith is newHarness with the emulator's options, and edit also sees the emulator.
+func newHarnessWith(t *testing.T, emOpts emulator.Options, opts Options, edit func(*config.Config, *emulator.Server)) *harness {
+	t.Helper()
+	emOpts.Logger = zerolog.Nop()
+	em, err := emulator.Start(emOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +67,7 @@ func newHarness(t *testing.T, opts Options, edit func(*config.Config)) *harness 
 	h.keyFile = writeFile(t, dir, "apikey", em.APIKey()+"\n")
 	cfg.Auth.APIKeyFile = h.keyFile
 	if edit != nil {
-		edit(&cfg)
+		edit(&cfg, em)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -84,9 +84,9 @@ func (w *fileWatcher) run(ctx context.Context, interval time.Duration, onChange 
 	}
 }
 
-// watchedFiles are the files whose change reloads: the API key file, the CA file and the
-// inbound TLS files.
+// watchedFiles are the files whose change reloads: the API key file, the CA files and the
+// inbound TLS files. The CR token file is not watched: it is read at every exchange.
 func (a *Server) watchedFiles() *fileWatcher {
 	t := a.cfg.Inbound.TLS
-	return newFileWatcher(a.cfg.Auth.APIKeyFile, a.cfg.Upstream.CAFile, t.CertFile, t.KeyFile, t.ClientCAFile)
+	return newFileWatcher(a.cfg.Auth.APIKeyFile, a.cfg.Upstream.CAFile, a.cfg.Auth.IAMCAFile, t.CertFile, t.KeyFile, t.ClientCAFile)
 }

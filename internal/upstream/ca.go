@@ -10,13 +10,17 @@ import (
 
 // ReadCA reads the CA file: PEM, one or more certificates. It is the upstream's only trust
 // anchor; the system roots are never used. Errors name upstream.ca_file and the path.
-func ReadCA(path string) (*x509.CertPool, error) {
+func ReadCA(path string) (*x509.CertPool, error) { return ReadPEMPool("upstream.ca_file", path) }
+
+// ReadPEMPool reads a file of PEM certificates for the config key key (upstream.ca_file,
+// auth.iam_ca_file); errors name the key and the path.
+func ReadPEMPool(key, path string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if u := errors.Unwrap(err); u != nil {
 			err = u
 		}
-		return nil, fmt.Errorf("upstream.ca_file: cannot read %s: %w", path, err)
+		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, err)
 	}
 	pool := x509.NewCertPool()
 	n := 0
@@ -31,13 +35,13 @@ func ReadCA(path string) (*x509.CertPool, error) {
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("upstream.ca_file: %s: certificate %d cannot be parsed: %w", path, n+1, err)
+			return nil, fmt.Errorf("%s: %s: certificate %d cannot be parsed: %w", key, path, n+1, err)
 		}
 		pool.AddCert(cert)
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("upstream.ca_file: %s holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)", path)
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)", key, path)
 	}
 	return pool, nil
 }

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+)
+
+// sourceDetail describes auth.source for doctor's "source" line; never a secret.
+func sourceDetail(cfg *config.Config) string {
+	a := cfg.Auth
+	switch a.Source {
+	case config.SourceIAM:
+		return "iam: the API key is exchanged at IBM Cloud IAM " + a.IAMURL
+	case config.SourceTrustedProfile:
+		profile := "profile_id " + a.ProfileID
+		if a.ProfileID == "" {
+			profile = "profile_name " + a.ProfileName
+		}
+		crFile := a.CRTokenFile
+		if crFile == "" {
+			crFile = "the platform's default path"
+		}
+		return "trusted_profile: " + profile + " at IBM Cloud IAM " + a.IAMURL + ", CR token from " + crFile
+	}
+	return "dbaas: the API key is exchanged at the DBaaS Manager (" + a.TokenPath + ")"
+}
+
+// credentialCheck names doctor's check of the credential that NewTokenSource reads: the API
+// key, or for trusted_profile only the IAM CA (the CR token is read at the exchange).
+func credentialCheck(cfg *config.Config) string {
+	if cfg.Auth.Source == config.SourceTrustedProfile {
+		return "iam_setup"
+	}
+	return "api_key"
+}
+
+// tokenEndpoint names where the token comes from, for doctor's "token" line.
+func tokenEndpoint(cfg *config.Config) string {
+	if cfg.Auth.UsesIAM() {
+		return strings.TrimSuffix(cfg.Auth.IAMURL, "/") + "/identity/token"
+	}
+	return cfg.Auth.TokenPath
+}
+
+// setToken attaches the token as the proxy does: in auth.header, by source by default.
+func setToken(h http.Header, cfg *config.Config, token string) {
+	if cfg.Auth.HeaderName() == "authorization" {
+		h.Set("Authorization", "Bearer "+token)
+		return
+	}
+	h.Set("X-Auth-Token", token)
+}

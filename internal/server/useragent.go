@@ -1,0 +1,34 @@
+package server
+
+import (
+	"net/http"
+)
+
+// UserAgent is the User-Agent of the requests dbaas-proxy makes itself (the token exchange,
+// doctor's call): dbaas-proxy/VERSION.
+func UserAgent(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "dbaas-proxy/" + version
+}
+
+// WithUserAgent returns base setting User-Agent: UserAgent(version) on each request that
+// carries none.
+func WithUserAgent(base http.RoundTripper, version string) http.RoundTripper {
+	return &userAgentTransport{base: base, ua: UserAgent(version)}
+}
+
+type userAgentTransport struct {
+	base http.RoundTripper
+	ua   string
+}
+
+// RoundTrip sets the User-Agent on a copy of req, if it has none, and sends it on base.
+func (t *userAgentTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("User-Agent") == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("User-Agent", t.ua)
+	}
+	return t.base.RoundTrip(req)
+}
