@@ -19,6 +19,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -125,6 +126,9 @@ func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 		}
 	}
 	fmt.Fprintf(d.out, "      %-10s chain: %s\n", "", strings.Join(chain, " <- "))
+	for _, c := range state.PeerCertificates {
+		fmt.Fprintf(d.out, "      %-10s pin %s  %s\n", "", upstream.Pin(c), c.Subject)
+	}
 	name := d.cfg.Upstream.ServerName
 	if name == "" {
 		name = u.Hostname()
@@ -133,7 +137,25 @@ func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 	if err != nil {
 		err = fmt.Errorf("the chain does not verify against %s for %q: %w", d.cfg.Upstream.CAFile, name, err)
 	}
-	return d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", d.cfg.Upstream.CAFile, name, tls.VersionName(state.Version)))
+	if !d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", d.cfg.Upstream.CAFile, name, tls.VersionName(state.Version))) {
+		return false
+	}
+	if pins := d.cfg.Upstream.Pins; len(pins) > 0 {
+		return d.check("pins", pinMatch(pins, state.PeerCertificates), "a certificate of the chain has a key in upstream.pins")
+	}
+	return true
+}
+
+// pinMatch is nil when a certificate of chain has one of pins.
+func pinMatch(pins []string, chain []*x509.Certificate) error {
+	for _, c := range chain {
+		for _, p := range pins {
+			if upstream.Pin(c) == p {
+				return nil
+			}
+		}
+	}
+	return errors.New("no certificate of the chain has a key in upstream.pins; the pins above are the chain's")
 }
 
 // call makes one cheap authenticated request and compares the clocks.
