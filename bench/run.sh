@@ -15,6 +15,10 @@
 # Everything it writes besides the results goes to bench/out/ (git-ignored). Every process it
 # starts is stopped on any exit.
 set -euo pipefail
+# 4000 connections and more: raise the soft limit on open files to the hard one (inherited by
+# every process started here).
+ulimit -n "$(ulimit -Hn)"
+(($(ulimit -n) >= 10000)) || echo "run.sh: ulimit -n is $(ulimit -n); the 4000-connection run needs ~9000" >&2
 PATH=$PATH:/usr/sbin:/sbin # nginx lives in /usr/sbin
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +39,7 @@ RESULTS=${RESULTS:-$BENCH_DIR/RESULTS.md}
 STREAM_BYTES=$((256 << 20))
 POST_BYTES=$((1 << 20))
 CLK_TCK=$(getconf CLK_TCK)
-CONTENDERS=(direct nginx dbaas-proxy)
+CONTENDERS=(direct nginx plain dbaas-proxy)
 WORKLOADS=(get-c1 get-c16 get-c128 post-1m-c8)
 
 PIDS=() # every process started in the background, stopped by cleanup
@@ -87,7 +91,7 @@ ensure_tools() {
 build() {
   mkdir -p "$OUT/raw"
   (cd "$ROOT" && go build -o "$OUT/" ./cmd/dbaas-proxy ./cmd/dbaas-emulator &&
-    go build -o "$OUT/report" ./bench/report)
+    go build -o "$OUT/" ./bench/report ./bench/relay ./bench/plain ./bench/client)
 }
 
 # free_port: sets PORT to a TCP port nothing uses, below the ephemeral range.
@@ -174,6 +178,18 @@ start_nginx() {
   ((${#NGINX_PIDS[@]} > 1)) || die "nginx has no worker processes"
 }
 
+# start_plain TOKEN_FILE: bench/plain, a bare httputil.ReverseProxy with a fixed token and
+# dbaas-proxy's pool settings; sets PLAIN_PID and PLAIN_PORT.
+start_plain() {
+  free_port && PLAIN_PORT=$PORT
+  "$OUT/plain" -listen "127.0.0.1:$PLAIN_PORT" -upstream "https://127.0.0.1:$EMU_PORT" -ca "$OUT/ca.pem" \
+    -token-file "$1" -http2="${PROXY_HTTP2:-false}" >"$OUT/plain.out" 2>"$OUT/plain.log" &
+  PLAIN_PID=$!
+  PIDS+=("$PLAIN_PID")
+  wait_until 10 grep -q '^plain listening on' "$OUT/plain.out" ||
+    die "bench/plain did not start: $(cat "$OUT/plain.log")"
+}
+
 # write_nginx_conf TOKEN: nginx's best case as a token-attaching proxy. Request bodies and
 # responses stream (no temp files), like dbaas-proxy; keep-alive is unlimited on both sides,
 # like Go's; the access log is on, like dbaas-proxy's.
@@ -183,7 +199,8 @@ worker_processes auto;
 daemon off;
 pid $OUT/nginx/nginx.pid;
 error_log $OUT/nginx/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
   access_log $OUT/nginx/access.log;
   client_body_temp_path $OUT/nginx/tmp/body;
@@ -255,6 +272,7 @@ contender_pids() {
   case $1 in
     direct) echo "$EMU_PID" ;;
     nginx) echo "${NGINX_PIDS[*]}" ;;
+    plain) echo "$PLAIN_PID" ;;
     dbaas-proxy) echo "$PROXY_PID" ;;
   esac
 }
@@ -265,6 +283,7 @@ set_target() {
   case $1 in
     direct) URL=https://127.0.0.1:$EMU_PORT AUTH=(-H "x-auth-token: $TOKEN") ;;
     nginx) URL=http://127.0.0.1:$NGINX_PORT ;;
+    plain) URL=http://127.0.0.1:$PLAIN_PORT ;;
     dbaas-proxy) URL=http://127.0.0.1:$PROXY_PORT ;;
   esac
 }
@@ -277,5 +296,8 @@ case $MODE in
   soak) soak_main "${2:-10m}" ;;
   go) go_main ;;
   profile) profile_main ;;
-  *) die "unknown mode $MODE (want: bench, soak DURATION, go or profile)" ;;
+  load) load_main ;;
+  wan) wan_main ;;
+  cpu) cpu_main ;;
+  *) die "unknown mode $MODE (want: bench, load, wan, cpu, soak DURATION, go or profile)" ;;
 esac
