@@ -43,35 +43,41 @@ stop_holder() {
   HOLD_FAILED=$((H_open_failed + H_failed)) HOLD_OK=$H_still_ok
 }
 
+# tcp_opens: the network namespace's TcpActiveOpens (connect()s so far, every process).
+tcp_opens() { awk '$1 == "Tcp:" && $6 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp; }
+
 # run_load CONTENDER WORKLOAD ROUND: one measured run, appended to $RUNS.
 run_load() {
-  local c=$1 w=$2 round=$3 log pids cpu0 emu0 cpu1 emu1 hwm extra=0
+  local c=$1 w=$2 round=$3 log pids cpu0 emu0 cpu1 emu1 hwm extra=0 op0 op1
   load_shape "$w"
   set_target "$c"
   read -ra pids <<<"$(contender_pids "$c")"
   log=$OUT/raw/load-$round-$c-$w.txt
   reset_hwm "${pids[@]}"
   [[ $w != idle-* ]] || start_holder "$c"
-  cpu0=$(ticks "${pids[@]}") emu0=$(ticks "$EMU_PID")
+  cpu0=$(ticks "${pids[@]}") emu0=$(ticks "$EMU_PID") op0=$(tcp_opens)
   wrk_to "$log" "$DURATION"
-  cpu1=$(ticks "${pids[@]}") emu1=$(ticks "$EMU_PID")
+  cpu1=$(ticks "${pids[@]}") emu1=$(ticks "$EMU_PID") op1=$(tcp_opens)
   if [[ $w == idle-* ]]; then
     stop_holder
     extra=$HOLD_FAILED
   fi
   hwm=$(status_kb VmHWM "${pids[@]}")
   parse_wrk "$log"
+  echo "$round,$c,$w,$((op1 - op0 - CONNS)),$W_requests" >>"$OPENS"
   echo "$round,$c,$w,$W_requests,$W_duration_us,$W_non2xx,$((W_sockerr + extra)),$W_p50_us,$W_p99_us,$W_p999_us,$((cpu1 - cpu0)),$((emu1 - emu0)),$CLK_TCK,0,0,$hwm" >>"$RUNS"
   awk -v r="$round" -v c="$c" -v w="$w" -v n="$W_requests" -v d="$W_duration_us" -v t=$((cpu1 - cpu0)) \
-    -v k="$CLK_TCK" -v e=$((W_non2xx + W_sockerr + extra)) -v p99="$W_p99_us" -v hwm="$hwm" 'BEGIN {
-      printf "round %s %-10s %-11s %8.0f req/s %7.1f CPU µs/req  p99 %6.1f ms  errors %d  peak RSS %.1f MiB\n",
-        r, w, c, n / (d / 1e6), n ? t * 1e6 / k / n : 0, p99 / 1000, e, hwm / 1024 }' >&2
+    -v k="$CLK_TCK" -v e=$((W_non2xx + W_sockerr + extra)) -v p99="$W_p99_us" -v hwm="$hwm" \
+    -v o=$((op1 - op0 - CONNS)) 'BEGIN {
+      printf "round %s %-10s %-11s %8.0f req/s %7.1f CPU µs/req  p99 %6.1f ms  errors %d  peak RSS %.1f MiB  TCP opens %d\n",
+        r, w, c, n / (d / 1e6), n ? t * 1e6 / k / n : 0, p99 / 1000, e, hwm / 1024, o }' >&2
 }
 
 load_main() {
   local round w c
   start_all
-  RUNS=$OUT/runs-load.csv
+  RUNS=$OUT/runs-load.csv OPENS=$OUT/opens-load.csv
+  echo "round,contender,workload,tcp_opens,requests" >"$OPENS"
   echo "round,contender,workload,requests,duration_us,non2xx,sockerr,p50_us,p99_us,p999_us,cpu_ticks,emu_cpu_ticks,clk_tck,bytes,speed_bps,rss_kb" >"$RUNS"
   check_targets
   record_rest
@@ -132,6 +138,26 @@ load_goals() {
           ratio("dbaas-proxy", ws[w], "plain", ws[w], "cpu"), ratio("nginx", ws[w], "plain", ws[w], "cpu")
       }
     }' "$1"
+  echo
+  echo "New TCP connections (TcpActiveOpens of the network namespace during the run, minus wrk's own;"
+  echo "other processes on the machine add some tens per second) per 1000 requests, median over the rounds:"
+  echo
+  awk -F, 'NR > 1 { k = $2 SUBSEP $3; n[k]++; v[k, n[k]] = $5 > 0 ? $4 * 1000 / $5 : 0
+      if (!($3 in sw)) { sw[$3] = 1; ws[++nw] = $3 } if (!($2 in sc)) { sc[$2] = 1; cs[++nc] = $2 } }
+    END {
+      printf "| contender |"; for (i = 1; i <= nw; i++) printf " %s |", ws[i]; print ""
+      printf "|---|"; for (i = 1; i <= nw; i++) printf "--:|"; print ""
+      for (j = 1; j <= nc; j++) {
+        printf "| %s |", cs[j]
+        for (i = 1; i <= nw; i++) {
+          k = cs[j] SUBSEP ws[i]; m = n[k]
+          for (a = 1; a <= m; a++) x[a] = v[k, a]
+          for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (x[b] < x[a]) { t = x[a]; x[a] = x[b]; x[b] = t }
+          printf " %.1f |", m ? ((m % 2) ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2) : 0
+        }
+        print ""
+      }
+    }' "$OPENS"
 }
 
 write_load_results() {

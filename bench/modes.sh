@@ -233,5 +233,7 @@ source "$BENCH_DIR/soak.sh"
 source "$BENCH_DIR/load.sh"
 # shellcheck source=wan.sh
 source "$BENCH_DIR/wan.sh"
+# shellcheck source=cpu.sh
+source "$BENCH_DIR/cpu.sh"
 # shellcheck source=profile.sh
 source "$BENCH_DIR/profile.sh"

@@ -135,11 +135,13 @@ start_emulator() {
   EMU_PORT=${BASH_REMATCH[1]} USER_ID=${BASH_REMATCH[2]}
 }
 
-# start_proxy: the real dbaas-proxy with its own config; sets PROXY_PID, PROXY_PORT, ADMIN_PORT.
+# start_proxy [NAME LOG_LEVEL]: the real dbaas-proxy with its own config (NAME.yaml, NAME.log in
+# bench/out; default dbaas-proxy, info); sets PROXY_PID, PROXY_PORT, ADMIN_PORT.
 start_proxy() {
+  local name=${1:-dbaas-proxy} level=${2:-info}
   free_port && PROXY_PORT=$PORT
   free_port && ADMIN_PORT=$PORT
-  cat >"$OUT/dbaas-proxy.yaml" <<EOF
+  cat >"$OUT/$name.yaml" <<EOF
 listen: 127.0.0.1:$PROXY_PORT
 upstream:
   url: https://127.0.0.1:$EMU_PORT
@@ -148,18 +150,18 @@ upstream:
 auth:
   api_key_file: $OUT/apikey
 log:
-  level: info
+  level: $level
   format: json
 admin:
   listen: 127.0.0.1:$ADMIN_PORT
 EOF
   local extra=()
   read -ra extra <<<"${PROXY_ENV:-}" # e.g. PROXY_ENV="GOGC=400": for dbaas-proxy only
-  env "${extra[@]}" "$OUT/dbaas-proxy" -config "$OUT/dbaas-proxy.yaml" 2>"$OUT/dbaas-proxy.log" &
+  env "${extra[@]}" "$OUT/dbaas-proxy" -config "$OUT/$name.yaml" 2>"$OUT/$name.log" &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
   wait_until 15 curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" ||
-    die "dbaas-proxy did not become ready: $(tail -n5 "$OUT/dbaas-proxy.log")"
+    die "dbaas-proxy did not become ready: $(tail -n5 "$OUT/$name.log")"
 }
 
 # start_nginx TOKEN: nginx in front of the emulator with a fixed token; sets NGINX_PID,
@@ -183,7 +185,7 @@ start_nginx() {
 start_plain() {
   free_port && PLAIN_PORT=$PORT
   "$OUT/plain" -listen "127.0.0.1:$PLAIN_PORT" -upstream "https://127.0.0.1:$EMU_PORT" -ca "$OUT/ca.pem" \
-    -token-file "$1" -http2="${PROXY_HTTP2:-false}" >"$OUT/plain.out" 2>"$OUT/plain.log" &
+    -token-file "$1" -http2="${PROXY_HTTP2:-false}" ${PLAIN_FLAGS:-} >"$OUT/plain.out" 2>"$OUT/plain.log" &
   PLAIN_PID=$!
   PIDS+=("$PLAIN_PID")
   wait_until 10 grep -q '^plain listening on' "$OUT/plain.out" ||
@@ -274,6 +276,7 @@ contender_pids() {
     nginx) echo "${NGINX_PIDS[*]}" ;;
     plain) echo "$PLAIN_PID" ;;
     dbaas-proxy) echo "$PROXY_PID" ;;
+    dbaas-proxy-nolog) echo "$NOLOG_PID" ;;
   esac
 }
 
@@ -284,6 +287,7 @@ set_target() {
     direct) URL=https://127.0.0.1:$EMU_PORT AUTH=(-H "x-auth-token: $TOKEN") ;;
     nginx) URL=http://127.0.0.1:$NGINX_PORT ;;
     plain) URL=http://127.0.0.1:$PLAIN_PORT ;;
+    dbaas-proxy-nolog) URL=http://127.0.0.1:$NOLOG_PORT ;;
     dbaas-proxy) URL=http://127.0.0.1:$PROXY_PORT ;;
   esac
 }

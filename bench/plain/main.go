@@ -1,4 +1,5 @@
-// Command plain is the floor of bench/run.sh: a bare net/http/httputil.ReverseProxy with a
+// Command plain is the floor of bench/run.sh (PLAIN_FLAGS adds flags, e.g. "-max-idle 2
+// -buffer-pool=false" for a ReverseProxy on net/http's defaults): a bare net/http/httputil.ReverseProxy with a
 // fixed x-auth-token and nothing of dbaas-proxy's packages (no router, guard, token source,
 // access log, metrics, request ids or response-writer wrappers). Its upstream transport has
 // dbaas-proxy's settings (cmd/dbaas-proxy/upstream.go: a pool of 256 idle connections, 32 KiB
@@ -40,6 +41,8 @@ func run() error {
 	caFile := flag.String("ca", "", "CA file (PEM) of the upstream")
 	tokenFile := flag.String("token-file", "", "file holding the x-auth-token to send")
 	h2 := flag.Bool("http2", false, "offer HTTP/2 to the upstream")
+	maxIdle := flag.Int("max-idle", 256, "idle upstream connections kept (net/http's default transport: 2)")
+	pooled := flag.Bool("buffer-pool", true, "reuse the 32 KiB copy buffers (false: the ReverseProxy's default, one per request)")
 	flag.Parse()
 	up, err := url.Parse(*upstream)
 	if err != nil || up.Host == "" {
@@ -70,8 +73,8 @@ func run() error {
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   256,
+		MaxIdleConns:          *maxIdle,
+		MaxIdleConnsPerHost:   *maxIdle,
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     *h2,
 		WriteBufferSize:       32 << 10,
@@ -84,8 +87,10 @@ func run() error {
 			pr.Out.Host = ""
 			pr.Out.Header.Set("x-auth-token", token)
 		},
-		Transport:  tr,
-		BufferPool: bufferPool{},
+		Transport: tr,
+	}
+	if *pooled {
+		rp.BufferPool = bufferPool{}
 	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {

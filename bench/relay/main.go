@@ -5,9 +5,10 @@
 // RTT after connect() began on a real path). A TLS 1.3 handshake through it then costs what it
 // costs at that RTT: one round trip for TCP, one for TLS, one for each request.
 //
-// It prints "relay listening on ADDR" on stdout when ready and, for each connection when it
-// ends, one line on stdout:
+// It prints "relay listening on ADDR" on stdout when ready and, for each connection, a line
+// when the server's first bytes (its ServerHello) arrive and one when the connection ends:
 //
+//	RELAYHS id=N psk_offered=0|1 resumed=0|1
 //	RELAYCONN id=N psk_offered=0|1 resumed=0|1 up_bytes=N down_bytes=N
 //
 // psk_offered says the client's TLS ClientHello carried a pre_shared_key extension (a
@@ -97,7 +98,12 @@ func (r *relay) serve(ctx context.Context, client net.Conn) {
 	}()
 	go func() {
 		defer wg.Done()
-		r.pump(client, up, time.Time{}, &downBytes, func(b []byte) { resumed.Store(hasPSK(b, 2)) })
+		r.pump(client, up, time.Time{}, &downBytes, func(b []byte) {
+			resumed.Store(hasPSK(b, 2))
+			r.outMu.Lock() // the ClientHello was read before the server could answer it
+			fmt.Printf("RELAYHS id=%d psk_offered=%d resumed=%d\n", id, b2i(offered.Load()), b2i(resumed.Load()))
+			r.outMu.Unlock()
+		})
 	}()
 	wg.Wait()
 	r.outMu.Lock()
