@@ -26,6 +26,7 @@ load_shape() {
 start_holder() {
   local tls=() tok=()
   [[ $1 != direct ]] || tls=(-ca "$OUT/ca.pem") tok=(-token "$TOKEN")
+  rm -f "$OUT/hold.out" # so that the wait below cannot see the line of an earlier holder
   "$OUT/client" hold -url "$URL$REQ_PATH" -n "$HOLD_CONNS" "${tls[@]}" "${tok[@]}" \
     >"$OUT/hold.out" 2>"$OUT/hold.log" &
   HOLDER_PID=$!

@@ -184,6 +184,7 @@ start_nginx() {
 # dbaas-proxy's pool settings; sets PLAIN_PID and PLAIN_PORT.
 start_plain() {
   free_port && PLAIN_PORT=$PORT
+  rm -f "$OUT/plain.out" # so that the wait below cannot see an earlier run's line
   "$OUT/plain" -listen "127.0.0.1:$PLAIN_PORT" -upstream "https://127.0.0.1:$EMU_PORT" -ca "$OUT/ca.pem" \
     -token-file "$1" -http2="${PROXY_HTTP2:-false}" ${PLAIN_FLAGS:-} >"$OUT/plain.out" 2>"$OUT/plain.log" &
   PLAIN_PID=$!

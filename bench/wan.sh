@@ -24,6 +24,7 @@ WAN_IDLE=${WAN_IDLE:-2s}
 # start_relay EMU_PORT NAME: a relay to the emulator; sets RELAY_PID, RELAY_PORT, RELAY_OUT.
 start_relay() {
   RELAY_OUT=$OUT/relay-$2.out
+  rm -f "$RELAY_OUT" # so that the wait below cannot see an earlier run's line
   "$OUT/relay" -listen 127.0.0.1:0 -to "127.0.0.1:$1" -rtt "$RTT" >"$RELAY_OUT" 2>"$OUT/relay-$2.log" &
   RELAY_PID=$!
   PIDS+=("$RELAY_PID")

@@ -157,6 +157,9 @@ func hold(args []string) error {
 		req += "x-auth-token: " + *token + "\r\n"
 	}
 	req += "\r\n"
+	// The signal handler first: a SIGTERM that comes early must not kill the process unreported.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	type hc struct {
 		c net.Conn
 		r *bufio.Reader
@@ -211,8 +214,6 @@ func hold(args []string) error {
 	close(work)
 	wg.Wait()
 	fmt.Printf("HOLDING n=%d failed=%d\n", opened.Load(), failedOpen.Load())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	var ok, failed atomic.Int64
 	work2 := make(chan *hc)
