@@ -185,8 +185,10 @@ start_nginx() {
 start_plain() {
   free_port && PLAIN_PORT=$PORT
   rm -f "$OUT/plain.out" # so that the wait below cannot see an earlier run's line
+  local flags=()
+  read -ra flags <<<"${PLAIN_FLAGS:-}"
   "$OUT/plain" -listen "127.0.0.1:$PLAIN_PORT" -upstream "https://127.0.0.1:$EMU_PORT" -ca "$OUT/ca.pem" \
-    -token-file "$1" -http2="${PROXY_HTTP2:-false}" ${PLAIN_FLAGS:-} >"$OUT/plain.out" 2>"$OUT/plain.log" &
+    -token-file "$1" -http2="${PROXY_HTTP2:-false}" "${flags[@]}" >"$OUT/plain.out" 2>"$OUT/plain.log" &
   PLAIN_PID=$!
   PIDS+=("$PLAIN_PID")
   wait_until 10 grep -q '^plain listening on' "$OUT/plain.out" ||
