@@ -118,14 +118,17 @@ warm_up() {
 
 # ---- modes -------------------------------------------------------------------------------
 
-# start_all: the emulator (1 h tokens), dbaas-proxy and nginx with a token of its own.
+# start_all: the emulator (1 h tokens), dbaas-proxy, and nginx and bench/plain with a token of
+# their own.
 start_all() {
   ensure_tools
   build
   start_emulator 1h 0
   start_proxy
   TOKEN=$("$OUT/dbaas-proxy" token -config "$OUT/dbaas-proxy.yaml")
+  (umask 077 && echo "$TOKEN" >"$OUT/token")
   start_nginx "$TOKEN"
+  start_plain "$OUT/token"
 }
 
 bench_main() {
@@ -226,5 +229,11 @@ go_main() {
 
 # shellcheck source=soak.sh
 source "$BENCH_DIR/soak.sh"
+# shellcheck source=load.sh
+source "$BENCH_DIR/load.sh"
+# shellcheck source=wan.sh
+source "$BENCH_DIR/wan.sh"
+# shellcheck source=cpu.sh
+source "$BENCH_DIR/cpu.sh"
 # shellcheck source=profile.sh
 source "$BENCH_DIR/profile.sh"

@@ -15,6 +15,10 @@
 # Everything it writes besides the results goes to bench/out/ (git-ignored). Every process it
 # starts is stopped on any exit.
 set -euo pipefail
+# 4000 connections and more: raise the soft limit on open files to the hard one (inherited by
+# every process started here).
+ulimit -n "$(ulimit -Hn)"
+(($(ulimit -n) >= 10000)) || echo "run.sh: ulimit -n is $(ulimit -n); the 4000-connection run needs ~9000" >&2
 PATH=$PATH:/usr/sbin:/sbin # nginx lives in /usr/sbin
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +39,7 @@ RESULTS=${RESULTS:-$BENCH_DIR/RESULTS.md}
 STREAM_BYTES=$((256 << 20))
 POST_BYTES=$((1 << 20))
 CLK_TCK=$(getconf CLK_TCK)
-CONTENDERS=(direct nginx dbaas-proxy)
+CONTENDERS=(direct nginx plain dbaas-proxy)
 WORKLOADS=(get-c1 get-c16 get-c128 post-1m-c8)
 
 PIDS=() # every process started in the background, stopped by cleanup
@@ -87,7 +91,7 @@ ensure_tools() {
 build() {
   mkdir -p "$OUT/raw"
   (cd "$ROOT" && go build -o "$OUT/" ./cmd/dbaas-proxy ./cmd/dbaas-emulator &&
-    go build -o "$OUT/report" ./bench/report)
+    go build -o "$OUT/" ./bench/report ./bench/relay ./bench/plain ./bench/client)
 }
 
 # free_port: sets PORT to a TCP port nothing uses, below the ephemeral range.
@@ -131,11 +135,13 @@ start_emulator() {
   EMU_PORT=${BASH_REMATCH[1]} USER_ID=${BASH_REMATCH[2]}
 }
 
-# start_proxy: the real dbaas-proxy with its own config; sets PROXY_PID, PROXY_PORT, ADMIN_PORT.
+# start_proxy [NAME LOG_LEVEL]: the real dbaas-proxy with its own config (NAME.yaml, NAME.log in
+# bench/out; default dbaas-proxy, info); sets PROXY_PID, PROXY_PORT, ADMIN_PORT.
 start_proxy() {
+  local name=${1:-dbaas-proxy} level=${2:-info}
   free_port && PROXY_PORT=$PORT
   free_port && ADMIN_PORT=$PORT
-  cat >"$OUT/dbaas-proxy.yaml" <<EOF
+  cat >"$OUT/$name.yaml" <<EOF
 listen: 127.0.0.1:$PROXY_PORT
 upstream:
   url: https://127.0.0.1:$EMU_PORT
@@ -144,18 +150,18 @@ upstream:
 auth:
   api_key_file: $OUT/apikey
 log:
-  level: info
+  level: $level
   format: json
 admin:
   listen: 127.0.0.1:$ADMIN_PORT
 EOF
   local extra=()
   read -ra extra <<<"${PROXY_ENV:-}" # e.g. PROXY_ENV="GOGC=400": for dbaas-proxy only
-  env "${extra[@]}" "$OUT/dbaas-proxy" -config "$OUT/dbaas-proxy.yaml" 2>"$OUT/dbaas-proxy.log" &
+  env "${extra[@]}" "$OUT/dbaas-proxy" -config "$OUT/$name.yaml" 2>"$OUT/$name.log" &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
   wait_until 15 curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" ||
-    die "dbaas-proxy did not become ready: $(tail -n5 "$OUT/dbaas-proxy.log")"
+    die "dbaas-proxy did not become ready: $(tail -n5 "$OUT/$name.log")"
 }
 
 # start_nginx TOKEN: nginx in front of the emulator with a fixed token; sets NGINX_PID,
@@ -174,6 +180,21 @@ start_nginx() {
   ((${#NGINX_PIDS[@]} > 1)) || die "nginx has no worker processes"
 }
 
+# start_plain TOKEN_FILE: bench/plain, a bare httputil.ReverseProxy with a fixed token and
+# dbaas-proxy's pool settings; sets PLAIN_PID and PLAIN_PORT.
+start_plain() {
+  free_port && PLAIN_PORT=$PORT
+  rm -f "$OUT/plain.out" # so that the wait below cannot see an earlier run's line
+  local flags=()
+  read -ra flags <<<"${PLAIN_FLAGS:-}"
+  "$OUT/plain" -listen "127.0.0.1:$PLAIN_PORT" -upstream "https://127.0.0.1:$EMU_PORT" -ca "$OUT/ca.pem" \
+    -token-file "$1" -http2="${PROXY_HTTP2:-false}" "${flags[@]}" >"$OUT/plain.out" 2>"$OUT/plain.log" &
+  PLAIN_PID=$!
+  PIDS+=("$PLAIN_PID")
+  wait_until 10 grep -q '^plain listening on' "$OUT/plain.out" ||
+    die "bench/plain did not start: $(cat "$OUT/plain.log")"
+}
+
 # write_nginx_conf TOKEN: nginx's best case as a token-attaching proxy. Request bodies and
 # responses stream (no temp files), like dbaas-proxy; keep-alive is unlimited on both sides,
 # like Go's; the access log is on, like dbaas-proxy's.
@@ -183,7 +204,8 @@ worker_processes auto;
 daemon off;
 pid $OUT/nginx/nginx.pid;
 error_log $OUT/nginx/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
   access_log $OUT/nginx/access.log;
   client_body_temp_path $OUT/nginx/tmp/body;
@@ -255,7 +277,9 @@ contender_pids() {
   case $1 in
     direct) echo "$EMU_PID" ;;
     nginx) echo "${NGINX_PIDS[*]}" ;;
+    plain) echo "$PLAIN_PID" ;;
     dbaas-proxy) echo "$PROXY_PID" ;;
+    dbaas-proxy-nolog) echo "$NOLOG_PID" ;;
   esac
 }
 
@@ -265,6 +289,8 @@ set_target() {
   case $1 in
     direct) URL=https://127.0.0.1:$EMU_PORT AUTH=(-H "x-auth-token: $TOKEN") ;;
     nginx) URL=http://127.0.0.1:$NGINX_PORT ;;
+    plain) URL=http://127.0.0.1:$PLAIN_PORT ;;
+    dbaas-proxy-nolog) URL=http://127.0.0.1:$NOLOG_PORT ;;
     dbaas-proxy) URL=http://127.0.0.1:$PROXY_PORT ;;
   esac
 }
@@ -277,5 +303,8 @@ case $MODE in
   soak) soak_main "${2:-10m}" ;;
   go) go_main ;;
   profile) profile_main ;;
-  *) die "unknown mode $MODE (want: bench, soak DURATION, go or profile)" ;;
+  load) load_main ;;
+  wan) wan_main ;;
+  cpu) cpu_main ;;
+  *) die "unknown mode $MODE (want: bench, load, wan, cpu, soak DURATION, go or profile)" ;;
 esac

@@ -8,8 +8,8 @@ import (
 // Contender and workload names, in the order the table shows them. Names not listed here
 // follow in the order of their first run.
 var (
-	contenderOrder = []string{"direct", "nginx", "dbaas-proxy"}
-	workloadOrder  = []string{"get-c1", "get-c16", "get-c128", "post-1m-c8", "stream-256m", "rest"}
+	contenderOrder = []string{"direct", "nginx", "plain", "dbaas-proxy"}
+	workloadOrder  = []string{"get-c1", "get-c16", "get-c128", "get-c400", "get-c1000", "idle-4000", "post-1m-c8", "stream-256m", "rest"}
 )
 
 // Workloads with a special meaning.
