@@ -115,7 +115,7 @@ func (c *Cached) suppressedLocked(cause string) {
 	if !b.loggedAt.IsZero() && !now.Before(b.loggedAt) && now.Sub(b.loggedAt) < b.interval {
 		return
 	}
-	c.log.Warn().Str("cause", cause).Int("suppressed", b.suppressed).Dur("min_refresh_interval", b.interval).
+	c.log.Warn().Str("cause", cause).Int("suppressed", b.suppressed).Int64("min_refresh_interval_ms", b.interval.Milliseconds()).
 		Msg("token exchange suppressed: exchanges caused by upstream rejections and admin refreshes are limited by auth.min_refresh_interval")
 	b.suppressed, b.loggedAt = 0, now
 }

@@ -102,7 +102,7 @@ func (e *Exchange) Token(ctx context.Context) (Token, error) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
-	e.opts.Logger.Debug().Int("status", resp.StatusCode).Dur("duration", e.opts.Now().Sub(start)).
+	e.opts.Logger.Debug().Int("status", resp.StatusCode).Int64("duration_ms", e.opts.Now().Sub(start).Milliseconds()).
 		Msg("token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key)}
@@ -138,7 +138,7 @@ func (e *Exchange) parse(body []byte) (Token, error) {
 	exp, iat, err := ParseExpiry(r.AccessToken)
 	if err != nil {
 		tok.Expiry = now.Add(e.opts.DefaultLifetime)
-		e.opts.Logger.Info().Str("reason", err.Error()).Dur("assumed_lifetime", e.opts.DefaultLifetime).
+		e.opts.Logger.Info().Str("reason", err.Error()).Int64("assumed_lifetime_ms", e.opts.DefaultLifetime.Milliseconds()).
 			Str("user_id", r.UserID).Msg("token expiry unreadable; assuming the default lifetime")
 		return tok, nil
 	}

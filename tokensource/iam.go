@@ -153,7 +153,7 @@ func (i *IAM) Token(ctx context.Context) (Token, error) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
-	i.opts.Logger.Debug().Int("status", resp.StatusCode).Dur("duration", i.opts.Now().Sub(start)).
+	i.opts.Logger.Debug().Int("status", resp.StatusCode).Int64("duration_ms", i.opts.Now().Sub(start).Milliseconds()).
 		Str("credential", credential).Msg("IAM token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Token{}, i.refused(resp.StatusCode, body, secret, credential)
@@ -244,7 +244,7 @@ func (i *IAM) parse(body []byte) (Token, error) {
 	}
 	if tok.Expiry.IsZero() {
 		tok.Expiry = now.Add(i.opts.DefaultLifetime)
-		i.opts.Logger.Info().Dur("assumed_lifetime", i.opts.DefaultLifetime).
+		i.opts.Logger.Info().Int64("assumed_lifetime_ms", i.opts.DefaultLifetime.Milliseconds()).
 			Msg("IAM token expiry unknown; assuming the default lifetime")
 	}
 	return tok, nil

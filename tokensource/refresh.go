@@ -49,7 +49,7 @@ func (c *Cached) finish(f *flight, tok Token, err error) {
 		c.log.Debug().Err(o.err).Msg("discarded the result of a token exchange started before a reset")
 	case o.err != nil:
 		c.log.Warn().Str("error", o.err.Error()).Int("failures_in_a_row", o.consecutive).
-			Time("next_attempt", o.next).Dur("backoff", o.next.Sub(o.now)).
+			Time("next_attempt", o.next).Int64("backoff_ms", o.next.Sub(o.now).Milliseconds()).
 			Msg("token exchange failed; backing off until next_attempt")
 	default:
 		c.log.Info().Str("user_id", tok.UserID).Time("expiry", tok.Expiry).Str("fingerprint", tok.Fingerprint()).
