@@ -238,7 +238,7 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 			paths = append(paths, k.Name)
 		}
 	}
-	if want := []string{"upstream.ca_file", "auth.api_key_file", "log.file", "inbound.tls.cert_file", "inbound.tls.key_file", "inbound.tls.client_ca_file"}; !reflect.DeepEqual(paths, want) {
+	if want := []string{"upstream.ca_file", "auth.api_key_file", "auth.iam_ca_file", "auth.cr_token_file", "log.file", "inbound.tls.cert_file", "inbound.tls.key_file", "inbound.tls.client_ca_file"}; !reflect.DeepEqual(paths, want) {
 		t.Errorf("path keys %v, want %v", paths, want)
 	}
 }
