@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	body := holdBody(req)
 	deadline := time.Now().Add(g.opts.RetryWindow)
 	wait := retryFirst
-	staleRetried := false
 	for {
 		a := &attempt{}
 		ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: a.gotConn})
@@ -66,28 +66,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			g.http.CloseIdleConnections()
 		}
 		reached := !dial && a.wrote()
-		if reached && !staleRetried && a.reusedConn() && neverReached(err) && req.Context().Err() == nil &&
-			(body == nil || req.GetBody != nil) {
-			// A pooled connection the upstream had closed: once more on a new one. The other
-			// idle ones are likely closed too (a load balancer closes them by age): drop them,
-			// so that the retry dials.
-			staleRetried = true
-			g.http.CloseIdleConnections()
-			retry := req.Clone(req.Context())
-			if body != nil {
-				body.release()
-				rb, gerr := req.GetBody()
-				if gerr != nil {
-					return nil, err
-				}
-				retry.Body = rb
-			}
-			resp, err := g.http.RoundTrip(retry)
-			if err == nil {
-				resp.Request = req
-			}
-			return resp, err
-		}
 		if reached || !body.replayable() || !neverReached(err) || !time.Now().Add(wait).Before(deadline) {
 			body.release()
 			return nil, err
@@ -117,8 +95,13 @@ func neverReached(err error) bool {
 			return true
 		}
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isEPIPE(err)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isEPIPE(err) ||
+		strings.Contains(err.Error(), errServerClosedIdle)
 }
+
+// errServerClosedIdle is the text of net/http's unexported error for a pooled connection
+// that the server closed before the request was sent on it.
+const errServerClosedIdle = "http: server closed idle connection"
 
 // isDial reports a failed dial. net/http returns one only from its last try of a request:
 // any earlier try on a pooled connection was one it judged safe to repeat.
@@ -155,11 +138,10 @@ func countingDial(dial func(ctx context.Context, network, addr string) (net.Conn
 // that connection's write count then. Nothing written since means nothing of the request
 // reached the socket.
 type attempt struct {
-	mu     sync.Mutex
-	conn   *countingConn
-	at     int64
-	got    bool
-	reused bool // the connection came from the pool
+	mu   sync.Mutex
+	conn *countingConn
+	at   int64
+	got  bool
 }
 
 func (a *attempt) gotConn(info httptrace.GotConnInfo) {
@@ -171,17 +153,9 @@ func (a *attempt) gotConn(info httptrace.GotConnInfo) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.got = true
-	a.reused = info.Reused
 	if cc != nil {
 		a.conn, a.at = cc, cc.n.Load()
 	}
-}
-
-// reusedConn reports whether the attempt's connection came from the pool.
-func (a *attempt) reusedConn() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.reused
 }
 
 // wrote reports whether a byte may have been written on the attempt's connection since it got
