@@ -20,7 +20,7 @@ const overview = `Configuration (precedence: flags > environment > config file >
                       DBAAS_PROXY_UPSTREAM_REGION, DBAAS_PROXY_UPSTREAM_CA_FILE,
                       DBAAS_PROXY_AUTH_API_KEY_FILE, DBAAS_PROXY_LOG_LEVEL, DBAAS_PROXY_ADMIN_LISTEN.
                       Lists are comma-separated: DBAAS_PROXY_AUTH_REFRESH_ON=401,403.
-                      inbound.clients is file-only. All of them: dbaas-proxy config keys
+                      inbound.clients and admin.clients are file-only. All of them: dbaas-proxy config keys
   Relative paths in the file resolve against the file's folder; in variables and flags, against
   the working directory. An error names where its value came from: the flag, the variable or
   FILE:LINE.
@@ -33,7 +33,7 @@ Environment:
   ` + server.APIKeyEnv + `       the API key, when neither auth.api_key_file nor auth.api_key_command is set
   ` + server.IBMCloudAPIKeyEnv + `    the API key, when DBAAS_API_KEY is not set either
   ` + config.EnvPrefix + `*       configuration keys (above)
-  GOMEMLIMIT          the Go runtime's soft memory limit (default 48MiB)
+  GOMEMLIMIT          the Go runtime's soft memory limit (default: 80% of a container's memory limit, else 256MiB)
 
 Signals (run, demo):
   SIGHUP              reload the API key (file or command), the CA and TLS files; reopen log.file

@@ -165,6 +165,7 @@ func setupConfig(*flag.FlagSet) runFunc {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Name, k.Env, k.Type)
 			}
 			fmt.Fprintln(tw, "inbound.clients\t(file only)\ta list of mappings")
+			fmt.Fprintln(tw, "admin.clients\t(file only)\ta list of mappings")
 			return tw.Flush()
 		}
 		return usageErr(fmt.Errorf("config: unknown %q; say example or keys", args[0]))
