@@ -88,7 +88,7 @@ func (bufferPool) Put(b []byte) { bufs.Put(&b) }
 // proxy.TimeUpstream, over the upstream.
 func tokenTransport(src tokensource.Source) *tokensource.Transport {
 	return &tokensource.Transport{Cache: tokensource.Uncached(src), Base: proxy.TimeUpstream(canned{}),
-		Header: "x-auth-token", RefreshOn: []int{401}, MaxReplayBytes: 1 << 20}
+		Header: "x-auth-token", RefreshOn: []int{401}, MaxReplayBytes: 1 << 20, InPlace: true}
 }
 
 func plain(tr http.RoundTripper, setToken bool) http.Handler {
