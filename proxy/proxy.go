@@ -98,8 +98,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &st.rec
 	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
 	rec.ID = h.idGen.fromRequest(r)
-	r.Header.Set(requestIDHeader, rec.ID)
-	w.Header().Set(requestIDHeader, rec.ID)
+	// One slice for both: neither header's value is changed in place (Set and Add replace or
+	// grow it), and the outgoing request gets a copy (ReverseProxy clones the header).
+	ids := []string{rec.ID}
+	r.Header[requestIDHeader] = ids
+	w.Header()[requestIDHeader] = ids
 	// The request is changed on a copy, never on the server's own: net/http decides from the
 	// server's request whether a body announced with "Expect: 100-continue" was left unread, and
 	// then answers at once and closes the connection instead of asking for the body (sending
@@ -112,10 +115,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.RequestURI = "" // it held the secret; nothing reads it after this point
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		st.body = &clientBody{ReadCloser: r.Body, now: h.opts.Now}
+		st.body = &st.bodyBuf
+		st.body.ReadCloser, st.body.now = r.Body, h.opts.Now
 		r.Body = st.body
 	}
-	cw := &countingWriter{ResponseWriter: w, rec: rec}
+	cw := &st.cw
+	cw.ResponseWriter, cw.rec = w, rec
 	defer h.finish(cw, r, st)
 	h.root.ServeHTTP(cw, r)
 }

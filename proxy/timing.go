@@ -6,13 +6,16 @@ import (
 	"time"
 )
 
-// state is what the handler keeps for one request, in its context: the access record and the
-// client's body.
+// state is what the handler keeps for one request, in its context: the access record, the
+// client's body and the counting response writer, in one allocation.
 type state struct {
 	rec   Record
-	body  *clientBody // nil: the request has no body
+	body  *clientBody // nil: the request has no body; else &bodyBuf
 	now   func() time.Time
 	timed bool // TimeUpstream measured the upstream round trips
+
+	bodyBuf clientBody
+	cw      countingWriter
 }
 
 // stateKey is the context key of the request's *state.
