@@ -94,20 +94,21 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &state{now: h.opts.Now}
+	st := &state{Context: r.Context(), now: h.opts.Now}
 	rec := &st.rec
 	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
 	rec.ID = h.idGen.fromRequest(r)
 	// One slice for both: neither header's value is changed in place (Set and Add replace or
 	// grow it), and the outgoing request gets a copy (ReverseProxy clones the header).
-	ids := []string{rec.ID}
+	st.ids[0] = rec.ID
+	ids := st.ids[:]
 	r.Header[requestIDHeader] = ids
 	w.Header()[requestIDHeader] = ids
 	// The request is changed on a copy, never on the server's own: net/http decides from the
 	// server's request whether a body announced with "Expect: 100-continue" was left unread, and
 	// then answers at once and closes the connection instead of asking for the body (sending
 	// 100 Continue) only to discard it.
-	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	r = r.WithContext(st)
 	if q, changed := stripSecretQuery(r.URL.RawQuery); changed {
 		u := *r.URL
 		u.RawQuery = q
