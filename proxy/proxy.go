@@ -76,7 +76,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
-		Transport:    fallbackTiming{next: opts.Transport},
+		Transport:    h.timing(opts.Transport),
 		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
@@ -159,6 +159,15 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 // statusAborted is recorded (never sent) for a response the proxy had to abort mid-body,
 // following nginx's habit of logging 499 for a client that went away.
 const statusAborted = 499
+
+// timing is the ReverseProxy's transport: tr itself when its Base is TimeUpstream's, which
+// times the upstream round trips, else tr timed whole by fallbackTiming.
+func (h *Handler) timing(tr *tokensource.Transport) http.RoundTripper {
+	if _, ok := tr.Base.(upstreamTimer); ok {
+		return tr
+	}
+	return fallbackTiming{next: tr}
+}
 
 // forward sends r upstream through the ReverseProxy.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {

@@ -64,7 +64,9 @@ func (s static) Token(context.Context) (tokensource.Token, error) { return s.tok
 type timeHook struct{}
 
 func (timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
-	e.Str(zerolog.TimestampFieldName, time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+	var b [len(timeFormat) + 8]byte
+	e.Bytes(zerolog.TimestampFieldName, time.Now().UTC().AppendFormat(b[:0], timeFormat))
 }
 
 // writer is a reusable ResponseWriter that keeps nothing.
