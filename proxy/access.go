@@ -4,12 +4,15 @@ import (
 	"log"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 )
 
 // logAccess writes the request's one access line. The query string, which may hold ids a user
-// would rather not keep in logs, is logged only at debug level.
+// would rather not keep in logs, is logged only at debug level. route is the path template of
+// the metrics (Template); user_agent is the client's User-Agent, its first maxUserAgent bytes
+// (cut at a character boundary), so that a client cannot make lines of any length.
 func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	l := &h.opts.Logger
 	if l.GetLevel() > zerolog.InfoLevel {
@@ -23,6 +26,8 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 		Str("client", rec.Client).
 		Str("method", rec.Method).
 		Str("path", rec.Path).
+		Str("route", rec.Template).
+		Str("user_agent", capUserAgent(r.Header.Get("User-Agent"))).
 		Int("status", rec.Status).
 		Int64("bytes_in", rec.BytesIn).
 		Int64("bytes_out", rec.BytesOut).
@@ -36,6 +41,21 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 		ev.Str("query", r.URL.RawQuery)
 	}
 	ev.Msg("request")
+}
+
+// maxUserAgent bounds the User-Agent in an access line, in bytes.
+const maxUserAgent = 256
+
+// capUserAgent is ua cut to at most maxUserAgent bytes, without splitting a UTF-8 sequence.
+func capUserAgent(ua string) string {
+	if len(ua) <= maxUserAgent {
+		return ua
+	}
+	n := maxUserAgent
+	for n > 0 && !utf8.RuneStart(ua[n]) {
+		n--
+	}
+	return ua[:n]
 }
 
 // ms is d in milliseconds, to the microsecond.

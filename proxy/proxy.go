@@ -76,7 +76,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
-		Transport:    fallbackTiming{next: opts.Transport},
+		Transport:    h.timing(opts.Transport),
 		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
@@ -94,17 +94,21 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &state{now: h.opts.Now}
+	st := &state{Context: r.Context(), now: h.opts.Now}
 	rec := &st.rec
 	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
 	rec.ID = h.idGen.fromRequest(r)
-	r.Header.Set(requestIDHeader, rec.ID)
-	w.Header().Set(requestIDHeader, rec.ID)
+	// One slice for both: neither header's value is changed in place (Set and Add replace or
+	// grow it), and the outgoing request gets a copy (ReverseProxy clones the header).
+	st.ids[0] = rec.ID
+	ids := st.ids[:]
+	r.Header[requestIDHeader] = ids
+	w.Header()[requestIDHeader] = ids
 	// The request is changed on a copy, never on the server's own: net/http decides from the
 	// server's request whether a body announced with "Expect: 100-continue" was left unread, and
 	// then answers at once and closes the connection instead of asking for the body (sending
 	// 100 Continue) only to discard it.
-	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	r = r.WithContext(st)
 	if q, changed := stripSecretQuery(r.URL.RawQuery); changed {
 		u := *r.URL
 		u.RawQuery = q
@@ -112,10 +116,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.RequestURI = "" // it held the secret; nothing reads it after this point
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		st.body = &clientBody{ReadCloser: r.Body, now: h.opts.Now}
+		st.body = &st.bodyBuf
+		st.body.ReadCloser, st.body.now = r.Body, h.opts.Now
 		r.Body = st.body
 	}
-	cw := &countingWriter{ResponseWriter: w, rec: rec}
+	cw := &st.cw
+	cw.ResponseWriter, cw.rec = w, rec
 	defer h.finish(cw, r, st)
 	h.root.ServeHTTP(cw, r)
 }
@@ -153,6 +159,15 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 // statusAborted is recorded (never sent) for a response the proxy had to abort mid-body,
 // following nginx's habit of logging 499 for a client that went away.
 const statusAborted = 499
+
+// timing is the ReverseProxy's transport: tr itself when its Base is TimeUpstream's, which
+// times the upstream round trips, else tr timed whole by fallbackTiming.
+func (h *Handler) timing(tr *tokensource.Transport) http.RoundTripper {
+	if _, ok := tr.Base.(upstreamTimer); ok {
+		return tr
+	}
+	return fallbackTiming{next: tr}
+}
 
 // forward sends r upstream through the ReverseProxy.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {

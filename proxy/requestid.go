@@ -31,7 +31,8 @@ func (g *idGenerator) fromRequest(r *http.Request) string {
 	if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 128 && printable(id) {
 		return id
 	}
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 10)
+	var b [64]byte // the 13-byte prefix and at most 20 digits: one allocation, the string
+	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 10))
 }
 
 func printable(s string) bool {

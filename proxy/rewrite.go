@@ -27,9 +27,11 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see netrule.EscapedPath
 		}
 		out.Host = ""
-		// The token transport strips them too; stripping here keeps client credentials in
-		// whatever Transport the proxy is given.
+		// The one place client credentials are stripped on the way upstream: the token
+		// transport, with InPlace set (as internal/server wires it), sets the token on this
+		// request without stripping again; without InPlace it strips a clone once more.
 		tokensource.StripCredentials(out.Header)
+		tokensource.StripCredentials(out.Trailer)
 	}
 }
 

@@ -10,17 +10,18 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
 
-// routes builds the router: methods the API does not use are refused, the local token
-// endpoint is answered, look-alikes of it are refused, /me/ is rewritten and everything else
-// under /api/ is forwarded. The router must not clean or decode paths: the upstream sees
-// exactly the path the client sent.
+// routes builds the router: methods the API does not use are refused, and the paths the
+// proxy forwards (under /api/, none of the local routes below) go straight to the
+// ReverseProxy, checked with a few string tests on the escaped path; only the rest reaches
+// the router of the local routes, which answers the token endpoint, refuses look-alikes of it,
+// rewrites /me/ and answers 404 to everything else. Neither cleans nor decodes paths: the
+// upstream sees exactly the path the client sent.
 func (h *Handler) routes() http.Handler {
-	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	r.MatcherFunc(matchTokenPath).HandlerFunc(h.serveLocalToken)
-	r.MatcherFunc(matchTokenLookalike).HandlerFunc(serveTokenLookalike)
-	r.MatcherFunc(matchMePath).HandlerFunc(h.serveMe)
-	r.MatcherFunc(matchAPIPath).HandlerFunc(h.forward)
-	r.NotFoundHandler = http.HandlerFunc(serveNotFound)
+	local := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	local.MatcherFunc(matchTokenPath).HandlerFunc(h.serveLocalToken)
+	local.MatcherFunc(matchTokenLookalike).HandlerFunc(serveTokenLookalike)
+	local.MatcherFunc(matchMePath).HandlerFunc(h.serveMe)
+	local.NotFoundHandler = http.HandlerFunc(serveNotFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !forwardedMethod(req.Method) {
 			w.Header().Set("Allow", allowedMethods)
@@ -28,8 +29,22 @@ func (h *Handler) routes() http.Handler {
 				allowedMethods+"; the DBaaS Manager API uses no other method")
 			return
 		}
-		r.ServeHTTP(w, req)
+		if forwarded(escapedPath(req)) {
+			h.forward(w, req)
+			return
+		}
+		local.ServeHTTP(w, req)
 	})
+}
+
+// forwarded reports whether the escaped path p goes straight upstream: under /api/, and
+// matched by none of the local routes (the token endpoint, its look-alikes, /me/).
+func forwarded(p string) bool {
+	if !strings.HasPrefix(p, "/api/") || tokenLookalike(p) {
+		return false
+	}
+	_, rest, ok := apiVersion(p)
+	return !ok || !isTokenRest(rest) && !isMeRest(rest)
 }
 
 // allowedMethods lists the methods the proxy forwards, for the Allow header.
@@ -77,25 +92,27 @@ func apiVersion(path string) (version, rest string, ok bool) {
 	if i == 0 || (i < len(p) && p[i] != '/') {
 		return "", "", false
 	}
-	return "v" + p[:i], p[i:], true
-}
-
-// matchAPIPath matches everything the proxy forwards: paths under /api/.
-func matchAPIPath(r *http.Request, _ *mux.RouteMatch) bool {
-	return strings.HasPrefix(escapedPath(r), "/api/")
+	const vAt = len("/api/") // version is a slice of path: no allocation
+	return path[vAt : vAt+1+i], p[i:], true
 }
 
 // matchTokenPath matches /api/v{N}/auth/token, any method: the proxy answers it itself.
 func matchTokenPath(r *http.Request, _ *mux.RouteMatch) bool {
 	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && rest == "/auth/token"
+	return ok && isTokenRest(rest)
 }
 
 // matchMePath matches /api/v{N}/me and /api/v{N}/me/...
 func matchMePath(r *http.Request, _ *mux.RouteMatch) bool {
 	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && (rest == "/me" || strings.HasPrefix(rest, "/me/"))
+	return ok && isMeRest(rest)
 }
+
+// isTokenRest reports whether rest, the path after /api/v{N}, is the token endpoint's.
+func isTokenRest(rest string) bool { return rest == "/auth/token" }
+
+// isMeRest reports whether rest, the path after /api/v{N}, is /me or under /me/.
+func isMeRest(rest string) bool { return rest == "/me" || strings.HasPrefix(rest, "/me/") }
 
 // matchTokenLookalike matches paths that a server could read as the token endpoint but that
 // are not its exact form (matchTokenPath): another case, an escape, a doubled or final slash,

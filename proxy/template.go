@@ -39,8 +39,9 @@ func Template(path string) string {
 	if rest == "/auth/token" {
 		return "/api/" + version + "/auth/token"
 	}
-	segs := strings.Split(strings.TrimPrefix(rest, "/"), "/")
-	if len(segs) > maxTemplateSegments || segs[0] == "" {
+	rest = strings.TrimPrefix(rest, "/")
+	user, tail, more := strings.Cut(rest, "/")
+	if strings.Count(rest, "/") >= maxTemplateSegments || user == "" {
 		return "/api/" + version + "/{other}"
 	}
 	var b strings.Builder
@@ -49,7 +50,9 @@ func Template(path string) string {
 	b.WriteString(version)
 	b.WriteString("/{user_id}")
 	prev := ""
-	for _, s := range segs[1:] {
+	for more {
+		var s string
+		s, tail, more = strings.Cut(tail, "/")
 		b.WriteByte('/')
 		switch {
 		case idNames[s] != "" || literals[s]:

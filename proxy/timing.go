@@ -6,13 +6,30 @@ import (
 	"time"
 )
 
-// state is what the handler keeps for one request, in its context: the access record and the
-// client's body.
+// state is what the handler keeps for one request: the access record, the client's body, the
+// counting response writer and the request id header's value, in one allocation. It is
+// itself the request's context: the child of the server's context that carries the state
+// (Value(stateKey{})), and passes everything else (deadline, cancellation, other values) to
+// its parent, so that it costs no context.WithValue.
 type state struct {
+	context.Context // the server's context of the request
+
 	rec   Record
-	body  *clientBody // nil: the request has no body
+	body  *clientBody // nil: the request has no body; else &bodyBuf
 	now   func() time.Time
 	timed bool // TimeUpstream measured the upstream round trips
+
+	bodyBuf clientBody
+	cw      countingWriter
+	ids     [1]string // X-Request-Id's value, in both the request's and the response's header
+}
+
+// Value returns the state for stateKey{}, and asks the parent context for any other key.
+func (s *state) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 // stateKey is the context key of the request's *state.

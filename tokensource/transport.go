@@ -55,6 +55,12 @@ type Transport struct {
 	MaxReplayMemory int64
 	// OnReplay, if set, is called with the caller's request when it is replayed.
 	OnReplay func(*http.Request)
+	// InPlace sets the token on the caller's request itself for its first send, instead of on
+	// a clone with the client's credentials stripped. It is safe only when the caller owns
+	// each request it passes and has already removed every client credential from its Header
+	// and Trailer with StripCredentials, as the proxy's ReverseProxy does with its outbound
+	// request (its Rewrite strips them). A replay is still sent as a clone.
+	InPlace bool
 
 	replayMemory atomic.Int64 // bytes of MaxReplayMemory taken by requests in flight
 }
@@ -90,8 +96,9 @@ type body struct {
 }
 
 // RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
-// Without a token it returns a *NoTokenError and sends nothing. It never changes req, and it
-// closes req.Body on every path, as the RoundTripper contract asks.
+// Without a token it returns a *NoTokenError and sends nothing. It never changes req (unless
+// InPlace is set: then the first send is req itself), and it closes req.Body on every path, as
+// the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	cache, bearer, err := t.check()
 	if err != nil {
@@ -119,7 +126,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, noToken(err)
 	}
-	resp, err := t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, b.first, b.buf))
+	resp, err := t.Base.RoundTrip(t.outgoing(req, t.InPlace, tok.AccessToken, bearer, b.first, b.buf))
 	if err != nil || !t.refreshOn(resp.StatusCode) {
 		return resp, err
 	}
@@ -150,7 +157,8 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, cache Cache, 
 	if t.OnReplay != nil {
 		t.OnReplay(req)
 	}
-	return t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, next, b.buf))
+	// A clone, even with InPlace: the first send's request may still be read by Base.
+	return t.Base.RoundTrip(t.outgoing(req, false, tok.AccessToken, bearer, next, b.buf))
 }
 
 // check validates the fields and returns the cache and whether the token goes in an
@@ -268,16 +276,23 @@ func (t *Transport) release(b body) {
 	}
 }
 
-// outgoing clones req with the body b, strips every client credential and sets the token.
-// When buf is not nil, the clone's GetBody returns it, so that the base transport can retry.
-func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
-	out := req.Clone(req.Context())
+// outgoing returns the request to send: req with the body b, or (unless inPlace) a clone of it
+// with every client credential stripped, carrying the token. When buf is not nil, its GetBody
+// returns buf, so that the base transport can retry.
+func (t *Transport) outgoing(req *http.Request, inPlace bool, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
+	out := req
+	if !inPlace {
+		out = req.Clone(req.Context())
+		StripCredentials(out.Header)
+		StripCredentials(out.Trailer)
+	}
 	out.Body = b
 	if buf != nil {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 	}
-	StripCredentials(out.Header)
-	StripCredentials(out.Trailer)
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
 	if bearer {
 		out.Header.Set("Authorization", "Bearer "+token)
 	} else {

@@ -2,7 +2,7 @@
 // layer, against a bare httputil.ReverseProxy: the same request through each, in memory, with a
 // canned upstream RoundTripper (no sockets, no TLS), so that ns/op, B/op and allocs/op are the
 // handlers' own. The layers are added one at a time in the order cmd/dbaas-proxy wires them
-// (app.go: buildProxy, inFlight), so the step from one line to the next is the cost of one
+// (internal/server: buildProxy, inFlight), so the step from one line to the next is the cost of one
 // layer. Run it with bench/run.sh cpu, or:
 //
 //	go test -run '^$' -bench . -benchmem -count 5 ./bench/stack
@@ -60,6 +60,15 @@ type static struct{ tok tokensource.Token }
 
 func (s static) Token(context.Context) (tokensource.Token, error) { return s.tok, nil }
 
+// timeHook adds the time field as cmd/dbaas-proxy's timeHook does.
+type timeHook struct{}
+
+func (timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+	var b [len(timeFormat) + 8]byte
+	e.Bytes(zerolog.TimestampFieldName, time.Now().UTC().AppendFormat(b[:0], timeFormat))
+}
+
 // writer is a reusable ResponseWriter that keeps nothing.
 type writer struct {
 	h      http.Header
@@ -77,9 +86,11 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 func (bufferPool) Get() []byte  { return *(bufs.Get().(*[]byte)) }
 func (bufferPool) Put(b []byte) { bufs.Put(&b) }
 
-func tokenTransport(src tokensource.Source) http.RoundTripper {
-	return &tokensource.Transport{Source: src, Base: canned{}, Header: "x-auth-token", RefreshOn: []int{401},
-		MaxReplayBytes: 1 << 20}
+// tokenTransport is the token transport as internal/server's buildProxy wires it: over
+// proxy.TimeUpstream, over the upstream.
+func tokenTransport(src tokensource.Source) *tokensource.Transport {
+	return &tokensource.Transport{Cache: tokensource.Uncached(src), Base: proxy.TimeUpstream(canned{}),
+		Header: "x-auth-token", RefreshOn: []int{401}, MaxReplayBytes: 1 << 20, InPlace: true}
 }
 
 func plain(tr http.RoundTripper, setToken bool) http.Handler {
@@ -94,13 +105,13 @@ func plain(tr http.RoundTripper, setToken bool) http.Handler {
 	}
 }
 
-// layers builds dbaas-proxy's handler as cmd/dbaas-proxy does, with the layers up to n.
+// layers builds dbaas-proxy's handler as internal/server does, with the layers up to n.
 func layers(b *testing.B, n int) http.Handler {
 	src := static{tokensource.Token{AccessToken: fakeToken, UserID: userID, Expiry: time.Now().Add(time.Hour)}}
-	opts := proxy.Options{Upstream: upstream, Transport: tokenTransport(src), Source: src, CAFile: "ca.pem",
+	opts := proxy.Options{Upstream: upstream, Transport: tokenTransport(src), CAFile: "ca.pem",
 		Timeout: time.Minute, Logger: zerolog.Nop()}
-	if n >= 1 { // the access log: JSON, info level, as cmd/dbaas-proxy (to a file there)
-		opts.Logger = zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	if n >= 1 { // the access log: JSON, info level, with the time as cmd/dbaas-proxy (serve.go) adds it
+		opts.Logger = zerolog.New(io.Discard).Level(zerolog.InfoLevel).Hook(timeHook{})
 	}
 	if n >= 2 { // the inbound guard with its defaults, and the client name for the access log
 		g, err := inbound.New(inbound.Config{}, inbound.Options{Listen: listen, Logger: zerolog.Nop()})
@@ -111,7 +122,7 @@ func layers(b *testing.B, n int) http.Handler {
 	}
 	var m *admin.Metrics
 	if n >= 3 { // metrics, the status page's recent list and counts
-		m = admin.NewMetrics(nil, "bench", nil, nil)
+		m = admin.NewMetrics(nil, "bench", "dbaas", nil, time.Now)
 		recent := admin.NewRecent(50)
 		var classes [6]int64
 		var mu sync.Mutex

@@ -147,6 +147,7 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 			Header:         cfg.Auth.HeaderName(),
 			RefreshOn:      cfg.Auth.RefreshOn,
 			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
+			InPlace:        true, // the ReverseProxy's own outbound request, stripped by its Rewrite
 			OnReplay: func(r *http.Request) {
 				proxy.MarkReplayed(r)
 				a.metrics.Replay()
