@@ -94,26 +94,9 @@ func isSecretParam(param string) bool {
 		}
 	}
 	for _, s := range secretQueryNames {
-		if len(name) == len(s) && nameEqual(name, s) {
+		if tokensource.SameName(name, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// nameEqual compares a name with a lower-case, hyphenated one of the same length.
-func nameEqual(name, want string) bool {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '_':
-			c = '-'
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if c != want[i] {
-			return false
-		}
-	}
-	return true
 }

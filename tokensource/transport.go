@@ -316,15 +316,20 @@ func StripCredentials(h http.Header) {
 // header the transport owns.
 func isCredential(name string) bool {
 	for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
-		if len(name) == len(owned) && headerNameEqual(name, owned) {
+		if SameName(name, owned) {
 			return true
 		}
 	}
 	return false
 }
 
-// headerNameEqual compares a header name with a lower-case, hyphenated one.
-func headerNameEqual(name, owned string) bool {
+// SameName reports whether name is owned, a lower-case, hyphenated name, compared without
+// case and with '_' equal to '-': the one rule for the names of credentials, in headers
+// (StripCredentials) and in query strings (proxy).
+func SameName(name, owned string) bool {
+	if len(name) != len(owned) {
+		return false
+	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
