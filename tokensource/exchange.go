@@ -58,15 +58,22 @@ func NewExchange(opts ExchangeOptions) *Exchange {
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}
-	if opts.Client != nil {
-		// net/http copies custom headers, api_key among them, to every redirect target, even
-		// an http:// one. The token endpoint has no reason to redirect: a 3xx is an answer,
-		// an *ExchangeError, and the key goes nowhere else.
-		c := *opts.Client
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		opts.Client = &c
-	}
+	opts.Client = noRedirects(opts.Client)
 	return &Exchange{opts: opts}
+}
+
+// noRedirects returns a copy of c (nil stays nil) that follows no redirect. net/http copies
+// custom headers, api_key among them, to every redirect target, even an http:// one, and a
+// 307 or 308 would send a form, and the credential in it, to the new location. A token
+// endpoint has no reason to redirect: a 3xx is an answer, an *ExchangeError, and the
+// credential goes nowhere else.
+func noRedirects(c *http.Client) *http.Client {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
 }
 
 // tokenResponse is the 200 answer of the token endpoint.

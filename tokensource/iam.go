@@ -102,12 +102,7 @@ func newIAM(opts IAMOptions, grant string) *IAM {
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}
-	if opts.Client != nil {
-		// A 307 or 308 would send the form, and the credential in it, to the new location.
-		c := *opts.Client
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		opts.Client = &c
-	}
+	opts.Client = noRedirects(opts.Client)
 	return &IAM{opts: opts, grant: grant}
 }
 
