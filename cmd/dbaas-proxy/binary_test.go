@@ -70,7 +70,7 @@ func (r *running) signal(t *testing.T, s syscall.Signal) {
 func TestBinarySIGTERMWithHangingTokenEndpointAfterKeyChange(t *testing.T) {
 	e := newEnv(t, "")
 	cfg := strings.Replace(mustRead(t, e.config), "shutdown_timeout: 5s", "shutdown_timeout: 2s", 1)
-	writeFile(t, e.dir, "config.yaml", cfg)
+	testkit.WriteFile(t, e.dir, "config.yaml", cfg)
 	r := run(t, "-config", e.config)
 	e.ready(t)
 	e.em.SetFault(opsTokenPath, emulator.Fault{Latency: time.Hour})

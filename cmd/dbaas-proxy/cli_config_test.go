@@ -24,9 +24,9 @@ import (
 func TestConfigProblemsThroughBinary(t *testing.T) {
 	dir := t.TempDir()
 	good := "upstream:\n  url: https://127.0.0.1:1\n  ca_file: " + filepath.Join(dir, "ca.pem") + "\n"
-	typeErrs := writeFile(t, dir, "types.yaml", good+"  timeout: 60\nlistn: x\nlog:\n  level: loud\n")
-	list := writeFile(t, dir, "list.yaml", "- listen: x\n")
-	missing := writeFile(t, dir, "missing.yaml", "upstream:\n  url: https://127.0.0.1:1\n  ca_file: nope/ca.pem\n"+
+	typeErrs := testkit.WriteFile(t, dir, "types.yaml", good+"  timeout: 60\nlistn: x\nlog:\n  level: loud\n")
+	list := testkit.WriteFile(t, dir, "list.yaml", "- listen: x\n")
+	missing := testkit.WriteFile(t, dir, "missing.yaml", "upstream:\n  url: https://127.0.0.1:1\n  ca_file: nope/ca.pem\n"+
 		"auth:\n  api_key_file: nope/key\ninbound:\n  tls:\n    cert_file: nope/c.pem\n    key_file: nope/k.pem\n")
 	tests := []struct {
 		name string
@@ -77,10 +77,10 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 	e := newEnv(t, "")
 	key := e.em.APIKey()
 	base := strings.Replace(mustRead(t, e.config), "  api_key_file: "+e.keyFile+"\n", "", 1)
-	noKey := writeFile(t, e.dir, "nokey.yaml", base)
+	noKey := testkit.WriteFile(t, e.dir, "nokey.yaml", base)
 	keyDir := t.TempDir()
-	bare := writeFile(t, keyDir, "bare", key+"\n")
-	cmdCfg := writeFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: [cat, "+bare+"]\n", 1))
+	bare := testkit.WriteFile(t, keyDir, "bare", key+"\n")
+	cmdCfg := testkit.WriteFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: [cat, "+bare+"]\n", 1))
 	tests := []struct {
 		name string
 		env  []string
@@ -113,7 +113,7 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 		})
 	}
 	t.Run("a key file that is not a key", func(t *testing.T) {
-		writeFile(t, keyDir, "bad", "apikey="+key)
+		testkit.WriteFile(t, keyDir, "bad", "apikey="+key)
 		code, _, stderr := runBin(t, []string{"DBAAS_PROXY_AUTH_API_KEY_FILE=" + filepath.Join(keyDir, "bad")}, "", "validate", "-config", noKey)
 		if code != exitUsage || !strings.Contains(stderr, "auth.api_key_file: the content of "+filepath.Join(keyDir, "bad")+" is not an API key") {
 			t.Errorf("exit %d: %s", code, stderr)

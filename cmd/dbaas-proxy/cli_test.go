@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // cliSpecialVars are the variables dbaas-proxy reads besides the DBAAS_PROXY_ keys.
@@ -154,10 +155,10 @@ func TestVersion(t *testing.T) {
 	for _, f := range strings.Fields(string(changed)) {
 		if b, err := os.ReadFile(filepath.Join("../..", f)); err == nil {
 			_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o700)
-			writeFile(t, dir, f, string(b))
+			testkit.WriteFile(t, dir, f, string(b))
 		}
 	}
-	writeFile(t, dir, "untracked", "x")
+	testkit.WriteFile(t, dir, "untracked", "x")
 	bin := filepath.Join(t.TempDir(), "dbaas-proxy")
 	if err := goBuild(filepath.Join(dir, "cmd", "dbaas-proxy"), bin, "-buildvcs=auto"); err != nil {
 		t.Fatal(err)
@@ -219,11 +220,11 @@ func TestCompletion(t *testing.T) {
 		t.Skip("no bash")
 	}
 	dir := t.TempDir()
-	script := writeFile(t, dir, "dbaas-proxy.bash", scripts["bash"])
+	script := testkit.WriteFile(t, dir, "dbaas-proxy.bash", scripts["bash"])
 	if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
 		t.Fatalf("bash -n: %v %s", err, out)
 	}
-	writeFile(t, dir, "conf.yaml", "")
+	testkit.WriteFile(t, dir, "conf.yaml", "")
 	tests := []struct {
 		words string // the command line, the last word being completed
 		want  []string
@@ -263,10 +264,10 @@ func TestConfigExample(t *testing.T) {
 	}
 	// What it prints is a working start: with the two required keys, it validates.
 	dir := t.TempDir()
-	writeFile(t, dir, "ca.pem", "")
+	testkit.WriteFile(t, dir, "ca.pem", "")
 	s := strings.Replace(out, `  url: ""`, `  url: https://127.0.0.1:1`, 1)
 	s = strings.Replace(s, `  ca_file: ""`, `  ca_file: ca.pem`, 1)
-	p := writeFile(t, dir, "c.yaml", s)
+	p := testkit.WriteFile(t, dir, "c.yaml", s)
 	if code, _, stderr := runBin(t, nil, "", "validate", "-config", p); code != exitUsage || !strings.Contains(stderr, filepath.Join(dir, "ca.pem")+" holds no PEM certificate") {
 		t.Errorf("validate of the example: exit %d %q (want the relative ca_file resolved next to the file)", code, stderr)
 	}

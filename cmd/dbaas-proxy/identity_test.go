@@ -110,12 +110,12 @@ func newIdentityEnv(t *testing.T, source string) *identityEnv {
 	auth := fmt.Sprintf("  source: %s\n  iam_url: %s\n  iam_ca_file: %s\n", source, em.IAMURL(), iamCA)
 	e := &identityEnv{em: em, secrets: []string{em.APIKey(), em.CRToken()}}
 	if source == "iam" {
-		auth += "  api_key_file: " + writeFile(t, dir, "apikey", em.APIKey()+"\n") + "\n"
+		auth += "  api_key_file: " + testkit.WriteFile(t, dir, "apikey", em.APIKey()+"\n") + "\n"
 	} else {
 		id, _ := em.TrustedProfile()
-		auth += fmt.Sprintf("  profile_id: %s\n  cr_token_file: %s\n", id, writeFile(t, dir, "cr-token", em.CRToken()+"\n"))
+		auth += fmt.Sprintf("  profile_id: %s\n  cr_token_file: %s\n", id, testkit.WriteFile(t, dir, "cr-token", em.CRToken()+"\n"))
 	}
-	e.config = writeFile(t, dir, "config.yaml", fmt.Sprintf(
+	e.config = testkit.WriteFile(t, dir, "config.yaml", fmt.Sprintf(
 		"listen: %s\nupstream:\n  url: %s\n  ca_file: %s\nauth:\n%slog:\n  format: json\nadmin:\n  listen: \"\"\n",
 		freeAddr(t), em.URL(), ca, auth))
 	return e

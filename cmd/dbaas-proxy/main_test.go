@@ -111,9 +111,9 @@ func newEnv(t *testing.T, extra string) *env {
 	if err := em.WriteCAFile(e.caFile); err != nil {
 		t.Fatal(err)
 	}
-	e.keyFile = writeFile(t, e.dir, "apikey.json",
+	e.keyFile = testkit.WriteFile(t, e.dir, "apikey.json",
 		fmt.Sprintf(`{"name":"test","description":"","createdAt":"2026-11-27T00:00+0000","apiKey":%q}`, em.APIKey()))
-	e.config = writeFile(t, e.dir, "config.yaml", fmt.Sprintf(
+	e.config = testkit.WriteFile(t, e.dir, "config.yaml", fmt.Sprintf(
 		"listen: %s\nshutdown_timeout: 5s\nupstream:\n  url: %s\n  ca_file: %s\nauth:\n  api_key_file: %s\nlog:\n  level: debug\n  format: json\nadmin:\n  listen: %s\n%s",
 		e.listen, em.URL(), e.caFile, e.keyFile, e.admin, extra))
 	return e
@@ -192,7 +192,7 @@ func mustContainAll(t *testing.T, s string, subs ...string) {
 
 func TestCommandErrors(t *testing.T) {
 	e := newEnv(t, "")
-	badCA := writeFile(t, e.dir, "bad.yaml", strings.Replace(mustRead(t, e.config), e.caFile, filepath.Join(e.dir, "missing-ca.pem"), 1))
+	badCA := testkit.WriteFile(t, e.dir, "bad.yaml", strings.Replace(mustRead(t, e.config), e.caFile, filepath.Join(e.dir, "missing-ca.pem"), 1))
 	tests := []struct {
 		name string
 		args []string
@@ -243,7 +243,7 @@ func TestValidateAndVersion(t *testing.T) {
 func TestAPIKeyFromEnvironment(t *testing.T) {
 	e := newEnv(t, "")
 	cfg := strings.Replace(mustRead(t, e.config), "  api_key_file: "+e.keyFile+"\n", "", 1)
-	path := writeFile(t, e.dir, "env.yaml", cfg)
+	path := testkit.WriteFile(t, e.dir, "env.yaml", cfg)
 	p := start(t, map[string]string{server.APIKeyEnv: e.em.APIKey()}, "-config", path)
 	e.ready(t)
 	if code, body := get(t, "http://"+e.listen+"/api/v3/me/services"); code != http.StatusOK {
@@ -279,14 +279,4 @@ func TestUnixSocketIsPrivate(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET over the socket = %d", resp.StatusCode)
 	}
-}
-
-// writeFile writes content to name under dir and returns its path.
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -121,7 +121,7 @@ func TestDoctorCommand(t *testing.T) {
 		if err := other.WriteCAFile(ca); err != nil {
 			t.Fatal(err)
 		}
-		cfg := writeFile(t, e.dir, "other-ca.yaml", strings.Replace(mustRead(t, e.config), e.caFile, ca, 1))
+		cfg := testkit.WriteFile(t, e.dir, "other-ca.yaml", strings.Replace(mustRead(t, e.config), e.caFile, ca, 1))
 		before := e.em.Counters().TokenRequests
 		code, out, _ := opsRun(t, "", "doctor", "-config", cfg)
 		if code != exitFailure {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
@@ -35,8 +36,8 @@ func TestPinsCommand(t *testing.T) {
 			}
 		}
 	}
-	pinned := writeFile(t, e.dir, "pinned.yaml", mustRead(t, e.config)+"\n")
-	pinned = writeFile(t, e.dir, "pinned.yaml", strings.Replace(mustRead(t, pinned), "upstream:\n", "upstream:\n  pins: ["+caPin+"]\n", 1))
+	pinned := testkit.WriteFile(t, e.dir, "pinned.yaml", mustRead(t, e.config)+"\n")
+	pinned = testkit.WriteFile(t, e.dir, "pinned.yaml", strings.Replace(mustRead(t, pinned), "upstream:\n", "upstream:\n  pins: ["+caPin+"]\n", 1))
 	if code, _, stderr := runBin(t, nil, "", "validate", "-config", pinned); code != exitOK {
 		t.Errorf("validate with the printed pin: exit %d\n%s", code, stderr)
 	}

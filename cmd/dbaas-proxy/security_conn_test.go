@@ -165,7 +165,7 @@ func secTLSGet(c *http.Client, url string) (status int, serial *big.Int, reused 
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca, other := testkit.NewCA(t, "dbaas-proxy test CA"), testkit.NewCA(t, "someone else's CA")
-	writeFile(t, dir, "ca.crt", string(ca.CertPEM))
+	testkit.WriteFile(t, dir, "ca.crt", string(ca.CertPEM))
 	server1 := ca.Issue(t, "server", true)
 	server1.Write(t, dir, "server")
 	alice := ca.Issue(t, "alice", false).TLSCertificate()

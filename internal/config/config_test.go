@@ -7,17 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// writeFile writes content to name under dir and returns its path.
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
+)
 
 func TestExampleConfigLoads(t *testing.T) {
 	data, err := os.ReadFile("../../config.example.yaml")
@@ -27,7 +19,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	// The example leaves the two required keys empty; fill them as a user would.
 	s := strings.Replace(string(data), `  url: ""`, `  url: https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000`, 1)
 	s = strings.Replace(s, `  ca_file: ""`, `  ca_file: /etc/dbaas-proxy/ca.pem`, 1)
-	p := writeFile(t, t.TempDir(), "config.yaml", s)
+	p := testkit.WriteFile(t, t.TempDir(), "config.yaml", s)
 	cfg, err := Load(p)
 	if err != nil {
 		t.Fatalf("Load(example) = %v", err)
@@ -84,7 +76,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeFile(t, t.TempDir(), "config.yaml", tt.yaml)
+			p := testkit.WriteFile(t, t.TempDir(), "config.yaml", tt.yaml)
 			_, err := Load(p)
 			if err == nil {
 				t.Fatal("no error")
@@ -100,7 +92,7 @@ func TestConfigErrors(t *testing.T) {
 
 // TestConfigReportsEveryProblem: one run names all the problems, not just the first.
 func TestConfigReportsEveryProblem(t *testing.T) {
-	p := writeFile(t, t.TempDir(), "c.yaml", "upstream:\n  url: ftp://x\nlog:\n  level: loud\n  format: xml\n")
+	p := testkit.WriteFile(t, t.TempDir(), "c.yaml", "upstream:\n  url: ftp://x\nlog:\n  level: loud\n  format: xml\n")
 	_, err := Load(p)
 	var ce *Error
 	if !errors.As(err, &ce) {
@@ -114,7 +106,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 }
 
 func TestConfigDefaultsAndRegion(t *testing.T) {
-	p := writeFile(t, t.TempDir(), "c.yaml", "upstream:\n  region: eu-de\n  ca_file: /ca.pem\n  timeout: 5s\n")
+	p := testkit.WriteFile(t, t.TempDir(), "c.yaml", "upstream:\n  region: eu-de\n  ca_file: /ca.pem\n  timeout: 5s\n")
 	cfg, err := Load(p)
 	if err != nil {
 		t.Fatal(err)

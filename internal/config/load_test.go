@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 const minimal = "upstream:\n  url: https://127.0.0.1:20000\n  ca_file: /ca.pem\n"
@@ -32,7 +33,7 @@ func problems(t *testing.T, err error) map[string]*Error {
 // TestTypeErrorsNameKeyAndFix: each type error names the key, the line and the fix, and none
 // hides the others, nor the unknown keys, nor the value errors.
 func TestTypeErrorsNameKeyAndFix(t *testing.T) {
-	p := writeFile(t, t.TempDir(), "c.yaml", minimal+
+	p := testkit.WriteFile(t, t.TempDir(), "c.yaml", minimal+
 		"  timeout: 60\n"+ // line 4
 		"  max_idle_conns: lots\n"+ // 5
 		"  http2: maybe\n"+ // 6
@@ -78,7 +79,7 @@ func TestDocumentNotAMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(writeFile(t, t.TempDir(), "c.yaml", tt.yaml))
+			_, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "!!") {
 				t.Errorf("err = %v, want %q (in words, not YAML tags)", err, tt.want)
 			}
@@ -142,7 +143,7 @@ func TestEveryScalarKeyHasItsVariable(t *testing.T) {
 
 func TestEnvironmentAndFlags(t *testing.T) {
 	dir := t.TempDir()
-	file := writeFile(t, dir, "c.yaml", minimal+"  timeout: 5s\nlisten: 127.0.0.1:1111\nlog:\n  level: warn\n")
+	file := testkit.WriteFile(t, dir, "c.yaml", minimal+"  timeout: 5s\nlisten: 127.0.0.1:1111\nlog:\n  level: warn\n")
 	t.Run("no file at all", func(t *testing.T) {
 		cfg, err := Resolve(Sources{Environ: []string{"PATH=/bin", "DBAAS_PROXY_UPSTREAM_REGION=eu-de",
 			"DBAAS_PROXY_UPSTREAM_CA_FILE=ca.pem", "DBAAS_PROXY_AUTH_REFRESH_ON=401, 403", "DBAAS_PROXY_ADMIN_LISTEN="}})
@@ -214,7 +215,7 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	file := writeFile(t, dir, "c.yaml", "upstream:\n  url: https://h:1\n  ca_file: ca.pem\nauth:\n  api_key_file: ../keys/k\n"+
+	file := testkit.WriteFile(t, dir, "c.yaml", "upstream:\n  url: https://h:1\n  ca_file: ca.pem\nauth:\n  api_key_file: ../keys/k\n"+
 		"log:\n  file: log/p.log\ninbound:\n  tls:\n    cert_file: /abs/c.pem\n    key_file: k.pem\n")
 	cfg, err := Resolve(Sources{File: file, Environ: []string{"DBAAS_PROXY_INBOUND_TLS_CLIENT_CA_FILE=rel/ca.pem"}})
 	if err != nil {

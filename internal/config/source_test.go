@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // TestSourceErrors: each misuse of auth.source and its keys is named by key, with the fix,
@@ -50,7 +52,7 @@ func TestSourceErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeFile(t, t.TempDir(), "config.yaml", good+tt.auth)
+			p := testkit.WriteFile(t, t.TempDir(), "config.yaml", good+tt.auth)
 			_, err := Load(p)
 			if len(tt.want) == 0 {
 				if err != nil {

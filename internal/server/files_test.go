@@ -1,23 +1,13 @@
 package server
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
-
-// writeFile writes content to name under dir and returns its path.
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func TestMissingFilesAreNamed(t *testing.T) {
 	dir := t.TempDir()
@@ -25,7 +15,7 @@ func TestMissingFilesAreNamed(t *testing.T) {
 	if _, err := ReadCA(missing); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "upstream.ca_file") {
 		t.Errorf("ReadCA(missing) = %v, want the key and the path named", err)
 	}
-	notPEM := writeFile(t, dir, "ca.pem", "hello")
+	notPEM := testkit.WriteFile(t, dir, "ca.pem", "hello")
 	if _, err := ReadCA(notPEM); err == nil || !strings.Contains(err.Error(), notPEM) || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("ReadCA(not PEM) = %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 const (
@@ -30,7 +31,7 @@ func needShell(t *testing.T) {
 // then IBMCLOUD_API_KEY.
 func TestKeySourcesInOrder(t *testing.T) {
 	needShell(t)
-	file := writeFile(t, t.TempDir(), "key", keyA+"\n")
+	file := testkit.WriteFile(t, t.TempDir(), "key", keyA+"\n")
 	command := []string{"/bin/sh", "-c", "echo " + keyB}
 	both := map[string]string{APIKeyEnv: keyC, IBMCloudAPIKeyEnv: keyD}
 	tests := []struct {
@@ -112,12 +113,12 @@ func TestKeyCommand(t *testing.T) {
 // TestKeyCommandRerunOnReload: each reload runs the command again.
 func TestKeyCommandRerunOnReload(t *testing.T) {
 	needShell(t)
-	src := writeFile(t, t.TempDir(), "src", keyA)
+	src := testkit.WriteFile(t, t.TempDir(), "src", keyA)
 	ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: []string{"cat", src}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Dir(src), "src", keyB)
+	testkit.WriteFile(t, filepath.Dir(src), "src", keyB)
 	changed, err := ks.reload()
 	if k, _ := ks.Key(); err != nil || !changed || k != keyB {
 		t.Errorf("reload = %v, %v; key %q, want %q", changed, err, k, keyB)
@@ -140,7 +141,7 @@ func TestKeyFileHygiene(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeFile(t, dir, "key", tt.content)
+			p := testkit.WriteFile(t, dir, "key", tt.content)
 			_, err := newKeyStore(config.AuthConfig{APIKeyFile: p}, nil)
 			if tt.want == "" {
 				if err != nil {
@@ -162,7 +163,7 @@ func TestKeyFileModeWarning(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no group/other mode bits: file access is by ACL, which os.FileMode does not show")
 	}
-	p := writeFile(t, t.TempDir(), "key", keyA)
+	p := testkit.WriteFile(t, t.TempDir(), "key", keyA)
 	for _, tt := range []struct {
 		mode os.FileMode
 		warn bool

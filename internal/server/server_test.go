@@ -64,7 +64,7 @@ func newHarnessWith(t *testing.T, emOpts emulator.Options, opts Options, edit fu
 	if err := em.WriteCAFile(cfg.Upstream.CAFile); err != nil {
 		t.Fatal(err)
 	}
-	h.keyFile = writeFile(t, dir, "apikey", em.APIKey()+"\n")
+	h.keyFile = testkit.WriteFile(t, dir, "apikey", em.APIKey()+"\n")
 	cfg.Auth.APIKeyFile = h.keyFile
 	if edit != nil {
 		edit(&cfg, em)

@@ -43,7 +43,7 @@ func TestCAFileChangeNoticedWithoutSignal(t *testing.T) {
 
 func TestFileWatcher(t *testing.T) {
 	dir := t.TempDir()
-	a := writeFile(t, dir, "a", "one")
+	a := testkit.WriteFile(t, dir, "a", "one")
 	w := newFileWatcher(a, "", a, dir+"/missing")
 	if len(w.paths) != 2 {
 		t.Fatalf("paths = %v, want a and missing once each", w.paths)
@@ -51,7 +51,7 @@ func TestFileWatcher(t *testing.T) {
 	if w.changed() {
 		t.Error("changed with nothing changed")
 	}
-	writeFile(t, dir, "a", "one more") // a new size
+	testkit.WriteFile(t, dir, "a", "one more") // a new size
 	if !w.changed() {
 		t.Error("a new size was not noticed")
 	}
@@ -71,7 +71,7 @@ func TestFileWatcher(t *testing.T) {
 	if w.changed() {
 		t.Error("a file being replaced (missing for now) counted as a change")
 	}
-	writeFile(t, dir, "missing", "here now")
+	testkit.WriteFile(t, dir, "missing", "here now")
 	if !w.changed() {
 		t.Error("a file that appeared was not noticed")
 	}
