@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,60 +101,41 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	d.call(ctx, pool, tok)
 }
 
-// handshake dials the upstream with the CA file as the only root and reports the chain.
+// handshake dials the upstream, reports the chain it sends with each certificate's pin, and
+// verifies it with the CA file as the only root, and against upstream.pins.
 func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
-	u, _ := url.Parse(d.cfg.UpstreamURL())
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "443")
+	pc, err := dialChain(ctx, d.cfg)
+	host := ""
+	if pc != nil {
+		host = pc.host
 	}
-	// Dial without verifying, to report the chain the server sent; then verify it ourselves.
-	dialer := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified below
-	conn, err := dialer.DialContext(ctx, "tcp", host)
 	if !d.check("connect", err, host) {
 		return false
 	}
-	defer conn.Close()
-	state := conn.(*tls.Conn).ConnectionState()
-	chain := make([]string, len(state.PeerCertificates))
-	inter := x509.NewCertPool()
-	for i, c := range state.PeerCertificates {
+	certs := pc.state.PeerCertificates
+	chain := make([]string, len(certs))
+	for i, c := range certs {
 		chain[i] = c.Subject.String() + " (issuer " + c.Issuer.String() + ")"
-		if i > 0 {
-			inter.AddCert(c)
-		}
 	}
 	fmt.Fprintf(d.out, "      %-10s chain: %s\n", "", strings.Join(chain, " <- "))
-	for _, c := range state.PeerCertificates {
+	for _, c := range certs {
 		fmt.Fprintf(d.out, "      %-10s pin %s  %s\n", "", upstream.Pin(c), c.Subject)
 	}
-	name := d.cfg.Upstream.ServerName
-	if name == "" {
-		name = u.Hostname()
-	}
-	_, err = state.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: name})
+	verified, err := pc.verify(pool)
 	if err != nil {
-		err = fmt.Errorf("the chain does not verify against %s for %q: %w", d.cfg.Upstream.CAFile, name, err)
+		err = fmt.Errorf("the chain does not verify against %s for %q: %w", d.cfg.Upstream.CAFile, pc.name, err)
 	}
-	if !d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", d.cfg.Upstream.CAFile, name, tls.VersionName(state.Version))) {
+	if !d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", d.cfg.Upstream.CAFile, pc.name, tls.VersionName(pc.state.Version))) {
 		return false
 	}
 	if pins := d.cfg.Upstream.Pins; len(pins) > 0 {
-		return d.check("pins", pinMatch(pins, state.PeerCertificates), "a certificate of the chain has a key in upstream.pins")
+		var err error
+		if !upstream.MatchPins(pins, verified) {
+			err = errors.New("no certificate of the verified chain (the CA file's included) has a key in upstream.pins; `dbaas-proxy pins` prints them")
+		}
+		return d.check("pins", err, "a certificate of the verified chain has a key in upstream.pins")
 	}
 	return true
-}
-
-// pinMatch is nil when a certificate of chain has one of pins.
-func pinMatch(pins []string, chain []*x509.Certificate) error {
-	for _, c := range chain {
-		for _, p := range pins {
-			if upstream.Pin(c) == p {
-				return nil
-			}
-		}
-	}
-	return errors.New("no certificate of the chain has a key in upstream.pins; the pins above are the chain's")
 }
 
 // call makes one cheap authenticated request and compares the clocks.

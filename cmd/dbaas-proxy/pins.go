@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -27,43 +24,20 @@ func setupPins(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return usageErr(err)
 		}
-		u, err := url.Parse(cfg.UpstreamURL())
-		if err != nil {
-			return usageErr(fmt.Errorf("upstream.url: %w", err))
-		}
-		host := u.Host
-		if u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "443")
-		}
 		ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
 		defer cancel()
-		// Not verified while dialing, so that the chain is shown even when it does not verify;
-		// it is verified below, and said so.
-		d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified below
-		conn, err := d.DialContext(ctx, "tcp", host)
+		pc, err := dialChain(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("pins: connecting to %s: %w", host, err)
+			return fmt.Errorf("pins: connecting to the upstream: %w", err)
 		}
-		defer conn.Close()
-		state := conn.(*tls.Conn).ConnectionState()
-		fmt.Fprintf(sys.stdout, "# the chain %s sends (leaf first)\n", host)
-		inter := x509.NewCertPool()
-		for i, c := range state.PeerCertificates {
+		fmt.Fprintf(sys.stdout, "# the chain %s sends (leaf first)\n", pc.host)
+		for _, c := range pc.state.PeerCertificates {
 			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
-			if i > 0 {
-				inter.AddCert(c)
-			}
 		}
-		name := cfg.Upstream.ServerName
-		if name == "" {
-			name = u.Hostname()
-		}
-		if len(state.PeerCertificates) > 0 {
-			if _, err := state.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: name}); err != nil {
-				fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", cfg.Upstream.CAFile, name, err)
-			} else {
-				fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, name)
-			}
+		if _, err := pc.verify(pool); err != nil {
+			fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", cfg.Upstream.CAFile, pc.name, err)
+		} else {
+			fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
 		}
 		if data, err := os.ReadFile(cfg.Upstream.CAFile); err == nil {
 			fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)

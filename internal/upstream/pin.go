@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -60,25 +61,31 @@ func (e *PinError) Error() string {
 }
 
 // verifyPins returns a tls.Config.VerifyConnection that accepts a connection only when one
-// certificate of a chain verified against the CA pool has a pinned key. It runs after
-// the normal verification against the CA pool, and on resumed sessions too. With no pins it
-// returns nil: no check.
+// certificate of a chain verified against the CA pool has a pinned key (MatchPins). It runs
+// after the normal verification against the CA pool, and on resumed sessions too. With no pins
+// it returns nil: no check.
 func verifyPins(pins []string) func(tls.ConnectionState) error {
 	if len(pins) == 0 {
 		return nil
 	}
-	set := make(map[string]bool, len(pins))
-	for _, p := range pins {
-		set[p] = true
-	}
 	return func(cs tls.ConnectionState) error {
-		for _, chain := range cs.VerifiedChains {
-			for _, c := range chain {
-				if set[Pin(c)] {
-					return nil
-				}
-			}
+		if MatchPins(pins, cs.VerifiedChains) {
+			return nil
 		}
 		return &PinError{Chain: ChainPins(cs)}
 	}
+}
+
+// MatchPins reports whether a certificate of one of the verified chains (the CA that signed
+// them included) has one of pins: the one rule of upstream.pins, for the transport and for
+// doctor.
+func MatchPins(pins []string, chains [][]*x509.Certificate) bool {
+	for _, chain := range chains {
+		for _, c := range chain {
+			if slices.Contains(pins, Pin(c)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+)
+
+// peerChain is the certificate chain the upstream sends, for doctor and pins.
+type peerChain struct {
+	host  string // HOST:PORT dialled
+	name  string // the name the chain must be valid for: upstream.server_name, else the URL's host
+	state tls.ConnectionState
+}
+
+// dialChain connects to the upstream of cfg without verifying its certificate, so that the
+// chain can be shown even when it does not verify; verify checks it afterwards.
+func dialChain(ctx context.Context, cfg *config.Config) (*peerChain, error) {
+	u, err := url.Parse(cfg.UpstreamURL())
+	if err != nil {
+		return nil, fmt.Errorf("upstream.url: %w", err)
+	}
+	pc := &peerChain{host: u.Host, name: cfg.Upstream.ServerName}
+	if u.Port() == "" {
+		pc.host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	if pc.name == "" {
+		pc.name = u.Hostname()
+	}
+	d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified by verify
+	conn, err := d.DialContext(ctx, "tcp", pc.host)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	pc.state = conn.(*tls.Conn).ConnectionState()
+	return pc, nil
+}
+
+// verify checks the chain against pool for pc.name, as the proxy's transport does, and returns
+// the verified chains (they end in the CA of pool, which the upstream need not send).
+func (pc *peerChain) verify(pool *x509.CertPool) ([][]*x509.Certificate, error) {
+	certs := pc.state.PeerCertificates
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s sent no certificate", pc.host)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	return certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: pc.name})
+}
