@@ -238,6 +238,9 @@ func (c *Cached) join(ctx context.Context) (*flight, Token, error) {
 // it reads a request body, so that a client sending Expect: 100-continue gets its 503 without
 // sending the body.
 func (c *Cached) Unavailable() error {
+	if e := c.cur.Load(); e != nil && c.now().Before(e.staleAt) {
+		return nil // the common case, without the lock: it is on every request with a body
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
