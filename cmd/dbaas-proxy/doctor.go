@@ -71,7 +71,7 @@ func (d *doctor) runAll(ctx context.Context, sys system) error {
 }
 
 func (d *doctor) run(ctx context.Context, sys system) {
-	pool, err := server.ReadCA(d.cfg.Upstream.CAFile)
+	pool, err := upstream.ReadCA(d.cfg.Upstream.CAFile)
 	if !d.check("ca_file", err, d.cfg.Upstream.CAFile) {
 		return
 	}

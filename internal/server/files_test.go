@@ -7,16 +7,17 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
 func TestMissingFilesAreNamed(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nope", "ca.pem")
-	if _, err := ReadCA(missing); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "upstream.ca_file") {
+	if _, err := upstream.ReadCA(missing); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "upstream.ca_file") {
 		t.Errorf("ReadCA(missing) = %v, want the key and the path named", err)
 	}
 	notPEM := testkit.WriteFile(t, dir, "ca.pem", "hello")
-	if _, err := ReadCA(notPEM); err == nil || !strings.Contains(err.Error(), notPEM) || !strings.Contains(err.Error(), "no PEM certificate") {
+	if _, err := upstream.ReadCA(notPEM); err == nil || !strings.Contains(err.Error(), notPEM) || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("ReadCA(not PEM) = %v", err)
 	}
 	keyPath := filepath.Join(dir, "no-key.json")

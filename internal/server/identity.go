@@ -21,7 +21,7 @@ func NewTokenSource(cfg *config.Config, opts Options) (tokensource.Source, func(
 	if opts.Getenv == nil {
 		opts.Getenv = func(string) string { return "" }
 	}
-	pool, err := ReadCA(cfg.Upstream.CAFile)
+	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, nil, err
 	}

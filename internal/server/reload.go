@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
 // Reload re-reads the API key file, the CA file and the inbound TLS files (what SIGHUP asks
@@ -22,7 +23,7 @@ func (a *Server) reload(why string) {
 	defer func() { _ = sdnotify.Notify("READY=1") }()
 	a.log.Info().Str("reason", why).Msg("reloading the API key, CA and TLS files")
 	a.reloadKey() // trusted_profile has none: its CR token file is read at every exchange
-	if pool, err := ReadCA(a.cfg.Upstream.CAFile); err != nil {
+	if pool, err := upstream.ReadCA(a.cfg.Upstream.CAFile); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old CA")
 	} else if err := a.upstream.Reload(pool, a.cfg.Upstream.Pins); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old CA")

@@ -83,7 +83,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	logger := opts.Logger
 	a := &Server{cfg: cfg, opts: opts, log: logger}
-	pool, err := ReadCA(cfg.Upstream.CAFile)
+	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
 	}

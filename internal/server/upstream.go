@@ -9,9 +9,6 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// ReadCA reads upstream.ca_file (upstream.ReadCA): the upstream's only trust anchor.
-func ReadCA(path string) (*x509.CertPool, error) { return upstream.ReadCA(path) }
-
 // upstreamOptions are the upstream transport's options from cfg, trusting pool.
 func upstreamOptions(cfg *config.Config, pool *x509.CertPool) upstream.Options {
 	u := cfg.Upstream
