@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,19 +107,8 @@ func (h *harness) stop(t *testing.T) error {
 func (h *harness) url(path string) string   { return "http://" + h.srv.Addr().String() + path }
 func (h *harness) admin(path string) string { return "http://" + h.srv.AdminAddr().String() + path }
 
-// get returns the status and body of GET url on a new connection, or -1 when it cannot
-// connect.
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(url)
-	if err != nil {
-		return -1, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+// get is testkit.Get: GET on a new connection.
+var get = testkit.Get
 
 // eventually polls cond every 10 ms until it holds, failing after a generous guard.
 func eventually(t *testing.T, what string, cond func() bool) {
