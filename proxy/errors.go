@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -48,6 +49,9 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 		ev = h.opts.Logger.Debug()
 	}
 	ev.Str("request_id", recordID(r)).Int("status", status).Err(err).Msg("request failed")
+	if rec := recordFrom(r.Context()); rec != nil {
+		rec.Error, rec.Fault = msg, cause.Kind(err)
+	}
 	jsonerr.Write(w, status, msg)
 }
 

@@ -19,16 +19,16 @@ import (
 // TokenState is a snapshot of the token cache, as the status page and the metrics need it.
 // It never holds the access token itself. The zero value means "no token yet, nothing tried".
 type TokenState struct {
-	HasToken    bool      // a token is cached (it may have expired)
-	UserID      string    // the account id returned with the token; "" when none
-	Expiry      time.Time // when the cached token expires; zero when unknown
-	Fingerprint string    // a short hash of the token, to tell tokens apart; never the token
-	IssuedAt    time.Time // when the cached token was issued; zero when unknown
-	LastRefresh time.Time // the last successful exchange; zero when none yet
-	LastError   string    // the last exchange's error, secret-free; "" after a success
-	NextAttempt time.Time // no exchange before this (backoff); zero when not backing off
-	Exchanges   int64     // token exchanges tried since start
-	Failures    int64     // token exchanges that failed since start
+	HasToken    bool      `json:"has_token"`             // a token is cached (it may have expired)
+	UserID      string    `json:"user_id,omitempty"`     // the account id returned with the token; "" when none
+	Expiry      time.Time `json:"expiry,omitzero"`       // when the cached token expires; zero when unknown
+	Fingerprint string    `json:"fingerprint,omitempty"` // a short hash of the token, to tell tokens apart; never the token
+	IssuedAt    time.Time `json:"issued_at,omitzero"`    // when the cached token was issued; zero when unknown
+	LastRefresh time.Time `json:"last_refresh,omitzero"` // the last successful exchange; zero when none yet
+	LastError   string    `json:"last_error,omitempty"`  // the last exchange's error, secret-free; "" after a success
+	NextAttempt time.Time `json:"next_attempt,omitzero"` // no exchange before this (backoff); zero when not backing off
+	Exchanges   int64     `json:"exchanges"`             // token exchanges tried since start
+	Failures    int64     `json:"failures"`              // token exchanges that failed since start
 }
 
 // Options configures NewHandler. Token and Ready are required; every other field may be left zero.
@@ -59,6 +59,15 @@ type Options struct {
 	// Counts returns request counts by status class ("2xx": n, ...) for the status page.
 	// nil means the page shows no counts.
 	Counts func() map[string]int64
+	// Health is the upstream's health per route, shown first on the status page, in
+	// /status.json and as a note of /readyz. nil means none is tracked.
+	Health *Health
+	// Quit starts the graceful shutdown (as SIGTERM does); POST /quitquitquit calls it. nil means
+	// /quitquitquit does not exist (404).
+	Quit func()
+	// ProxyListen is the proxy's listen address and Credential where its credential comes from
+	// (never the credential), both shown on the status page; "" shows nothing.
+	ProxyListen, Credential string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AllowedHosts are further Host header values accepted, each a host name or address (any
@@ -87,6 +96,7 @@ type handler struct {
 	clients *inbound.Bearer // the clients of a remote listener
 	page    *page
 	metrics http.Handler
+	started time.Time
 }
 
 // NewHandler returns the admin listener's handler. It panics if opts.Token or opts.Ready is nil,
@@ -108,6 +118,7 @@ func NewHandler(opts Options) http.Handler {
 		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
 		clients: inbound.NewBearer(opts.Clients),
 		page:    newPage(),
+		started: opts.Now(),
 	}
 	if opts.Gatherer != nil {
 		h.metrics = promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
@@ -147,12 +158,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.authorized(w, r) {
 			h.serveGet(w, r, h.status)
 		}
-	case "/token/refresh":
-		if h.opts.TryRefresh == nil {
+	case "/status.json":
+		if h.authorized(w, r) {
+			h.serveGet(w, r, h.statusJSON)
+		}
+	case "/token/refresh", "/quitquitquit":
+		if r.URL.Path == "/quitquitquit" && h.opts.Quit == nil || r.URL.Path == "/token/refresh" && h.opts.TryRefresh == nil {
 			notFound(w)
 			return
 		}
-		if h.authorized(w, r) {
+		if h.authorized(w, r) && h.post(w, r) {
 			h.refresh(w, r)
 		}
 	default:
@@ -178,7 +193,7 @@ func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready, reason := h.opts.Ready()
 	if ready {
-		writeText(w, http.StatusOK, "ready\n")
+		writeText(w, http.StatusOK, "ready"+h.upstreamNote()+"\n")
 		return
 	}
 	reason = oneLine(reason)
@@ -188,18 +203,39 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusServiceUnavailable, reason+"\n")
 }
 
-// refresh serves POST /token/refresh: it asks the token cache for a new token (202).
-func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
+// upstreamNote is " (upstream unreachable since …)" while a route's upstream is down, else "".
+func (h *handler) upstreamNote() string {
+	for _, s := range h.opts.Health.Snapshot() {
+		if !s.Up {
+			return " (upstream unreachable since " + formatTime(s.DownSince) + ")"
+		}
+	}
+	return ""
+}
+
+// post lets a POST from anything but a web page on, and answers anything else itself.
+func (h *handler) post(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, "POST")
-		return
+		return false
 	}
 	if reason, blocked := inbound.CrossSite(r, nil); blocked {
-		h.log.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a token refresh from a web page")
+		h.log.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a POST from a web page")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: "+reason+"; dbaas-proxy refuses admin requests from web pages")
+		return false
+	}
+	return true
+}
+
+// refresh serves POST /token/refresh, which asks the token cache for a new token (202), and
+// POST /quitquitquit, which starts the graceful shutdown (202).
+func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
+	h.log.Info().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin: requested")
+	if r.URL.Path == "/quitquitquit" {
+		jsonerr.Write(w, http.StatusAccepted, "shutting down: finishing requests in flight")
+		h.opts.Quit()
 		return
 	}
-	h.log.Info().Str("remote", r.RemoteAddr).Msg("admin: token refresh requested")
 	retry, err := h.opts.TryRefresh()
 	switch {
 	case retry > 0:
@@ -218,7 +254,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 
 // status renders the status page.
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	body, err := h.page.render(h.pageData())
+	body, err := h.page.render(h.pageData(r))
 	if err != nil {
 		h.log.Error().Err(err).Msg("admin: status page")
 		jsonerr.Write(w, http.StatusInternalServerError, "the status page could not be rendered; see the log")
@@ -243,8 +279,8 @@ func writeText(w http.ResponseWriter, status int, body string) {
 }
 
 func notFound(w http.ResponseWriter) {
-	jsonerr.Write(w, http.StatusNotFound, "not found: the admin listener serves /, /healthz, /readyz, /metrics "+
-		"and POST /token/refresh")
+	jsonerr.Write(w, http.StatusNotFound, "not found: the admin listener serves /, /status.json, /healthz, /readyz, /metrics, "+
+		"POST /token/refresh and POST /quitquitquit")
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {

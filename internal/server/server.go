@@ -10,8 +10,12 @@
 package server
 
 import (
+	"cmp"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -59,6 +63,9 @@ type Server struct {
 	proxy    http.Handler
 	admin    http.Handler
 	metrics  *admin.Metrics
+	health   *admin.Health
+	quit     chan struct{} // closed by POST /quitquitquit
+	quitOnce sync.Once
 	stopping atomic.Bool
 	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
@@ -82,7 +89,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.FilePollInterval = 10 * time.Second
 	}
 	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger}
+	a := &Server{cfg: cfg, opts: opts, log: logger, quit: make(chan struct{})}
 	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
@@ -110,6 +117,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
+	a.health = admin.NewHealth(reg, time.Now, defaultRoute)
 	if err := a.buildTokens(); err != nil {
 		return nil, err
 	}
@@ -130,6 +138,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
+		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
+		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
 	return a, nil
 }
@@ -160,6 +170,7 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 		ClientName: inbound.ClientName,
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)
+			a.health.Observe(defaultRoute, rec)
 			recent.Add(rec)
 			if c := rec.Status / 100; c >= 1 && c <= 5 {
 				a.classes[c].Add(1)
@@ -222,6 +233,30 @@ func (a *Server) tokenState() admin.TokenState {
 		ts.LastError = st.LastError.Error()
 	}
 	return ts
+}
+
+// defaultRoute names the one route of today's configuration, in the upstream's health.
+const defaultRoute = "default"
+
+// probe is the light check of the upstream while no request flows: a TLS handshake, verified
+// against upstream.ca_file.
+func (a *Server) probe(ctx context.Context) error {
+	u, err := url.Parse(a.cfg.UpstreamURL())
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	opts := a.upstream.Options()
+	d := &tls.Dialer{Config: &tls.Config{RootCAs: opts.CAPool, ServerName: cmp.Or(opts.ServerName, u.Hostname()),
+		MinVersion: tls.VersionTLS12}}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err == nil {
+		conn.Close()
+	}
+	return err
 }
 
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
