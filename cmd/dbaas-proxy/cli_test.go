@@ -66,8 +66,12 @@ func TestHelp(t *testing.T) {
 		t.Errorf("help nope: exit %d, %q", code, stderr)
 	}
 	code, _, stderr = runBin(t, nil, "", "frobnicate")
-	if code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+	if code != exitUsage || !strings.Contains(stderr, `unknown command (argument 1, 10 characters)`) || strings.Contains(stderr, "frobnicate") {
 		t.Errorf("frobnicate: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = runBin(t, nil, "", "docter")
+	if code != exitUsage || !strings.Contains(stderr, `did you mean doctor?`) {
+		t.Errorf("docter: exit %d, %q", code, stderr)
 	}
 }
 

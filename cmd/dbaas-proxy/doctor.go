@@ -181,8 +181,12 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 // lives in its file, its command's output or the environment, and client tokens only as
 // SHA-256.
 func (d *doctor) printConfig() {
+	cfg := *d.cfg // the inbound limits as in force: 0 means their default
+	l := cfg.Inbound.Limits()
+	cfg.Inbound.MaxHeaderBytes, cfg.Inbound.ReadHeaderTimeout = l.MaxHeaderBytes, l.ReadHeaderTimeout
+	cfg.Inbound.IdleTimeout, cfg.Inbound.BodyIdleTimeout = l.IdleTimeout, l.BodyIdleTimeout
 	var root yaml.Node
-	if err := root.Encode(d.cfg); err != nil {
+	if err := root.Encode(&cfg); err != nil {
 		return
 	}
 	annotate(&root, "", d.cfg)

@@ -804,3 +804,16 @@ func TestWindowsDoc(t *testing.T) {
 	}
 	mustContainAll(t, doc, "icacls '"+extra.Auth.APIKeyFile+"' /inheritance:r")
 }
+
+// probeAddr turns a listen address into one to connect to: an unspecified host (0.0.0.0, ::
+// or none) is reached on the loopback address.
+func probeAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}

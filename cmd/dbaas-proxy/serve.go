@@ -17,11 +17,17 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
+// runFlags are run's flags, which validate takes too.
+func runFlags(fs *flag.FlagSet) *configFlags {
+	return addConfigFlags(fs,
+		[2]string{"listen", "the listen `address`: HOST:PORT or unix:/path"},
+		[2]string{"admin.listen", "the admin listener's `address` (\"\" disables it)"},
+		[2]string{"log.level", "the log `level`: trace, debug, info, warn or error"})
+}
+
 // setupServe is the default command: serve until a signal.
 func setupServe(fs *flag.FlagSet) runFunc {
-	cf := addConfigFlags(fs,
-		[2]string{"listen", "the listen `address`: HOST:PORT or unix:/path"},
-		[2]string{"log.level", "the log `level`: trace, debug, info, warn or error"})
+	cf := runFlags(fs)
 	return func(ctx context.Context, sys system, _ []string) error {
 		cfg, err := cf.load(sys)
 		if err != nil {
@@ -43,9 +49,9 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	logs := newLogBuffer(out, logFlushPeriod)
 	defer logs.Close() // before closeLog: the last lines reach log.file before it is closed
 	logger := newLogger(cfg.Log, logs.writer())
-	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
+	srv, err := preflight(cfg, sys, logger)
 	if err != nil {
-		return usageErr(err)
+		return err
 	}
 	if sys.memory != nil {
 		d, err := sys.memory()
@@ -58,6 +64,9 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 		logger.Warn().Msg(w)
 	}
 	if err := srv.Listen(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = fmt.Errorf("%w: is another dbaas-proxy already running? (`-listen` / `-admin-listen` to pick other ports)", err)
+		}
 		return err
 	}
 	sig, stopSignals := sys.signals()
@@ -124,29 +133,55 @@ func (h timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Bytes(zerolog.TimestampFieldName, h.now().UTC().AppendFormat(b[:0], timeFormat))
 }
 
-// newLogger builds the root logger: JSON, or human-readable console output when log.format
-// is console, or auto and w is a terminal.
+// newLogger builds the root logger: JSON, or text (textWriter) when log.format is text, or
+// auto and w is a terminal.
 func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	console := c.Format == "console"
-	if c.Format == "auto" || c.Format == "" {
-		tty := w
-		if b, ok := w.(*logBuffer); ok {
-			tty = b.w
-		}
-		if f, ok := tty.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				console = true
-			}
-		}
+	tty := w
+	if b, ok := w.(*logBuffer); ok {
+		tty = b.w
 	}
-	if console {
-		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}).Level(level).With().Timestamp().Logger()
+	terminal := false
+	if f, ok := tty.(*os.File); ok {
+		st, err := f.Stat()
+		terminal = err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	if c.Format == "text" || c.Format == "console" || (c.Format == "auto" || c.Format == "") && terminal {
+		w = textWriter(w, !terminal)
 	}
 	return zerolog.New(w).Level(level).Hook(timeHook{now: time.Now})
+}
+
+// textWriter turns the JSON lines into one short line each for a person: the time of day in
+// UTC with milliseconds, the level, the message (for an access line: method, path, status and
+// duration) and then the other fields, request id last.
+func textWriter(w io.Writer, noColor bool) io.Writer {
+	return zerolog.ConsoleWriter{Out: w, NoColor: noColor, FieldsOrder: []string{"route", "id"},
+		FieldsExclude: []string{"bytes_in", "bytes_out", "replayed", "upstream_duration_ms", "user_agent", "client", "request_id"},
+		FormatTimestamp: func(i any) string {
+			s, _ := i.(string) // timeFormat: "2006-01-02T15:04:05.000Z"
+			if len(s) >= 23 {
+				return s[11:23]
+			}
+			return s
+		},
+		FormatPrepare: func(ev map[string]any) error {
+			if ev[zerolog.MessageFieldName] == "request" {
+				ev[zerolog.MessageFieldName] = fmt.Sprintf("%v %v → %v %vms", ev["method"], ev["path"], ev["status"], ev["duration_ms"])
+				delete(ev, "method")
+				delete(ev, "path")
+				delete(ev, "status")
+				delete(ev, "duration_ms")
+			}
+			if id, ok := ev["request_id"]; ok {
+				ev["id"] = id
+			}
+			return nil
+		},
+	}
 }
 
 // logOutput is where the log lines go: log.file, appended to (created 0600), or stderr.

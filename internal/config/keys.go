@@ -210,7 +210,7 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 // set sets the scalar key to the text s, which came from source (a flag or a variable).
 // Relative paths stay relative: they resolve against the working directory.
 func (c *Config) set(key, s, source string) *Error {
-	v := reflect.ValueOf(c).Elem()
+	v, isPath := reflect.ValueOf(c).Elem(), false
 	for _, part := range strings.Split(key, ".") {
 		if v.Kind() != reflect.Struct {
 			return &Error{Source: source, Key: key, Problem: "unknown key"}
@@ -219,7 +219,10 @@ func (c *Config) set(key, s, source string) *Error {
 		if !ok {
 			return &Error{Source: source, Key: key, Problem: "unknown key"}
 		}
-		v = v.Field(f.index)
+		v, isPath = v.Field(f.index), f.path
+	}
+	if isPath {
+		s = expandHome(s)
 	}
 	nv, problem := parseScalar(v.Type(), s)
 	if problem != "" {
