@@ -72,7 +72,7 @@ func commands() []command {
 			example: "dbaas-proxy config example > config.yaml", operands: []string{"example", "keys"}, setup: setupConfig},
 		{name: "completion", synopsis: "bash | zsh | fish | powershell",
 			summary:  "print a shell completion script",
-			details:  "Prints a completion script for the shell: the commands, their flags and file names for -config.",
+			details:  "Prints a completion script for the shell: the commands, their flags and file names for -config (the script asks dbaas-proxy itself).",
 			example:  "source <(dbaas-proxy completion bash)\n  dbaas-proxy completion fish > ~/.config/fish/completions/dbaas-proxy.fish",
 			operands: []string{"bash", "zsh", "fish", "powershell"}, setup: setupCompletion},
 		{name: "version", summary: "print the version",
@@ -104,6 +104,9 @@ func runMain(ctx context.Context, args []string, sys system) int {
 			return exitOK
 		case "-version", "--version":
 			args = append([]string{"version"}, args[1:]...)
+		case "__complete": // the completion scripts ask here
+			complete(sys.stdout, args[1:])
+			return exitOK
 		}
 	}
 	name := "run"
