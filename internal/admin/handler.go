@@ -14,22 +14,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
-
-// TokenState is a snapshot of the token cache, as the status page and the metrics need it.
-// It never holds the access token itself. The zero value means "no token yet, nothing tried".
-type TokenState struct {
-	HasToken    bool      `json:"has_token"`             // a token is cached (it may have expired)
-	UserID      string    `json:"user_id,omitempty"`     // the account id returned with the token; "" when none
-	Expiry      time.Time `json:"expiry,omitzero"`       // when the cached token expires; zero when unknown
-	Fingerprint string    `json:"fingerprint,omitempty"` // a short hash of the token, to tell tokens apart; never the token
-	IssuedAt    time.Time `json:"issued_at,omitzero"`    // when the cached token was issued; zero when unknown
-	LastRefresh time.Time `json:"last_refresh,omitzero"` // the last successful exchange; zero when none yet
-	LastError   string    `json:"last_error,omitempty"`  // the last exchange's error, secret-free; "" after a success
-	NextAttempt time.Time `json:"next_attempt,omitzero"` // no exchange before this (backoff); zero when not backing off
-	Exchanges   int64     `json:"exchanges"`             // token exchanges tried since start
-	Failures    int64     `json:"failures"`              // token exchanges that failed since start
-}
 
 // Options configures NewHandler. Token and Ready are required; every other field may be left zero.
 type Options struct {
@@ -43,7 +29,7 @@ type Options struct {
 	// shown on the status page. "" shows nothing.
 	TokenSource string
 	// Token returns the token cache's current state. Required.
-	Token func() TokenState
+	Token func() tokensource.Status
 	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.
 	// It must not call the upstream: /readyz answers from local state only.
 	Ready func() (bool, string)

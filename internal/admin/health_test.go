@@ -73,7 +73,7 @@ func TestStatusJSONAndQuit(t *testing.T) {
 	srv := serve(t, opts)
 	r := do(t, srv, http.MethodGet, "/status.json", "", nil)
 	var st struct {
-		Token    TokenState
+		Token    struct{ Fingerprint string }
 		Upstream []UpstreamHealth
 	}
 	if err := json.Unmarshal([]byte(r.body), &st); err != nil || r.status != 200 || st.Token.Fingerprint != "a1b2c3d4e5f6" ||

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // assets holds the status page's template and style sheet. It is read-only.
@@ -109,21 +110,21 @@ func newChart(values []int64) chart {
 	return c
 }
 
-// tokenView is TokenState for a person.
+// tokenView is tokensource.Status for a person (and /status.json): never the token.
 type tokenView struct {
-	HasToken    bool
-	Expired     bool
-	UserID      string
-	ExpiresIn   string // "expires in 41m2s" or "expired 3s ago"
-	Expiry      string
-	Fingerprint string
-	IssuedAt    string
-	LastRefresh string
-	LastError   string
-	NextAttempt string
-	Exchanges   int64
-	Failures    int64
-	LifePercent int64 // the share of the token's lifetime left, 0 to 100
+	HasToken    bool   `json:"has_token"`
+	Expired     bool   `json:"expired"`
+	UserID      string `json:"user_id"`
+	ExpiresIn   string `json:"expires_in"` // "expires in 41m2s" or "expired 3s ago"
+	Expiry      string `json:"expiry"`
+	Fingerprint string `json:"fingerprint"`
+	IssuedAt    string `json:"issued_at"`
+	LastRefresh string `json:"last_refresh"`
+	LastError   string `json:"last_error"`
+	NextAttempt string `json:"next_attempt"`
+	Exchanges   int64  `json:"exchanges"`
+	Failures    int64  `json:"failures"`
+	LifePercent int64  `json:"life_percent"` // the share of the token's lifetime left, 0 to 100
 }
 
 // requestView is one row of the last requests.
@@ -189,11 +190,11 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 		Ready         bool             `json:"ready"`
 		ReadyReason   string           `json:"ready_reason,omitempty"`
 		UptimeSeconds int64            `json:"uptime_seconds"`
-		Token         TokenState       `json:"token"`
+		Token         tokenView        `json:"token"`
 		Upstream      []UpstreamHealth `json:"upstream"`
 		Counts        map[string]int64 `json:"counts"`
 		RecentErrors  []errorView      `json:"recent_errors"`
-	}{Version: d.Version, Ready: d.Ready, ReadyReason: d.ReadyReason, Token: h.opts.Token(),
+	}{Version: d.Version, Ready: d.Ready, ReadyReason: d.ReadyReason, Token: d.Token,
 		UptimeSeconds: int64(h.opts.Now().Sub(h.started).Seconds()), Upstream: h.opts.Health.Snapshot(),
 		Counts: d.Counts, RecentErrors: []errorView{}}
 	for _, e := range d.Errors {
@@ -205,7 +206,7 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 // newTokenView formats s relative to now.
-func newTokenView(s TokenState, now time.Time) tokenView {
+func newTokenView(s tokensource.Status, now time.Time) tokenView {
 	v := tokenView{
 		HasToken:    s.HasToken,
 		UserID:      s.UserID,
@@ -213,7 +214,7 @@ func newTokenView(s TokenState, now time.Time) tokenView {
 		Expiry:      formatTime(s.Expiry),
 		IssuedAt:    formatTime(s.IssuedAt),
 		LastRefresh: relative(s.LastRefresh, now),
-		LastError:   oneLine(s.LastError),
+		LastError:   oneLine(tokensource.Describe(s.LastError)),
 		NextAttempt: relative(s.NextAttempt, now),
 		Exchanges:   s.Exchanges,
 		Failures:    s.Failures,

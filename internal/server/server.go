@@ -222,18 +222,7 @@ func exchangeResult(err error) string {
 }
 
 // tokenState is the token's state for the admin page and metrics: never the token itself.
-func (a *Server) tokenState() admin.TokenState {
-	st := a.tokens.Status()
-	ts := admin.TokenState{
-		HasToken: st.HasToken, UserID: st.UserID, Expiry: st.Expiry, Fingerprint: st.Fingerprint,
-		IssuedAt: st.IssuedAt, LastRefresh: st.LastRefresh, NextAttempt: st.NextAttempt,
-		Exchanges: st.Exchanges, Failures: st.Failures,
-	}
-	if st.LastError != nil {
-		ts.LastError = st.LastError.Error()
-	}
-	return ts
-}
+func (a *Server) tokenState() tokensource.Status { return a.tokens.Status() }
 
 // defaultRoute names the one route of today's configuration, in the upstream's health.
 const defaultRoute = "default"
