@@ -108,7 +108,8 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 			}
 			if tt.name == "file" { // each value set is marked with where it was set
 				mustContainAll(t, out, "ca_file: "+e.caFile+" # "+e.config+":5\n",
-					"level: warn # environment variable DBAAS_PROXY_LOG_LEVEL\n", "  timeout: 1m0s\n")
+					"  log.level: warn # environment variable DBAAS_PROXY_LOG_LEVEL\n", "  upstream.timeout: 1m0s\n",
+					"  inbound.body_idle_timeout: 30s\n")
 			}
 		})
 	}
