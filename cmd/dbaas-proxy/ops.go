@@ -141,52 +141,41 @@ func setupHashToken(*flag.FlagSet) runFunc {
 	}
 }
 
-// setupHealthcheck probes /healthz (or /readyz) of the admin listener: the Docker
-// HEALTHCHECK, which has no shell or curl in a distroless image.
-func setupHealthcheck(fs *flag.FlagSet) runFunc {
-	ready := fs.Bool("ready", false, "probe /readyz (the token is usable) instead of /healthz (the process serves)")
-	addr := probeFlags(fs)
-	return func(ctx context.Context, sys system, _ []string) error {
-		a, err := addr(sys)
-		if err != nil {
-			return err
+// setupProbe is healthcheck, one probe of /healthz (or /readyz with -ready) for a Docker
+// HEALTHCHECK, which has no shell or curl in a distroless image; and wait, which probes
+// /readyz until it answers 200 or -timeout passes.
+func setupProbe(wait bool) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		ready, timeout := &wait, 5*time.Second
+		if wait {
+			fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait")
+		} else {
+			ready = fs.Bool("ready", false, "probe /readyz (the token is usable) instead of /healthz (the process serves)")
 		}
-		path := "/healthz"
-		if *ready {
-			path = "/readyz"
-		}
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := admin.Probe(ctx, a, path); err != nil {
-			return fmt.Errorf("healthcheck: %w", err)
-		}
-		fmt.Fprintln(sys.stdout, "ok")
-		return nil
-	}
-}
-
-// setupWait polls /readyz until it answers 200 or -timeout passes.
-func setupWait(fs *flag.FlagSet) runFunc {
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait")
-	addr := probeFlags(fs)
-	return func(ctx context.Context, sys system, _ []string) error {
-		a, err := addr(sys)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		for {
-			err := admin.Probe(ctx, a, "/readyz")
-			if err == nil {
-				fmt.Fprintln(sys.stdout, "ready")
-				return nil
+		addr := probeFlags(fs)
+		return func(ctx context.Context, sys system, _ []string) error {
+			a, err := addr(sys)
+			if err != nil {
+				return err
 			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("wait: not ready within %s: %w", *timeout, err)
-			case <-time.After(250 * time.Millisecond):
+			path := "/healthz"
+			if *ready {
+				path = "/readyz"
 			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			for err = admin.Probe(ctx, a, path); err != nil && wait; err = admin.Probe(ctx, a, path) {
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("wait: not ready within %s: %w", timeout, err)
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("healthcheck: %w", err)
+			}
+			fmt.Fprintln(sys.stdout, "ok")
+			return nil
 		}
 	}
 }

@@ -127,17 +127,17 @@ type tokenView struct {
 	LifePercent int64  `json:"life_percent"` // the share of the token's lifetime left, 0 to 100
 }
 
-// requestView is one row of the last requests.
+// requestView is one row of the last requests, or one of the recent errors of /status.json.
 type requestView struct {
-	Time       string
-	Method     string
-	Path       string
-	Status     int
-	Class      string // "s2xx", "s4xx", ... for the colour
-	Duration   string
-	Replayed   bool
-	ClientName string
-	Error      string
+	Time       string `json:"time"`
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	Status     int    `json:"status"`
+	Class      string `json:"-"` // "s2xx", "s4xx", ... for the colour
+	Duration   string `json:"duration"`
+	Replayed   bool   `json:"-"`
+	ClientName string `json:"-"`
+	Error      string `json:"message,omitempty"`
 }
 
 // pageData gathers the page's state from the options; r is the request for the page.
@@ -178,13 +178,6 @@ func (h *handler) pageData(r *http.Request) pageData {
 // statusJSON serves GET /status.json: the status page's state for a program.
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	d := h.pageData(r)
-	type errorView struct {
-		Time    string `json:"time"`
-		Method  string `json:"method"`
-		Path    string `json:"path"`
-		Status  int    `json:"status"`
-		Message string `json:"message,omitempty"`
-	}
 	v := struct {
 		Version       string           `json:"version"`
 		Ready         bool             `json:"ready"`
@@ -193,13 +186,10 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 		Token         tokenView        `json:"token"`
 		Upstream      []UpstreamHealth `json:"upstream"`
 		Counts        map[string]int64 `json:"counts"`
-		RecentErrors  []errorView      `json:"recent_errors"`
+		RecentErrors  []requestView    `json:"recent_errors"`
 	}{Version: d.Version, Ready: d.Ready, ReadyReason: d.ReadyReason, Token: d.Token,
 		UptimeSeconds: int64(h.opts.Now().Sub(h.started).Seconds()), Upstream: h.opts.Health.Snapshot(),
-		Counts: d.Counts, RecentErrors: []errorView{}}
-	for _, e := range d.Errors {
-		v.RecentErrors = append(v.RecentErrors, errorView{e.Time, e.Method, e.Path, e.Status, e.Error})
-	}
+		Counts: d.Counts, RecentErrors: append([]requestView{}, d.Errors...)}
 	body, _ := json.MarshalIndent(v, "", "  ") // plain values: cannot fail
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(body, '\n'))
