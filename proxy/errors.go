@@ -118,7 +118,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 	switch {
 	case errors.As(nt, &xe) && xe.Rejected():
 		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
-			"the token endpoint rejected the API key (%d); check auth.api_key_file or DBAAS_API_KEY", xe.Status)
+			"the token endpoint rejected the API key (%d); "+cause.Fix[cause.Rejected], xe.Status)
 	case errors.As(nt, &xe):
 		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
 			"the token endpoint failed (%d); dbaas-proxy retries with backoff, try again later", xe.Status)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -32,7 +33,11 @@ type doctor struct {
 func (d *doctor) check(name string, err error, detail string) bool {
 	if err != nil {
 		d.failed = true
-		fmt.Fprintf(d.out, "FAIL  %-10s %v\n", name, err)
+		fix := ""
+		if kind := cause.Of(err); kind != "" {
+			fix = " (" + cause.Fix[kind] + ")" // as the proxy's error bodies and /readyz say
+		}
+		fmt.Fprintf(d.out, "FAIL  %-10s %v%s\n", name, err, fix)
 		return false
 	}
 	fmt.Fprintf(d.out, "ok    %-10s %s\n", name, detail)

@@ -128,6 +128,27 @@ func TestBinaryWaitAndHealthcheckReady(t *testing.T) {
 	if code, _, errOut := runBin(t, nil, "", "wait", "-timeout", "1s", "-addr", bad.admin); code != 1 {
 		t.Errorf("wait with a rejected key: exit %d, %s", code, errOut)
 	}
+	if _, body := get(t, "http://"+bad.admin+"/readyz"); !strings.Contains(body, "dbaas-proxy doctor says which one is in use") {
+		t.Errorf("readyz with a rejected key gives no next step: %q", body)
+	}
+}
+
+// TestBinaryWrongCASameWords: with a wrong CA file, /readyz tells the operator what the client's
+// error body tells the client, without Go package prefixes.
+func TestBinaryWrongCASameWords(t *testing.T) {
+	e := newEnv(t, "")
+	testkit.WriteFile(t, e.dir, "ca.pem", leafPEM(t))
+	run(t, "-config", e.config)
+	const fix = "download the CA file of this DBaaS Manager from the service dashboard"
+	var ready string
+	eventually(t, 10*time.Second, "readyz names the fix", func() bool {
+		_, ready = get(t, "http://"+e.admin+"/readyz")
+		return strings.Contains(ready, fix)
+	})
+	_, client := get(t, "http://"+e.listen+"/api/v3/me/services")
+	if !strings.Contains(client, fix) || strings.Contains(ready, "tokensource:") {
+		t.Errorf("client %q, readyz %q", client, ready)
+	}
 }
 
 // leafPEM is a self-signed certificate that is not a CA.

@@ -20,6 +20,8 @@ const (
 	DNS     = "dns"     // the host name does not resolve
 	Network = "network" // any other failure to reach the upstream
 	Status  = "5xx"     // the upstream answered with a server error
+	// Rejected is a token endpoint that refused the credential (400, 401 or 403).
+	Rejected = "rejected"
 )
 
 // Fix is the next step for a person, by kind; "" for a kind that has none.
@@ -30,6 +32,20 @@ var Fix = map[string]string{
 	DNS:     "check upstream.url and the DNS resolver",
 	Network: "try again, and check the network if it persists",
 	Status:  "the DBaaS Manager failed; try again later",
+	Rejected: "check the API key in auth.api_key_file, auth.api_key_command or DBAAS_API_KEY; " +
+		"dbaas-proxy doctor says which one is in use and tries it",
+}
+
+// rejecter is an error that says whether a credential was refused (tokensource.ExchangeError).
+type rejecter interface{ Rejected() bool }
+
+// Of is Kind, or Rejected for a token endpoint that refused the credential.
+func Of(err error) string {
+	var r rejecter
+	if errors.As(err, &r) && r.Rejected() {
+		return Rejected
+	}
+	return Kind(err)
 }
 
 // Kind classifies err, a failure to reach the upstream: Refused, TLS, Timeout, DNS or

@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -282,7 +283,12 @@ func (a *Server) ready() (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
 	}
-	return a.tokens.Status().Ready(time.Now())
+	st := a.tokens.Status()
+	ok, reason := st.Ready(time.Now())
+	if kind := cause.Of(st.LastError); !ok && kind != "" {
+		reason += " (" + cause.Fix[kind] + ")" // the words the clients' 502 and 503 bodies use
+	}
+	return ok, reason
 }
 
 // inFlight counts the requests being served.
