@@ -87,6 +87,10 @@ func TestBinaryUpstreamDown(t *testing.T) {
 	if strings.Contains(logs, `"message"`) || len(strings.Split(line.FindString(logs), " ")) > 10 {
 		t.Errorf("the text log is not short text:\n%s", logs)
 	}
+	if ms := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.(\d\d\d) `).FindAllStringSubmatch(logs, -1); len(ms) < 3 ||
+		ms[0][1] == "000" && ms[1][1] == "000" && ms[2][1] == "000" {
+		t.Errorf("the milliseconds are not real: %v", ms)
+	}
 }
 
 // TestBinaryQuitQuitQuit: POST /quitquitquit from loopback answers 202 and drains: exit 0.

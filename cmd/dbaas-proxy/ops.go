@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,9 +78,8 @@ func preflightWarnings(cfg *config.Config) []string {
 	if u, err := url.Parse(cfg.Upstream.URL); err == nil && cfg.Upstream.URL != "" && u.Port() == "" {
 		w = append(w, fmt.Sprintf("upstream.url: %q has no explicit port, so 443 is used (the DBaaS Manager listens on 20000: add :20000)", cfg.Upstream.URL))
 	}
-	data, _ := os.ReadFile(cfg.Upstream.CAFile)
-	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-		if c, err := x509.ParseCertificate(block.Bytes); err == nil && !c.IsCA {
+	for _, c := range fileCerts(cfg.Upstream.CAFile) {
+		if !c.IsCA {
 			w = append(w, fmt.Sprintf("upstream.ca_file: %s holds %q, which is not a CA certificate: trusting it breaks at the "+
 				"server's next certificate renewal (download the CA file from the service dashboard)", cfg.Upstream.CAFile, c.Subject.String()))
 		}
@@ -189,7 +187,8 @@ func probeFlags(fs *flag.FlagSet) func(system) (string, error) {
 		if *addr != "" {
 			return *addr, nil
 		}
-		if *cf.path != "" || sys.environ != nil && hasConfigEnv(sys.environ()) {
+		setsAddr := func(kv string) bool { return strings.HasPrefix(kv, config.EnvName("admin.listen")+"=") }
+		if *cf.path != "" || sys.environ != nil && slices.ContainsFunc(sys.environ(), setsAddr) {
 			cfg, err := cf.load(sys)
 			if err != nil {
 				return "", err
@@ -198,16 +197,6 @@ func probeFlags(fs *flag.FlagSet) func(system) (string, error) {
 		}
 		return config.Defaults().Admin.Listen, nil
 	}
-}
-
-// hasConfigEnv reports whether environ sets DBAAS_PROXY_ADMIN_LISTEN.
-func hasConfigEnv(environ []string) bool {
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, config.EnvName("admin.listen")+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // setupConfig prints the annotated example (config example) or every key with its variable

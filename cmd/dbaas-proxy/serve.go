@@ -161,13 +161,7 @@ func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 func textWriter(w io.Writer, noColor bool) io.Writer {
 	return zerolog.ConsoleWriter{Out: w, NoColor: noColor, FieldsOrder: []string{"route", "id"},
 		FieldsExclude: []string{"bytes_in", "bytes_out", "replayed", "upstream_duration_ms", "user_agent", "client", "request_id"},
-		FormatTimestamp: func(i any) string {
-			s, _ := i.(string) // timeFormat: "2006-01-02T15:04:05.000Z"
-			if len(s) >= 23 {
-				return s[11:23]
-			}
-			return s
-		},
+		TimeFormat:    "15:04:05.000", TimeLocation: time.UTC,
 		FormatPrepare: func(ev map[string]any) error {
 			if ev[zerolog.MessageFieldName] == "request" {
 				ev[zerolog.MessageFieldName] = fmt.Sprintf("%v %v → %v %vms", ev["method"], ev["path"], ev["status"], ev["duration_ms"])

@@ -2,9 +2,7 @@ package admin
 
 import (
 	"context"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +39,7 @@ type Health struct {
 	now    func() time.Time
 	up     *prometheus.GaugeVec
 	mu     sync.Mutex
-	routes map[string]*UpstreamHealth
+	routes []*UpstreamHealth // in the order first seen
 }
 
 // NewHealth returns a Health for routes, registering dbaas_proxy_upstream_up with reg (nil:
@@ -50,11 +48,11 @@ func NewHealth(reg prometheus.Registerer, now func() time.Time, routes ...string
 	if now == nil {
 		now = time.Now
 	}
-	h := &Health{now: now, routes: make(map[string]*UpstreamHealth),
+	h := &Health{now: now,
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "upstream_up",
 			Help: "1 while the route's upstream answers, 0 after failed requests or a failed probe."}, []string{"route"})}
 	for _, r := range routes {
-		h.routes[r] = &UpstreamHealth{Route: r, Up: true}
+		h.route(r)
 		h.up.WithLabelValues(r).Set(1)
 	}
 	if reg != nil {
@@ -82,12 +80,7 @@ func (h *Health) Observe(route string, rec *proxy.Record) {
 func (h *Health) record(route, kind, msg string, probe bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := h.routes[route]
-	if s == nil {
-		s = &UpstreamHealth{Route: route, Up: true}
-		h.routes[route] = s
-	}
-	now := h.now()
+	s, now := h.route(route), h.now()
 	s.lastSeen = now
 	if kind == "" {
 		s.LastSuccess, s.ConsecutiveFailures, s.Up, s.DownSince = now, 0, true, time.Time{}
@@ -105,18 +98,29 @@ func (h *Health) record(route, kind, msg string, probe bool) {
 	h.up.WithLabelValues(route).Set(up)
 }
 
-// Snapshot returns every route's state, sorted by route.
+// route returns the state of route, adding it when new. The caller holds mu (or owns h).
+func (h *Health) route(route string) *UpstreamHealth {
+	for _, s := range h.routes {
+		if s.Route == route {
+			return s
+		}
+	}
+	s := &UpstreamHealth{Route: route, Up: true}
+	h.routes = append(h.routes, s)
+	return s
+}
+
+// Snapshot returns every route's state, in the order the routes were first seen.
 func (h *Health) Snapshot() []UpstreamHealth {
 	if h == nil {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]UpstreamHealth, 0, len(h.routes))
-	for _, s := range h.routes {
-		out = append(out, *s)
+	out := make([]UpstreamHealth, len(h.routes))
+	for i, s := range h.routes {
+		out[i] = *s
 	}
-	slices.SortFunc(out, func(a, b UpstreamHealth) int { return strings.Compare(a.Route, b.Route) })
 	return out
 }
 
@@ -132,8 +136,7 @@ func (h *Health) Run(ctx context.Context, route string, every time.Duration, pro
 		case <-t.C:
 		}
 		h.mu.Lock()
-		s := h.routes[route]
-		idle := s == nil || h.now().Sub(s.lastSeen) >= every
+		idle := h.now().Sub(h.route(route).lastSeen) >= every
 		h.mu.Unlock()
 		if !idle {
 			continue
