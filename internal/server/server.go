@@ -196,7 +196,7 @@ func (a *Server) buildTokens() error {
 		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
 		OnSuppressed:       a.metrics.TokenSuppressed,
 		OnExchange: func(_ tokensource.Token, err error) {
-			a.metrics.TokenExchange(exchangeResult(err))
+			a.metrics.TokenExchange(err)
 		},
 	})
 	return nil
@@ -209,17 +209,6 @@ func replayLimit(n int64) int64 {
 		return -1
 	}
 	return n
-}
-
-func exchangeResult(err error) string {
-	var xe *tokensource.ExchangeError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &xe) && xe.Rejected():
-		return "rejected"
-	}
-	return "error"
 }
 
 // tokenState is the token's state for the admin page and metrics: never the token itself.
