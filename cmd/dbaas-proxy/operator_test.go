@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -241,5 +242,42 @@ func TestBinaryCommandLineStumbles(t *testing.T) {
 	code, _, errOut = runBin(t, nil, "", "-config", e.config, "-admin-listen", freeAddr(t))
 	if code != exitFailure || !strings.Contains(errOut, "listen: ") || !strings.Contains(errOut, "is another dbaas-proxy already running? (`-listen` / `-admin-listen` to pick other ports)") {
 		t.Errorf("port in use: exit %d, %q", code, errOut)
+	}
+}
+
+// TestBinaryDemoSecondSignalAndPortInUse: a second Ctrl-C during demo's drain still removes its
+// temporary key and CA; a port in use exits 1 as run does.
+func TestBinaryDemoSecondSignalAndPortInUse(t *testing.T) {
+	tmp := t.TempDir()
+	listen, admin := freeAddr(t), freeAddr(t)
+	r := runEnv(t, []string{"TMPDIR=" + tmp}, "demo", "-listen", listen, "-admin-listen", admin)
+	eventually(t, 20*time.Second, "demo ready", func() bool {
+		code, _ := get(t, "http://"+admin+"/readyz")
+		return code == http.StatusOK
+	})
+	if code, _, errOut := runBin(t, nil, "", "demo", "-listen", listen, "-admin-listen", freeAddr(t)); code != exitFailure ||
+		!strings.Contains(errOut, "is another dbaas-proxy already running?") {
+		t.Errorf("demo on a port in use: exit %d, %s", code, errOut)
+	}
+	conn, err := net.Dial("tcp", listen) // a request whose body never comes keeps the drain going
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /api/v3/me/services HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the request reaches the handler
+	r.signal(t, syscall.SIGINT)
+	eventually(t, 10*time.Second, "readyz 503 after Ctrl-C", func() bool {
+		code, _ := get(t, "http://"+admin+"/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	r.signal(t, syscall.SIGINT)
+	if code := r.exit(t, 10*time.Second); code != 128+int(syscall.SIGINT) {
+		t.Errorf("exit %d after a second Ctrl-C; stderr:\n%s", code, r.stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "dbaas-proxy-demo-*")); len(left) > 0 {
+		t.Errorf("demo left %v behind", left)
 	}
 }
