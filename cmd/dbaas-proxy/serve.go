@@ -53,20 +53,7 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	if err != nil {
 		return err
 	}
-	if sys.memory != nil {
-		d, err := sys.memory()
-		logger.Info().Str("memory_limit", d.String()).Msg("Go runtime memory limit")
-		if err != nil {
-			logger.Warn().Err(err).Msg("cannot read the container's memory limit; using the default")
-		}
-	}
-	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
-		logger.Warn().Msg(w)
-	}
-	if err := srv.Listen(); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			err = fmt.Errorf("%w: is another dbaas-proxy already running? (`-listen` / `-admin-listen` to pick other ports)", err)
-		}
+	if err := startServer(srv, sys, logger); err != nil {
 		return err
 	}
 	sig, stopSignals := sys.signals()
@@ -108,6 +95,26 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 			}
 		}
 	}
+}
+
+// startServer logs the memory limit and the configuration's warnings, and opens the listeners; a
+// port in use gets a hint.
+func startServer(srv *server.Server, sys system, logger zerolog.Logger) error {
+	if sys.memory != nil {
+		d, err := sys.memory()
+		logger.Info().Str("memory_limit", d.String()).Msg("Go runtime memory limit")
+		if err != nil {
+			logger.Warn().Err(err).Msg("cannot read the container's memory limit; using the default")
+		}
+	}
+	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
+		logger.Warn().Msg(w)
+	}
+	err := srv.Listen()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		err = fmt.Errorf("%w: is another dbaas-proxy already running? (`-listen` / `-admin-listen` to pick other ports)", err)
+	}
+	return err
 }
 
 // signalNumber is the number of s, for the exit code 128+N; SIGTERM's for a signal that has

@@ -134,15 +134,21 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	a.proxy = inFlight(ph, a.metrics)
-	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
+	a.admin = a.newAdmin(base, reg, recent)
+	return a, nil
+}
+
+// newAdmin builds the admin listener's handler.
+func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin.Recent) http.Handler {
+	cfg := a.cfg
+	return admin.NewHandler(admin.Options{
+		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
 		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
-	return a, nil
 }
 
 // buildProxy builds the proxy handler: the token-attaching transport over the upstream pool,
