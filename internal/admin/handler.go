@@ -40,11 +40,9 @@ type Options struct {
 	TryRefresh func() (retryAfter time.Duration, err error)
 	// Gatherer serves /metrics. nil means /metrics does not exist (404).
 	Gatherer prometheus.Gatherer
-	// Recent holds the last requests for the status page. nil means the page lists none.
+	// Recent holds the last requests, and counts them by status class and minute, for the
+	// status page. nil means the page lists and counts none.
 	Recent *Recent
-	// Counts returns request counts by status class ("2xx": n, ...) for the status page.
-	// nil means the page shows no counts.
-	Counts func() map[string]int64
 	// Health is the upstream's health per route, shown first on the status page, in
 	// /status.json and as a note of /readyz. nil means none is tracked.
 	Health *Health

@@ -63,12 +63,8 @@ func (p *page) render(d pageData) ([]byte, error) {
 // pageData is what the template shows, every value already formatted.
 type pageData struct {
 	CSS         template.CSS
-	Version     string
-	Upstream    string
-	TokenSource string
-	Credential  string
-	ProxyListen string
-	AdminAddr   string // the address the page was asked on
+	Opts        Options // Version, Upstream, TokenSource, Credential, ProxyListen
+	AdminAddr   string  // the address the page was asked on
 	Uptime      string
 	Now         string
 	Ready       bool
@@ -145,8 +141,7 @@ func (h *handler) pageData(r *http.Request) pageData {
 	now := h.opts.Now()
 	ready, reason := h.opts.Ready()
 	d := pageData{
-		CSS: h.page.css, Version: h.opts.Version, Upstream: h.opts.Upstream, TokenSource: h.opts.TokenSource,
-		Credential: h.opts.Credential, ProxyListen: h.opts.ProxyListen,
+		CSS: h.page.css, Opts: h.opts,
 		Uptime: roundSeconds(now.Sub(h.started)), Now: formatTime(now),
 		Ready: ready, ReadyReason: oneLine(reason), Token: newTokenView(h.opts.Token(), now),
 	}
@@ -158,9 +153,7 @@ func (h *handler) pageData(r *http.Request) pageData {
 		d.Health = append(d.Health, healthView{UpstreamHealth: s, Since: formatTime(s.DownSince),
 			Success: relative(s.LastSuccess, now), Failure: relative(s.LastFailure, now)})
 	}
-	if h.opts.Counts != nil {
-		d.Counts = h.opts.Counts()
-	}
+	d.Counts = h.opts.Recent.counts()
 	reqs, errs := h.opts.Recent.perMinute(now)
 	d.Rate, d.ErrorRate = newChart(reqs), newChart(errs)
 	for i, rec := range h.opts.Recent.Snapshot() {
@@ -187,7 +180,7 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 		Upstream      []UpstreamHealth `json:"upstream"`
 		Counts        map[string]int64 `json:"counts"`
 		RecentErrors  []requestView    `json:"recent_errors"`
-	}{Version: d.Version, Ready: d.Ready, ReadyReason: d.ReadyReason, Token: d.Token,
+	}{Version: d.Opts.Version, Ready: d.Ready, ReadyReason: d.ReadyReason, Token: d.Token,
 		UptimeSeconds: int64(h.opts.Now().Sub(h.started).Seconds()), Upstream: h.opts.Health.Snapshot(),
 		Counts: d.Counts, RecentErrors: append([]requestView{}, d.Errors...)}
 	body, _ := json.MarshalIndent(v, "", "  ") // plain values: cannot fail

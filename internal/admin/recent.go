@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ type Recent struct {
 	next    int  // the slot the next Add writes
 	full    bool // every slot has been written at least once
 	minutes [chartMinutes]minute
+	classes [6]int64 // requests by status class (index status/100), since start
 }
 
 // chartMinutes is how far back the status page's charts go.
@@ -47,6 +49,9 @@ func (r *Recent) Add(rec *proxy.Record) {
 	m.requests++
 	if rec.Status >= 500 {
 		m.errors++
+	}
+	if c := rec.Status / 100; c >= 1 && c <= 5 {
+		r.classes[c]++
 	}
 	r.buf[r.next] = *rec
 	r.next++
@@ -96,4 +101,18 @@ func (r *Recent) perMinute(now time.Time) (requests, errors []int64) {
 		}
 	}
 	return requests, errors
+}
+
+// counts returns the requests added so far by status class ("2xx": n, ...); nil when none.
+func (r *Recent) counts() map[string]int64 {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]int64, 5)
+	for c := 1; c <= 5; c++ {
+		m[strconv.Itoa(c)+"xx"] = r.classes[c]
+	}
+	return m
 }

@@ -68,7 +68,6 @@ type Server struct {
 	quit     chan struct{} // closed by POST /quitquitquit
 	quitOnce sync.Once
 	stopping atomic.Bool
-	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
 	closed   bool       // under reloadMu: the token source is closed, reloads do nothing
@@ -145,7 +144,7 @@ func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin
 		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
-		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
+		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts,
 		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
 		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
@@ -179,9 +178,6 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 			a.metrics.Observe(rec)
 			a.health.Observe(defaultRoute, rec)
 			recent.Add(rec)
-			if c := rec.Status / 100; c >= 1 && c <= 5 {
-				a.classes[c].Add(1)
-			}
 		},
 	})
 }
@@ -263,15 +259,6 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 // APIKeySource says where the API key comes from, for a log line; never the key. With
 // auth.source trusted_profile it says that no API key is used.
 func (a *Server) APIKeySource() string { return a.credentialSource() }
-
-// counts returns the requests served so far by status class, for the status page.
-func (a *Server) counts() map[string]int64 {
-	m := make(map[string]int64, 5)
-	for c := 1; c <= 5; c++ {
-		m[fmt.Sprintf("%dxx", c)] = a.classes[c].Load()
-	}
-	return m
-}
 
 // ready is the readiness check: a usable token and not shutting down.
 func (a *Server) ready() (bool, string) {
