@@ -40,8 +40,7 @@ func setupValidate(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		warnings := append(srv.Warnings(), srv.KeyWarnings()...)
-		warnings = append(warnings, preflightWarnings(cfg)...)
+		warnings := preflightWarnings(cfg, srv)
 		for _, w := range warnings {
 			fmt.Fprintln(sys.stdout, "warning: "+w)
 		}
@@ -66,14 +65,16 @@ func preflight(cfg *config.Config, sys system, logger zerolog.Logger) (*server.S
 	return srv, nil
 }
 
-// preflightWarnings are the risks validate reports beside run's start-up warnings, each as
+// preflightWarnings are the risks that run logs at start and validate prints, each as
 // "KEY: problem (fix)".
-func preflightWarnings(cfg *config.Config) []string {
-	var w []string
-	for _, k := range []string{"listen", "admin.listen"} {
-		if a := cfg.Value(k); a != "" && !strings.HasPrefix(a, "unix:") && !netrule.IsLoopbackListen(a) {
-			w = append(w, fmt.Sprintf("%s: %q is not a loopback address (use 127.0.0.1, or protect it: inbound.clients, admin.clients)", k, a))
-		}
+func preflightWarnings(cfg *config.Config, srv *server.Server) []string {
+	w := append(srv.Warnings(), srv.KeyWarnings()...)
+	if a := cfg.Listen; !strings.HasPrefix(a, "unix:") && !netrule.IsLoopbackListen(a) {
+		w = append(w, fmt.Sprintf("listen: %q is not a loopback address (use 127.0.0.1, or keep inbound.clients or client certificates on it)", a))
+	}
+	if a := cfg.Admin.Listen; a != "" && !netrule.IsLoopbackListen(a) {
+		w = append(w, fmt.Sprintf("admin.listen: %q is not a loopback address (use 127.0.0.1, or list admin.clients: the status "+
+			"page, /status.json and the POSTs answer 401 to everyone else; /healthz, /readyz and /metrics are open to all)", a))
 	}
 	if u, err := url.Parse(cfg.Upstream.URL); err == nil && cfg.Upstream.URL != "" && u.Port() == "" {
 		w = append(w, fmt.Sprintf("upstream.url: %q has no explicit port, so 443 is used (the DBaaS Manager listens on 20000: add :20000)", cfg.Upstream.URL))

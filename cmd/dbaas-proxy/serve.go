@@ -53,7 +53,7 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	if err != nil {
 		return err
 	}
-	if err := startServer(srv, sys, logger); err != nil {
+	if err := startServer(srv, cfg, sys, logger); err != nil {
 		return err
 	}
 	sig, stopSignals := sys.signals()
@@ -99,7 +99,7 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 
 // startServer logs the memory limit and the configuration's warnings, and opens the listeners; a
 // port in use gets a hint.
-func startServer(srv *server.Server, sys system, logger zerolog.Logger) error {
+func startServer(srv *server.Server, cfg *config.Config, sys system, logger zerolog.Logger) error {
 	if sys.memory != nil {
 		d, err := sys.memory()
 		logger.Info().Str("memory_limit", d.String()).Msg("Go runtime memory limit")
@@ -107,7 +107,7 @@ func startServer(srv *server.Server, sys system, logger zerolog.Logger) error {
 			logger.Warn().Err(err).Msg("cannot read the container's memory limit; using the default")
 		}
 	}
-	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
+	for _, w := range preflightWarnings(cfg, srv) {
 		logger.Warn().Msg(w)
 	}
 	err := srv.Listen()

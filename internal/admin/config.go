@@ -40,14 +40,3 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// Warnings returns what deserves a note at start: a non-loopback admin listener without
-// clients, whose status page and token refresh then answer 401 to everyone.
-func (c Config) Warnings() []string {
-	if c.Listen == "" || netrule.IsLoopbackListen(c.Listen) || len(c.Clients) > 0 {
-		return nil
-	}
-	return []string{fmt.Sprintf("admin.listen %q is not a loopback address and admin.clients is empty: "+
-		"the status page and POST /token/refresh answer 401 to everyone (/healthz, /readyz and /metrics "+
-		"stay open); add admin.clients with a token_sha256 each (from `dbaas-proxy hash-token`) to use them", c.Listen)}
-}

@@ -9,7 +9,7 @@
 // are refused, which defeats DNS rebinding from a browser. When the listener is not on a
 // loopback address (Options.Listen), the status page, /status.json and the POSTs need a bearer
 // token of Options.Clients (admin.clients, checked by inbound.Bearer); probes and metrics stay
-// open. Config is the admin: section of the configuration, with Validate and Warnings.
+// open. Config is the admin: section of the configuration, with Validate.
 //
 // Package admin may import proxy (for Record), tokensource (for Status), internal/cause,
 // internal/inbound, internal/jsonerr and internal/netrule; never cmd or internal/server.

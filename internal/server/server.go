@@ -243,7 +243,7 @@ func (a *Server) probe(ctx context.Context) error {
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
 // remote listener that the config explicitly allows).
 func (a *Server) Warnings() []string {
-	return append(a.guard.Warnings(), a.cfg.Admin.Warnings()...)
+	return a.guard.Warnings()
 }
 
 // tryRefresh is POST /token/refresh: a refresh within the refresh budget.
