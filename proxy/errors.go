@@ -48,7 +48,7 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	if status == http.StatusRequestEntityTooLarge {
 		ev = h.opts.Logger.Debug()
 	}
-	ev.Str("request_id", recordID(r)).Int("status", status).Err(err).Msg("request failed")
+	ev.Str("request_id", recordID(r)).Int("status", status).Str("reason", msg).Err(err).Msg("request failed")
 	if rec := recordFrom(r.Context()); rec != nil {
 		rec.Error, rec.Fault = msg, cause.Kind(err)
 	}

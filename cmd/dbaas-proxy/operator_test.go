@@ -85,6 +85,7 @@ func TestBinaryUpstreamDown(t *testing.T) {
 	if !line.MatchString(logs) {
 		t.Fatalf("no text access line in:\n%s", logs)
 	}
+	t.Logf("the text log:\n%s", logs)
 	if strings.Contains(logs, `"message"`) || len(strings.Split(line.FindString(logs), " ")) > 10 {
 		t.Errorf("the text log is not short text:\n%s", logs)
 	}

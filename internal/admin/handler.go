@@ -14,6 +14,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -106,7 +107,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	if opts.Gatherer != nil {
 		h.metrics = promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
-			ErrorLog:      promLogger{log: h.log},
+			ErrorLog:      proxy.ErrorLog(h.log, zerolog.ErrorLevel),
 			ErrorHandling: promhttp.ContinueOnError,
 		})
 	}
@@ -274,12 +275,4 @@ func oneLine(s string) string {
 		fields[i] = strings.TrimSpace(fields[i])
 	}
 	return strings.Join(fields, "; ")
-}
-
-// promLogger hands promhttp's errors to zerolog.
-type promLogger struct{ log zerolog.Logger }
-
-// Println logs one promhttp error.
-func (l promLogger) Println(v ...any) {
-	l.log.Error().Msg("admin: metrics: " + oneLine(fmt.Sprint(v...)))
 }
