@@ -111,7 +111,7 @@ func startServer(srv *server.Server, cfg *config.Config, sys system, logger zero
 		logger.Warn().Msg(w)
 	}
 	err := srv.Listen()
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.Errno(10048)) { // 10048: Windows' WSAEADDRINUSE
 		err = fmt.Errorf("%w: is another dbaas-proxy already running? (`-listen` / `-admin-listen` to pick other ports)", err)
 	}
 	return err
