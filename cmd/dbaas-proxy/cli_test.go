@@ -62,7 +62,7 @@ func TestHelp(t *testing.T) {
 	cliCheckVars(t, "--help", help)
 
 	code, _, stderr := runBin(t, nil, "", "help", "nope")
-	if code != exitUsage || !strings.Contains(stderr, `no command "nope"`) {
+	if code != exitUsage || !strings.Contains(stderr, `no such command`) || strings.Contains(stderr, "nope") {
 		t.Errorf("help nope: exit %d, %q", code, stderr)
 	}
 	code, _, stderr = runBin(t, nil, "", "frobnicate")

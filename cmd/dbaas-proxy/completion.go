@@ -56,7 +56,7 @@ func setupCompletion(*flag.FlagSet) runFunc {
 		}
 		s, ok := scripts[args[0]]
 		if !ok {
-			return usageErr(fmt.Errorf("completion: no script for %q; say bash, zsh, fish or powershell", args[0]))
+			return usageErr(errors.New("completion: no script for that shell; say bash, zsh, fish or powershell"))
 		}
 		_, err := io.WriteString(sys.stdout, s)
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -114,7 +115,7 @@ func setupHelp(*flag.FlagSet) runFunc {
 		}
 		c, ok := lookup(args[0])
 		if !ok || len(args) > 1 {
-			return usageErr(fmt.Errorf("help: no command %q; the commands are listed by dbaas-proxy help", strings.Join(args, " ")))
+			return usageErr(errors.New("help: no such command; the commands are listed by dbaas-proxy help"))
 		}
 		fs := flagSet(c, sys.stdout)
 		c.setup(fs)

@@ -221,6 +221,6 @@ func setupConfig(*flag.FlagSet) runFunc {
 			fmt.Fprintln(tw, "admin.clients\t(file only)\ta list of mappings")
 			return tw.Flush()
 		}
-		return usageErr(fmt.Errorf("config: unknown %q; say example or keys", args[0]))
+		return usageErr(errors.New("config: say example or keys"))
 	}
 }
