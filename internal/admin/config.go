@@ -16,7 +16,9 @@ type Config struct {
 	// everything is open to local processes; on any other address the status page and
 	// POST /token/refresh need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
 	Listen string `yaml:"listen"`
-	// AllowedHosts are further Host header values answered; see Options.AllowedHosts.
+	// AllowedHosts are further Host header values answered, each a host name or address (any
+	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
+	// Set it when Listen is not a loopback address.
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Clients may use the status page and POST /token/refresh when Listen is not loopback, each
 	// with "Authorization: Bearer <token>" whose SHA-256 is its token_sha256 (the form of

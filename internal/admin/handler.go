@@ -55,18 +55,11 @@ type Options struct {
 	ProxyListen, Credential string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// AllowedHosts are further Host header values accepted, each a host name or address (any
-	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
-	// Loopback names and addresses (localhost, 127.0.0.0/8, [::1], any port) are always accepted,
-	// so the empty list accepts those only. Set it when admin.listen is not a loopback address.
-	AllowedHosts []string
-	// Listen is the admin listener's address (admin.listen). When it is not a loopback address
-	// (netrule.IsLoopbackListen), the status page and /token/refresh need a bearer token of
-	// Clients. "" counts as loopback.
-	Listen string
-	// Clients may use the status page and /token/refresh when Listen is not loopback (see
-	// Config.Clients). Ignored on loopback.
-	Clients []inbound.Client
+	// Config is the admin: section: when Listen is not a loopback address
+	// (netrule.IsLoopbackListen; "" counts as loopback), the status page, /status.json and the
+	// POSTs need a bearer token of Clients. Loopback names and addresses are always accepted as
+	// the Host header, and AllowedHosts besides (see Config.AllowedHosts).
+	Config
 }
 
 // pageRows is how many of the last requests the status page lists.

@@ -143,8 +143,7 @@ func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin
 	return admin.NewHandler(admin.Options{
 		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
-		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts,
+		Config: cfg.Admin, Gatherer: reg, Recent: recent,
 		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
 		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
