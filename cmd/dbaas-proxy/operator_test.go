@@ -80,7 +80,7 @@ func TestBinaryUpstreamDown(t *testing.T) {
 	if c := r.exit(t, 10*time.Second); c != 0 {
 		t.Errorf("exit %d", c)
 	}
-	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.(\d\d\d) INF GET /api/v3/me/services → 200 [0-9.]+ms route=\S+ id=\S+`)
+	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.(\d\d\d) INF GET /api/v3/me/services → 200 [0-9.]+ms route=default id=\S+ template=/api/v3/\{user_id\}/services$`)
 	logs := r.stderr.String()
 	if !line.MatchString(logs) {
 		t.Fatalf("no text access line in:\n%s", logs)

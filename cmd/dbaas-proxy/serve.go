@@ -164,7 +164,7 @@ func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 
 // textWriter turns the JSON lines into one short line each for a person: the time of day in
 // UTC with milliseconds, the level, the message (for an access line: method, path, status and
-// duration) and then the other fields, request id last.
+// duration, then the route's name, the request id and the path template), then the other fields.
 func textWriter(w io.Writer, noColor bool) io.Writer {
 	return zerolog.ConsoleWriter{Out: w, NoColor: noColor, FieldsOrder: []string{"route", "id"},
 		FieldsExclude: []string{"bytes_in", "bytes_out", "replayed", "upstream_duration_ms", "user_agent", "client", "request_id"},
@@ -176,6 +176,12 @@ func textWriter(w io.Writer, noColor bool) io.Writer {
 				delete(ev, "path")
 				delete(ev, "status")
 				delete(ev, "duration_ms")
+				name, ok := ev["route_name"] // the route's name once there are several; "default" today
+				if !ok {
+					name = "default"
+				}
+				ev["template"], ev["route"] = ev["route"], name
+				delete(ev, "route_name")
 			}
 			if id, ok := ev["request_id"]; ok {
 				ev["id"] = id
