@@ -173,13 +173,12 @@ func flagSet(c command, out io.Writer) *flag.FlagSet {
 type configFlags struct {
 	path  *string
 	flags []config.Flag
-	fs    *flag.FlagSet
 }
 
 // addConfigFlags defines -config and, for each key in keys, a flag named like the key's last
 // part with - for _ (log.level is -log-level), overriding the file and the environment.
 func addConfigFlags(fs *flag.FlagSet, keys ...[2]string) *configFlags {
-	cf := &configFlags{fs: fs}
+	cf := &configFlags{}
 	cf.path = fs.String("config", "", "the config `file` (YAML; optional: DBAAS_PROXY_* variables can do without it; see dbaas-proxy config example)")
 	for _, k := range keys {
 		name, usage := strings.ReplaceAll(strings.ReplaceAll(k[0], ".", "-"), "_", "-"), k[1]
