@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"strconv"
 	"sync"
@@ -147,18 +148,11 @@ func (h *Health) Run(ctx context.Context, route string, every time.Duration, pro
 		if ctx.Err() != nil {
 			return
 		}
-		kind := cause.Kind(err)
-		if err != nil && kind == "" {
-			kind = cause.Network
+		kind, msg := cause.Kind(err), "" // the message for a person: the kind's fix, no Go error text
+		if err != nil {
+			kind = cmp.Or(kind, cause.Network)
+			msg = "the probe (a TLS handshake) failed (" + kind + "): " + cause.Fix[kind]
 		}
-		h.record(route, kind, describe(kind), true)
+		h.record(route, kind, msg, true)
 	}
-}
-
-// describe is the probe's failure message for a person: the kind's fix, no Go error text.
-func describe(kind string) string {
-	if kind == "" {
-		return ""
-	}
-	return "the probe (a TLS handshake) failed (" + kind + "): " + cause.Fix[kind]
 }
