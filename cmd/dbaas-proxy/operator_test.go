@@ -61,6 +61,9 @@ func TestBinaryUpstreamDown(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
 		t.Fatalf("status.json: %d %v\n%s", code, err, body)
 	}
+	if strings.Contains(body, e.em.APIKey()) {
+		t.Error("status.json holds the API key")
+	}
 	if len(st.Upstream) != 1 || st.Upstream[0].Up || st.Upstream[0].Route != "default" || !strings.Contains(body, `"failure_kind": "refused"`) {
 		t.Errorf("status.json upstream: %s", body)
 	}
