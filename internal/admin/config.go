@@ -13,14 +13,14 @@ import (
 // KnownFields(true). The zero value disables the admin listener (no listen address).
 type Config struct {
 	// Listen is the admin listener's address, host:port ("" disables it). On a loopback address
-	// everything is open to local processes; on any other address the status page and
-	// POST /token/refresh need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
+	// everything is open to local processes; on any other address the status page, /status.json
+	// and the POSTs need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
 	Listen string `yaml:"listen"`
 	// AllowedHosts are further Host header values answered, each a host name or address (any
 	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
 	// Set it when Listen is not a loopback address.
 	AllowedHosts []string `yaml:"allowed_hosts"`
-	// Clients may use the status page and POST /token/refresh when Listen is not loopback, each
+	// Clients may use the status page, /status.json and the POSTs when Listen is not loopback, each
 	// with "Authorization: Bearer <token>" whose SHA-256 is its token_sha256 (the form of
 	// inbound.clients; only name and token_sha256 are used). Empty: nobody may, from afar.
 	Clients []inbound.Client `yaml:"clients"`

@@ -70,7 +70,7 @@ type handler struct {
 	opts    Options
 	log     zerolog.Logger
 	hosts   netrule.HostRule
-	remote  bool            // Listen is not loopback: the status page and refresh need a client
+	remote  bool            // Listen is not loopback: the page, /status.json and POSTs need a client
 	clients *inbound.Bearer // the clients of a remote listener
 	page    *page
 	metrics http.Handler
@@ -80,7 +80,8 @@ type handler struct {
 // NewHandler returns the admin listener's handler. It panics if opts.Token or opts.Ready is nil,
 // a programming error. The handler is safe for concurrent use.
 //
-// Routes: GET /healthz, GET /readyz, GET /metrics, GET / (status page), POST /token/refresh.
+// Routes: GET /healthz, GET /readyz, GET /metrics, GET / (status page), GET /status.json,
+// POST /token/refresh, POST /quitquitquit.
 // Every other path answers 404 and a wrong method 405, both as JSON errors.
 func NewHandler(opts Options) http.Handler {
 	if opts.Token == nil || opts.Ready == nil {
