@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -112,7 +113,8 @@ func (e *Exchange) Token(ctx context.Context) (Token, error) {
 	e.opts.Logger.Debug().Int("status", resp.StatusCode).Int64("duration_ms", e.opts.Now().Sub(start).Milliseconds()).
 		Msg("token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key)}
+		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key),
+			Endpoint: "the DBaaS token endpoint " + req.URL.Host, RetryAfter: retryAfterHeader(resp.Header, start)}
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("tokensource: reading the token response: %w", err)
@@ -194,11 +196,20 @@ type ExchangeError struct {
 	Code, Message, RequestID string
 	// Credential names what the endpoint was given, for messages: "" means the API key.
 	Credential string
+	// Endpoint names what answered, for messages: "the DBaaS token endpoint HOST", "IBM Cloud
+	// IAM", "the VPC metadata service", "the token command NAME". Empty means "token endpoint".
+	Endpoint string
+	// RetryAfter is the delay of the answer's Retry-After header; zero if it had none.
+	RetryAfter time.Duration
 }
 
-// Error reports the status and the body.
+// Error reports the endpoint, the status and the body.
 func (e *ExchangeError) Error() string {
-	msg := fmt.Sprintf("tokensource: token endpoint answered %d %s", e.Status, http.StatusText(e.Status))
+	endpoint := e.Endpoint
+	if endpoint == "" {
+		endpoint = "token endpoint"
+	}
+	msg := fmt.Sprintf("tokensource: %s answered %d %s", endpoint, e.Status, http.StatusText(e.Status))
 	msg = strings.TrimSpace(msg)
 	if e.Body != "" {
 		msg += ": " + e.Body
@@ -215,6 +226,22 @@ func (e *ExchangeError) Rejected() bool {
 // Temporary reports whether the status means a failure that may pass (5xx or 429).
 func (e *ExchangeError) Temporary() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
+
+// retryAfterHeader reads a Retry-After header (seconds or an HTTP date, taken relative to now);
+// zero when absent, unreadable or in the past.
+func retryAfterHeader(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(max(0, min(secs, 86400))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), 24*time.Hour)
+	}
+	return 0
 }
 
 // ResponseError is a 2xx answer of the token endpoint that does not carry a usable token.
