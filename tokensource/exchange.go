@@ -104,9 +104,10 @@ func (e *Exchange) Token(ctx context.Context) (Token, error) {
 	req.Header["api_key"] = []string{key} // exactly as the API documents it, lower case
 	req.Header["accept"] = []string{"application/json"}
 	start := e.opts.Now()
+	endpoint := "the DBaaS token endpoint " + req.URL.Host
 	resp, err := e.opts.Client.Do(req)
 	if err != nil {
-		return Token{}, fmt.Errorf("tokensource: token exchange: %w", err)
+		return Token{}, &ExchangeError{Endpoint: endpoint, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
@@ -114,7 +115,7 @@ func (e *Exchange) Token(ctx context.Context) (Token, error) {
 		Msg("token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key),
-			Endpoint: "the DBaaS token endpoint " + req.URL.Host, RetryAfter: retryAfterHeader(resp.Header, start)}
+			Endpoint: endpoint, RetryAfter: retryAfterHeader(resp.Header, start)}
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("tokensource: reading the token response: %w", err)
@@ -183,9 +184,10 @@ func redact(s string, limit int, secrets ...string) string {
 	return strings.TrimSpace(strings.ToValidUTF8(s, "?"))
 }
 
-// ExchangeError is a non-2xx answer of the token endpoint.
+// ExchangeError is the failure of a token endpoint, the shared error of every Source: a
+// non-2xx answer, or (Status 0) no answer at all, Err saying why.
 type ExchangeError struct {
-	// Status is the HTTP status code.
+	// Status is the HTTP status code; 0 when no answer came.
 	Status int
 	// Body is the start of the answer's body (at most 256 bytes), with the API key (or CR
 	// token) removed.
@@ -201,20 +203,40 @@ type ExchangeError struct {
 	Endpoint string
 	// RetryAfter is the delay of the answer's Retry-After header; zero if it had none.
 	RetryAfter time.Duration
+	// Err is why no answer came (Status 0): a network error or the exchange's timeout.
+	Err error
 }
 
-// Error reports the endpoint, the status and the body.
+// Error reports the endpoint, the status and the body, or why the endpoint gave no answer.
 func (e *ExchangeError) Error() string {
-	endpoint := e.Endpoint
-	if endpoint == "" {
-		endpoint = "token endpoint"
+	if e.Status == 0 {
+		return "tokensource: " + e.endpoint() + ": " + strings.TrimPrefix(fmt.Sprint(e.Err), "tokensource: ")
 	}
-	msg := fmt.Sprintf("tokensource: %s answered %d %s", endpoint, e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("tokensource: %s answered %d %s", e.endpoint(), e.Status, http.StatusText(e.Status))
 	msg = strings.TrimSpace(msg)
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
 	return msg
+}
+
+// Unwrap returns Err.
+func (e *ExchangeError) Unwrap() error { return e.Err }
+
+// endpoint is Endpoint, or "the token endpoint" when empty.
+func (e *ExchangeError) endpoint() string {
+	if e.Endpoint == "" {
+		return "the token endpoint"
+	}
+	return e.Endpoint
+}
+
+// code is " CODE: message" when the answer carried IAM's errorCode, else "".
+func (e *ExchangeError) code() string {
+	if e.Code == "" {
+		return ""
+	}
+	return " " + e.Code + ": " + e.Message
 }
 
 // Rejected reports whether the status means that the API key was refused (400, 401 or 403):

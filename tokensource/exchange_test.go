@@ -203,7 +203,7 @@ func TestExchangeFailures(t *testing.T) {
 		is   error
 	}{
 		{"network error", ExchangeOptions{URL: closedURL, Client: srv.Client(), Key: func() (string, error) { return testKey, nil }},
-			"tokensource: token exchange: Get", nil},
+			"tokensource: the DBaaS token endpoint 127.0.0.1:", nil},
 		{"key error", ExchangeOptions{URL: closedURL, Client: srv.Client(), Key: func() (string, error) { return "", keyErr }},
 			"tokensource: getting the API key: vault sealed", keyErr},
 		{"empty key", ExchangeOptions{URL: closedURL, Client: srv.Client(), Key: func() (string, error) { return "", nil }},

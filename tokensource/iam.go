@@ -144,7 +144,7 @@ func (i *IAM) Token(ctx context.Context) (Token, error) {
 	start := i.opts.Now()
 	resp, err := i.opts.Client.Do(req)
 	if err != nil {
-		return Token{}, fmt.Errorf("tokensource: IAM token exchange: %w", err)
+		return Token{}, &ExchangeError{Endpoint: "IBM Cloud IAM", Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
