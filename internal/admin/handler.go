@@ -203,7 +203,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 		jsonerr.Write(w, http.StatusServiceUnavailable, "service unavailable: the token refresh failed; "+
 			"see the log for why, and /readyz for the token's state")
 	default:
-		jsonerr.Write(w, http.StatusAccepted, "token refresh started")
+		jsonerr.Write(w, http.StatusAccepted, "a token exchange is under way (started now, or already running); /readyz and the status page show its result")
 	}
 }
 

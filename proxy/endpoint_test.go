@@ -1,0 +1,46 @@
+package proxy_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
+)
+
+// failingSource fails every exchange with err.
+type failingSource struct{ err error }
+
+func (s failingSource) Token(context.Context) (tokensource.Token, error) { return tokensource.Token{}, s.err }
+
+// TestTokenFailureNamesTheEndpoint: when no token can be had, the client's error names the
+// endpoint that failed (IAM, the metadata service), not the DBaaS Manager upstream.
+func TestTokenFailureNamesTheEndpoint(t *testing.T) {
+	refused := &url.Error{Op: "Post", URL: "https://iam.test/identity/token", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		want   string
+	}{
+		{"IAM unreachable", &tokensource.ExchangeError{Endpoint: "IBM Cloud IAM", Err: refused},
+			http.StatusBadGateway, "could not reach IBM Cloud IAM"},
+		{"IAM rejects the key", &tokensource.ExchangeError{Status: 400, Endpoint: "IBM Cloud IAM", Code: "BXNIM0415E",
+			Message: "Provided API key could not be found."}, http.StatusServiceUnavailable,
+			"IBM Cloud IAM rejected the API key (400 BXNIM0415E: Provided API key could not be found.)"},
+		{"metadata service down", &tokensource.ExchangeError{Status: 503, Endpoint: "the VPC metadata service"},
+			http.StatusServiceUnavailable, "the VPC metadata service answered 503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEdge(t, edgeSetup{source: failingSource{tt.err}})
+			code, _, body := e.raw(t, http.MethodGet, "/api/v3/"+fuzzUser+"/services", nil, "")
+			if code != tt.status || !strings.Contains(body, tt.want) || strings.Contains(body, "upstream") {
+				t.Errorf("%d %s; want %d naming %q, not the upstream", code, body, tt.status, tt.want)
+			}
+		})
+	}
+}
