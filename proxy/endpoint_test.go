@@ -14,7 +14,9 @@ import (
 // failingSource fails every exchange with err.
 type failingSource struct{ err error }
 
-func (s failingSource) Token(context.Context) (tokensource.Token, error) { return tokensource.Token{}, s.err }
+func (s failingSource) Token(context.Context) (tokensource.Token, error) {
+	return tokensource.Token{}, s.err
+}
 
 // TestTokenFailureNamesTheEndpoint: when no token can be had, the client's error names the
 // endpoint that failed (IAM, the metadata service), not the DBaaS Manager upstream.
