@@ -289,26 +289,12 @@ func isCredential(name string) bool {
 	return false
 }
 
-// SameName reports whether name is owned, a lower-case, hyphenated name, compared without
-// case and with '_' equal to '-': the one rule for the names of credentials, in headers
-// (StripCredentials) and in query strings (proxy).
+// SameName reports whether name is owned, a lower-case, hyphenated ASCII name, compared
+// without case and with '_' equal to '-': the one rule for the names of credentials, in
+// headers (StripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
+// case folding (the Kelvin sign, the long s) out: every owned name is ASCII.
 func SameName(name, owned string) bool {
-	if len(name) != len(owned) {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '_':
-			c = '-'
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if c != owned[i] {
-			return false
-		}
-	}
-	return true
+	return len(name) == len(owned) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), owned)
 }
 
 // closeBody closes req.Body, if any.
