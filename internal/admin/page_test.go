@@ -84,6 +84,9 @@ func TestStatusPageStates(t *testing.T) {
 		{"expired", tokensource.Status{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(-3 * time.Second)}, false, "token expired",
 			[]string{"expired 3s ago", "card warn"}},
 		{"unknown expiry", tokensource.Status{HasToken: true}, true, "", []string{"expiry unknown", `class="badge ok"`}},
+		{"old key's token kept", tokensource.Status{HasToken: true, OldToken: true}, true,
+			"serving the token of the previous credential until it expires",
+			[]string{`class="badge ok"`, `id="ready-reason"`, "serving the token of the previous credential"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
