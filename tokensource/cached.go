@@ -111,12 +111,11 @@ type entry struct {
 
 // flight is one exchange of the underlying Source; done closes when tok and err are set.
 type flight struct {
-	done     chan struct{}
-	cancel   context.CancelFunc // ends the exchange early (Reset, Close)
-	gen      uint64
-	replaced bool // set (under Cached.mu) when Reset cancelled the exchange
-	tok      Token
-	err      error
+	done   chan struct{}
+	cancel context.CancelFunc // ends the exchange early (Reset, Close)
+	gen    uint64             // Cached.gen when it started: Reset replaced it when they differ
+	tok    Token
+	err    error
 }
 
 // NewCached returns a Cached drawing tokens from src. It does nothing until Token or Start is
@@ -180,7 +179,7 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 			return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.opts.Now()}
 		}
 		c.mu.Lock()
-		replaced, next := f.replaced, c.st.NextAttempt
+		replaced, next := f.gen != c.gen, c.st.NextAttempt
 		c.mu.Unlock()
 		if f.err == nil {
 			return f.tok, nil
@@ -298,8 +297,7 @@ func (c *Cached) Reset() {
 	c.mu.Lock()
 	c.gen++
 	if f := c.flight; f != nil {
-		f.replaced = true // its waiters move on to the exchange started below
-		f.cancel()        // it uses the old credential
+		f.cancel() // it uses the old credential; its waiters move on to the exchange started below
 	}
 	if e := c.cur.Swap(nil); e != nil {
 		c.prev = e
