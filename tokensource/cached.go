@@ -207,12 +207,12 @@ func (c *Cached) join() (*flight, Token, error) {
 	return c.flight, Token{}, nil
 }
 
-// Unavailable returns the error Token would return at once, without waiting: a
+// unavailable returns the error Token would return at once, without waiting: a
 // *NoTokenError while there is no usable token and a backoff forbids a new exchange; nil
 // otherwise (Token would answer, or join or start an exchange). The Transport asks it before
 // it reads a request body, so that a client sending Expect: 100-continue gets its 503 without
 // sending the body.
-func (c *Cached) Unavailable() error {
+func (c *Cached) unavailable() error {
 	if e := c.cur.Load(); e != nil && c.opts.Now().Before(e.staleAt) {
 		return nil // the common case, without the lock: it is on every request with a body
 	}
@@ -221,7 +221,7 @@ func (c *Cached) Unavailable() error {
 	return c.unavailableLocked()
 }
 
-// unavailableLocked is Unavailable under c.mu.
+// unavailableLocked is unavailable under c.mu.
 func (c *Cached) unavailableLocked() error {
 	now := c.opts.Now()
 	if e := c.cur.Load(); c.flight != nil || (e != nil && now.Before(e.staleAt)) || !now.Before(c.st.NextAttempt) {

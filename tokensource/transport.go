@@ -80,7 +80,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// A token that cannot be had now fails the request before its body is read: the client
 	// (Expect: 100-continue) need not send it.
 	if req.Body != nil && req.Body != http.NoBody {
-		if err := t.Cache.Unavailable(); err != nil {
+		if err := t.Cache.unavailable(); err != nil {
 			closeBody(req)
 			return nil, err
 		}
