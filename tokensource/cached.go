@@ -85,13 +85,13 @@ type Cached struct {
 	cur     atomic.Pointer[entry] // the current token; nil when there is none
 	wake    chan struct{}         // tells the background loop to look again; capacity 1
 	waiting atomic.Int64          // callers waiting for an exchange, for tests
-	running sync.WaitGroup        // exchanges in flight, including those replaced by Reset
 
 	mu       sync.Mutex
 	st       Status             // the state that Status reports, but the token's
 	ctx      context.Context    // the parent of every exchange: no caller's values or cancel
 	cancel   context.CancelFunc // cancels ctx (Close)
 	flight   *flight            // the exchange in flight, if any
+	running  map[*flight]bool   // every exchange in flight, including those Reset replaced
 	gen      uint64             // bumped by Reset: results of older exchanges are not kept
 	prev     *entry             // the token held at Reset, served again if the new credential fails
 	failures int                // failures in a row
@@ -144,7 +144,7 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 		opts.After = time.After
 	}
 	c := &Cached{src: src, opts: opts, randN: rand.N[time.Duration], wake: make(chan struct{}, 1),
-		budget: newBudget(opts.MinRefreshInterval)}
+		running: make(map[*flight]bool), budget: newBudget(opts.MinRefreshInterval)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -267,17 +267,23 @@ func (c *Cached) Close() {
 	c.stop = nil
 	c.cancel()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	flights := make([]*flight, 0, len(c.running))
+	for f := range c.running {
+		flights = append(flights, f)
+	}
 	c.mu.Unlock()
 	if stop != nil {
 		close(stop)
 		<-done
 	}
-	ended := make(chan struct{})
-	go func() { c.running.Wait(); close(ended) }()
-	select {
-	case <-ended:
-	case <-time.After(closeGrace):
-		c.opts.Logger.Warn().Msg("a cancelled token exchange has not ended; not waiting for it")
+	grace := time.After(closeGrace)
+	for _, f := range flights {
+		select {
+		case <-f.done:
+		case <-grace:
+			c.opts.Logger.Warn().Msg("a cancelled token exchange has not ended; not waiting for it")
+			return
+		}
 	}
 }
 

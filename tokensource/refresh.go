@@ -20,7 +20,7 @@ func (c *Cached) startLocked() *flight {
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.ExchangeTimeout)
 	f := &flight{done: make(chan struct{}), gen: c.gen, cancel: cancel}
 	c.flight = f
-	c.running.Add(1)
+	c.running[f] = true
 	go c.run(ctx, f)
 	return f
 }
@@ -28,7 +28,6 @@ func (c *Cached) startLocked() *flight {
 // run performs the exchange of f, stores its result, logs it, and wakes the loop and the
 // waiters.
 func (c *Cached) run(ctx context.Context, f *flight) {
-	defer c.running.Done()
 	tok, err := c.src.Token(ctx)
 	f.cancel()
 	if c.opts.OnExchange != nil {
@@ -65,6 +64,7 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 	}
 	current = f.gen == c.gen
 	c.st.Exchanges++
+	delete(c.running, f)
 	if c.flight == f {
 		c.flight = nil
 	}
