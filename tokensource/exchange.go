@@ -115,7 +115,7 @@ func (e *Exchange) Token(ctx context.Context) (Token, error) {
 		Msg("token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key),
-			Endpoint: endpoint, RetryAfter: retryAfterHeader(resp.Header, start)}
+			Endpoint: endpoint, RetryAfter: retryAfterHeader(resp.Header.Get("Retry-After"), start)}
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("tokensource: reading the token response: %w", err)
@@ -250,10 +250,10 @@ func (e *ExchangeError) Temporary() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 }
 
-// retryAfterHeader reads a Retry-After header (seconds or an HTTP date, taken relative to now);
-// zero when absent, unreadable or in the past.
-func retryAfterHeader(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
+// retryAfterHeader reads the value of a Retry-After header (seconds or an HTTP date, taken
+// relative to now); zero when empty, unreadable or in the past.
+func retryAfterHeader(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}

@@ -195,7 +195,7 @@ func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 func (i *IAM) refused(resp *http.Response, body []byte, secret, credential string) error {
 	status := resp.StatusCode
 	xe := &ExchangeError{Status: status, Body: errorBody(body, secret), Credential: credential,
-		Endpoint: "IBM Cloud IAM", RetryAfter: retryAfterHeader(resp.Header, i.opts.Now())}
+		Endpoint: "IBM Cloud IAM", RetryAfter: retryAfterHeader(resp.Header.Get("Retry-After"), i.opts.Now())}
 	var eb iamErrorBody
 	if json.Unmarshal(body, &eb) == nil {
 		xe.Code = redact(eb.ErrorCode, 32, secret)
