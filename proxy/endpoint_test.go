@@ -33,6 +33,9 @@ func TestTokenFailureNamesTheEndpoint(t *testing.T) {
 		{"IAM rejects the key", &tokensource.ExchangeError{Status: 400, Endpoint: "IBM Cloud IAM", Code: "BXNIM0415E",
 			Message: "Provided API key could not be found."}, http.StatusServiceUnavailable,
 			"IBM Cloud IAM rejected the API key (400 BXNIM0415E: Provided API key could not be found.)"},
+		{"the exchange's own timeout", &tokensource.ExchangeError{Endpoint: "the DBaaS token endpoint dbaas.test",
+			Err: &url.Error{Op: "Get", URL: "https://dbaas.test/api/v1/auth/token", Err: context.DeadlineExceeded}},
+			http.StatusGatewayTimeout, "the DBaaS token endpoint dbaas.test did not answer in time"},
 		{"metadata service down", &tokensource.ExchangeError{Status: 503, Endpoint: "the VPC metadata service"},
 			http.StatusServiceUnavailable, "the VPC metadata service answered 503"},
 	}
@@ -44,7 +47,7 @@ func TestTokenFailureNamesTheEndpoint(t *testing.T) {
 			for _, w := range strings.Split(tt.want, "|") {
 				named = named || strings.Contains(body, w)
 			}
-			if code != tt.status || !named || strings.Contains(body, "the upstream") {
+			if code != tt.status || !named || strings.Contains(body, "the upstream") || strings.Contains(body, "upstream.timeout") {
 				t.Errorf("%d %s; want %d naming %q, not the upstream", code, body, tt.status, tt.want)
 			}
 		})
