@@ -122,7 +122,7 @@ func TestExchangeDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-// TestReplayMemoryBudget: once the bodies kept for replays fill MaxReplayMemory, further
+// TestReplayMemoryBudget: once the bodies kept for replays fill the replay memory budget, further
 // bodies stream through unreplayed; the budget is given back after each request.
 func TestReplayMemoryBudget(t *testing.T) {
 	body := randomBytes(t, 100)
@@ -138,7 +138,7 @@ func TestReplayMemoryBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 			c, _ := warmCached(t)
-			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, MaxReplayMemory: tt.budget}
+			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, replayBudget: tt.budget}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, up.srv.URL, io.NopCloser(bytes.NewReader(body)))
 			req.ContentLength = int64(len(body))
 			resp, err := tr.RoundTrip(req)

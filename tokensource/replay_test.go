@@ -53,7 +53,7 @@ func newStalledBody(first []byte) *stalledBody {
 	return b
 }
 
-// TestReplayMemoryReservedByBytesRead: slow chunked uploads hold as much of MaxReplayMemory as
+// TestReplayMemoryReservedByBytesRead: slow chunked uploads hold as much of the replay memory budget as
 // they have sent, not the 1 MiB they might come to, so that 20 stalled ones leave room for the
 // next request's replay.
 func TestReplayMemoryReservedByBytesRead(t *testing.T) {

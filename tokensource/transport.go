@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,9 @@ import (
 const (
 	// defaultMaxReplay is the default of Transport.MaxReplayBytes.
 	defaultMaxReplay = 1 << 20
-	// defaultReplayMemory is the default of Transport.MaxReplayMemory.
-	defaultReplayMemory = 16 << 20
+	// maxReplayMemory bounds the memory all requests in flight together hold in replay
+	// buffers: once it is spent, further bodies stream through and are not replayed.
+	maxReplayMemory = 16 << 20
 	// maxDrain bounds what is read of a rejected response before it is closed.
 	maxDrain = 4 << 10
 )
@@ -47,14 +49,11 @@ type Transport struct {
 	// negative value keeps none. A body with GetBody set is replayed through GetBody, whatever
 	// its size and this limit; other bodies are replayed only when kept.
 	MaxReplayBytes int64
-	// MaxReplayMemory bounds the memory all requests in flight together may hold in replay
-	// buffers. When it is spent, further bodies stream through and are not replayed. Zero
-	// means 16 MiB.
-	MaxReplayMemory int64
 	// OnReplay, if set, is called with the caller's request when it is replayed.
 	OnReplay func(*http.Request)
 
-	replayMemory atomic.Int64 // bytes of MaxReplayMemory taken by requests in flight
+	replayMemory atomic.Int64 // bytes of maxReplayMemory taken by requests in flight
+	replayBudget int64        // maxReplayMemory, unless a test sets it
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -155,7 +154,7 @@ func (t *Transport) refreshOn(status int) bool {
 
 // body prepares req's body for a first send and, if possible, a replay. A body of unknown or
 // known length up to MaxReplayBytes is read into memory; a longer one, or one that finds the
-// MaxReplayMemory budget spent, is sent as a stream of what was read and the rest, and not
+// replay memory budget spent, is sent as a stream of what was read and the rest, and not
 // replayed. On error it has closed req.Body.
 func (t *Transport) body(req *http.Request) (body, error) {
 	limit := t.MaxReplayBytes
@@ -173,7 +172,7 @@ func (t *Transport) body(req *http.Request) (body, error) {
 	return t.keep(req, limit)
 }
 
-// keep reads req's body into memory, taking from the MaxReplayMemory budget the bytes as they
+// keep reads req's body into memory, taking from the replay memory budget the bytes as they
 // are read, not what they might come to: a slow client that has sent a few bytes holds a few
 // bytes of the budget. When the body proves longer than limit or the budget is spent, what
 // was read is sent ahead of the rest, unreplayable.
@@ -197,7 +196,7 @@ func (t *Transport) keep(req *http.Request, limit int64) (body, error) {
 	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf, reserved: r.taken}, nil
 }
 
-// errBudgetSpent ends a budgetReader when MaxReplayMemory is spent.
+// errBudgetSpent ends a budgetReader when the replay memory budget is spent.
 var errBudgetSpent = errors.New("tokensource: replay memory spent")
 
 // budgetReader reads r, taking what it reads from the Transport's replay memory budget.
@@ -227,10 +226,7 @@ func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
 // reserve takes n bytes of the replay memory budget, or reports that it is spent: then the
 // body streams through unreplayable instead of being kept.
 func (t *Transport) reserve(n int64) bool {
-	budget := t.MaxReplayMemory
-	if budget == 0 {
-		budget = defaultReplayMemory
-	}
+	budget := cmp.Or(t.replayBudget, maxReplayMemory)
 	if t.replayMemory.Add(n) > budget {
 		t.replayMemory.Add(-n)
 		return false
