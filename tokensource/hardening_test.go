@@ -62,6 +62,7 @@ func TestRefreshStartsAtMostOneExchange(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	eventually(t, "the refresh's exchange", func() bool { return src.Calls() >= 2 })
 	if n := src.Calls(); n != 2 {
 		t.Errorf("100 refreshes: %d exchanges in all, want 2 (the first token and one refresh)", n)
 	}
