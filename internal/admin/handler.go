@@ -163,14 +163,18 @@ func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, fn http.Handl
 	fn(w, r)
 }
 
-// readyz answers 200 when Options.Ready says so, else 503 with its one-line reason.
+// readyz answers 200 when Options.Ready says so (with its warning, if any, and a note while the
+// upstream is unreachable), else 503 with its one-line reason.
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready, reason := h.opts.Ready()
+	reason = oneLine(reason)
 	if ready {
-		writeText(w, http.StatusOK, "ready"+h.upstreamNote()+"\n")
+		if reason != "" {
+			reason = "; warning: " + reason
+		}
+		writeText(w, http.StatusOK, "ready"+h.upstreamNote()+reason+"\n")
 		return
 	}
-	reason = oneLine(reason)
 	if reason == "" {
 		reason = "not ready"
 	}
@@ -222,7 +226,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 		jsonerr.Write(w, http.StatusServiceUnavailable, "service unavailable: the token refresh failed; "+
 			"see the log for why, and /readyz for the token's state")
 	default:
-		jsonerr.Write(w, http.StatusAccepted, "token refresh started")
+		jsonerr.Write(w, http.StatusAccepted, "a token exchange is under way (started now, or already running); /readyz and the status page show its result")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 

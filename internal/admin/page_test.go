@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -26,7 +28,7 @@ func fingerprint(token string) string {
 func TestStatusPage(t *testing.T) {
 	state := tokensource.Status{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(41*time.Minute + 2*time.Second),
 		Fingerprint: fingerprint(fakeAccessToken), IssuedAt: t0.Add(-18 * time.Minute), LastRefresh: t0.Add(-18 * time.Minute),
-		LastError: &tokensource.ExchangeError{Status: 503}, NextAttempt: t0.Add(7 * time.Second),
+		LastError: errors.New("tokensource: token endpoint answered 503: busy"), NextAttempt: t0.Add(7 * time.Second),
 		Exchanges: 5, Failures: 2}
 	recent := NewRecent(10)
 	for range 15 {
@@ -55,7 +57,7 @@ func TestStatusPage(t *testing.T) {
 		`<meta http-equiv="refresh" content="5">`,
 		"v1.2.3", "https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000", fakeUserID,
 		"expires in 41m2s", state.Fingerprint, "2025-03-14 11:42:00 UTC (18m0s ago)",
-		"the token endpoint answered 503", "2025-03-14 12:00:07 UTC (in 7s)",
+		"token endpoint answered 503: busy", "2025-03-14 12:00:07 UTC (in 7s)",
 		"5 <span class=\"muted\">(2 failed)",
 		"17", "2xx", "5xx",
 		"/api/v3/" + fakeUserID + "/clusters/c-42/resource", "PATCH", "202", "1.234s", "replayed", "ci-runner",
@@ -86,6 +88,9 @@ func TestStatusPageStates(t *testing.T) {
 		{"expired", tokensource.Status{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(-3 * time.Second)}, false, "token expired",
 			[]string{"expired 3s ago", "card warn"}},
 		{"unknown expiry", tokensource.Status{HasToken: true}, true, "", []string{"expiry unknown", `class="badge ok"`}},
+		{"old key's token kept", tokensource.Status{HasToken: true, OldToken: true}, true,
+			"serving the token of the previous credential until it expires",
+			[]string{`class="badge ok"`, `id="ready-reason"`, "serving the token of the previous credential"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

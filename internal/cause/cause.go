@@ -32,7 +32,7 @@ var Fix = map[string]string{
 	DNS:     "check upstream.url and the DNS resolver",
 	Network: "try again, and check the network if it persists",
 	Status:  "the DBaaS Manager failed; try again later",
-	Rejected: "check the API key in auth.api_key_file, auth.api_key_command or DBAAS_API_KEY; " +
+	Rejected: "check the credential (auth.api_key_file, auth.api_key_command, DBAAS_API_KEY or auth.source); " +
 		"dbaas-proxy doctor says which one is in use and tries it",
 }
 

@@ -116,7 +116,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
+	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
 	a.health = admin.NewHealth(reg, time.Now, defaultRoute)
 	if err := a.buildTokens(); err != nil {
 		return nil, err
@@ -142,7 +142,7 @@ func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin
 	cfg := a.cfg
 	return admin.NewHandler(admin.Options{
 		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
-		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
+		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Config: cfg.Admin, Gatherer: reg, Recent: recent,
 		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
 		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
@@ -162,7 +162,6 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 			Header:         cfg.Auth.HeaderName(),
 			RefreshOn:      cfg.Auth.RefreshOn,
 			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
-			InPlace:        true, // the ReverseProxy's own outbound request, stripped by its Rewrite
 			OnReplay: func(r *http.Request) {
 				proxy.MarkReplayed(r)
 				a.metrics.Replay()
@@ -212,9 +211,6 @@ func replayLimit(n int64) int64 {
 	return n
 }
 
-// tokenState is the token's state for the admin page and metrics: never the token itself.
-func (a *Server) tokenState() tokensource.Status { return a.tokens.Status() }
-
 // defaultRoute names the one route of today's configuration, in the upstream's health.
 const defaultRoute = "default"
 
@@ -247,7 +243,7 @@ func (a *Server) Warnings() []string {
 
 // tryRefresh is POST /token/refresh: a refresh within the refresh budget.
 func (a *Server) tryRefresh() (time.Duration, error) {
-	_, err := a.tokens.Refresh()
+	err := a.tokens.Refresh()
 	var rl *tokensource.RateLimitedError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter, nil
