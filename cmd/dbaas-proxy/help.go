@@ -45,8 +45,8 @@ Signals (run, demo):
 
 Exit codes:
   0                   success
-  1                   a runtime failure: cannot listen, a failed check, requests cut off at
-                      shutdown_timeout
+  1                   a runtime failure: cannot listen, a failed check, warnings under
+                      validate -strict, requests cut off at shutdown_timeout
   2                   bad usage or configuration
   128+N               a second signal N forced the exit
 `
