@@ -5,8 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +19,8 @@ const (
 	// DefaultIdleTimeout is the default of upstream.idle_timeout: below the 60 s after which
 	// load balancers commonly close an idle connection, so that the proxy drops it first.
 	DefaultIdleTimeout = 45 * time.Second
-	// DefaultRetryWindow is how long a request that never reached the upstream is retried.
-	DefaultRetryWindow = 2 * time.Second
+	// DefaultTimeout is the default of upstream.timeout.
+	DefaultTimeout = 60 * time.Second
 
 	// bufferSize is the read and the write buffer of each upstream connection (it was 32 KiB
 	// each). Measured on go1.26 linux/amd64, a shared 2-core machine, 256 pooled connections,
@@ -51,7 +51,8 @@ type Options struct {
 	ServerName string
 	// HTTP2 offers HTTP/2 by ALPN; false means HTTP/1.1 only.
 	HTTP2 bool
-	// Timeout bounds the wait for the response headers; zero means no bound.
+	// Timeout bounds the wait for a pooled connection (then RoundTrip returns a *PoolError),
+	// and then the wait for the response headers. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxConns caps the HTTP/1.1 connections to the upstream, those being dialed included;
 	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only: when
@@ -67,9 +68,10 @@ type Options struct {
 	// Pins, when not empty, require the verified chain to hold a certificate whose SPKI pin
 	// (Pin) is one of them; each must pass ValidatePin. Empty means no pinning.
 	Pins []string
-	// RetryWindow bounds the retries of a request that never reached the upstream. Zero means
-	// DefaultRetryWindow; negative means no such retries.
-	RetryWindow time.Duration
+	// ProxyURL, when set, is the http:// or https:// proxy (upstream.proxy_url) through which
+	// the upstream is reached with CONNECT; its userinfo becomes Proxy-Authorization. Nil means
+	// a direct connection; HTTPS_PROXY and the like are never read.
+	ProxyURL *url.URL
 
 	bufSize int // the connection buffers; zero: bufferSize (benchmarks vary it)
 }
@@ -110,8 +112,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.bufSize == 0 {
 		o.bufSize = bufferSize
 	}
-	if o.RetryWindow == 0 {
-		o.RetryWindow = DefaultRetryWindow
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
 	}
 	o.Pins = append([]string(nil), o.Pins...)
 	return o, nil
@@ -120,8 +122,9 @@ func (o Options) withDefaults() (Options, error) {
 // Transport is the pooled, CA-pinned transport to the DBaaS Manager. It is safe for
 // concurrent use; Swap may run while requests are in flight.
 type Transport struct {
-	mu  sync.Mutex // serialises Swap and Close
-	cur atomic.Pointer[generation]
+	mu        sync.Mutex // serialises Swap and Close
+	cur       atomic.Pointer[generation]
+	exhausted atomic.Int64 // when a request last gave up waiting for a connection, Unix ns
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -191,10 +194,9 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 	if cache == nil {
 		cache = tls.NewLRUClientSessionCache(sessionCacheSize)
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 nil, // the upstream is reached directly: no HTTPS_PROXY surprise
-		DialContext:           countingDial(d.DialContext),
+		Proxy:                 nil, // no HTTPS_PROXY surprise: Dialer does upstream.proxy_url's CONNECT
+		DialContext:           Dialer(opts.ProxyURL),
 		TLSClientConfig:       tlsConfig(opts, cache),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
