@@ -94,7 +94,7 @@ func newEdge(t *testing.T, s edgeSetup) *edge {
 	opts := proxy.Options{
 		Now:       s.now,
 		Upstream:  upURL,
-		Transport: &tokensource.Transport{Cache: tokensource.Uncached(src), Base: rt, InPlace: true},
+		Transport: &tokensource.Transport{Cache: tokensource.Uncached(src), Base: rt},
 		Logger:    logger,
 		Observe: func(r *proxy.Record) {
 			select {

@@ -91,10 +91,10 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 	}
 	u.Path, u.RawPath = p, path // RawPath keeps the escapes exactly as the client sent them
 	r2.URL = &u
-	if rec := recordFrom(r.Context()); rec != nil {
-		rec.Template = Template(path)
+	if st := stateFrom(r.Context()); st != nil {
+		st.rec.Template = Template(path)
 	}
-	h.forward(w, r2)
+	h.rp.ServeHTTP(w, r2)
 }
 
 // plainSegment reports whether id can stand in a path as one segment exactly as it is: only

@@ -30,7 +30,7 @@ func (h *Handler) routes() http.Handler {
 			return
 		}
 		if forwarded(escapedPath(req)) {
-			h.forward(w, req)
+			h.rp.ServeHTTP(w, req)
 			return
 		}
 		local.ServeHTTP(w, req)
@@ -66,8 +66,8 @@ func forwardedMethod(method string) bool {
 // it let through, for the access log.
 func (h *Handler) nameClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rec := recordFrom(r.Context()); rec != nil {
-			rec.ClientName = h.opts.ClientName(r.Context())
+		if st := stateFrom(r.Context()); st != nil {
+			st.rec.ClientName = h.opts.ClientName(r.Context())
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -18,7 +18,7 @@ var idNames = map[string]string{
 // literals are the fixed path segments of the API that are not collections.
 var literals = map[string]bool{
 	"resource": true, "configuration": true, "cos": true, "enable": true, "disable": true,
-	"restore": true, "start": true, "stop": true, "restart": true, "_echo": true,
+	"restore": true, "start": true, "stop": true, "restart": true,
 }
 
 // maxTemplateSegments bounds the template of very deep paths, which fall to "other".

@@ -51,6 +51,9 @@ type UpstreamConfig struct {
 	// Pins, when set, require a certificate of the upstream's chain to have one of these
 	// SPKI pins (sha256/<base64>), besides verifying against ca_file.
 	Pins []string `yaml:"pins"`
+	// ProxyURL is the http:// or https:// proxy reached with CONNECT for the upstream and
+	// IAM; "" means a direct connection.
+	ProxyURL string `yaml:"proxy_url"`
 }
 
 // AuthConfig says how to obtain and attach the access token.

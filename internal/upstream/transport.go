@@ -178,9 +178,6 @@ func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	return t.Swap(opts)
 }
 
-// Options returns the options in use, defaults filled in.
-func (t *Transport) Options() Options { return t.cur.Load().opts }
-
 // CloseIdleConnections closes the idle connections of the current transport.
 func (t *Transport) CloseIdleConnections() { t.cur.Load().http.CloseIdleConnections() }
 
