@@ -107,7 +107,7 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
 		ShutdownDelay:   0,
-		Upstream: UpstreamConfig{Timeout: 60 * time.Second, MaxConns: upstream.DefaultMaxConns,
+		Upstream: UpstreamConfig{Timeout: upstream.DefaultTimeout, HTTP2: true, MaxConns: upstream.DefaultMaxConns,
 			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",

@@ -49,8 +49,9 @@ type Options struct {
 	CAPool *x509.CertPool
 	// ServerName is the name checked in the upstream's certificate; empty means the URL's host.
 	ServerName string
-	// HTTP2 offers HTTP/2 by ALPN; false means HTTP/1.1 only.
-	HTTP2 bool
+	// HTTP1Only offers HTTP/1.1 alone (upstream.http2: false); false also offers HTTP/2 by
+	// ALPN, which the upstream may choose.
+	HTTP1Only bool
 	// Timeout bounds the wait for a pooled connection (then RoundTrip returns a *PoolError),
 	// and then the wait for the response headers. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -203,11 +204,11 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 		MaxIdleConns:          opts.MaxIdleConns,
 		MaxIdleConnsPerHost:   opts.MaxIdleConns,
 		DisableCompression:    true, // bytes pass unchanged; compression is the client's and the upstream's
-		ForceAttemptHTTP2:     opts.HTTP2,
+		ForceAttemptHTTP2:     !opts.HTTP1Only,
 		WriteBufferSize:       opts.bufSize,
 		ReadBufferSize:        opts.bufSize,
 	}
-	if !opts.HTTP2 {
+	if opts.HTTP1Only {
 		// A non-nil empty map disables HTTP/2 even if the server offers it.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
@@ -224,7 +225,7 @@ func tlsConfig(opts Options, cache tls.ClientSessionCache) *tls.Config {
 		ClientSessionCache: cache,
 		VerifyConnection:   verifyPins(opts.Pins),
 	}
-	if opts.HTTP2 {
+	if !opts.HTTP1Only {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
 	return c

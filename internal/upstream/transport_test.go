@@ -126,7 +126,7 @@ func TestMaxConns(t *testing.T) {
 				}
 				_, _ = io.WriteString(w, "ok")
 			}), h2, 0)
-			tr := newTransport(t, s.p, Options{MaxConns: maxConns, HTTP2: h2})
+			tr := newTransport(t, s.p, Options{MaxConns: maxConns, HTTP1Only: !h2})
 			var started, done sync.WaitGroup
 			errs := make(chan error, n)
 			for range n {
