@@ -22,22 +22,10 @@ const (
 	// DefaultTimeout is the default of upstream.timeout.
 	DefaultTimeout = 60 * time.Second
 
-	// bufferSize is the read and the write buffer of each upstream connection (it was 32 KiB
-	// each). Measured on go1.26 linux/amd64, a shared 2-core machine, 256 pooled connections,
-	// heap per connection with the test server's share (the same for every size) and a 256 MiB
-	// download copied in 32 KiB reads as ReverseProxy does (BenchmarkIdleConns,
-	// BenchmarkDownload in memory_test.go, 3 runs each):
-	//
-	//	buffers   heap/conn   download MB/s
-	//	 4 KiB    36 KiB      603-1046
-	//	 8 KiB    44 KiB      943-986
-	//	16 KiB    60 KiB      866-987
-	//	32 KiB    92 KiB      699-1115
-	//
-	// The download does not depend on the size (bufio hands reads larger than its buffer
-	// straight to the TLS connection, whose records are up to 16 KiB), the memory does: 8 KiB
-	// saves 48 KiB per connection against 32 KiB, 12 MiB at the 256 connections of
-	// max_conns, and keeps request heads and small bodies to one write.
+	// bufferSize is the read and the write buffer of each upstream connection: 8 KiB holds
+	// request heads and small bodies in one write and saves 48 KiB per connection against
+	// net/http's 32 KiB (12 MiB at 256 connections), with no loss in download speed: bufio
+	// hands larger reads straight to TLS (BenchmarkIdleConns, BenchmarkDownload).
 	bufferSize = 8 << 10
 
 	sessionCacheSize = 64
@@ -73,8 +61,6 @@ type Options struct {
 	// the upstream is reached with CONNECT; its userinfo becomes Proxy-Authorization. Nil means
 	// a direct connection; HTTPS_PROXY and the like are never read.
 	ProxyURL *url.URL
-
-	bufSize int // the connection buffers; zero: bufferSize (benchmarks vary it)
 }
 
 // withDefaults returns o with its zero fields set to their defaults, or an error naming the
@@ -110,9 +96,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
-	if o.bufSize == 0 {
-		o.bufSize = bufferSize
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -121,9 +104,9 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // Transport is the pooled, CA-pinned transport to the DBaaS Manager. It is safe for
-// concurrent use; Swap may run while requests are in flight.
+// concurrent use; Reload may run while requests are in flight.
 type Transport struct {
-	mu        sync.Mutex // serialises Swap and Close
+	mu        sync.Mutex // serialises Reload
 	cur       atomic.Pointer[generation]
 	exhausted atomic.Int64 // when a request last gave up waiting for a connection, Unix ns
 }
@@ -148,19 +131,21 @@ func New(opts Options) (*Transport, error) {
 	return t, nil
 }
 
-// Swap installs a transport built from opts (a reloaded CA file, new pins); requests in flight
-// finish on the old one, whose idle connections are closed. The TLS session cache is kept when
-// the CA pool is unchanged and dropped when it changed, because a resumed session skips the
-// verification of the chain against the new pool (pins are checked on resumption too). On error
-// the old transport stays. Connections of the old transport busy at the swap go back to its
-// pool when their request ends and close after IdleTimeout; until then they count against
-// neither transport's MaxConns.
-func (t *Transport) Swap(opts Options) error {
+// Reload installs a transport with a new CA pool and pins (a reloaded CA file); requests in
+// flight finish on the old one, whose idle connections are closed. The TLS session cache is
+// kept when the CA pool is unchanged and dropped when it changed, because a resumed session
+// skips the verification of the chain against the new pool (pins are checked on resumption
+// too). On error the old transport stays. Connections of the old transport busy at the reload
+// go back to its pool when their request ends and close after IdleTimeout; until then they
+// count against neither transport's MaxConns.
+func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.cur.Load()
+	opts := old.opts
+	opts.CAPool, opts.Pins = pool, pins
 	var cache tls.ClientSessionCache
-	if opts.CAPool != nil && opts.CAPool.Equal(old.opts.CAPool) {
+	if pool != nil && pool.Equal(old.opts.CAPool) {
 		cache = old.cache
 	}
 	g, err := newGeneration(opts, cache)
@@ -170,13 +155,6 @@ func (t *Transport) Swap(opts Options) error {
 	t.cur.Store(g)
 	old.http.CloseIdleConnections()
 	return nil
-}
-
-// Reload is Swap with the current options and a new CA pool and pins.
-func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
-	opts := t.cur.Load().opts
-	opts.CAPool, opts.Pins = pool, pins
-	return t.Swap(opts)
 }
 
 // CloseIdleConnections closes the idle connections of the current transport.
@@ -205,8 +183,8 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 		MaxIdleConnsPerHost:   opts.MaxIdleConns,
 		DisableCompression:    true, // bytes pass unchanged; compression is the client's and the upstream's
 		ForceAttemptHTTP2:     !opts.HTTP1Only,
-		WriteBufferSize:       opts.bufSize,
-		ReadBufferSize:        opts.bufSize,
+		WriteBufferSize:       bufferSize,
+		ReadBufferSize:        bufferSize,
 	}
 	if opts.HTTP1Only {
 		// A non-nil empty map disables HTTP/2 even if the server offers it.
