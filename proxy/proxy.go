@@ -148,7 +148,7 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 		rec.Status = statusAborted
 	}
 	if rec.Template == "" {
-		rec.Template = Template(rec.Path)
+		rec.Template = template(rec.Path)
 	}
 	h.logAccess(r, rec)
 	if h.opts.Observe != nil {
