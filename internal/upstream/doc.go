@@ -22,7 +22,9 @@
 //     to honour them, so RoundTrip sends those headers of other methods under their
 //     lower-case names, which HTTP treats as the same header and net/http does not look up.
 //   - HTTP/2: a stream the upstream refused (REFUSED_STREAM, or above the last stream id of its
-//     GOAWAY) was not processed, by the protocol, and net/http sends it again.
+//     GOAWAY) was not processed, by the protocol, and net/http sends it again. A stream cut
+//     by a lost connection is not sent again, whatever its method: even a GET then fails
+//     (502), where HTTP/1.1 would have resent it.
 //
 // This package may not import proxy/, tokensource/ or cmd/: they build on it, not the other way.
 package upstream

@@ -164,7 +164,7 @@ func TestPoolWait(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	}), false, 0)
-	tr := newTransport(t, s.p, Options{MaxConns: 1, Timeout: 200 * time.Millisecond})
+	tr := newTransport(t, s.p, Options{MaxConns: 1, Timeout: 2 * time.Second}) // also the header wait: room for a busy machine
 	first := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodGet, s.url()+"/hold", nil)
