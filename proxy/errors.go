@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,24 +96,26 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"request body too large: the limit is %d bytes (inbound.max_body_bytes)", mbe.Limit)
 	}
-	return h.classifyUpstream(err, h.host)
+	return h.classifyUpstream(err, h.host, "")
 }
 
 func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError) (int, string) {
 	const prefix = "no access token: "
-	var xe *tokensource.ExchangeError
+	xe, _ := errors.AsType[*tokensource.ExchangeError](nt)
 	switch {
-	case errors.As(nt, &xe) && xe.Rejected():
-		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
-			"the token endpoint rejected the API key (%d); check auth.api_key_file or DBAAS_API_KEY", xe.Status)
-	case errors.As(nt, &xe):
-		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
-			"the token endpoint failed (%d); dbaas-proxy retries with backoff, try again later", xe.Status)
+	case xe != nil && xe.Rejected():
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
+			"; check the credential (auth.api_key_file, DBAAS_API_KEY or auth.source)"
+	case xe != nil && xe.Status != 0:
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
+			"; dbaas-proxy retries with backoff, try again later"
 	case errors.Is(nt, context.DeadlineExceeded) && r.Context().Err() != nil:
 		return http.StatusGatewayTimeout, prefix +
 			"the token endpoint did not answer before the request's deadline; try again later"
 	case errors.Is(nt, context.Canceled) && r.Context().Err() != nil:
 		return statusAborted, ""
+	case xe != nil && errors.Is(xe, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, prefix + tokensource.Describe(xe) + "; try again later"
 	case nt.Err != nil && !errors.As(nt.Err, new(*url.Error)):
 		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
 		// token that expires within its margin by the local clock), or the key could not be
@@ -121,21 +124,24 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 			"; dbaas-proxy retries with backoff, try again later"
 	}
 	// The exchange failed below HTTP: a 502 or 504 like any failure to reach the upstream,
-	// naming the host that failed (the upstream itself, or IAM).
-	host := h.host
+	// naming the endpoint and the host that failed (the upstream itself, or IAM).
+	host, name := h.host, "the token endpoint"
 	var ue *url.Error
 	if errors.As(nt.Err, &ue) {
 		if u, err := url.Parse(ue.URL); err == nil && u.Host != "" {
 			host = u.Host
 		}
 	}
-	status, msg := h.classifyUpstream(nt.Err, host)
+	if xe != nil && xe.Endpoint != "" && !strings.HasPrefix(xe.Endpoint, "the DBaaS token endpoint") {
+		name = xe.Endpoint
+	}
+	status, msg := h.classifyUpstream(nt.Err, host, name)
 	return status, prefix + msg
 }
 
-// classifyUpstream maps a transport error talking to host: the upstream, or the token
-// endpoint of another host (IAM).
-func (h *Handler) classifyUpstream(err error, host string) (int, string) {
+// classifyUpstream maps a transport error talking to host: the upstream, or name (the token
+// endpoint, IBM Cloud IAM) on another host.
+func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
 	var (
 		proxyErr   *upstream.ProxyError
 		poolErr    *upstream.PoolError
@@ -151,7 +157,7 @@ func (h *Handler) classifyUpstream(err error, host string) (int, string) {
 	what, trust := "the upstream "+host, "is not signed by the CA in upstream.ca_file ("+h.opts.CAFile+
 		"); download the CA file of this DBaaS Manager from the service dashboard"
 	if host != h.host {
-		what, trust = "the token endpoint "+host, "is not trusted (auth.iam_ca_file, or the system roots when it is unset)"
+		what, trust = name+" "+host, "is not trusted (auth.iam_ca_file, or the system roots when it is unset)"
 	}
 	switch {
 	case errors.As(err, &proxyErr) && proxyErr.Status != "":

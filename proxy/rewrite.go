@@ -27,8 +27,8 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see netrule.EscapedPath
 		}
 		out.Host = ""
-		// Client credentials are stripped here, before the access log or the transport sees
-		// the request; the token transport strips its own clone once more.
+		// Client credentials are stripped here, and again by the token transport on the
+		// clone it sends.
 		tokensource.StripCredentials(out.Header)
 		tokensource.StripCredentials(out.Trailer)
 	}
