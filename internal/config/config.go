@@ -11,6 +11,7 @@
 package config
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
@@ -129,6 +130,16 @@ func Defaults() Config {
 			IdleTimeout:           inbound.DefaultIdleTimeout,
 		},
 	}
+}
+
+// UpstreamProxy returns upstream.proxy_url parsed, or nil when it is unset (Validate has
+// checked it).
+func (c *Config) UpstreamProxy() *url.URL {
+	if c.Upstream.ProxyURL == "" {
+		return nil
+	}
+	u, _ := url.Parse(c.Upstream.ProxyURL)
+	return u
 }
 
 // UpstreamURL returns the base URL of the DBaaS Manager: upstream.url, or the public host

@@ -109,7 +109,7 @@ func IAMTransport(cfg *config.Config) (*http.Transport, error) {
 	}
 	return &http.Transport{
 		Proxy:                 nil, // like the upstream: directly, or through upstream.proxy_url
-		DialContext:           upstream.Dialer(proxyURL(cfg)),
+		DialContext:           upstream.Dialer(cfg.UpstreamProxy()),
 		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: cfg.Upstream.Timeout,

@@ -97,7 +97,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
 		return nil, err
 	}
-	if u := proxyURL(cfg); u != nil {
+	if u := cfg.UpstreamProxy(); u != nil {
 		logger.Info().Str("proxy_url", upstream.Redact(u)).Msg("the upstream and IAM are reached through a proxy")
 	}
 	if cfg.Auth.UsesIAM() {

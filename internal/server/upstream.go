@@ -15,17 +15,8 @@ func upstreamOptions(cfg *config.Config, pool *x509.CertPool) upstream.Options {
 	return upstream.Options{
 		CAPool: pool, ServerName: u.ServerName, HTTP1Only: !u.HTTP2, Timeout: u.Timeout,
 		MaxConns: u.MaxConns, MaxIdleConns: u.MaxIdleConns, IdleTimeout: u.IdleTimeout, Pins: u.Pins,
-		ProxyURL: proxyURL(cfg),
+		ProxyURL: cfg.UpstreamProxy(),
 	}
-}
-
-// proxyURL is upstream.proxy_url, or nil when unset (validation has checked it).
-func proxyURL(cfg *config.Config) *url.URL {
-	if cfg.Upstream.ProxyURL == "" {
-		return nil
-	}
-	u, _ := url.Parse(cfg.Upstream.ProxyURL)
-	return u
 }
 
 // UpstreamTransport returns the pooled, CA-pinned transport to the DBaaS Manager for cfg,
