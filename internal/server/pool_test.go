@@ -167,3 +167,22 @@ func TestProxyURL(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyURLCarriesIAM: with auth.source iam, the IAM exchange goes through the proxy of
+// upstream.proxy_url too (a CONNECT to IAM's host), verified against auth.iam_ca_file as
+// without it.
+func TestProxyURLCarriesIAM(t *testing.T) {
+	p := testkit.NewConnectProxy(t, false)
+	h := newSourceHarness(t, config.SourceIAM, Options{}, func(c *config.Config, _ *emulator.Server) {
+		c.Upstream.ProxyURL = p.URL.String()
+	})
+	h.serve(t)
+	if code, body := get(t, h.url("/api/v3/me/services")); code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	iamHost := strings.TrimPrefix(h.cfg.Auth.IAMURL, "https://")
+	seen := strings.Join(p.Seen(), "\n")
+	if !strings.Contains(seen, "CONNECT "+iamHost+" ") {
+		t.Errorf("the proxy saw no CONNECT to IAM (%s):\n%s", iamHost, seen)
+	}
+}
