@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
@@ -36,11 +35,10 @@ var errPoolWait = errors.New("upstream: the wait for a pooled connection timed o
 // for what is ever sent again.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	g := t.cur.Load()
-	// The request's own context, but cancelled also when the wait for a connection ends.
-	// It is not a child of req's: its end (when the body is done) must not cancel anything
-	// of net/http's, which then sometimes closes the connection instead of keeping it.
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(req.Context()))
-	stop := context.AfterFunc(req.Context(), func() { cancel(context.Cause(req.Context())) })
+	// The request's context, cancelled also when the wait for a connection ends. It is left
+	// to end with its parent: cancelling it once the body is done would cancel nothing
+	// useful, and net/http then sometimes closes the connection instead of keeping it.
+	ctx, cancel := context.WithCancelCause(req.Context())
 	var dialed atomic.Bool // a dial started for this request: a slow dial is no full pool
 	wait := time.AfterFunc(g.opts.Timeout, func() { cancel(errPoolWait) })
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -50,7 +48,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := g.http.RoundTrip(sentOnce(req).WithContext(ctx))
 	wait.Stop()
 	if err != nil {
-		stop()
 		if context.Cause(ctx) == errPoolWait && req.Context().Err() == nil && !dialed.Load() {
 			t.exhausted.Store(time.Now().UnixNano())
 			err = &PoolError{MaxConns: g.opts.MaxConns, Waited: g.opts.Timeout}
@@ -58,10 +55,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Request = req
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return resp, nil // its Body is the connection (an io.ReadWriteCloser): leave it be
-	}
-	resp.Body = &stopBody{ReadCloser: resp.Body, stop: stop}
 	return resp, nil
 }
 
@@ -70,19 +63,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) Saturated() bool {
 	at := t.exhausted.Load()
 	return at != 0 && time.Since(time.Unix(0, at)) < saturatedFor
-}
-
-// stopBody stops following the request's context when the response body is closed.
-type stopBody struct {
-	io.ReadCloser
-	stop func() bool
-}
-
-// Close closes the body and stops following the request's context.
-func (b *stopBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.stop()
-	return err
 }
 
 // idempotencyHeaders are the headers that make net/http resend any request (Request's
