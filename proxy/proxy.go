@@ -88,9 +88,6 @@ func New(opts Options) (*Handler, error) {
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
 	}
 	h.root = h.routes()
-	if opts.ClientName != nil {
-		h.root = h.nameClient(h.root)
-	}
 	if opts.Guard != nil {
 		h.root = opts.Guard(h.root)
 	}

@@ -8,13 +8,17 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
 
-// routes returns the handler of every request that passed the guard: methods the API does not
-// use are refused; the token endpoint is answered locally, its look-alikes refused, /me/
+// routes returns the handler of every request that passed the guard: it records the client's
+// name, which the guard put into the request's context, for the access log; methods the API
+// does not use are refused; the token endpoint is answered locally, its look-alikes refused, /me/
 // rewritten, every other path under /api/ forwarded, and the rest answered 404. Paths are
 // judged in their escaped form, never cleaned nor decoded: the upstream sees exactly the path
 // the client sent.
 func (h *Handler) routes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if st := stateFrom(req.Context()); st != nil && h.opts.ClientName != nil {
+			st.rec.ClientName = h.opts.ClientName(req.Context())
+		}
 		if !forwardedMethod(req.Method) {
 			w.Header().Set("Allow", allowedMethods)
 			jsonerr.Write(w, http.StatusMethodNotAllowed, "method not allowed: dbaas-proxy forwards only "+
@@ -52,17 +56,6 @@ func forwardedMethod(method string) bool {
 		return true
 	}
 	return false
-}
-
-// nameClient records the client's name, which the guard put into the context of the request
-// it let through, for the access log.
-func (h *Handler) nameClient(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st := stateFrom(r.Context()); st != nil {
-			st.rec.ClientName = h.opts.ClientName(r.Context())
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // apiVersion returns the version segment ("v3") and the rest of the path after it
