@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -86,6 +87,7 @@ func Redact(u *url.URL) string {
 type connector struct {
 	proxy *url.URL
 	d     *net.Dialer
+	roots *x509.CertPool // the CAs of an https:// proxy; nil: the system roots
 }
 
 // dial connects to the proxy (over TLS verified against the system roots for https://),
@@ -108,7 +110,7 @@ func (c *connector) dial(ctx context.Context, network, addr string) (net.Conn, e
 	}
 	_ = conn.SetDeadline(deadline)
 	if c.proxy.Scheme == "https" {
-		tc := tls.Client(conn, &tls.Config{ServerName: c.proxy.Hostname(), MinVersion: tls.VersionTLS12})
+		tc := tls.Client(conn, &tls.Config{ServerName: c.proxy.Hostname(), RootCAs: c.roots, MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
 			return fail("", err)

@@ -1,11 +1,17 @@
 package upstream
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
@@ -60,4 +66,41 @@ func TestProxyURL(t *testing.T) {
 			t.Fatalf("error %q does not name the proxy with its password hidden", msg)
 		}
 	})
+}
+
+// TestHTTPSProxy: an https:// proxy is reached over TLS verified against its CA (the system
+// roots in the proxy; the test's CA here), and the upstream's own TLS runs inside the tunnel;
+// a proxy whose certificate does not verify is refused and named.
+func TestHTTPSProxy(t *testing.T) {
+	s := newServer(t, newPKI(t), okHandler(), false, 0)
+	proxyPKI := newPKI(t)
+	cp := &testkit.ConnectProxy{}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{proxyPKI.leaf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: cp, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	cp.URL = &url.URL{Scheme: "https", Host: ln.Addr().String(), User: url.UserPassword("user", "pa:ss")}
+	for _, tt := range []struct {
+		name  string
+		roots *x509.CertPool
+		ok    bool
+	}{{"trusted", proxyPKI.pool, true}, {"untrusted", s.p.pool, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &connector{proxy: cp.URL, d: &net.Dialer{Timeout: 10 * time.Second}, roots: tt.roots}
+			tr := newTransport(t, s.p, Options{})
+			tr.cur.Load().http.DialContext = c.dial
+			_, err := get(t, tr, s.url())
+			var pe *ProxyError
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("through an https proxy: %v", err)
+			case !tt.ok && (!errors.As(err, &pe) || strings.Contains(err.Error(), "pa:ss")):
+				t.Fatalf("error = %v, want a *ProxyError without the password", err)
+			}
+		})
+	}
 }
