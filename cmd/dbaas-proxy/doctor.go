@@ -185,12 +185,17 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 
 // printConfig prints the value in force of every key that a variable or a flag can set, each
 // set by the file, a variable or a flag marked with where it came from. It holds paths and
-// hashes, never a secret: the key lives in its file, its command's output or the environment.
+// hashes, never a secret: the key lives in its file, its command's output or the environment,
+// and upstream.proxy_url's password shows as ***.
 func (d *doctor) printConfig() {
 	cfg := *d.cfg // the inbound limits as in force: 0 means their default
 	l := cfg.Inbound.Limits()
 	cfg.Inbound.MaxHeaderBytes, cfg.Inbound.ReadHeaderTimeout = l.MaxHeaderBytes, l.ReadHeaderTimeout
 	cfg.Inbound.IdleTimeout, cfg.Inbound.BodyIdleTimeout = l.IdleTimeout, l.BodyIdleTimeout
+	cfg.Inbound.WriteIdleTimeout = l.WriteIdleTimeout
+	if u := d.cfg.UpstreamProxy(); u != nil {
+		cfg.Upstream.ProxyURL = upstream.Redact(u)
+	}
 	fmt.Fprintf(d.out, "\nconfiguration in force (unmarked values are defaults):\n")
 	for _, k := range config.Keys() {
 		line := "  " + k.Name + ": " + cfg.Value(k.Name)

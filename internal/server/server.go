@@ -104,6 +104,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
 		return nil, err
 	}
+	if u := cfg.UpstreamProxy(); u != nil {
+		logger.Info().Str("proxy_url", upstream.Redact(u)).Msg("the upstream and IAM are reached through a proxy")
+	}
 	if cfg.Auth.UsesIAM() {
 		t, err := IAMTransport(cfg)
 		if err != nil {
@@ -167,11 +170,12 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 				a.metrics.Replay()
 			},
 		},
-		CAFile:     cfg.Upstream.CAFile,
-		Timeout:    cfg.Upstream.Timeout,
-		Logger:     a.log,
-		Guard:      a.guard.Wrap,
-		ClientName: inbound.ClientName,
+		CAFile:           cfg.Upstream.CAFile,
+		Timeout:          cfg.Upstream.Timeout,
+		WriteIdleTimeout: cfg.Inbound.Limits().WriteIdleTimeout,
+		Logger:           a.log,
+		Guard:            a.guard.Wrap,
+		ClientName:       inbound.ClientName,
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)
 			a.health.Observe(defaultRoute, rec)
@@ -214,10 +218,14 @@ func replayLimit(n int64) int64 {
 // defaultRoute names the one route of today's configuration, in the upstream's health.
 const defaultRoute = "default"
 
-// probe is the light check of the upstream while no request flows: a TLS handshake, verified
-// against upstream.ca_file.
+// probe is the light check of the upstream while no request flows: a TLS handshake through
+// upstream.proxy_url (if set), verified against upstream.ca_file.
 func (a *Server) probe(ctx context.Context) error {
 	u, err := url.Parse(a.cfg.UpstreamURL())
+	if err != nil {
+		return err
+	}
+	pool, err := upstream.ReadCA(a.cfg.Upstream.CAFile)
 	if err != nil {
 		return err
 	}
@@ -225,14 +233,13 @@ func (a *Server) probe(ctx context.Context) error {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
 	}
-	opts := a.upstream.Options()
-	d := &tls.Dialer{Config: &tls.Config{RootCAs: opts.CAPool, ServerName: cmp.Or(opts.ServerName, u.Hostname()),
-		MinVersion: tls.VersionTLS12}}
-	conn, err := d.DialContext(ctx, "tcp", host)
-	if err == nil {
-		conn.Close()
+	raw, err := upstream.Dialer(a.cfg.UpstreamProxy())(ctx, "tcp", host)
+	if err != nil {
+		return err
 	}
-	return err
+	defer raw.Close()
+	return tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: cmp.Or(a.cfg.Upstream.ServerName, u.Hostname()),
+		MinVersion: tls.VersionTLS12}).HandshakeContext(ctx)
 }
 
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
@@ -259,6 +266,9 @@ func (a *Server) APIKeySource() string { return a.credentialSource() }
 func (a *Server) ready() (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
+	}
+	if a.upstream.Saturated() {
+		return false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
 	}
 	st := a.tokens.Status()
 	ok, reason := st.Ready(time.Now())
