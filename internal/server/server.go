@@ -114,13 +114,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		a.iam = newSwapTransport(t)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
-	a.health = admin.NewHealth(reg, time.Now, defaultRoute)
+	reg := a.newMetrics()
 	if err := a.buildTokens(); err != nil {
 		return nil, err
 	}
@@ -138,6 +132,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = a.newAdmin(base, reg, recent)
 	return a, nil
+}
+
+// newMetrics builds the registry that /metrics serves, with the proxy's collectors (a.metrics)
+// and the upstream's health (a.health).
+func (a *Server) newMetrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	a.metrics = admin.NewMetrics(reg, a.opts.Version, a.cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
+	a.health = admin.NewHealth(reg, time.Now, defaultRoute)
+	return reg
 }
 
 // newAdmin builds the admin listener's handler.
