@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
@@ -176,9 +176,9 @@ func (l *logFile) Write(p []byte) (int, error) {
 }
 
 func (l *logFile) reopen() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := files.OpenAppend("log.file", l.path)
 	if err != nil {
-		return fmt.Errorf("log.file: cannot open %s: %w", l.path, errors.Unwrap(err))
+		return err
 	}
 	l.mu.Lock()
 	old := l.f

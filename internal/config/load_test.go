@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -252,5 +253,26 @@ func TestExampleIsTheRootFile(t *testing.T) {
 	}
 	if string(root) != Example {
 		t.Error("internal/config/config.example.yaml differs from the root config.example.yaml: run go generate ./internal/config")
+	}
+}
+
+// TestConfigsThatExplode: nested aliases (a "billion laughs") and a file over 1 MiB are
+// refused at once with an error naming the file and the limit.
+func TestConfigsThatExplode(t *testing.T) {
+	dir := t.TempDir()
+	bomb := "x0: &a0 [k,k,k,k,k,k,k,k,k,k]\n"
+	for i := 1; i < 9; i++ {
+		bomb += fmt.Sprintf("x%d: &a%d [%s]\n", i, i, strings.Repeat(fmt.Sprintf("*a%d,", i-1), 10))
+	}
+	cases := []struct{ name, content, want string }{
+		{"aliases", bomb + "admin:\n  clients: *a8\n", "expands to more than 100000 YAML nodes"},
+		{"large", minimal + "#" + strings.Repeat("x", 1<<20) + "\n", "is larger than 1 MiB, the cap for this file"},
+	}
+	for _, c := range cases {
+		path := testkit.WriteFile(t, dir, c.name+".yaml", c.content)
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: Load = %v, want %q and the path", c.name, err, c.want)
+		}
 	}
 }

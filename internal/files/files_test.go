@@ -68,4 +68,3 @@ func TestOpenAppendRefusesSymlinks(t *testing.T) {
 	}
 	f.Close()
 }
-
