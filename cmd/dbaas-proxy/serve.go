@@ -32,7 +32,8 @@ func setupServe(fs *flag.FlagSet) runFunc {
 }
 
 // serve builds the server from cfg and runs it until a signal: SIGHUP reopens log.file and
-// reloads; SIGTERM or SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a
+// reloads, on a goroutine of its own (SIGHUPs that arrive during a reload make one more);
+// SIGTERM or SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a
 // SIGHUP, exits at once with 128+N.
 func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	out, closeLog, err := logOutput(cfg.Log, sys.stderr)
@@ -66,6 +67,16 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
+	reloads := make(chan struct{}, 1)
+	go reloader(ctx, reloads, func() {
+		if lf, ok := out.(*logFile); ok {
+			logs.Flush() // the lines before the signal go to the old file
+			if err := lf.reopen(); err != nil {
+				logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
+			}
+		}
+		srv.Reload() // does nothing once shutdown has begun
+	})
 	var forced os.Signal
 	for {
 		select {
@@ -81,13 +92,10 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 			switch {
 			case forced != nil:
 			case s == syscall.SIGHUP:
-				if lf, ok := out.(*logFile); ok {
-					logs.Flush() // the lines before the signal go to the old file
-					if err := lf.reopen(); err != nil {
-						logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
-					}
+				select {
+				case reloads <- struct{}{}:
+				default: // a reload is already due: SIGHUPs coalesce
 				}
-				srv.Reload() // does nothing once shutdown has begun
 			case ctx.Err() == nil:
 				logger.Info().Str("signal", s.String()).Msg("shutting down: finishing requests in flight")
 				cancel()
@@ -97,6 +105,19 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 				logs.Flush()
 				sys.exit(128 + signalNumber(s))
 			}
+		}
+	}
+}
+
+// reloader runs reload for each request on reloads until ctx ends, off the signal loop, so
+// that a slow reload (a slow api_key_command) never keeps a SIGTERM waiting.
+func reloader(ctx context.Context, reloads <-chan struct{}, reload func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reloads:
+			reload()
 		}
 	}
 }

@@ -16,7 +16,7 @@ func (a *Server) Reload() { a.reload("reload requested") }
 func (a *Server) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	if a.stopping.Load() || a.closed {
+	if a.stopping.Load() || a.closed.Load() {
 		return
 	}
 	_ = sdnotify.Reloading()
@@ -47,7 +47,7 @@ func (a *Server) reloadKey() {
 	}
 	if changed, err := a.keys.reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old API key")
-	} else if changed {
+	} else if changed && !a.closed.Load() {
 		a.keyChanged()
 	}
 }

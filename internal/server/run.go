@@ -111,9 +111,7 @@ func (a *Server) Serve(ctx context.Context) error {
 	cleanup := func() {
 		stopBG()
 		a.watchers.Wait()
-		a.reloadMu.Lock() // a Reload in progress finishes first; later ones do nothing
-		a.closed = true
-		a.reloadMu.Unlock()
+		a.closed.Store(true) // a reload in progress (a slow api_key_command) is not waited for
 		a.tokens.Close()
 		a.upstream.CloseIdleConnections()
 		if a.iam != nil {

@@ -62,8 +62,8 @@ type Server struct {
 	stopping atomic.Bool
 	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
-	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
-	closed   bool       // under reloadMu: the token source is closed, reloads do nothing
+	reloadMu sync.Mutex  // one reload at a time: SIGHUP and the file watcher
+	closed   atomic.Bool // the token source is closed: reloads do nothing
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
