@@ -44,6 +44,9 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	logs := newLogBuffer(out, logFlushPeriod)
 	defer logs.Close() // before closeLog: the last lines reach log.file before it is closed
 	logger := newLogger(cfg.Log, logs.writer())
+	if err := notDumpable(); err != nil {
+		logger.Warn().Err(err).Msg("cannot turn PR_SET_DUMPABLE off: a core dump could hold the API key")
+	}
 	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
 	if err != nil {
 		return usageErr(err)
