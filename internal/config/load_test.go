@@ -276,3 +276,24 @@ func TestConfigsThatExplode(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbersHaveRanges: a number or duration beyond its range, and a log level zerolog takes
+// but the documentation does not, are refused with the key and the range.
+func TestNumbersHaveRanges(t *testing.T) {
+	cases := []struct{ env, key, want string }{
+		{"AUTH_MAX_REPLAY_BYTES=9223372036854775807", "auth.max_replay_bytes", "is out of range; use 0 to 67108864"},
+		{"INBOUND_MAX_HEADER_BYTES=9223372036854775807", "inbound.max_header_bytes", "is out of range; use 0 to 1048576"},
+		{"UPSTREAM_MAX_CONNS=100000000", "upstream.max_conns", "is out of range; use 0 to 65536"},
+		{"UPSTREAM_TIMEOUT=2000000h", "upstream.timeout", "is too long; use at most 24h0m0s"},
+		{"LOG_LEVEL=60", "log.level", "is not a level"},
+		{"LOG_LEVEL=disabled", "log.level", "is not a level"},
+	}
+	for _, c := range cases {
+		_, err := Resolve(Sources{Environ: []string{EnvPrefix + c.env, EnvPrefix + "UPSTREAM_URL=https://127.0.0.1:1",
+			EnvPrefix + "UPSTREAM_CA_FILE=/ca.pem"}})
+		p := problems(t, err)[c.key]
+		if p == nil || !strings.Contains(p.Error(), c.want) {
+			t.Errorf("%s: problem %v, want %q (all: %v)", c.env, p, c.want, err)
+		}
+	}
+}

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
@@ -34,10 +32,13 @@ func (c *Config) Validate() error {
 	if c.ShutdownDelay < 0 {
 		add("shutdown_delay", "%q is negative; use 0s, or e.g. 5s behind a load balancer", c.ShutdownDelay)
 	}
+	c.validateRanges(add)
 	c.validateUpstream(add)
 	c.validateAuth(add)
 	c.validateSource(add)
-	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default: // zerolog also takes numbers, "disabled", "fatal" and "panic", which silence lines
 		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
@@ -59,6 +60,43 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// maxima are the largest values of the numeric keys; other durations take maxDuration and
+// other numbers maxNumber. Beyond them a value is a mistake, or overflows where it is used.
+var maxima = map[string]int64{
+	"auth.max_replay_bytes":           64 << 20,
+	"inbound.max_header_bytes":        1 << 20,
+	"inbound.max_body_bytes":          1 << 40,
+	"inbound.max_concurrent_requests": 1 << 20,
+	"inbound.min_body_rate":           1 << 30,
+}
+
+const (
+	maxNumber   = 1 << 16
+	maxDuration = int64(24 * time.Hour)
+)
+
+// validateRanges refuses a number or duration above its maximum (negative values are each
+// key's own check).
+func (c *Config) validateRanges(add func(key, format string, args ...any)) {
+	for _, k := range Keys() {
+		v, _ := c.field(k.Name)
+		hi, ok := maxima[k.Name]
+		switch {
+		case v.Type() == durationType:
+			if hi = maxDuration; v.Int() > hi {
+				add(k.Name, "%v is too long; use at most %v", time.Duration(v.Int()), time.Duration(hi))
+			}
+		case v.CanInt():
+			if !ok {
+				hi = maxNumber
+			}
+			if v.Int() > hi {
+				add(k.Name, "%d is out of range; use 0 to %d", v.Int(), hi)
+			}
+		}
+	}
 }
 
 func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
