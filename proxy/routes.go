@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // routes builds the router: methods the API does not use are refused, and the paths the
@@ -124,7 +125,7 @@ func matchTokenLookalike(r *http.Request, _ *mux.RouteMatch) bool {
 
 // tokenLookalike reports whether the escaped path p, read the loosest way a server might
 // (percent-decoded, without case, "/" and "\" both separators, empty and "." segments dropped,
-// ".." resolved, ";..." cut from each segment), starts with api/<any>/auth/token.
+// ".." resolved, each segment read as its netrule.Stem), starts with api/<any>/auth/token.
 func tokenLookalike(p string) bool {
 	if !strings.Contains(strings.ToLower(p), "auth") && !strings.Contains(p, "%") {
 		return false // the common case, without allocating
@@ -135,8 +136,7 @@ func tokenLookalike(p string) bool {
 	p = strings.ToLower(p)
 	var segs []string
 	for _, s := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
-		s, _, _ = strings.Cut(s, ";")
-		switch s {
+		switch s = netrule.Stem(s); s {
 		case "", ".":
 		case "..":
 			if len(segs) > 0 {

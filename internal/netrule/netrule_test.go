@@ -128,3 +128,14 @@ func TestEscapedPath(t *testing.T) {
 		})
 	}
 }
+
+func TestLoosePath(t *testing.T) {
+	for p, want := range map[string]string{
+		"/x": "/x", "/x/": "/x", "/x;a=b": "/x", "/x%20": "/x", "/x.json": "/x", "/x%00": "/x", "/x%20%09 ": "/x",
+		"/a//b/": "/a/b", "/": "/", "/.hidden/..": "/.hidden/..", "/v1.2/x": "/v1/x",
+	} {
+		if got := LoosePath(p); got != want {
+			t.Errorf("LoosePath(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
