@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // verdict is a rejection: status 0 lets the request on.
@@ -37,8 +38,8 @@ func newMessages(cfg Config) messages {
 		clientPath: "forbidden: this path is not allowed for this client (inbound.clients[].allow_paths)",
 		dots: "bad request: the path has a \".\" or \"..\" segment (literal or percent-encoded); " +
 			"send the path without dot segments",
-		ambiguous: "bad request: the path has \"%2F\", \"%5C\", \"\\\", \"//\" or a percent-encoded letter, " +
-			"digit or \"-._~\", which the path rules (inbound.allow_paths, inbound.deny_paths, " +
+		ambiguous: "bad request: the path has \"%2F\", \"%5C\", \"\\\", \"//\", \"%25\", a percent-encoded " +
+			"letter, digit, \"-._~\" or control character, or bytes that are not UTF-8, which the path rules (inbound.allow_paths, inbound.deny_paths, " +
 			"inbound.clients[].allow_paths) cannot judge; send the path in its plain form",
 		tooLarge: fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", cfg.MaxBodyBytes),
 		overload: "service unavailable: dbaas-proxy is serving its maximum of concurrent requests " +
@@ -93,6 +94,11 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody
+	if hasBody && !r.ProtoAtLeast(1, 1) {
+		// net/http frames an HTTP/1.0 body by Content-Length even when Transfer-Encoding says
+		// otherwise (it drops that header): a request hidden in the body must not be read next.
+		w.Header().Set("Connection", "close")
+	}
 	if hasBody {
 		// The body is wrapped on a copy: the server's own request must keep its body, or
 		// net/http would ask for a body announced with "Expect: 100-continue" (sending 100
@@ -184,16 +190,18 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	case g.rules && ambiguousForRules(path):
 		return verdict{http.StatusBadRequest, "encoding", g.msg.ambiguous}
 	}
-	for _, m := range g.denyMethods {
-		if strings.EqualFold(m, r.Method) {
-			return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
+	for _, method := range methods(r) {
+		for _, m := range g.denyMethods {
+			if strings.EqualFold(m, method) {
+				return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
+			}
+		}
+		if c != nil && c.readOnly && method != http.MethodGet && method != http.MethodHead {
+			return verdict{http.StatusForbidden, "read_only", g.msg.readOnly}
 		}
 	}
-	if c != nil && c.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return verdict{http.StatusForbidden, "read_only", g.msg.readOnly}
-	}
 	switch {
-	case matchAny(g.denyPaths, path):
+	case matchAny(g.denyPaths, path) || len(g.denyPaths) > 0 && matchAny(g.denyPaths, netrule.LoosePath(path)):
 		return verdict{http.StatusForbidden, "path", g.msg.denyPath}
 	case len(g.allowPaths) > 0 && !matchAny(g.allowPaths, path):
 		return verdict{http.StatusForbidden, "path", g.msg.allowPath}
@@ -201,6 +209,22 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 		return verdict{http.StatusForbidden, "path", g.msg.clientPath}
 	}
 	return verdict{}
+}
+
+// overrideHeaders are the headers some servers obey as the request's real method.
+var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// methods returns r's method and every method override it carries (overrideHeaders and a
+// _method query parameter): each is judged as the method, since the upstream might obey it.
+func methods(r *http.Request) []string {
+	ms := []string{r.Method}
+	for _, h := range overrideHeaders {
+		ms = append(ms, r.Header.Values(h)...)
+	}
+	if strings.Contains(r.URL.RawQuery, "_method") {
+		ms = append(ms, r.URL.Query()["_method"]...)
+	}
+	return ms
 }
 
 // limitBody applies max_body_bytes: false when the declared length is over it; a body of

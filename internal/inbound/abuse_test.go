@@ -1,0 +1,88 @@
+package inbound
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestPolicyBypasses: the ways an outside review passed the path and method rules. A deny rule
+// ending in "$" also refuses the path with a final "/", a ";" parameter, a trailing space or an
+// extension; double-encoded, overlong-UTF-8 and NUL segments are refused under a path rule;
+// method-override headers and ?_method= are judged like the method itself.
+func TestPolicyBypasses(t *testing.T) {
+	const loop = "127.0.0.1:20000"
+	deny := Config{DenyPaths: []string{"^/api/v3/0123/services$"}}
+	allow := Config{AllowPaths: []string{"^/api/v3/"}}
+	methods := Config{DenyMethods: []string{"DELETE"}}
+	reader := []string{"Authorization: Bearer " + readerToken}
+	tests := []struct {
+		name       string
+		cfg        Config
+		req        req
+		wantStatus int
+		wantReason string
+	}{
+		{"deny $ final slash", deny, req{path: "/api/v3/0123/services/"}, 403, "path"},
+		{"deny $ parameter", deny, req{path: "/api/v3/0123/services;a=b"}, 403, "path"},
+		{"deny $ space", deny, req{path: "/api/v3/0123/services%20"}, 403, "path"},
+		{"deny $ extension", deny, req{path: "/api/v3/0123/services.json"}, 403, "path"},
+		{"deny $ other path", deny, req{path: "/api/v3/0123/services/x"}, 200, ""},
+		{"double-encoded dots", allow, req{path: "/api/v3/%252e%252e/v1/x"}, 400, "encoding"},
+		{"overlong UTF-8 dots", allow, req{path: "/api/v3/%c0%ae%c0%ae/v1/x"}, 400, "encoding"},
+		{"NUL after dots", allow, req{path: "/api/v3/..%00/v1/x"}, 400, "encoding"},
+		{"UTF-8 name", allow, req{path: "/api/v3/%C3%A9t%C3%A9"}, 200, ""},
+		{"X-HTTP-Method-Override", methods, req{headers: []string{"X-HTTP-Method-Override: DELETE"}}, 403, "method"},
+		{"X-HTTP-Method", methods, req{headers: []string{"X-HTTP-Method: delete"}}, 403, "method"},
+		{"X-Method-Override", methods, req{headers: []string{"X-Method-Override: DELETE"}}, 403, "method"},
+		{"_method query", methods, req{path: "/api/v3/0123/services?a=1&_method=DELETE"}, 403, "method"},
+		{"override to an allowed method", methods, req{headers: []string{"X-HTTP-Method-Override: PATCH"}}, 200, ""},
+		{"read-only override", bearerConfig(), req{headers: append(reader, "X-HTTP-Method-Override: DELETE")}, 403, "read_only"},
+		{"read-only _method", bearerConfig(), req{path: "/api/v3/0123/services?_method=POST", headers: reader}, 403, "read_only"},
+		{"read-only GET", bearerConfig(), req{headers: reader}, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.cfg, loop)
+			check(t, f, f.send(t, tt.req), tt.wantStatus, tt.wantReason, 0)
+		})
+	}
+}
+
+// TestHTTP10BodyClosesConnection: an HTTP/1.0 request with both Transfer-Encoding and
+// Content-Length is framed by Content-Length (net/http drops Transfer-Encoding on HTTP/1.0), so
+// a request hidden in its body would be served next on a kept connection. The connection is
+// closed after an HTTP/1.0 request with a body instead: the hidden request is never read.
+func TestHTTP10BodyClosesConnection(t *testing.T) {
+	f := newFixture(t, Config{}, "127.0.0.1:20000")
+	hidden := "GET /smuggled HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
+	body := "0\r\n\r\n" + hidden
+	conn, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "POST /api/v3/0123/services HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"+
+		"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"+body)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 && !resp.Close {
+		t.Errorf("first answer %d without closing the connection", resp.StatusCode)
+	}
+	if resp2, err := http.ReadResponse(br, nil); err == nil {
+		resp2.Body.Close()
+		t.Errorf("a second answer (%d) came on the connection: the hidden request was served", resp2.StatusCode)
+	}
+	if n := f.be.count(); n > 1 {
+		t.Errorf("the backend ran %d times: it saw the hidden request", n)
+	}
+}
