@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -167,6 +168,12 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 	}
 	bad := func() (reflect.Value, string) {
 		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
+	}
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText([]byte(s)); err != nil {
+			return v, err.Error()
+		}
+		return v, ""
 	}
 	switch {
 	case t == durationType:

@@ -2,11 +2,19 @@ package inbound
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
 
 // TestPolicyBypasses: the ways an outside review passed the path and method rules. A deny rule
@@ -84,5 +92,65 @@ func TestHTTP10BodyClosesConnection(t *testing.T) {
 	}
 	if n := f.be.count(); n > 1 {
 		t.Errorf("the backend ran %d times: it saw the hidden request", n)
+	}
+}
+
+// TestMinBodyRate: a body trickled below inbound.min_body_rate (here 50 bytes/s against the
+// default 1 KiB/s) is cut once the rate window has passed since its first byte (shortened
+// here from 30 s): the handler's read fails with a timeout (the proxy's 408), the connection
+// closes and the only slot is free again; a fast body passes.
+func TestMinBodyRate(t *testing.T) {
+	g, err := New(Config{MaxConcurrentRequests: 1}, Options{Listen: "127.0.0.1:20000", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.limits.rateWindow = 300 * time.Millisecond
+	srv := httptest.NewServer(g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); errors.Is(err, os.ErrDeadlineExceeded) {
+			jsonerr.Write(w, http.StatusRequestTimeout, "request timeout")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	_, _ = io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n")
+	stop, trickled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(trickled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	close(stop)
+	<-trickled
+	if err != nil {
+		t.Fatalf("no answer to a trickled body: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("answer %d, want 408", resp.StatusCode)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Errorf("after the 408: %q %v, want the connection closed (EOF)", rest, err)
+	}
+	got := raw(t, srv.Listener.Addr().String(), "POST", "/x", "127.0.0.1", []string{"Content-Length: 100000"}, strings.Repeat("x", 100000))
+	if got.status != 200 {
+		t.Errorf("a fast body got %d %s, want 200", got.status, got.body)
 	}
 }

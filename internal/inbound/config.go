@@ -1,11 +1,17 @@
 package inbound
 
-import "time"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Defaults applied when a limit in Config is zero.
 const (
 	DefaultMaxConcurrentRequests = 1024     // Config.MaxConcurrentRequests when 0
 	DefaultMaxHeaderBytes        = 64 << 10 // Config.MaxHeaderBytes when 0
+	DefaultMinBodyRate           = 1 << 10  // Config.MinBodyRate when 0, bytes per second
 
 	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
 	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
@@ -61,6 +67,10 @@ type Config struct {
 	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
 	// slot. 0: DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// MinBodyRate is the slowest average rate, in bytes per second since its first byte, at
+	// which a request body may arrive once it has been arriving for 30 s; a slower one is cut
+	// like a stalled one (408, connection closed, slot freed). 0: DefaultMinBodyRate.
+	MinBodyRate Rate `yaml:"min_body_rate"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next request
 	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -112,4 +122,24 @@ func (c Config) pathPolicy() bool {
 		}
 	}
 	return false
+}
+
+// Rate is a number of bytes per second, written as a whole number or with a unit: "1024",
+// "1KiB", "2MiB".
+type Rate int64
+
+// UnmarshalText parses a Rate (yaml.v3 and the configuration's variables and flags use it).
+func (r *Rate) UnmarshalText(b []byte) error {
+	s, unit := string(b), int64(1)
+	if t, ok := strings.CutSuffix(s, "KiB"); ok {
+		s, unit = t, 1<<10
+	} else if t, ok := strings.CutSuffix(s, "MiB"); ok {
+		s, unit = t, 1<<20
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 || n > 1<<40 {
+		return fmt.Errorf("%q is not a rate; write bytes per second, e.g. 1024 or 1KiB", b)
+	}
+	*r = Rate(n * unit)
+	return nil
 }

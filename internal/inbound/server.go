@@ -13,7 +13,12 @@ type Limits struct {
 	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
 	IdleTimeout       time.Duration // http.Server.IdleTimeout
 	BodyIdleTimeout   time.Duration // enforced by the Guard on each request body
+	MinBodyRate       int64         // bytes per second, enforced by the Guard from rateWindow on
+	rateWindow        time.Duration // bodyRateWindow; tests shorten it
 }
+
+// bodyRateWindow is how long after its first byte a body's rate is first judged.
+const bodyRateWindow = 30 * time.Second
 
 // Limits returns c's limits, each zero replaced by its default (DefaultMaxHeaderBytes,
 // DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout).
@@ -23,6 +28,11 @@ func (c Config) Limits() Limits {
 		ReadHeaderTimeout: orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		IdleTimeout:       orDefault(c.IdleTimeout, DefaultIdleTimeout),
 		BodyIdleTimeout:   orDefault(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		MinBodyRate:       int64(c.MinBodyRate),
+		rateWindow:        bodyRateWindow,
+	}
+	if l.MinBodyRate == 0 {
+		l.MinBodyRate = DefaultMinBodyRate
 	}
 	if l.MaxHeaderBytes == 0 {
 		l.MaxHeaderBytes = DefaultMaxHeaderBytes

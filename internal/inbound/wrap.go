@@ -118,7 +118,8 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { <-g.sem }()
 	if hasBody {
-		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout}
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout,
+			minRate: g.limits.MinBodyRate, window: g.limits.rateWindow}
 		defer ib.done()
 		r.Body = ib
 	}
