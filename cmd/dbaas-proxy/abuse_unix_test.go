@@ -3,7 +3,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
@@ -75,4 +80,61 @@ func TestBinarySIGTERMNotQueuedBehindReloads(t *testing.T) {
 	if n := strings.Count(r.stderr.String(), "reloading the API key"); n > 2 {
 		t.Errorf("%d reloads for 6 SIGHUPs during one: they should coalesce", n)
 	}
+}
+
+// TestBinarySIGHUPReloadsClientLists: a token removed from inbound.clients and SIGHUP: the
+// removed token gets 401 on its next request, on a kept-alive connection too; the kept token
+// still works. (admin.clients goes the same way: TestBearerSet.)
+func TestBinarySIGHUPReloadsClientLists(t *testing.T) {
+	const keep, drop = "keep-token-0123456789abcdef", "drop-token-0123456789abcdef"
+	clients := func(tokens ...string) string {
+		s := ""
+		for _, tok := range tokens {
+			s += fmt.Sprintf("    - {name: %s, token_sha256: %s}\n", tok[:4], inbound.HashToken(tok))
+		}
+		return s
+	}
+	e := newEnv(t, "inbound:\n  clients:\n"+clients(keep, drop))
+	cfg := mustRead(t, e.config)
+	r := run(t, "-config", e.config)
+	e.ready(t)
+	conn, err := net.Dial("tcp", e.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	send := func(token string) int {
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "GET /api/v3/me/services HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", e.listen, token)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("kept-alive connection: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send(drop); code != 200 {
+		t.Fatalf("before the reload the token got %d", code)
+	}
+	opsWrite(t, e.config, strings.Replace(cfg, clients(keep, drop), clients(keep), 1))
+	r.signal(t, syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the removed token refused on a new connection", func() bool {
+		req, _ := http.NewRequest("GET", "http://"+e.listen+"/api/v3/me/services", nil)
+		req.Header.Set("Authorization", "Bearer "+drop)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 401
+	})
+	if code := send(drop); code != 401 {
+		t.Errorf("the removed token got %d on a kept-alive connection, want 401", code)
+	}
+	if code := send(keep); code != 200 {
+		t.Errorf("the kept token got %d, want 200", code)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

@@ -23,19 +23,20 @@ func setupServe(fs *flag.FlagSet) runFunc {
 		[2]string{"listen", "the listen `address`: HOST:PORT or unix:/path"},
 		[2]string{"log.level", "the log `level`: trace, debug, info, warn or error"})
 	return func(ctx context.Context, sys system, _ []string) error {
-		cfg, err := cf.load(sys)
-		if err != nil {
-			return err
-		}
-		return serve(ctx, cfg, sys)
+		return serve(ctx, func() (*config.Config, error) { return cf.load(sys) }, sys)
 	}
 }
 
 // serve builds the server from cfg and runs it until a signal: SIGHUP reopens log.file and
 // reloads, on a goroutine of its own (SIGHUPs that arrive during a reload make one more);
 // SIGTERM or SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a
-// SIGHUP, exits at once with 128+N.
-func serve(ctx context.Context, cfg *config.Config, sys system) error {
+// SIGHUP, exits at once with 128+N. load reads the configuration: at start, and on SIGHUP for
+// the client lists (inbound.clients, admin.clients).
+func serve(ctx context.Context, load func() (*config.Config, error), sys system) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
 	out, closeLog, err := logOutput(cfg.Log, sys.stderr)
 	if err != nil {
 		return usageErr(err)
@@ -79,6 +80,11 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 			}
 		}
 		srv.Reload() // does nothing once shutdown has begun
+		if cfg, err := load(); err != nil {
+			logger.Error().Err(err).Msg("cannot read the configuration again; keeping the old client lists")
+		} else if err := srv.SetClients(cfg); err != nil {
+			logger.Error().Err(err).Msg("keeping the old client lists")
+		}
 	})
 	var forced os.Signal
 	for {

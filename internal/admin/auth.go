@@ -20,7 +20,7 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	h.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin: refused a request without a valid admin client token")
 	msg := "unauthorized: admin.listen is not a loopback address, so the status page and POST /token/refresh " +
 		"need \"Authorization: Bearer <token>\" with a token whose SHA-256 is in admin.clients"
-	if len(h.opts.Clients) == 0 {
+	if h.clients.Empty() {
 		msg += "; admin.clients is empty, so they are unavailable from afar until you add one " +
 			"(/healthz, /readyz and /metrics stay open)"
 	}

@@ -70,9 +70,9 @@ type Options struct {
 	// (netrule.IsLoopbackListen), the status page and /token/refresh need a bearer token of
 	// Clients. "" counts as loopback.
 	Listen string
-	// Clients may use the status page and /token/refresh when Listen is not loopback (see
-	// Config.Clients). Ignored on loopback.
-	Clients []inbound.Client
+	// Clients (admin.clients) may use the status page and /token/refresh when Listen is not
+	// loopback; the caller may Set them again on SIGHUP. Ignored on loopback; nil: none.
+	Clients *inbound.Bearer
 }
 
 // pageRows is how many of the last requests the status page lists.
@@ -106,7 +106,7 @@ func NewHandler(opts Options) http.Handler {
 		log:     opts.Logger.With().Str("component", "admin").Logger(),
 		hosts:   netrule.NewHostRule(opts.AllowedHosts...).WithLoopback(),
 		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
-		clients: inbound.NewBearer(opts.Clients),
+		clients: opts.Clients,
 		page:    newPage(),
 	}
 	if opts.Gatherer != nil {

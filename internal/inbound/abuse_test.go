@@ -154,3 +154,35 @@ func TestMinBodyRate(t *testing.T) {
 		t.Errorf("a fast body got %d %s, want 200", got.status, got.body)
 	}
 }
+
+// TestBearerSet: Set replaces the tokens a Bearer accepts (admin.clients on SIGHUP).
+func TestBearerSet(t *testing.T) {
+	b := NewBearer([]Client{{Name: "ops", TokenSHA256: HashToken(aliceToken)}})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+aliceToken)
+	if name, ok := b.Check(r); !ok || name != "ops" || b.Empty() {
+		t.Fatalf("Check = %q %v before Set", name, ok)
+	}
+	b.Set(nil)
+	if _, ok := b.Check(r); ok || !b.Empty() {
+		t.Error("a removed token still passes")
+	}
+	if _, ok := (*Bearer)(nil).Check(r); ok {
+		t.Error("a nil Bearer let a request on")
+	}
+}
+
+// TestSetClients: SetClients takes effect on the next request and refuses to turn inbound
+// authentication off.
+func TestSetClients(t *testing.T) {
+	f := newFixture(t, bearerConfig(), "10.0.0.5:20000")
+	bearer := []string{"Authorization: Bearer " + aliceToken}
+	check(t, f, f.send(t, req{host: "x", headers: bearer}), 200, "", 0)
+	if err := f.g.SetClients(bearerConfig().Clients[1:]); err != nil {
+		t.Fatal(err)
+	}
+	check(t, f, f.send(t, req{host: "x", headers: bearer}), 401, "auth", f.be.count())
+	if err := f.g.SetClients(nil); err == nil || !strings.Contains(err.Error(), "takes a restart") {
+		t.Errorf("SetClients(nil) = %v, want a refusal", err)
+	}
+}

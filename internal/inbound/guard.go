@@ -1,9 +1,11 @@
 package inbound
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,8 +38,9 @@ type Guard struct {
 	cidrs       []netip.Prefix
 	hosts       netrule.HostRule
 	origins     []string
-	auth        *authenticator // nil: no inbound authentication
-	rules       bool           // some path rule exists: refuse paths they cannot judge
+	clients     atomic.Pointer[clientState]
+	base        Config // as given to New, for SetClients
+	listen      string
 	denyMethods []string
 	denyPaths   []*regexp.Regexp
 	allowPaths  []*regexp.Regexp
@@ -63,10 +66,11 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		onReject:    opts.OnReject,
 		now:         time.Now,
 		remote:      !netrule.IsLoopbackListen(opts.Listen),
+		base:        cfg,
+		listen:      opts.Listen,
 		warnings:    warnings(cfg, opts.Listen),
 		hosts:       newHostRule(cfg, opts.Listen),
 		origins:     cfg.AllowedOrigins,
-		rules:       cfg.pathPolicy(),
 		denyMethods: cfg.DenyMethods,
 		denyPaths:   mustCompile(cfg.DenyPaths),
 		allowPaths:  mustCompile(cfg.AllowPaths),
@@ -83,13 +87,40 @@ func New(cfg Config, opts Options) (*Guard, error) {
 	for _, s := range cfg.AllowCIDRs {
 		g.cidrs = append(g.cidrs, netip.MustParsePrefix(s).Masked()) // checked by Validate
 	}
+	g.clients.Store(newClientState(cfg))
+	return g, nil
+}
+
+// clientState is what depends on inbound.clients; SetClients replaces it whole.
+type clientState struct {
+	auth  *authenticator // nil: no inbound authentication
+	rules bool           // some path rule exists: refuse paths they cannot judge
+}
+
+func newClientState(cfg Config) *clientState {
 	clients := make([]*client, len(cfg.Clients))
 	for i, cl := range cfg.Clients {
 		clients[i] = &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
 			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
 	}
-	g.auth = newAuthenticator(cfg, clients)
-	return g, nil
+	return &clientState{auth: newAuthenticator(cfg, clients), rules: cfg.pathPolicy()}
+}
+
+// SetClients replaces inbound.clients (on SIGHUP): from the next request on, kept-alive
+// connections included, only they pass, with their rights and fresh rate limits. It keeps the
+// old ones and returns an error when the new ones are invalid or would turn inbound
+// authentication on or off, which changes the mode and takes a restart.
+func (g *Guard) SetClients(clients []Client) error {
+	cfg := g.base
+	cfg.Clients = clients
+	if cfg.authConfigured() != g.base.authConfigured() {
+		return errors.New("inbound: turning inbound authentication on or off takes a restart; kept the old inbound.clients")
+	}
+	if err := cfg.Validate(g.listen); err != nil {
+		return fmt.Errorf("inbound: kept the old inbound.clients: %w", err)
+	}
+	g.clients.Store(newClientState(cfg))
+	return nil
 }
 
 // Remote reports whether the listen address is not loopback (gateway mode).

@@ -130,10 +130,11 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with the client name in its context and without Authorization, and the client (nil for
 // default rights); or, having answered 401, false.
 func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string) (*http.Request, *client, bool) {
-	if g.auth == nil {
+	auth := g.clients.Load().auth
+	if auth == nil {
 		return r, nil, true
 	}
-	c, name, ok := g.auth.authenticate(r)
+	c, name, ok := auth.authenticate(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy"`)
 		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", g.msg.auth})
@@ -188,7 +189,7 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	switch {
 	case hasDotSegment(path):
 		return verdict{http.StatusBadRequest, "encoding", g.msg.dots}
-	case g.rules && ambiguousForRules(path):
+	case g.clients.Load().rules && ambiguousForRules(path):
 		return verdict{http.StatusBadRequest, "encoding", g.msg.ambiguous}
 	}
 	for _, method := range methods(r) {

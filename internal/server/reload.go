@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
@@ -38,6 +39,17 @@ func (a *Server) reload(why string) {
 	if err := a.guard.Reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old inbound TLS files")
 	}
+}
+
+// SetClients applies inbound.clients and admin.clients of cfg, the configuration read again
+// on SIGHUP, so that a removed token is refused from the next request on; other changes take a
+// restart. Invalid client lists are refused whole and the old ones kept.
+func (a *Server) SetClients(cfg *config.Config) error {
+	if err := a.guard.SetClients(cfg.Inbound.Clients); err != nil {
+		return err
+	}
+	a.adminClients.Set(cfg.Admin.Clients)
+	return nil
 }
 
 // reloadKey re-reads the API key, if there is one, and drops the token of an old key.

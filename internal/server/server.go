@@ -48,19 +48,20 @@ type Options struct {
 // handler with its inbound guard, and the admin handler. Build it with New; serve it with Run,
 // or Listen and then Serve. A Server serves once.
 type Server struct {
-	cfg      *config.Config
-	opts     Options
-	log      zerolog.Logger
-	keys     *keyStore // nil for auth.source trusted_profile, which uses no API key
-	upstream *upstream.Transport
-	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
-	tokens   *tokensource.Cached
-	guard    *inbound.Guard
-	proxy    http.Handler
-	admin    http.Handler
-	metrics  *admin.Metrics
-	stopping atomic.Bool
-	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
+	cfg          *config.Config
+	opts         Options
+	log          zerolog.Logger
+	keys         *keyStore // nil for auth.source trusted_profile, which uses no API key
+	upstream     *upstream.Transport
+	iam          *swapTransport // nil unless auth.source is iam or trusted_profile
+	tokens       *tokensource.Cached
+	guard        *inbound.Guard
+	adminClients *inbound.Bearer // admin.clients, set again on SIGHUP
+	proxy        http.Handler
+	admin        http.Handler
+	metrics      *admin.Metrics
+	stopping     atomic.Bool
+	classes      [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
 	reloadMu sync.Mutex  // one reload at a time: SIGHUP and the file watcher
 	closed   atomic.Bool // the token source is closed: reloads do nothing
@@ -125,10 +126,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	a.proxy = inFlight(ph, a.metrics)
+	a.adminClients = inbound.NewBearer(cfg.Admin.Clients)
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
+		Listen: cfg.Admin.Listen, Clients: a.adminClients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
 	return a, nil
