@@ -138,3 +138,32 @@ func TestBinarySIGHUPReloadsClientLists(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestBinaryAdminLogAmplification: 20 requests with a 1 MB Host and 20 with a 4 KB one to the
+// admin listener write only a small log: the admin server's header limit refuses the first
+// without a line, and the refusal lines of the others are capped and sampled.
+func TestBinaryAdminLogAmplification(t *testing.T) {
+	e := newEnv(t, "")
+	r := run(t, "-config", e.config)
+	e.ready(t)
+	before := len(r.stderr.String())
+	for i := range 40 {
+		host := strings.Repeat("h", 1<<20)
+		if i%2 == 1 {
+			host = strings.Repeat("h", 4<<10)
+		}
+		conn, err := net.Dial("tcp", e.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() { _, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n") }()
+		_, _ = io.Copy(io.Discard, conn)
+		conn.Close()
+	}
+	r.signal(t, syscall.SIGTERM)
+	r.exit(t, 10*time.Second)
+	if n := len(r.stderr.String()) - before; n > 16<<10 {
+		t.Errorf("40 refused requests wrote %d bytes of log, want under 16 KiB", n)
+	}
+}

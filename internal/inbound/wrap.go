@@ -274,5 +274,5 @@ func (g *Guard) rejected(r *http.Request, path, reason string) {
 	if g.onReject != nil {
 		g.onReject(reason)
 	}
-	g.log.Debug().Str("method", r.Method).Str("path", path).Str("reason", reason).Msg("inbound: request rejected")
+	g.log.Debug().Str("method", r.Method).Str("path", netrule.LogValue(path)).Str("reason", reason).Msg("inbound: request rejected")
 }

@@ -2,6 +2,7 @@ package netrule
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -137,5 +138,22 @@ func TestLoosePath(t *testing.T) {
 		if got := LoosePath(p); got != want {
 			t.Errorf("LoosePath(%q) = %q, want %q", p, got, want)
 		}
+	}
+}
+
+func TestLogValue(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	for in, want := range map[string]string{
+		"curl/8.5.0": "curl/8.5.0", long: long[:256], "é": "é",
+		"a\u202eb\u2066c": `a\u202eb\u2066c`, "\u0085x\x1b[31m\x7f": `\u0085x\u001b[31m\u007f`,
+		"bad\xffutf8": `bad\xffutf8`, "$(rm -rf ~)\n": `$(rm -rf ~)\u000a`,
+		strings.Repeat("b", 255) + "é": strings.Repeat("b", 255),
+	} {
+		if got := LogValue(in); got != want {
+			t.Errorf("LogValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { LogValue("/api/v3/me/services") }); n != 0 {
+		t.Errorf("LogValue of a plain value allocates %v times", n)
 	}
 }

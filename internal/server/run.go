@@ -49,7 +49,7 @@ func (a *Server) Listen() error {
 			pl.Close()
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		s.admin = &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second,
+		s.admin = &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
 			IdleTimeout: 60 * time.Second, ErrorLog: errLog}
 	}
 	a.ls = s
