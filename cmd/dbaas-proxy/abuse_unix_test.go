@@ -157,7 +157,9 @@ func TestBinaryAdminLogAmplification(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		go func() { _, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n") }()
+		go func() {
+			_, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		}()
 		_, _ = io.Copy(io.Discard, conn)
 		conn.Close()
 	}
