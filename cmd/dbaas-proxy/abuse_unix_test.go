@@ -169,3 +169,36 @@ func TestBinaryAdminLogAmplification(t *testing.T) {
 		t.Errorf("40 refused requests wrote %d bytes of log, want under 16 KiB", n)
 	}
 }
+
+// TestBinaryMetricCardinality: 10,000 requests to distinct unknown paths, then 3,000
+// unauthenticated ones (401) to distinct paths with inbound authentication on: /metrics stays
+// under 100 KB, since every label comes from a fixed set.
+func TestBinaryMetricCardinality(t *testing.T) {
+	e := newEnv(t, "inbound:\n  clients:\n    - {name: a, token_sha256: "+inbound.HashToken("a-token-0123456789abcdef")+"}\n")
+	run(t, "-config", e.config)
+	e.ready(t)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	defer client.CloseIdleConnections()
+	do := func(path, token string) {
+		req, _ := http.NewRequest("GET", "http://"+e.listen+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for i := range 10000 {
+		do(fmt.Sprintf("/api/v%d/me/x%d/y/%d", i%100, i, i), "a-token-0123456789abcdef")
+	}
+	for i := range 3000 {
+		do(fmt.Sprintf("/api/v3/me/clusters/%d/unknown%d", i, i), "")
+	}
+	_, body := get(t, "http://"+e.admin+"/metrics")
+	if len(body) > 100<<10 {
+		t.Errorf("/metrics is %d bytes after 13,000 distinct paths, want under 100 KB", len(body))
+	}
+}
