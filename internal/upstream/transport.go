@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,9 +169,13 @@ func (t *Transport) Swap(opts Options) error {
 	return nil
 }
 
-// Reload is Swap with the current options and a new CA pool and pins.
+// Reload is Swap with the current options and a new CA pool and pins. With the same pool and
+// pins it does nothing: reloads must not multiply the pool (each transport has its MaxConns).
 func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	opts := t.cur.Load().opts
+	if pool.Equal(opts.CAPool) && slices.Equal(pins, opts.Pins) {
+		return nil
+	}
 	opts.CAPool, opts.Pins = pool, pins
 	return t.Swap(opts)
 }
