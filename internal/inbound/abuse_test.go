@@ -2,11 +2,14 @@ package inbound
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"testing"
@@ -184,5 +187,49 @@ func TestSetClients(t *testing.T) {
 	check(t, f, f.send(t, req{host: "x", headers: bearer}), 401, "auth", f.be.count())
 	if err := f.g.SetClients(nil); err == nil || !strings.Contains(err.Error(), "takes a restart") {
 		t.Errorf("SetClients(nil) = %v, want a refusal", err)
+	}
+}
+
+// TestClientCARemovedClosesKeptConnections: a connection whose client certificate was verified
+// before Reload removed its CA gets 401 on its next request, and is closed.
+func TestClientCARemovedClosesKeptConnections(t *testing.T) {
+	p := newPKI(t)
+	g, err := New(Config{TLS: p.tlsConfig()}, Options{Listen: "0.0.0.0:20000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, g, &backend{})
+	alice := p.ca.Issue(t, "alice", false)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.roots, MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{alice.TLSCertificate()}}}
+	defer tr.CloseIdleConnections()
+	conns := 0
+	get := func() *http.Response {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/api/v3/0123/services", nil)
+		r = r.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if !i.Reused {
+				conns++
+			}
+		}}))
+		resp, err := tr.RoundTrip(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get(); resp.StatusCode != 200 {
+		t.Fatalf("before the reload: %d", resp.StatusCode)
+	}
+	writeFile(t, p.caFile, p.otherCA.CertPEM)
+	if err := g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if resp := get(); resp.StatusCode != 401 || !resp.Close || conns != 1 {
+		t.Errorf("after the CA was removed: %d, close %v, on %d connections; want 401 closing the one kept connection",
+			resp.StatusCode, resp.Close, conns)
 	}
 }

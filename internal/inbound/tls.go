@@ -92,6 +92,22 @@ func loadKeyPair(f TLSConfig) (tls.Certificate, error) {
 	return tls.X509KeyPair(cert, key)
 }
 
+// trusted reports whether the client certificate of cs, verified at the handshake, is still
+// signed by the client CA last loaded, so that a connection made before Reload removed its CA
+// is not kept. Without a client certificate or client CA there is nothing to re-check.
+func (t *tlsFiles) trusted(cs *tls.ConnectionState) bool {
+	if t == nil || cs == nil || len(cs.PeerCertificates) == 0 || t.state.Load().client == nil {
+		return true
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: t.state.Load().client.ClientCAs,
+		Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
+}
+
 var errNoPEM = errors.New("no PEM certificate found; use the CA certificates (PEM) that sign client certificates")
 
 // TLSConfig returns the server TLS configuration for the listener, or nil when inbound TLS is

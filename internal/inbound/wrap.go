@@ -135,6 +135,10 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string
 		return r, nil, true
 	}
 	c, name, ok := auth.authenticate(r)
+	if !g.tls.trusted(r.TLS) {
+		w.Header().Set("Connection", "close")
+		ok = false
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy"`)
 		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", g.msg.auth})
