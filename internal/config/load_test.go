@@ -297,3 +297,21 @@ func TestNumbersHaveRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestListenAddressesThatCannotWork: validate refuses a malformed port and a socket path
+// longer than a socket address holds.
+func TestListenAddressesThatCannotWork(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:http":                    "the port must be a number",
+		"127.0.0.1:99999":                   "the port must be a number",
+		"127.0.0.1:-1":                      "the port must be a number",
+		"unix:/" + strings.Repeat("d", 120): "more than the 103 a socket address holds",
+	} {
+		if err := checkListen(addr, false); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkListen(%q) = %v, want %q", addr, err, want)
+		}
+	}
+	if err := checkListen("127.0.0.1:0", false); err != nil {
+		t.Errorf("port 0: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,6 +196,8 @@ func checkListen(addr string, tcpOnly bool) error {
 			return fmt.Errorf("%q: unix: sockets are not supported on Windows, where they cannot be made owner-only; listen on 127.0.0.1:PORT", addr)
 		case !filepath.IsAbs(path):
 			return fmt.Errorf("%q: the socket path must be absolute, e.g. unix:/run/dbaas-proxy/proxy.sock", addr)
+		case len(path) > 103: // sun_path holds 104 bytes on macOS, 108 on Linux, with a final NUL
+			return fmt.Errorf("%q: the socket path has %d bytes, more than the 103 a socket address holds; use a shorter one", addr, len(path))
 		}
 		return nil
 	}
@@ -204,6 +207,9 @@ func checkListen(addr string, tcpOnly bool) error {
 			return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:9090)", addr)
 		}
 		return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:20000) or unix:/path", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || len(port) > 5 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
 	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
 		return fmt.Errorf("%q: the host must be an IP address or localhost", addr)
