@@ -27,12 +27,6 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Listen, false); err != nil {
 		add("listen", "%v", err)
 	}
-	if c.ShutdownTimeout < 0 {
-		add("shutdown_timeout", "%q is negative; use a duration such as 30s", c.ShutdownTimeout)
-	}
-	if c.ShutdownDelay < 0 {
-		add("shutdown_delay", "%q is negative; use 0s, or e.g. 5s behind a load balancer", c.ShutdownDelay)
-	}
 	c.validateRanges(add)
 	c.validateUpstream(add)
 	c.validateAuth(add)
@@ -78,24 +72,19 @@ const (
 	maxDuration = int64(24 * time.Hour)
 )
 
-// validateRanges refuses a number or duration above its maximum (negative values are each
-// key's own check).
+// validateRanges refuses a number or duration below zero or above its maximum; keys whose
+// zero makes no sense check their lower bound themselves.
 func (c *Config) validateRanges(add func(key, format string, args ...any)) {
 	for _, k := range Keys() {
 		v, _ := c.field(k.Name)
 		hi, ok := maxima[k.Name]
-		switch {
-		case v.Type() == durationType:
-			if hi = maxDuration; v.Int() > hi {
-				add(k.Name, "%v is too long; use at most %v", time.Duration(v.Int()), time.Duration(hi))
-			}
-		case v.CanInt():
-			if !ok {
-				hi = maxNumber
-			}
-			if v.Int() > hi {
-				add(k.Name, "%d is out of range; use 0 to %d", v.Int(), hi)
-			}
+		switch n := v.Int; {
+		case v.Type() == durationType && (n() < 0 || n() > maxDuration):
+			add(k.Name, "%v is out of range; use 0s to %v", time.Duration(n()), time.Duration(maxDuration))
+		case v.Type() != durationType && v.CanInt() && !ok && (n() < 0 || n() > maxNumber):
+			add(k.Name, "%d is out of range; use 0 to %d", n(), maxNumber)
+		case v.Type() != durationType && v.CanInt() && ok && (n() < 0 || n() > hi):
+			add(k.Name, "%d is out of range; use 0 to %d", n(), hi)
 		}
 	}
 }
@@ -119,9 +108,6 @@ func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
 	}
 	if u.Timeout <= 0 {
 		add("upstream.timeout", "%q must be positive, e.g. 60s", u.Timeout)
-	}
-	if u.MaxIdleConns < 0 {
-		add("upstream.max_idle_conns", "%d is negative; use 0 for max_conns", u.MaxIdleConns)
 	}
 	if u.MaxConns < 1 {
 		add("upstream.max_conns", "%d must be at least 1 (the default is %d)", u.MaxConns, upstream.DefaultMaxConns)
@@ -182,9 +168,6 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 		add("auth.api_key_command", "is set together with auth.api_key_file; set only one of them")
 	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
 		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
-	}
-	if a.MaxReplayBytes < 0 {
-		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)
 	}
 }
 

@@ -95,15 +95,6 @@ func TestValidate(t *testing.T) {
 			`inbound.allowed_hosts[4]: "host:port" is not a Host value`,
 			`inbound.allowed_hosts[5]: "" is not a Host value`,
 		}},
-		{"negative limits", Config{MaxBodyBytes: -1, MaxConcurrentRequests: -2, MaxHeaderBytes: -3}, "127.0.0.1:1", []string{
-			"inbound.max_body_bytes: -1 is negative; use a number of bytes, or 0 for no limit",
-			"inbound.max_concurrent_requests: -2 is negative; use a positive number, or 0 for the default (1024)",
-			"inbound.max_header_bytes: -3 is negative; use a number of bytes, or 0 for the default (65536)",
-		}},
-		{"negative timeouts", Config{ReadHeaderTimeout: -time.Second, IdleTimeout: -time.Minute}, "127.0.0.1:1", []string{
-			`inbound.read_header_timeout: "-1s" is negative; use a positive duration such as 10s, or 0 for the default (10s)`,
-			`inbound.idle_timeout: "-1m0s" is negative; use a positive duration such as 2m, or 0 for the default (2m0s)`,
-		}},
 		{"positive timeouts", Config{ReadHeaderTimeout: time.Second, IdleTimeout: time.Hour}, "127.0.0.1:1", nil},
 	}
 	for _, tt := range tests {

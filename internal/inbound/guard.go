@@ -32,7 +32,6 @@ type Guard struct {
 	log      zerolog.Logger
 	onReject func(string)
 	now      func() time.Time
-	remote   bool
 	warnings []string
 
 	cidrs       []netip.Prefix
@@ -65,7 +64,6 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		log:         opts.Logger,
 		onReject:    opts.OnReject,
 		now:         time.Now,
-		remote:      !netrule.IsLoopbackListen(opts.Listen),
 		base:        cfg,
 		listen:      opts.Listen,
 		warnings:    warnings(cfg, opts.Listen),
@@ -122,9 +120,6 @@ func (g *Guard) SetClients(clients []Client) error {
 	g.clients.Store(newClientState(cfg))
 	return nil
 }
-
-// Remote reports whether the listen address is not loopback (gateway mode).
-func (g *Guard) Remote() bool { return g.remote }
 
 // Warnings returns what the configuration allows that deserves a loud note at start, such as
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.

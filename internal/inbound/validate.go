@@ -62,7 +62,6 @@ func (c Config) Validate(listen string) error {
 	}
 	c.TLS.validate(&p)
 	c.validateClients(&p)
-	c.validateLimits(&p)
 	return errors.Join(p...)
 }
 
@@ -166,32 +165,6 @@ func (cl Client) validateRate(p *problems, key string) {
 		p.add(key+".burst", "%d is negative; use a positive number of requests, or 0 for max(1, rate_per_second)", cl.Burst)
 	} else if cl.Burst > 0 && r == 0 {
 		p.add(key+".burst", "%d is set without rate_per_second; set rate_per_second too, or remove burst", cl.Burst)
-	}
-}
-
-func (c Config) validateLimits(p *problems) {
-	if c.MaxBodyBytes < 0 {
-		p.add("inbound.max_body_bytes", "%d is negative; use a number of bytes, or 0 for no limit", c.MaxBodyBytes)
-	}
-	if c.MaxConcurrentRequests < 0 {
-		p.add("inbound.max_concurrent_requests", "%d is negative; use a positive number, or 0 for the default (%d)",
-			c.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
-	}
-	if c.MaxHeaderBytes < 0 {
-		p.add("inbound.max_header_bytes", "%d is negative; use a number of bytes, or 0 for the default (%d)",
-			c.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	}
-	if c.ReadHeaderTimeout < 0 {
-		p.add("inbound.read_header_timeout", "%q is negative; use a positive duration such as 10s, or 0 for the default (%v)",
-			c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	}
-	if c.BodyIdleTimeout < 0 {
-		p.add("inbound.body_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
-			c.BodyIdleTimeout, DefaultBodyIdleTimeout)
-	}
-	if c.IdleTimeout < 0 {
-		p.add("inbound.idle_timeout", "%q is negative; use a positive duration such as 2m, or 0 for the default (%v)",
-			c.IdleTimeout, DefaultIdleTimeout)
 	}
 }
 
