@@ -2,45 +2,22 @@ package proxy
 
 import "strings"
 
-// idNames maps an API collection to the name of the id that follows it in a path.
-var idNames = map[string]string{
-	"services":  "{service_id}",
-	"clusters":  "{cluster_id}",
-	"databases": "{db_name}",
-	"users":     "{db_user_id}",
-	"tasks":     "{task_id}",
-	"backups":   "{backup_id}",
-	"nodes":     "{node_id}",
-	"instances": "{instance_id}",
-	"logs":      "{log_name}",
-}
-
-// apiRoutes are the DBaaS Manager API's paths below /api/v{N}/{user_id}/, "*" standing for an
-// id (the emulator's _echo included): with the token endpoint, the only templates, so that the
-// metric labels are a fixed set whatever paths clients send.
+// apiRoutes are the templates of the DBaaS Manager API's paths below /api/v{N}/{user_id}/, a
+// segment in braces standing for an id (the emulator's _echo included): with the token
+// endpoint, the only templates, so that the metric labels are a fixed set whatever paths
+// clients send.
 var apiRoutes = []string{
-	"services", "services/*", "clusters/*", "clusters/*/databases", "clusters/*/databases/*",
-	"clusters/*/users", "clusters/*/users/*", "clusters/*/resource", "clusters/*/configuration",
-	"clusters/*/tasks", "clusters/*/tasks/*", "clusters/*/backups", "clusters/*/backups/configuration",
-	"clusters/*/backups/cos/enable", "clusters/*/backups/cos/disable", "clusters/*/backups/cos/configuration",
-	"clusters/*/restore", "nodes/*/logs", "nodes/*/logs/*", "nodes/*/start", "nodes/*/stop",
-	"nodes/*/restart", "instances/*/start", "instances/*/stop", "instances/*/restart", "_echo",
+	"services", "services/{service_id}", "clusters/{cluster_id}", "clusters/{cluster_id}/databases",
+	"clusters/{cluster_id}/databases/{db_name}", "clusters/{cluster_id}/users",
+	"clusters/{cluster_id}/users/{db_user_id}", "clusters/{cluster_id}/resource",
+	"clusters/{cluster_id}/configuration", "clusters/{cluster_id}/tasks", "clusters/{cluster_id}/tasks/{task_id}",
+	"clusters/{cluster_id}/backups", "clusters/{cluster_id}/backups/configuration",
+	"clusters/{cluster_id}/backups/cos/enable", "clusters/{cluster_id}/backups/cos/disable",
+	"clusters/{cluster_id}/backups/cos/configuration", "clusters/{cluster_id}/restore",
+	"nodes/{node_id}/logs", "nodes/{node_id}/logs/{log_name}", "nodes/{node_id}/start", "nodes/{node_id}/stop",
+	"nodes/{node_id}/restart", "instances/{instance_id}/start", "instances/{instance_id}/stop",
+	"instances/{instance_id}/restart", "_echo",
 }
-
-// apiTemplates are apiRoutes with each "*" named by idNames.
-var apiTemplates = func() []string {
-	t := make([]string, len(apiRoutes))
-	for i, r := range apiRoutes {
-		segs := strings.Split(r, "/")
-		for j, s := range segs {
-			if s == "*" {
-				segs[j] = idNames[segs[j-1]]
-			}
-		}
-		t[i] = "/{user_id}/" + strings.Join(segs, "/")
-	}
-	return t
-}()
 
 // Template returns the API path template of an escaped request path, for metric labels and
 // the status page: ids become placeholders, so a template never carries an account id, a
@@ -59,9 +36,9 @@ func Template(path string) string {
 		return "/api/" + version + "/auth/token"
 	}
 	user, tail, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
-	for i, r := range apiRoutes {
+	for _, r := range apiRoutes {
 		if user != "" && matchRoute(r, tail) {
-			return "/api/" + version + apiTemplates[i]
+			return "/api/" + version + "/{user_id}/" + r
 		}
 	}
 	return "other"
@@ -72,7 +49,7 @@ func matchRoute(route, tail string) bool {
 	for {
 		r, rrest, rmore := strings.Cut(route, "/")
 		s, srest, smore := strings.Cut(tail, "/")
-		if s == "" || r != "*" && r != s || rmore != smore {
+		if s == "" || r[0] != '{' && r != s || rmore != smore {
 			return false
 		}
 		if !rmore {

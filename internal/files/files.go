@@ -65,27 +65,21 @@ func OpenAppend(key, path string) (*os.File, error) {
 	return f, nil
 }
 
+// kinds name the file types that are not regular files.
+var kinds = []struct {
+	mode fs.FileMode
+	what string
+}{{fs.ModeSymlink, "a symbolic link"}, {fs.ModeDir, "a directory"}, {fs.ModeNamedPipe, "a FIFO (named pipe)"},
+	{fs.ModeSocket, "a socket"}, {fs.ModeDevice, "a device"}, {fs.ModeType, "a special file"}}
+
 // regular returns an error naming what st is unless it is a regular file.
 func regular(key, path string, st fs.FileInfo) error {
-	m := st.Mode()
-	what := ""
-	switch {
-	case m.IsRegular():
-		return nil
-	case m&fs.ModeSymlink != 0:
-		what = "a symbolic link"
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a FIFO (named pipe)"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	case m&fs.ModeDevice != 0:
-		what = "a device"
-	default:
-		what = "not a regular file (" + m.String() + ")"
+	for _, k := range kinds {
+		if st.Mode()&k.mode != 0 {
+			return fmt.Errorf("%s: %s is %s, not a regular file; point %s at the file itself", key, path, k.what, key)
+		}
 	}
-	return fmt.Errorf("%s: %s is %s, not a regular file; point %s at the file itself", key, path, what, key)
+	return nil
 }
 
 // unwrap drops the *fs.PathError around err: the messages name the path themselves.

@@ -3,8 +3,10 @@ package inbound
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +49,6 @@ type Guard struct {
 	limits      Limits
 	sem         chan struct{}
 	tls         *tlsFiles // nil: plain HTTP
-	msg         messages
 }
 
 // New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the
@@ -75,7 +76,6 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		maxBody:     cfg.MaxBodyBytes,
 		limits:      cfg.Limits(),
 		tls:         tf,
-		msg:         newMessages(cfg),
 	}
 	n := cfg.MaxConcurrentRequests
 	if n == 0 {
@@ -162,4 +162,25 @@ func warnings(cfg Config, listen string) []string {
 		}
 	}
 	return w
+}
+
+// newHostRule compiles the Host rule for cfg on listen; see Config.AllowedHosts.
+func newHostRule(cfg Config, listen string) netrule.HostRule {
+	if len(cfg.AllowedHosts) > 0 {
+		return netrule.NewHostRule(cfg.AllowedHosts...)
+	}
+	if !netrule.IsLoopbackListen(listen) && cfg.authConfigured() {
+		return netrule.NewHostRule("*")
+	}
+	entries := []string{"localhost", "127.0.0.1", "[::1]"}
+	if strings.HasPrefix(listen, "unix:") {
+		return netrule.NewHostRule(entries...).WithEmpty()
+	}
+	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]" // an IPv6 address, as a Host header writes it
+		}
+		entries = append(entries, host)
+	}
+	return netrule.NewHostRule(entries...)
 }

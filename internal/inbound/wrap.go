@@ -21,31 +21,24 @@ type verdict struct {
 	msg    string // the JSON message
 }
 
-// messages are the fixed rejection messages, built once in New.
-type messages struct {
-	cidr, auth, readOnly, denyPath, allowPath, clientPath, dots, ambiguous, tooLarge, overload string
-}
-
-func newMessages(cfg Config) messages {
-	return messages{
-		cidr: "forbidden: your address is not in inbound.allow_cidrs; ask the operator to add your network",
-		auth: "unauthorized: dbaas-proxy needs a client credential: send \"Authorization: Bearer <token>\" " +
-			"with a token whose SHA-256 is in inbound.clients, or connect with a client certificate " +
-			"signed by inbound.tls.client_ca_file",
-		readOnly:   "forbidden: this client is read-only (inbound.clients[].read_only): only GET and HEAD are allowed",
-		denyPath:   "forbidden: this path is refused by inbound.deny_paths",
-		allowPath:  "forbidden: this path is not allowed by inbound.allow_paths",
-		clientPath: "forbidden: this path is not allowed for this client (inbound.clients[].allow_paths)",
-		dots: "bad request: the path has a \".\" or \"..\" segment (literal or percent-encoded); " +
-			"send the path without dot segments",
-		ambiguous: "bad request: the path has \"%2F\", \"%5C\", \"\\\", \"//\", \"%25\", a percent-encoded " +
-			"letter, digit, \"-._~\" or control character, or bytes that are not UTF-8, which the path rules (inbound.allow_paths, inbound.deny_paths, " +
-			"inbound.clients[].allow_paths) cannot judge; send the path in its plain form",
-		tooLarge: fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", cfg.MaxBodyBytes),
-		overload: "service unavailable: dbaas-proxy is serving its maximum of concurrent requests " +
-			"(inbound.max_concurrent_requests); retry shortly",
-	}
-}
+// The fixed rejection messages.
+const (
+	msgCIDR = "forbidden: your address is not in inbound.allow_cidrs; ask the operator to add your network"
+	msgAuth = "unauthorized: dbaas-proxy needs a client credential: send \"Authorization: Bearer <token>\" " +
+		"with a token whose SHA-256 is in inbound.clients, or connect with a client certificate " +
+		"signed by inbound.tls.client_ca_file"
+	msgReadOnly   = "forbidden: this client is read-only (inbound.clients[].read_only): only GET and HEAD are allowed"
+	msgDenyPath   = "forbidden: this path is refused by inbound.deny_paths"
+	msgAllowPath  = "forbidden: this path is not allowed by inbound.allow_paths"
+	msgClientPath = "forbidden: this path is not allowed for this client (inbound.clients[].allow_paths)"
+	msgDots       = "bad request: the path has a \".\" or \"..\" segment (literal or percent-encoded); " +
+		"send the path without dot segments"
+	msgAmbiguous = "bad request: the path has \"%2F\", \"%5C\", \"\\\", \"//\", \"%25\", a percent-encoded " +
+		"letter, digit, \"-._~\" or control character, or bytes that are not UTF-8, which the path rules " +
+		"(inbound.allow_paths, inbound.deny_paths, inbound.clients[].allow_paths) cannot judge; send the path in its plain form"
+	msgOverload = "service unavailable: dbaas-proxy is serving its maximum of concurrent requests " +
+		"(inbound.max_concurrent_requests); retry shortly"
+)
 
 // Wrap returns a handler that runs the inbound checks on each request and passes the ones
 // that survive to next, with the Authorization header removed and the client name in the
@@ -106,14 +99,14 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(r.Context())
 	}
 	if !g.limitBody(r, w, path) {
-		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large", g.msg.tooLarge})
+		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.maxBody)})
 		return
 	}
 	select {
 	case g.sem <- struct{}{}:
 	default:
 		w.Header().Set("Retry-After", "1")
-		g.reject(w, r, path, verdict{http.StatusServiceUnavailable, "overload", g.msg.overload})
+		g.reject(w, r, path, verdict{http.StatusServiceUnavailable, "overload", msgOverload})
 		return
 	}
 	defer func() { <-g.sem }()
@@ -141,7 +134,7 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string
 	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy"`)
-		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", g.msg.auth})
+		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", msgAuth})
 		return r, nil, false
 	}
 	r.Header.Del("Authorization")
@@ -151,7 +144,7 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string
 // admit runs the checks that need no credential: source address, Host and browser.
 func (g *Guard) admit(r *http.Request) verdict {
 	if !g.fromAllowedAddr(r.RemoteAddr) {
-		return verdict{http.StatusForbidden, "cidr", g.msg.cidr}
+		return verdict{http.StatusForbidden, "cidr", msgCIDR}
 	}
 	if !g.hosts.Allow(r.Host) {
 		host := r.Host
@@ -192,9 +185,9 @@ func (g *Guard) fromAllowedAddr(remote string) bool {
 func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	switch {
 	case hasDotSegment(path):
-		return verdict{http.StatusBadRequest, "encoding", g.msg.dots}
+		return verdict{http.StatusBadRequest, "encoding", msgDots}
 	case g.clients.Load().rules && ambiguousForRules(path):
-		return verdict{http.StatusBadRequest, "encoding", g.msg.ambiguous}
+		return verdict{http.StatusBadRequest, "encoding", msgAmbiguous}
 	}
 	for _, method := range methods(r) {
 		for _, m := range g.denyMethods {
@@ -203,16 +196,16 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 			}
 		}
 		if c != nil && c.readOnly && method != http.MethodGet && method != http.MethodHead {
-			return verdict{http.StatusForbidden, "read_only", g.msg.readOnly}
+			return verdict{http.StatusForbidden, "read_only", msgReadOnly}
 		}
 	}
 	switch {
 	case matchAny(g.denyPaths, path) || len(g.denyPaths) > 0 && matchAny(g.denyPaths, netrule.LoosePath(path)):
-		return verdict{http.StatusForbidden, "path", g.msg.denyPath}
+		return verdict{http.StatusForbidden, "path", msgDenyPath}
 	case len(g.allowPaths) > 0 && !matchAny(g.allowPaths, path):
-		return verdict{http.StatusForbidden, "path", g.msg.allowPath}
+		return verdict{http.StatusForbidden, "path", msgAllowPath}
 	case c != nil && len(c.allow) > 0 && !matchAny(c.allow, path):
-		return verdict{http.StatusForbidden, "path", g.msg.clientPath}
+		return verdict{http.StatusForbidden, "path", msgClientPath}
 	}
 	return verdict{}
 }
