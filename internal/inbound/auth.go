@@ -51,18 +51,22 @@ func newAuthenticator(cfg Config, clients []*client) *authenticator {
 	}
 	a := &authenticator{byCN: map[string]*client{}, anyCN: true}
 	for i, cl := range cfg.Clients {
-		if cl.TokenSHA256 != "" {
-			var h [32]byte
-			_, _ = hex.Decode(h[:], []byte(cl.TokenSHA256)) // checked by Validate
-			a.hashes = append(a.hashes, h)
-			a.tokenOf = append(a.tokenOf, clients[i])
-		}
+		a.addToken(cl.TokenSHA256, clients[i])
 		if cl.CertCN != "" {
 			a.byCN[cl.CertCN] = clients[i]
 			a.anyCN = false
 		}
 	}
 	return a
+}
+
+// addToken adds the token hash of c, 64 hex digits (checked by Validate); "" adds nothing.
+func (a *authenticator) addToken(hash string, c *client) {
+	var h [32]byte
+	if _, err := hex.Decode(h[:], []byte(hash)); err == nil && len(hash) == 64 {
+		a.hashes = append(a.hashes, h)
+		a.tokenOf = append(a.tokenOf, c)
+	}
 }
 
 // authenticate returns the caller's client (nil for default rights), its name and whether r
@@ -128,15 +132,7 @@ func NewBearer(clients []Client) *Bearer {
 func (b *Bearer) Set(clients []Client) {
 	a := &authenticator{byCN: map[string]*client{}}
 	for _, cl := range clients {
-		if cl.TokenSHA256 == "" {
-			continue
-		}
-		var h [32]byte
-		if _, err := hex.Decode(h[:], []byte(cl.TokenSHA256)); err != nil {
-			continue
-		}
-		a.hashes = append(a.hashes, h)
-		a.tokenOf = append(a.tokenOf, &client{name: cl.Name})
+		a.addToken(cl.TokenSHA256, &client{name: cl.Name})
 	}
 	b.a.Store(a)
 }

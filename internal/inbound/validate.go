@@ -87,14 +87,7 @@ func ValidateTokenClients(key string, clients []Client) error {
 	tokens := map[string]int{}
 	for i, cl := range clients {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		switch j, dup := names[cl.Name]; {
-		case cl.Name == "":
-			p.add(k+".name", "not set; give each client a unique name (shown in logs)")
-		case dup:
-			p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", cl.Name, key, j)
-		default:
-			names[cl.Name] = i
-		}
+		checkName(&p, k, key, cl.Name, names, i)
 		checkTokenHash(&p, k, key, cl.TokenSHA256, tokens, i)
 		if cl.TokenSHA256 == "" {
 			p.add(k+".token_sha256", "not set; use the 64 hex digits printed by `dbaas-proxy hash-token`")
@@ -105,6 +98,17 @@ func ValidateTokenClients(key string, clients []Client) error {
 		}
 	}
 	return errors.Join(p...)
+}
+
+// checkName checks the name of client i of the list key, noting it in names.
+func checkName(p *problems, k, key, name string, names map[string]int, i int) {
+	if j, dup := names[name]; name == "" {
+		p.add(k+".name", "not set; give each client a unique name (shown in logs and metrics)")
+	} else if dup {
+		p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", name, key, j)
+	} else {
+		names[name] = i
+	}
 }
 
 // checkTokenHash checks the token_sha256 of client i of the list key, noting it in tokens.
@@ -129,13 +133,7 @@ func (c Config) validateClients(p *problems) {
 	cns := map[string]int{}
 	for i, cl := range c.Clients {
 		key := fmt.Sprintf("inbound.clients[%d]", i)
-		if cl.Name == "" {
-			p.add(key+".name", "not set; give each client a unique name (shown in logs and metrics)")
-		} else if j, dup := names[cl.Name]; dup {
-			p.add(key+".name", "%q is also the name of inbound.clients[%d]; names must be unique", cl.Name, j)
-		} else {
-			names[cl.Name] = i
-		}
+		checkName(p, key, "inbound.clients", cl.Name, names, i)
 		if cl.TokenSHA256 == "" && cl.CertCN == "" {
 			p.add(key, "has neither token_sha256 nor cert_cn; set token_sha256 (from `dbaas-proxy "+
 				"hash-token`) or cert_cn (with inbound.tls.client_ca_file)")
