@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // MaxConfig is the cap of the configuration file and of CA and TLS files.
@@ -20,7 +22,7 @@ const MaxConfig = 1 << 20
 func Read(key, path string, limit int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, unwrap(err))
+		return nil, fmt.Errorf("%s: cannot read %s: %w", key, shown(path), unwrap(err))
 	}
 	if err := regular(key, path, st); err != nil {
 		return nil, err
@@ -80,6 +82,17 @@ func regular(key, path string, st fs.FileInfo) error {
 		}
 	}
 	return nil
+}
+
+// shown is path for an error, unless its last element looks like a secret (32 or more
+// letters, digits, "-", "_" or "."): an API key or a token set where a path belongs is not
+// echoed into a log.
+func shown(path string) string {
+	const secret = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+	if base := filepath.Base(path); len(base) < 32 || strings.Trim(base, secret) != "" {
+		return path
+	}
+	return filepath.Join(filepath.Dir(path), "<a name that looks like a key or token, not shown>")
 }
 
 // unwrap drops the *fs.PathError around err: the messages name the path themselves.

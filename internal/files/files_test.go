@@ -32,6 +32,10 @@ func TestReadRefusesWhatIsNotARegularFile(t *testing.T) {
 			t.Errorf("Read(%s) = %v, want %q", c.path, err, c.want)
 		}
 	}
+	key := "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCd"
+	if _, err := Read("auth.api_key_file", filepath.Join(dir, key), 100); err == nil || strings.Contains(err.Error(), key) {
+		t.Errorf("a key given as the path is echoed: %v", err)
+	}
 	if data, err := Read("upstream.ca_file", ok, MaxConfig); err != nil || string(data) != "hello" {
 		t.Errorf("Read(ok) = %q, %v", data, err)
 	}
