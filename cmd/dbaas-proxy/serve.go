@@ -45,22 +45,9 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 	logs := newLogBuffer(out, logFlushPeriod)
 	defer logs.Close() // before closeLog: the last lines reach log.file before it is closed
 	logger := newLogger(cfg.Log, logs.writer())
-	if err := notDumpable(); err != nil {
-		logger.Warn().Err(err).Msg("cannot turn PR_SET_DUMPABLE off: a core dump could hold the API key")
-	}
-	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
+	srv, err := newServer(cfg, logger, sys)
 	if err != nil {
-		return usageErr(err)
-	}
-	if sys.memory != nil {
-		d, err := sys.memory()
-		logger.Info().Str("memory_limit", d.String()).Msg("Go runtime memory limit")
-		if err != nil {
-			logger.Warn().Err(err).Msg("cannot read the container's memory limit; using the default")
-		}
-	}
-	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
-		logger.Warn().Msg(w)
+		return err
 	}
 	if err := srv.Listen(); err != nil {
 		return err
@@ -72,31 +59,12 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	reloads := make(chan struct{}, 1)
-	go reloader(ctx, reloads, func() {
-		if lf, ok := out.(*logFile); ok {
-			logs.Flush() // the lines before the signal go to the old file
-			if err := lf.reopen(); err != nil {
-				logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
-			}
-		}
-		srv.Reload() // does nothing once shutdown has begun
-		if cfg, err := load(); err != nil {
-			logger.Error().Err(err).Msg("cannot read the configuration again; keeping the old client lists")
-		} else if err := srv.SetClients(cfg); err != nil {
-			logger.Error().Err(err).Msg("keeping the old client lists")
-		}
-	})
+	go reloader(ctx, reloads, func() { reload(srv, load, logger, out, logs) })
 	var forced os.Signal
 	for {
 		select {
 		case err := <-done:
-			switch {
-			case forced != nil:
-				return &exitCode{code: 128 + signalNumber(forced), err: errors.New("")}
-			case errors.Is(err, server.ErrShutdownTimeout):
-				return &exitCode{code: exitFailure, err: err}
-			}
-			return err
+			return exitErr(err, forced)
 		case s := <-sig:
 			switch {
 			case forced != nil:
@@ -115,6 +83,58 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 				sys.exit(128 + signalNumber(s))
 			}
 		}
+	}
+}
+
+// exitErr is what serve returns when the server stopped with err: exit code 128+N after a
+// forced exit by signal forced, 1 when requests were cut at shutdown_timeout.
+func exitErr(err error, forced os.Signal) error {
+	switch {
+	case forced != nil:
+		return &exitCode{code: 128 + signalNumber(forced), err: errors.New("")}
+	case errors.Is(err, server.ErrShutdownTimeout):
+		return &exitCode{code: exitFailure, err: err}
+	}
+	return err
+}
+
+// newServer builds the server from cfg, off PR_SET_DUMPABLE first, and logs what deserves a
+// note at start.
+func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.Server, error) {
+	if err := notDumpable(); err != nil {
+		logger.Warn().Err(err).Msg("cannot turn PR_SET_DUMPABLE off: a core dump could hold the API key")
+	}
+	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	if sys.memory != nil {
+		d, err := sys.memory()
+		logger.Info().Str("memory_limit", d.String()).Msg("Go runtime memory limit")
+		if err != nil {
+			logger.Warn().Err(err).Msg("cannot read the container's memory limit; using the default")
+		}
+	}
+	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
+		logger.Warn().Msg(w)
+	}
+	return srv, nil
+}
+
+// reload is SIGHUP's work: reopen log.file (out), then reload the files of srv, then the
+// client lists of the configuration read again with load.
+func reload(srv *server.Server, load func() (*config.Config, error), logger zerolog.Logger, out io.Writer, logs *logBuffer) {
+	if lf, ok := out.(*logFile); ok {
+		logs.Flush() // the lines before the signal go to the old file
+		if err := lf.reopen(); err != nil {
+			logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
+		}
+	}
+	srv.Reload() // does nothing once shutdown has begun
+	if cfg, err := load(); err != nil {
+		logger.Error().Err(err).Msg("cannot read the configuration again; keeping the old client lists")
+	} else if err := srv.SetClients(cfg); err != nil {
+		logger.Error().Err(err).Msg("keeping the old client lists")
 	}
 }
 

@@ -196,12 +196,6 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 			return bad()
 		}
 		v.SetInt(n)
-	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
-		n, err := strconv.ParseUint(s, 10, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetUint(n)
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		f, err := strconv.ParseFloat(s, t.Bits())
 		if err != nil {

@@ -58,6 +58,11 @@ type guarded struct {
 func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	path := escapedPath(r.URL)
+	if !r.ProtoAtLeast(1, 1) && r.Body != nil && r.Body != http.NoBody {
+		// net/http frames an HTTP/1.0 body by Content-Length even when Transfer-Encoding says
+		// otherwise (it drops that header): a request hidden in the body must not be read next.
+		w.Header().Set("Connection", "close")
+	}
 	cw := g.cors(w, r)
 	if cw != nil {
 		w = cw
@@ -78,20 +83,11 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, path, v)
 		return
 	}
-	if c != nil && c.bucket != nil {
-		if ok, retry := c.bucket.take(g.now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(retry))
-			g.reject(w, r, path, verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many "+
-				"requests: this client's limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)})
-			return
-		}
+	if v := g.limitRate(w, c); v.status != 0 {
+		g.reject(w, r, path, v)
+		return
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody
-	if hasBody && !r.ProtoAtLeast(1, 1) {
-		// net/http frames an HTTP/1.0 body by Content-Length even when Transfer-Encoding says
-		// otherwise (it drops that header): a request hidden in the body must not be read next.
-		w.Header().Set("Connection", "close")
-	}
 	if hasBody {
 		// The body is wrapped on a copy: the server's own request must keep its body, or
 		// net/http would ask for a body announced with "Expect: 100-continue" (sending 100
@@ -99,7 +95,8 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(r.Context())
 	}
 	if !g.limitBody(r, w, path) {
-		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.maxBody)})
+		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.maxBody)})
 		return
 	}
 	select {
@@ -117,6 +114,20 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = ib
 	}
 	h.next.ServeHTTP(w, r)
+}
+
+// limitRate takes a request from client c's rate limit, if it has one.
+func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
+	if c == nil || c.bucket == nil {
+		return verdict{}
+	}
+	ok, retry := c.bucket.take(g.now())
+	if ok {
+		return verdict{}
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
+		"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
 }
 
 // authenticate checks r's credential when inbound authentication is configured. It returns r

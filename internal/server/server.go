@@ -83,7 +83,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.FilePollInterval = 10 * time.Second
 	}
 	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger}
+	a := &Server{cfg: cfg, opts: opts, log: logger, adminClients: inbound.NewBearer(cfg.Admin.Clients)}
 	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
@@ -126,7 +126,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	a.proxy = inFlight(ph, a.metrics)
-	a.adminClients = inbound.NewBearer(cfg.Admin.Clients)
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
