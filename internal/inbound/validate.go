@@ -156,11 +156,11 @@ func (c Config) validateClients(p *problems) {
 
 func (cl Client) validateRate(p *problems, key string) {
 	r := cl.RatePerSecond
-	if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		p.add(key+".rate_per_second", "%v is not a rate; use a positive number of requests per second, or 0 for no limit", r)
+	if r < 0 || r > 1e6 || math.IsNaN(r) || math.IsInf(r, 0) {
+		p.add(key+".rate_per_second", "%v is not a rate; use 0 (no limit) to 1000000 requests per second", r)
 	}
-	if cl.Burst < 0 {
-		p.add(key+".burst", "%d is negative; use a positive number of requests, or 0 for max(1, rate_per_second)", cl.Burst)
+	if cl.Burst < 0 || cl.Burst > 1<<20 {
+		p.add(key+".burst", "%d is out of range; use 0 (max(1, rate_per_second)) to 1048576 requests", cl.Burst)
 	} else if cl.Burst > 0 && r == 0 {
 		p.add(key+".burst", "%d is set without rate_per_second; set rate_per_second too, or remove burst", cl.Burst)
 	}
