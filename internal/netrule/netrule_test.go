@@ -145,8 +145,8 @@ func TestLogValue(t *testing.T) {
 	long := strings.Repeat("a", 300)
 	for in, want := range map[string]string{
 		"curl/8.5.0": "curl/8.5.0", long: long[:256], "é": "é",
-		"a\u202eb\u2066c": `a\u202eb\u2066c`, "\u0085x\x1b[31m\x7f": `\u0085x\u001b[31m\u007f`,
-		"bad\xffutf8": `bad\xffutf8`, "$(rm -rf ~)\n": `$(rm -rf ~)\u000a`,
+		"a\u202eb\u2066c\u061c": `a\u202eb\u2066c\u061c`, "\u0085x\x1b[31m\x7f": `\u0085x\x1b[31m\x7f`,
+		"bad\xffutf8": `bad\xffutf8`, "$(rm -rf ~)\n": `$(rm -rf ~)\n`, `a"b\c`: `a\"b\\c`,
 		strings.Repeat("b", 255) + "é": strings.Repeat("b", 255),
 	} {
 		if got := LogValue(in); got != want {
