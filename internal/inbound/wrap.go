@@ -200,7 +200,7 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	case g.clients.Load().rules && ambiguousForRules(path):
 		return verdict{http.StatusBadRequest, "encoding", msgAmbiguous}
 	}
-	for _, method := range methods(r) {
+	for _, method := range g.methods(r, c) {
 		for _, m := range g.denyMethods {
 			if strings.EqualFold(m, method) {
 				return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
@@ -226,7 +226,11 @@ var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 
 // methods returns r's method and every method override it carries (overrideHeaders and a
 // _method query parameter): each is judged as the method, since the upstream might obey it.
-func methods(r *http.Request) []string {
+// Without a method rule for client c it returns nil, allocating nothing.
+func (g *Guard) methods(r *http.Request, c *client) []string {
+	if len(g.denyMethods) == 0 && (c == nil || !c.readOnly) {
+		return nil
+	}
 	ms := []string{r.Method}
 	for _, h := range overrideHeaders {
 		ms = append(ms, r.Header.Values(h)...)
