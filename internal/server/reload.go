@@ -48,7 +48,7 @@ func (a *Server) SetClients(cfg *config.Config) error {
 	if err := a.guard.SetClients(cfg.Inbound.Clients); err != nil {
 		return err
 	}
-	a.adminClients.Set(cfg.Admin.Clients)
+	a.admins.Set(cfg.Admin.Clients)
 	return nil
 }
 
