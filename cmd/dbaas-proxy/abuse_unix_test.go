@@ -202,3 +202,18 @@ func TestBinaryMetricCardinality(t *testing.T) {
 		t.Errorf("/metrics is %d bytes after 13,000 distinct paths, want under 100 KB", len(body))
 	}
 }
+
+// TestKeyGivenAsPathIsNotEchoed: an API key set where auth.api_key_file's path belongs is not
+// echoed by validate or serve.
+func TestKeyGivenAsPathIsNotEchoed(t *testing.T) {
+	e := newEnv(t, "")
+	const key = "Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz-_MnBvCxZaSd"
+	path := filepath.Join(e.dir, "key.yaml")
+	opsWrite(t, path, strings.Replace(mustRead(t, e.config), e.keyFile, key, 1))
+	for _, args := range [][]string{{"validate", "-config", path}, {"-config", path}} {
+		code, stdout, stderr := runBin(t, nil, "", args...)
+		if code == 0 || strings.Contains(stdout+stderr, key) || !strings.Contains(stderr, "auth.api_key_file") {
+			t.Errorf("%v: exit %d, output %q %q: want a failure naming auth.api_key_file without the key", args, code, stdout, stderr)
+		}
+	}
+}

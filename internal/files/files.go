@@ -22,7 +22,7 @@ const MaxConfig = 1 << 20
 func Read(key, path string, limit int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read %s: %w", key, shown(path), unwrap(err))
+		return nil, fmt.Errorf("%s: cannot read %s: %w", key, Shown(path), unwrap(err))
 	}
 	if err := regular(key, path, st); err != nil {
 		return nil, err
@@ -84,10 +84,10 @@ func regular(key, path string, st fs.FileInfo) error {
 	return nil
 }
 
-// shown is path for an error, unless its last element looks like a secret (32 or more
+// Shown is path for an error, unless its last element looks like a secret (32 or more
 // letters, digits, "-", "_" or "."): an API key or a token set where a path belongs is not
 // echoed into a log.
-func shown(path string) string {
+func Shown(path string) string {
 	const secret = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 	if base := filepath.Base(path); len(base) < 32 || strings.Trim(base, secret) != "" {
 		return path
