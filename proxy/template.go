@@ -3,7 +3,7 @@ package proxy
 import "strings"
 
 // apiRoutes are the templates of the DBaaS Manager API's paths below /api/v{N}/{user_id}/, a
-// segment in braces standing for an id (the emulator's _echo included): with the token
+// segment in braces standing for an id: with the token
 // endpoint, the only templates, so that the metric labels are a fixed set whatever paths
 // clients send.
 var apiRoutes = []string{
@@ -16,10 +16,10 @@ var apiRoutes = []string{
 	"clusters/{cluster_id}/backups/cos/configuration", "clusters/{cluster_id}/restore",
 	"nodes/{node_id}/logs", "nodes/{node_id}/logs/{log_name}", "nodes/{node_id}/start", "nodes/{node_id}/stop",
 	"nodes/{node_id}/restart", "instances/{instance_id}/start", "instances/{instance_id}/stop",
-	"instances/{instance_id}/restart", "_echo",
+	"instances/{instance_id}/restart",
 }
 
-// Template returns the API path template of an escaped request path, for metric labels and
+// template returns the API path template of an escaped request path, for metric labels and
 // the status page: ids become placeholders, so a template never carries an account id, a
 // cluster id or any other value a client chose; a path that is no route of the API (of
 // version 1 to 9) is "other", so the set of templates is fixed.
@@ -27,7 +27,7 @@ var apiRoutes = []string{
 //	/api/v3/2f3c.../clusters/8a1b.../users  ->  /api/v3/{user_id}/clusters/{cluster_id}/users
 //	/api/v1/auth/token                      ->  /api/v1/auth/token
 //	/favicon.ico, /api/v3/2f3c.../x         ->  other
-func Template(path string) string {
+func template(path string) string {
 	version, rest, ok := apiVersion(path)
 	if !ok || len(version) > 2 {
 		return "other"

@@ -17,6 +17,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
 	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
 	DefaultBodyIdleTimeout   = 30 * time.Second  // Config.BodyIdleTimeout when 0
+	DefaultWriteIdleTimeout  = 30 * time.Second  // Config.WriteIdleTimeout when 0
 )
 
 // Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
@@ -72,6 +73,10 @@ type Config struct {
 	// which a request body may arrive once it has been arriving for 30 s; a slower one is cut
 	// like a stalled one (408, connection closed, slot freed). 0: DefaultMinBodyRate.
 	MinBodyRate Rate `yaml:"min_body_rate"`
+	// WriteIdleTimeout is how long a response may wait for the client to read before it is
+	// cut and its upstream connection freed, so that clients that do not read cannot hold
+	// every upstream connection. 0: DefaultWriteIdleTimeout.
+	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next request
 	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -153,6 +158,7 @@ type Limits struct {
 	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
 	IdleTimeout       time.Duration // http.Server.IdleTimeout
 	BodyIdleTimeout   time.Duration // enforced by the Guard on each request body
+	WriteIdleTimeout  time.Duration // enforced by the proxy on each response write
 	MinBodyRate       int64         // bytes per second, enforced by the Guard from rateWindow on
 	rateWindow        time.Duration // bodyRateWindow; tests shorten it
 }
@@ -161,13 +167,15 @@ type Limits struct {
 const bodyRateWindow = 30 * time.Second
 
 // Limits returns c's limits, each zero replaced by its default (DefaultMaxHeaderBytes,
-// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout, DefaultMinBodyRate).
+// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout, DefaultWriteIdleTimeout,
+// DefaultMinBodyRate).
 func (c Config) Limits() Limits {
 	return Limits{
 		MaxHeaderBytes:    orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		ReadHeaderTimeout: orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		IdleTimeout:       orDefault(c.IdleTimeout, DefaultIdleTimeout),
 		BodyIdleTimeout:   orDefault(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		WriteIdleTimeout:  orDefault(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
 		MinBodyRate:       int64(orDefault(c.MinBodyRate, DefaultMinBodyRate)),
 		rateWindow:        bodyRateWindow,
 	}
