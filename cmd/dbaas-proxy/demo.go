@@ -59,7 +59,7 @@ func runDemo(ctx context.Context, sys system, listen, adminListen, level string,
 		return usageErr(err)
 	}
 	printDemo(sys, &cfg, em)
-	return serve(ctx, &cfg, sys)
+	return serve(ctx, func() (*config.Config, error) { return &cfg, nil }, sys)
 }
 
 func printDemo(sys system, cfg *config.Config, em *emulator.Server) {

@@ -22,6 +22,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
@@ -106,7 +107,7 @@ func missingFiles(cfg *config.Config) error {
 		}
 		if _, err := os.Stat(check); err != nil {
 			src := cfg.Source(k.Name)
-			problem := fmt.Sprintf("cannot read %s: %v", check, errors.Unwrap(err))
+			problem := fmt.Sprintf("cannot read %s: %v", files.Shown(check), errors.Unwrap(err))
 			if wd, _ := os.Getwd(); !filepath.IsAbs(check) && (strings.HasPrefix(src, "flag") || strings.HasPrefix(src, "environment")) {
 				problem += " (a relative path from a flag or variable is resolved against the working directory " + wd + ")"
 			}

@@ -6,8 +6,8 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"os"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
@@ -51,7 +51,7 @@ func setupPins(fs *flag.FlagSet) runFunc {
 // fileCerts are the certificates of the PEM file at path; none when it cannot be read.
 func fileCerts(path string) []*x509.Certificate {
 	var certs []*x509.Certificate
-	data, _ := os.ReadFile(path)
+	data, _ := files.Read("upstream.ca_file", path, files.MaxConfig)
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
 			certs = append(certs, c)

@@ -55,11 +55,18 @@ type Options struct {
 	ProxyListen, Credential string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Config is the admin: section: when Listen is not a loopback address
-	// (netrule.IsLoopbackListen; "" counts as loopback), the status page, /status.json and the
-	// POSTs need a bearer token of Clients. Loopback names and addresses are always accepted as
-	// the Host header, and AllowedHosts besides (see Config.AllowedHosts).
-	Config
+	// AllowedHosts are further Host header values accepted, each a host name or address (any
+	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
+	// Loopback names and addresses (localhost, 127.0.0.0/8, [::1], any port) are always accepted,
+	// so the empty list accepts those only. Set it when admin.listen is not a loopback address.
+	AllowedHosts []string
+	// Listen is the admin listener's address (admin.listen). When it is not a loopback address
+	// (netrule.IsLoopbackListen), the status page, /status.json and the POSTs need a bearer
+	// token of Clients. "" counts as loopback.
+	Listen string
+	// Clients (admin.clients) may use the status page, /status.json and the POSTs when Listen is not
+	// loopback; the caller may Set them again on SIGHUP. Ignored on loopback; nil: none.
+	Clients *inbound.Bearer
 }
 
 // pageRows is how many of the last requests the status page lists.
@@ -69,6 +76,7 @@ const pageRows = 50
 type handler struct {
 	opts    Options
 	log     zerolog.Logger
+	refused zerolog.Logger // log, sampled: a flood of refusals writes a few lines a minute
 	hosts   netrule.HostRule
 	remote  bool            // Listen is not loopback: the page, /status.json and POSTs need a client
 	clients *inbound.Bearer // the clients of a remote listener
@@ -93,9 +101,10 @@ func NewHandler(opts Options) http.Handler {
 	h := &handler{
 		opts:    opts,
 		log:     opts.Logger.With().Str("component", "admin").Logger(),
+		refused: opts.Logger.With().Str("component", "admin").Logger().Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
 		hosts:   netrule.NewHostRule(opts.AllowedHosts...).WithLoopback(),
 		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
-		clients: inbound.NewBearer(opts.Clients),
+		clients: opts.Clients,
 		page:    newPage(),
 		started: opts.Now(),
 	}
@@ -117,7 +126,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Content-Security-Policy", baseCSP)
 	if !h.hosts.Allow(r.Host) {
-		h.log.Warn().Str("host", r.Host).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
+		h.refused.Warn().Str("host", netrule.LogValue(r.Host)).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: the Host header does not name the admin listener; "+
 			"add it to admin.allowed_hosts if you trust it")
 		return
@@ -198,7 +207,7 @@ func (h *handler) post(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if reason, blocked := inbound.CrossSite(r, nil); blocked {
-		h.log.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a POST from a web page")
+		h.refused.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a POST from a web page")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: "+reason+"; dbaas-proxy refuses admin requests from web pages")
 		return false
 	}

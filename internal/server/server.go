@@ -61,6 +61,7 @@ type Server struct {
 	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
 	tokens   *tokensource.Cached
 	guard    *inbound.Guard
+	admins   *inbound.Bearer // admin.clients, set again on SIGHUP
 	proxy    http.Handler
 	admin    http.Handler
 	metrics  *admin.Metrics
@@ -68,9 +69,9 @@ type Server struct {
 	quit     chan struct{} // closed by POST /quitquitquit
 	quitOnce sync.Once
 	stopping atomic.Bool
+	closed   atomic.Bool // the token source is closed: reloads do nothing
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
-	closed   bool       // under reloadMu: the token source is closed, reloads do nothing
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
@@ -89,7 +90,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.FilePollInterval = 10 * time.Second
 	}
 	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger, quit: make(chan struct{})}
+	a := &Server{cfg: cfg, opts: opts, log: logger, admins: inbound.NewBearer(cfg.Admin.Clients), quit: make(chan struct{})}
 	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
@@ -153,7 +154,8 @@ func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin
 	return admin.NewHandler(admin.Options{
 		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Config: cfg.Admin, Gatherer: reg, Recent: recent,
+		Listen: cfg.Admin.Listen, Clients: a.admins, AllowedHosts: cfg.Admin.AllowedHosts,
+		Gatherer: reg, Recent: recent,
 		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
 		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
