@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -231,10 +232,10 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// status renders the status page.
+// status renders the status page, into a buffer so that a failure can still become a 500.
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	body, err := h.page.render(h.pageData(r))
-	if err != nil {
+	var body bytes.Buffer
+	if err := h.page.tmpl.Execute(&body, h.pageData(r)); err != nil {
 		h.log.Error().Err(err).Msg("admin: status page")
 		jsonerr.Write(w, http.StatusInternalServerError, "the status page could not be rendered; see the log")
 		return
@@ -242,10 +243,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", h.page.csp)
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		_, _ = w.Write(body.Bytes())
 	}
 }
 
