@@ -35,10 +35,8 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 		// 200 from net/http, which looks like success.
 		panic(http.ErrAbortHandler)
 	}
-	var nt *tokensource.NoTokenError
-	if errors.As(err, &nt) && status == http.StatusServiceUnavailable {
-		secs := int((nt.RetryAfter() + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	if nt, ok := errors.AsType[*tokensource.NoTokenError](err); ok && status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int(nt.RetryAfter()/time.Second))) // whole seconds, at least 1
 	}
 	ev := h.opts.Logger.Warn()
 	if status == http.StatusRequestEntityTooLarge {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -74,9 +76,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.WriteIdleTimeout <= 0 {
-		opts.WriteIdleTimeout = 30 * time.Second
-	}
+	opts.WriteIdleTimeout = cmp.Or(max(opts.WriteIdleTimeout, 0), 30*time.Second)
 	up := *opts.Upstream
 	up.Path, up.RawPath = "", ""
 	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
@@ -99,7 +99,7 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &state{now: h.opts.Now}
 	rec := &st.rec
-	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
+	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}
 	rec.ID = h.idGen.fromRequest(r)
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)

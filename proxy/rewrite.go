@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -24,7 +23,7 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 		// dropped. The proxy decides nothing on the query, so it goes byte for byte.
 		out.URL.RawQuery = pr.In.URL.RawQuery
 		if pr.In.URL.RawPath != "" {
-			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see netrule.EscapedPath
+			out.URL.RawPath = netrule.EscapedPath(pr.In.URL) // the one form policy judges and logs show
 		}
 		out.Host = ""
 		// Client credentials are stripped here, and again by the token transport on the
@@ -33,10 +32,6 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 		tokensource.StripCredentials(out.Trailer)
 	}
 }
-
-// escapedPath is the request's path in the one form the inbound policy judges and the proxy
-// forwards and logs: netrule.EscapedPath.
-func escapedPath(r *http.Request) string { return netrule.EscapedPath(r.URL) }
 
 // secretQueryNames are the query parameter names, lower case with '-' for '_', that carry a
 // credential (the API key or a token). They are never forwarded and never logged.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // routes returns the handler of every request that passed the guard: it records the client's
@@ -25,7 +26,7 @@ func (h *Handler) routes() http.Handler {
 				allowedMethods+"; the DBaaS Manager API uses no other method")
 			return
 		}
-		p := escapedPath(req)
+		p := netrule.EscapedPath(req.URL)
 		_, rest, versioned := apiVersion(p)
 		switch {
 		case versioned && rest == "/auth/token":

@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -121,22 +122,15 @@ type flight struct {
 // NewCached returns a Cached drawing tokens from src. It does nothing until Token or Start is
 // called.
 func NewCached(src Source, opts CachedOptions) *Cached {
-	if opts.ExchangeTimeout <= 0 {
-		opts.ExchangeTimeout = DefaultExchangeTimeout
-	}
+	opts.ExchangeTimeout = cmp.Or(max(opts.ExchangeTimeout, 0), DefaultExchangeTimeout)
 	switch {
 	case opts.Jitter == 0:
 		opts.Jitter = defaultJitter
 	case opts.Jitter < 0:
 		opts.Jitter = 0
 	}
-	if opts.BackoffMin <= 0 {
-		opts.BackoffMin = defaultBackoffMin
-	}
-	if opts.BackoffMax <= 0 {
-		opts.BackoffMax = defaultBackoffMax
-	}
-	opts.BackoffMax = max(opts.BackoffMax, opts.BackoffMin)
+	opts.BackoffMin = cmp.Or(max(opts.BackoffMin, 0), defaultBackoffMin)
+	opts.BackoffMax = max(cmp.Or(max(opts.BackoffMax, 0), defaultBackoffMax), opts.BackoffMin)
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}

@@ -72,21 +72,20 @@ type body struct {
 // closes req.Body on every path, as the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	bearer, err := t.check()
-	if err != nil {
-		closeBody(req)
-		return nil, err
-	}
 	// A token that cannot be had now fails the request before its body is read: the client
 	// (Expect: 100-continue) need not send it.
-	if req.Body != nil && req.Body != http.NoBody {
-		if err := t.Cache.unavailable(); err != nil {
-			closeBody(req)
-			return nil, err
+	if err == nil && req.Body != nil && req.Body != http.NoBody {
+		err = t.Cache.unavailable()
+	}
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
 		}
+		return nil, err
 	}
 	// The body first: a slow client's upload must not age the token it is sent with.
 	b, err := t.body(req)
-	defer t.release(b)
+	defer t.replayMemory.Add(-b.reserved) // give back the replay memory it took
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +207,8 @@ type budgetReader struct {
 
 func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if n > 0 && !b.t.reserve(int64(n)) {
+	if n > 0 && b.t.replayMemory.Add(int64(n)) > cmp.Or(b.t.replayBudget, maxReplayMemory) {
+		b.t.replayMemory.Add(-int64(n)) // spent: the body streams through unreplayable
 		return n, errBudgetSpent
 	}
 	b.taken += int64(n)
@@ -221,24 +221,6 @@ func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(prefix), rc), rc}
-}
-
-// reserve takes n bytes of the replay memory budget, or reports that it is spent: then the
-// body streams through unreplayable instead of being kept.
-func (t *Transport) reserve(n int64) bool {
-	budget := cmp.Or(t.replayBudget, maxReplayMemory)
-	if t.replayMemory.Add(n) > budget {
-		t.replayMemory.Add(-n)
-		return false
-	}
-	return true
-}
-
-// release gives back the budget b took.
-func (t *Transport) release(b body) {
-	if b.reserved > 0 {
-		t.replayMemory.Add(-b.reserved)
-	}
 }
 
 // outgoing returns the request to send: a clone of req with every client credential stripped,
@@ -268,21 +250,12 @@ func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.
 // and with '_' and '-' alike (net/http does not canonicalise names with an underscore).
 func StripCredentials(h http.Header) {
 	for name := range h {
-		if isCredential(name) {
-			delete(h, name)
+		for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
+			if SameName(name, owned) {
+				delete(h, name)
+			}
 		}
 	}
-}
-
-// isCredential reports whether name, compared without case and with '_' equal to '-', is a
-// header the transport owns.
-func isCredential(name string) bool {
-	for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
-		if SameName(name, owned) {
-			return true
-		}
-	}
-	return false
 }
 
 // SameName reports whether name is owned, a lower-case, hyphenated ASCII name, compared
@@ -291,11 +264,4 @@ func isCredential(name string) bool {
 // case folding (the Kelvin sign, the long s) out: every owned name is ASCII.
 func SameName(name, owned string) bool {
 	return len(name) == len(owned) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), owned)
-}
-
-// closeBody closes req.Body, if any.
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }
