@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -50,8 +51,9 @@ func (b *clientBody) readErr() error {
 	return *b.err.Load()
 }
 
-// isTimeout reports whether err is a read deadline passing (inbound.body_idle_timeout).
+// isTimeout reports whether err is a deadline passing: a context's, a connection's
+// (inbound.body_idle_timeout) or any other net.Error timeout.
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	ne, _ := errors.AsType[net.Error](err)
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || ne != nil && ne.Timeout()
 }

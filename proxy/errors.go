@@ -140,49 +140,39 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 // classifyUpstream maps a transport error talking to host: the upstream, or name (the token
 // endpoint, IBM Cloud IAM) on another host.
 func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
-	var (
-		proxyErr   *upstream.ProxyError
-		poolErr    *upstream.PoolError
-		pinErr     *upstream.PinError
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		invalidErr x509.CertificateInvalidError
-		verifyErr  *tls.CertificateVerificationError
-		recordErr  tls.RecordHeaderError
-		dnsErr     *net.DNSError
-		netErr     net.Error
-	)
+	proxyErr, _ := errors.AsType[*upstream.ProxyError](err)
+	poolErr, _ := errors.AsType[*upstream.PoolError](err)
 	what, trust := "the upstream "+host, "is not signed by the CA in upstream.ca_file ("+h.opts.CAFile+
 		"); download the CA file of this DBaaS Manager from the service dashboard"
 	if host != h.host {
 		what, trust = name+" "+host, "is not trusted (auth.iam_ca_file, or the system roots when it is unset)"
 	}
 	switch {
-	case errors.As(err, &proxyErr) && proxyErr.Status != "":
+	case proxyErr != nil && proxyErr.Status != "":
 		return http.StatusBadGateway, "bad gateway: the proxy " + proxyErr.Proxy + " (upstream.proxy_url) refused the tunnel to " +
 			host + " with " + proxyErr.Status + "; check upstream.proxy_url and the proxy's rules"
-	case errors.As(err, &proxyErr):
+	case proxyErr != nil:
 		return http.StatusBadGateway, "bad gateway: the proxy " + proxyErr.Proxy + " (upstream.proxy_url) could not be reached; check upstream.proxy_url"
-	case errors.As(err, &poolErr):
+	case poolErr != nil:
 		return http.StatusServiceUnavailable, fmt.Sprintf("service unavailable: the upstream connection pool is exhausted: "+
 			"all %d connections (upstream.max_conns) stayed busy for %s (upstream.timeout); try again later", poolErr.MaxConns, poolErr.Waited)
-	case errors.As(err, &hostErr):
+	case is[x509.HostnameError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + host +
 			" is not valid for that name; set upstream.server_name to a name the certificate holds"
-	case errors.As(err, &pinErr):
+	case is[*upstream.PinError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate key of " + host +
 			" matches none of upstream.pins; if the DBaaS Manager's key changed, print its pins with " +
 			"dbaas-proxy pins and update upstream.pins"
-	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
+	case is[x509.UnknownAuthorityError](err), is[*tls.CertificateVerificationError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + host + " " + trust
-	case errors.As(err, &invalidErr):
+	case is[x509.CertificateInvalidError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + host +
 			" is invalid (expired or not yet valid, or not for a server)"
-	case errors.As(err, &recordErr):
+	case is[tls.RecordHeaderError](err):
 		return http.StatusBadGateway, "bad gateway: " + host + " does not speak TLS; upstream.url must be the DBaaS Manager's https address"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.timeoutText() + "; try again later"
-	case errors.As(err, &dnsErr):
+	case isTimeout(err):
+		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.opts.Timeout.String() + " (upstream.timeout); try again later"
+	case is[*net.DNSError](err):
 		return http.StatusBadGateway, "bad gateway: cannot resolve the host of " + what
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return http.StatusBadGateway, "bad gateway: " + what + " refused the connection"
@@ -190,9 +180,8 @@ func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
 	return http.StatusBadGateway, "bad gateway: the connection to " + what + " failed; try again, and check the network if it persists"
 }
 
-func (h *Handler) timeoutText() string {
-	if h.opts.Timeout <= 0 {
-		return "the upstream timeout"
-	}
-	return h.opts.Timeout.String() + " (upstream.timeout)"
+// is reports whether err's chain holds a T.
+func is[T error](err error) bool {
+	_, ok := errors.AsType[T](err)
+	return ok
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -30,7 +31,8 @@ type Options struct {
 	Transport *tokensource.Transport
 	// CAFile is the path of the CA file, named in the message of a certificate error.
 	CAFile string
-	// Timeout is the configured upstream timeout, named in the message of a 504.
+	// Timeout is the configured upstream timeout, named in the message of a 504. Zero means
+	// upstream.DefaultTimeout.
 	Timeout time.Duration
 	// Logger receives one access line per request at info level (query strings only at debug)
 	// and proxy errors. The zero value logs nothing.
@@ -76,6 +78,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Timeout = cmp.Or(max(opts.Timeout, 0), upstream.DefaultTimeout)
 	opts.WriteIdleTimeout = cmp.Or(max(opts.WriteIdleTimeout, 0), 30*time.Second)
 	up := *opts.Upstream
 	up.Path, up.RawPath = "", ""

@@ -45,11 +45,9 @@ type Options struct {
 	// and then the wait for the response headers. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxConns caps the HTTP/1.1 connections to the upstream, those being dialed included;
-	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only: when
-	// every stream of a connection is busy, net/http stops counting it and dials another
-	// (TestMaxConns saw 16 connections for 4); http.HTTP2Config.StrictMaxConcurrentRequests,
-	// which should prevent that, stalls requests forever in the same test (golang/go#70809,
-	// open), so it is not used. Zero means DefaultMaxConns; negative is an error.
+	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only (net/http
+	// dials another connection when every stream is busy; StrictMaxConcurrentRequests, which
+	// should stop that, stalls requests: golang/go#70809). Zero means DefaultMaxConns; negative is an error.
 	MaxConns int
 	// MaxIdleConns caps the idle connections kept for reuse. Zero (or less) means MaxConns.
 	MaxIdleConns int
