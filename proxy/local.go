@@ -86,14 +86,6 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 // Account ids are hex; anything else (an escape, a separator, a space, UTF-8) would change
 // what the rewritten path means.
 func plainSegment(id string) bool {
-	if id == "" || id == "." || id == ".." {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-			return false
-		}
-	}
-	return true
+	const unreserved = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
+	return id != "." && id != ".." && id != "" && strings.Trim(id, unreserved) == ""
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -35,11 +36,7 @@ func (g *idGenerator) fromRequest(r *http.Request) string {
 	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 10))
 }
 
+// printable reports whether s is visible ASCII only: no space, control or UTF-8.
 func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
+	return strings.IndexFunc(s, func(c rune) bool { return c < 0x21 || c > 0x7e }) < 0
 }

@@ -39,30 +39,21 @@ func template(path string) string {
 	if rest == "/auth/token" {
 		return "/api/" + version + "/auth/token"
 	}
-	rest = strings.TrimPrefix(rest, "/")
-	user, tail, more := strings.Cut(rest, "/")
-	if strings.Count(rest, "/") >= maxTemplateSegments || user == "" {
+	segs := strings.Split(strings.TrimPrefix(rest, "/"), "/")
+	if len(segs) > maxTemplateSegments || segs[0] == "" {
 		return "/api/" + version + "/{other}"
 	}
-	var b strings.Builder
-	b.Grow(len(path) + 16)
-	b.WriteString("/api/")
-	b.WriteString(version)
-	b.WriteString("/{user_id}")
+	segs[0] = "{user_id}"
 	prev := ""
-	for more {
-		var s string
-		s, tail, more = strings.Cut(tail, "/")
-		b.WriteByte('/')
+	for i, s := range segs[1:] {
 		switch {
 		case idNames[s] != "" || literals[s]:
-			b.WriteString(s)
 		case idNames[prev] != "":
-			b.WriteString(idNames[prev])
+			segs[i+1] = idNames[prev]
 		default:
-			b.WriteString("{id}")
+			segs[i+1] = "{id}"
 		}
 		prev = s
 	}
-	return b.String()
+	return "/api/" + version + "/" + strings.Join(segs, "/")
 }
