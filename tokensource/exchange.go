@@ -163,9 +163,6 @@ func errorBody(body []byte, secrets ...string) string {
 
 // redact replaces each non-empty secret in s and cuts the result to limit bytes of valid UTF-8.
 func redact(s string, limit int, secrets ...string) string {
-	if len(s) > maxTokenResponse {
-		s = s[:maxTokenResponse]
-	}
 	for _, secret := range secrets {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, redacted)

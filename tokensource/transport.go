@@ -62,9 +62,8 @@ var _ http.RoundTripper = (*Transport)(nil)
 type body struct {
 	first      io.ReadCloser
 	replayable bool
-	buf        []byte                        // the whole body, when it was kept for a replay
-	getBody    func() (io.ReadCloser, error) // the caller's GetBody, when set
-	reserved   int64                         // replay memory budget taken, given back by release
+	buf        []byte // the whole body, when it was kept for a replay
+	reserved   int64  // replay memory budget taken, given back when RoundTrip returns
 }
 
 // RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
@@ -119,8 +118,8 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, 
 	switch {
 	case b.buf != nil:
 		next = io.NopCloser(bytes.NewReader(b.buf))
-	case b.getBody != nil:
-		if next, err = b.getBody(); err != nil {
+	case req.GetBody != nil:
+		if next, err = req.GetBody(); err != nil {
 			return nil, fmt.Errorf("tokensource: rewinding the request body for a replay: %w", err)
 		}
 	}
@@ -156,15 +155,10 @@ func (t *Transport) refreshOn(status int) bool {
 // replay memory budget spent, is sent as a stream of what was read and the rest, and not
 // replayed. On error it has closed req.Body.
 func (t *Transport) body(req *http.Request) (body, error) {
-	limit := t.MaxReplayBytes
-	if limit == 0 {
-		limit = defaultMaxReplay
-	}
+	limit := cmp.Or(t.MaxReplayBytes, defaultMaxReplay)
 	switch {
-	case req.Body == nil || req.Body == http.NoBody:
-		return body{first: req.Body, replayable: true}, nil
-	case req.GetBody != nil:
-		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
+	case req.Body == nil || req.Body == http.NoBody || req.GetBody != nil:
+		return body{first: req.Body, replayable: true}, nil // a replay sends it again or uses GetBody
 	case limit < 0 || req.ContentLength > limit:
 		return body{first: req.Body}, nil
 	}
