@@ -11,7 +11,7 @@ import (
 
 // rewrite returns the ReverseProxy's Rewrite function: the outgoing request goes to the
 // upstream with the client's escaped path and query unchanged (but for the secret query
-// parameters ServeHTTP removed), the upstream's Host, and none of the client's credentials.
+// parameters ServeHTTP removed) and the upstream's Host.
 // X-Forwarded-* headers are not added: the DBaaS Manager has no use for the address of a proxy
 // on the user's own machine.
 func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
@@ -25,11 +25,7 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 		if pr.In.URL.RawPath != "" {
 			out.URL.RawPath = netrule.EscapedPath(pr.In.URL) // the one form policy judges and logs show
 		}
-		out.Host = ""
-		// Client credentials are stripped here, and again by the token transport on the
-		// clone it sends.
-		tokensource.StripCredentials(out.Header)
-		tokensource.StripCredentials(out.Trailer)
+		out.Host = "" // client credentials: Options.Transport strips them on the clone it sends
 	}
 }
 
