@@ -18,9 +18,9 @@
 // upstream_duration the upstream round trip alone.
 //
 // The access token is attached, and every credential header of the client stripped, by the
-// *tokensource.Transport given in Options. Every error the proxy
-// produces is one JSON body, {"code": <status>, "message": "..."}, with a fixed message a person
-// can act on: never a Go error string, never a secret.
+// *tokensource.Transport given in Options. Every error the proxy produces is one JSON body,
+// {"code": <status>, "message": "..."}, with a fixed message a person can act on: never a Go
+// error string, never a secret.
 //
 // A Handler is safe for concurrent use; it holds no per-request state outside the request.
 //
