@@ -100,6 +100,7 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError) (int, string) {
 	const prefix = "no access token: "
 	xe, _ := errors.AsType[*tokensource.ExchangeError](nt)
+	ue, _ := errors.AsType[*url.Error](nt)
 	switch {
 	case xe != nil && xe.Rejected():
 		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
@@ -114,7 +115,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 		return statusAborted, ""
 	case xe != nil && errors.Is(xe, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, prefix + tokensource.Describe(xe) + "; try again later"
-	case nt.Err != nil && !errors.As(nt.Err, new(*url.Error)):
+	case nt.Err != nil && ue == nil:
 		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
 		// token that expires within its margin by the local clock), or the key could not be
 		// read: no network failure, and Describe says which without a secret.
@@ -124,8 +125,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 	// The exchange failed below HTTP: a 502 or 504 like any failure to reach the upstream,
 	// naming the endpoint and the host that failed (the upstream itself, or IAM).
 	host, name := h.host, "the token endpoint"
-	var ue *url.Error
-	if errors.As(nt.Err, &ue) {
+	if ue != nil {
 		if u, err := url.Parse(ue.URL); err == nil && u.Host != "" {
 			host = u.Host
 		}
