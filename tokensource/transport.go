@@ -222,8 +222,8 @@ func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
 // transport can retry.
 func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
 	out := req.Clone(req.Context())
-	StripCredentials(out.Header)
-	StripCredentials(out.Trailer)
+	stripCredentials(out.Header)
+	stripCredentials(out.Trailer)
 	out.Body = b
 	if buf != nil {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
@@ -239,10 +239,10 @@ func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.
 	return out
 }
 
-// StripCredentials deletes from h every header a client could use to pass a credential
+// stripCredentials deletes from h every header a client could use to pass a credential
 // upstream: x-auth-token, Authorization, api_key, Proxy-Authorization and Cookie, in any case
 // and with '_' and '-' alike (net/http does not canonicalise names with an underscore).
-func StripCredentials(h http.Header) {
+func stripCredentials(h http.Header) {
 	for name := range h {
 		for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
 			if SameName(name, owned) {
@@ -254,7 +254,7 @@ func StripCredentials(h http.Header) {
 
 // SameName reports whether name is owned, a lower-case, hyphenated ASCII name, compared
 // without case and with '_' equal to '-': the one rule for the names of credentials, in
-// headers (StripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
+// headers (stripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
 // case folding (the Kelvin sign, the long s) out: every owned name is ASCII.
 func SameName(name, owned string) bool {
 	return len(name) == len(owned) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), owned)
