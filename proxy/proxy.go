@@ -100,10 +100,9 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &state{now: h.opts.Now}
+	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: h.idGen.fromRequest(r), Method: r.Method,
+		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}}
 	rec := &st.rec
-	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}
-	rec.ID = h.idGen.fromRequest(r)
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)
 	// The request is changed on a copy, never on the server's own: net/http decides from the
@@ -140,10 +139,7 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 	if st.body != nil {
 		rec.BytesIn = st.body.n.Load()
 	}
-	rec.Status = cw.status
-	if rec.Status == 0 {
-		rec.Status = http.StatusOK
-	}
+	rec.Status = cmp.Or(cw.status, http.StatusOK)
 	if p != nil {
 		rec.Status = statusAborted
 	}
