@@ -54,11 +54,10 @@ type Options struct {
 
 // Handler is the proxy's http.Handler. Build it with New.
 type Handler struct {
-	opts  Options
-	rp    *httputil.ReverseProxy
-	root  http.Handler
-	host  string // the upstream's host:port, named in error messages
-	idGen *idGenerator
+	opts Options
+	rp   *httputil.ReverseProxy
+	root http.Handler
+	host string // the upstream's host:port, named in error messages
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -82,7 +81,7 @@ func New(opts Options) (*Handler, error) {
 	opts.WriteIdleTimeout = cmp.Or(max(opts.WriteIdleTimeout, 0), 30*time.Second)
 	up := *opts.Upstream
 	up.Path, up.RawPath = "", ""
-	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
+	h := &Handler{opts: opts, host: up.Host}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
 		Transport:    opts.Transport,
@@ -100,7 +99,7 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: h.idGen.fromRequest(r), Method: r.Method,
+	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: requestID(r), Method: r.Method,
 		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}}
 	rec := &st.rec
 	r.Header.Set(requestIDHeader, rec.ID)
