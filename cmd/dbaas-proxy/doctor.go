@@ -58,20 +58,15 @@ func setupDoctor(fs *flag.FlagSet) runFunc {
 		if !d.check("config", err, what) {
 			return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
 		}
-		return d.runAll(ctx, sys)
+		ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
+		defer cancel()
+		d.run(ctx, sys)
+		d.printConfig()
+		if d.failed {
+			return &exitCode{code: exitFailure, err: errors.New("doctor: some checks failed")}
+		}
+		return nil
 	}
-}
-
-func (d *doctor) runAll(ctx context.Context, sys system) error {
-	cfg := d.cfg
-	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
-	defer cancel()
-	d.run(ctx, sys)
-	d.printConfig()
-	if d.failed {
-		return &exitCode{code: exitFailure, err: errors.New("doctor: some checks failed")}
-	}
-	return nil
 }
 
 func (d *doctor) run(ctx context.Context, sys system) {
@@ -92,8 +87,14 @@ func (d *doctor) run(ctx context.Context, sys system) {
 			fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
 		}
 	}
+	// NewTokenSource reads the API key, or for trusted_profile only the IAM CA (the CR token is
+	// read at the exchange).
+	check := "api_key"
+	if d.cfg.Auth.Source == config.SourceTrustedProfile {
+		check = "iam_setup"
+	}
 	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
-	if !d.check(credentialCheck(d.cfg), err, "found") {
+	if !d.check(check, err, "found") {
 		return
 	}
 	defer closeFn()

@@ -27,15 +27,6 @@ func sourceDetail(cfg *config.Config) string {
 	return "dbaas: the API key is exchanged at the DBaaS Manager (" + a.TokenPath + ")"
 }
 
-// credentialCheck names doctor's check of the credential that NewTokenSource reads: the API
-// key, or for trusted_profile only the IAM CA (the CR token is read at the exchange).
-func credentialCheck(cfg *config.Config) string {
-	if cfg.Auth.Source == config.SourceTrustedProfile {
-		return "iam_setup"
-	}
-	return "api_key"
-}
-
 // tokenEndpoint names where the token comes from, for doctor's "token" line.
 func tokenEndpoint(cfg *config.Config) string {
 	if cfg.Auth.UsesIAM() {
