@@ -43,16 +43,13 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	b.mu.Unlock()
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
-		b.clear()
+		b.stop(time.Time{})
 	}
 	if now := time.Now(); n > 0 && b.first.IsZero() {
 		b.first = now
 	} else if d := now.Sub(b.first); err == nil && !b.first.IsZero() && d > b.window &&
 		float64(b.n+int64(n)) < float64(b.minRate)*d.Seconds() {
-		b.mu.Lock()
-		b.off = true
-		_ = b.rc.SetReadDeadline(now) // net/http fails to discard the rest and closes the connection
-		b.mu.Unlock()
+		b.stop(now) // net/http fails to discard the rest and closes the connection
 		return n, errTooSlow
 	}
 	b.n += int64(n)
@@ -65,7 +62,7 @@ var errTooSlow = fmt.Errorf("inbound: the request body arrives slower than inbou
 // the body, and a body that stalled must not make that wait forever.
 func (b *idleBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.clear()
+	b.stop(time.Time{})
 	return err
 }
 
@@ -73,21 +70,14 @@ func (b *idleBody) Close() error {
 // Otherwise a last one is set idle ahead and kept: net/http reads what is left of the body to
 // discard it after the handler returns, which must not wait forever on a stalled client; it
 // sets the connection's deadlines itself afterwards.
-func (b *idleBody) done() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.off {
-		b.off = true
-		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
-	}
-}
+func (b *idleBody) done() { b.stop(time.Now().Add(b.idle)) }
 
-// clear stops setting deadlines and removes the one set, once.
-func (b *idleBody) clear() {
+// stop stops setting deadlines and sets the last one, once; zero removes the one set.
+func (b *idleBody) stop(last time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.off {
 		b.off = true
-		_ = b.rc.SetReadDeadline(time.Time{})
+		_ = b.rc.SetReadDeadline(last)
 	}
 }

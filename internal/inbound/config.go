@@ -183,12 +183,18 @@ func (c Config) Limits() Limits {
 
 // ConfigureServer sets up srv for the inbound listener: MaxHeaderBytes, ReadHeaderTimeout (a
 // slow-loris client cannot hold a connection) and IdleTimeout of the Guard's Limits and, when
-// inbound TLS is on, TLSConfig. Call it before Serve or ServeTLS.
+// inbound TLS is on, a TLSConfig. Its certificate and client-certificate settings come from
+// the files last loaded (GetCertificate, GetConfigForClient), so Reload affects new handshakes
+// without dropping connections; do not set Certificates on it (crypto/tls would prefer them).
+// Call it before Serve or ServeTLS.
 func (g *Guard) ConfigureServer(srv *http.Server) {
 	srv.MaxHeaderBytes = g.limits.MaxHeaderBytes
 	srv.ReadHeaderTimeout = g.limits.ReadHeaderTimeout
 	srv.IdleTimeout = g.limits.IdleTimeout
-	srv.TLSConfig = g.TLSConfig()
+	srv.TLSConfig = nil
+	if g.tls != nil {
+		srv.TLSConfig = g.tls.base.Clone()
+	}
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -29,12 +30,7 @@ func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 
 // originIn reports whether origin is in origins (compared case-insensitively).
 func originIn(origins []string, origin string) bool {
-	for _, o := range origins {
-		if strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(origins, func(o string) bool { return strings.EqualFold(o, origin) })
 }
 
 // isPreflight reports whether r is a CORS preflight: OPTIONS with an Origin and an
@@ -54,12 +50,9 @@ func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 			"Access-Control-Request-Method is not an HTTP method"})
 		return
 	}
-	for _, m := range g.denyMethods {
-		if strings.EqualFold(m, method) {
-			g.reject(w, r, path, verdict{http.StatusForbidden, "method", "forbidden: method " + m +
-				" is refused by inbound.deny_methods"})
-			return
-		}
+	if v := g.denyMethod(method); v.status != 0 {
+		g.reject(w, r, path, v)
+		return
 	}
 	headers, ok := requestedHeaders(r.Header.Values("Access-Control-Request-Headers"))
 	if !ok {

@@ -47,17 +47,11 @@ const (
 // Origin in allowed_origins it answers preflights itself (204) and sets the CORS headers on
 // every answer, replacing any that next sets.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
-	return &guarded{g: g, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, next) })
 }
 
-type guarded struct {
-	g    *Guard
-	next http.Handler
-}
-
-func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := h.g
-	path := escapedPath(r.URL)
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	path := netrule.EscapedPath(r.URL)
 	if !r.ProtoAtLeast(1, 1) && r.Body != nil && r.Body != http.NoBody {
 		// net/http frames an HTTP/1.0 body by Content-Length even when Transfer-Encoding says
 		// otherwise (it drops that header): a request hidden in the body must not be read next.
@@ -113,7 +107,7 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer ib.done()
 		r.Body = ib
 	}
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 // limitRate takes a request from client c's rate limit, if it has one.
@@ -201,10 +195,8 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 		return verdict{http.StatusBadRequest, "encoding", msgAmbiguous}
 	}
 	for _, method := range g.methods(r, c) {
-		for _, m := range g.denyMethods {
-			if strings.EqualFold(m, method) {
-				return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
-			}
+		if v := g.denyMethod(method); v.status != 0 {
+			return v
 		}
 		if c != nil && c.readOnly && method != http.MethodGet && method != http.MethodHead {
 			return verdict{http.StatusForbidden, "read_only", msgReadOnly}
@@ -217,6 +209,16 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 		return verdict{http.StatusForbidden, "path", msgAllowPath}
 	case c != nil && len(c.allow) > 0 && !matchAny(c.allow, path):
 		return verdict{http.StatusForbidden, "path", msgClientPath}
+	}
+	return verdict{}
+}
+
+// denyMethod refuses method if deny_methods lists it.
+func (g *Guard) denyMethod(method string) verdict {
+	for _, m := range g.denyMethods {
+		if strings.EqualFold(m, method) {
+			return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
+		}
 	}
 	return verdict{}
 }
