@@ -3,6 +3,7 @@ package inbound
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,28 +107,14 @@ type Client struct {
 // authConfigured reports whether inbound authentication is configured: a client CA or at least
 // one client with a token.
 func (c Config) authConfigured() bool {
-	if c.TLS.ClientCAFile != "" {
-		return true
-	}
-	for _, cl := range c.Clients {
-		if cl.TokenSHA256 != "" {
-			return true
-		}
-	}
-	return false
+	return c.TLS.ClientCAFile != "" ||
+		slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.TokenSHA256 != "" })
 }
 
 // pathPolicy reports whether any path rule exists, globally or for a client.
 func (c Config) pathPolicy() bool {
-	if len(c.AllowPaths) > 0 || len(c.DenyPaths) > 0 {
-		return true
-	}
-	for _, cl := range c.Clients {
-		if len(cl.AllowPaths) > 0 {
-			return true
-		}
-	}
-	return false
+	return len(c.AllowPaths) > 0 || len(c.DenyPaths) > 0 ||
+		slices.ContainsFunc(c.Clients, func(cl Client) bool { return len(cl.AllowPaths) > 0 })
 }
 
 // Rate is a number of bytes per second, written as a whole number or with a unit: "1024",

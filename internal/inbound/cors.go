@@ -18,11 +18,11 @@ const corsExposed = "X-Request-Id"
 // replacing any the upstream sent; otherwise nil.
 func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 	origin := r.Header.Get("Origin")
-	if origin == "" && len(g.origins) == 0 {
+	if origin == "" && len(g.cfg.AllowedOrigins) == 0 {
 		return nil
 	}
 	addVary(w.Header(), "Origin")
-	if origin == "" || !originIn(g.origins, origin) {
+	if origin == "" || !originIn(g.cfg.AllowedOrigins, origin) {
 		return nil
 	}
 	return &corsWriter{ResponseWriter: w, origin: origin}

@@ -36,19 +36,16 @@ type Guard struct {
 	now      func() time.Time
 	warnings []string
 
-	cidrs       []netip.Prefix
-	hosts       netrule.HostRule
-	origins     []string
-	clients     atomic.Pointer[clientState]
-	base        Config // as given to New, for SetClients
-	listen      string
-	denyMethods []string
-	denyPaths   []*regexp.Regexp
-	allowPaths  []*regexp.Regexp
-	maxBody     int64
-	limits      Limits
-	sem         chan struct{}
-	tls         *tlsFiles // nil: plain HTTP
+	cidrs      []netip.Prefix
+	hosts      netrule.HostRule
+	clients    atomic.Pointer[clientState]
+	cfg        Config // as given to New
+	listen     string
+	denyPaths  []*regexp.Regexp
+	allowPaths []*regexp.Regexp
+	limits     Limits
+	sem        chan struct{}
+	tls        *tlsFiles // nil: plain HTTP
 }
 
 // New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the
@@ -62,26 +59,19 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{
-		log:         opts.Logger,
-		onReject:    opts.OnReject,
-		now:         time.Now,
-		base:        cfg,
-		listen:      opts.Listen,
-		warnings:    warnings(cfg, opts.Listen),
-		hosts:       newHostRule(cfg, opts.Listen),
-		origins:     cfg.AllowedOrigins,
-		denyMethods: cfg.DenyMethods,
-		denyPaths:   mustCompile(cfg.DenyPaths),
-		allowPaths:  mustCompile(cfg.AllowPaths),
-		maxBody:     cfg.MaxBodyBytes,
-		limits:      cfg.Limits(),
-		tls:         tf,
+		log:        opts.Logger,
+		onReject:   opts.OnReject,
+		now:        time.Now,
+		cfg:        cfg,
+		listen:     opts.Listen,
+		warnings:   warnings(cfg, opts.Listen),
+		hosts:      newHostRule(cfg, opts.Listen),
+		denyPaths:  mustCompile(cfg.DenyPaths),
+		allowPaths: mustCompile(cfg.AllowPaths),
+		limits:     cfg.Limits(),
+		tls:        tf,
+		sem:        make(chan struct{}, orDefault(cfg.MaxConcurrentRequests, DefaultMaxConcurrentRequests)),
 	}
-	n := cfg.MaxConcurrentRequests
-	if n == 0 {
-		n = DefaultMaxConcurrentRequests
-	}
-	g.sem = make(chan struct{}, n)
 	for _, s := range cfg.AllowCIDRs {
 		g.cidrs = append(g.cidrs, netip.MustParsePrefix(s).Masked()) // checked by Validate
 	}
@@ -109,9 +99,9 @@ func newClientState(cfg Config) *clientState {
 // old ones and returns an error when the new ones are invalid or would turn inbound
 // authentication on or off, which changes the mode and takes a restart.
 func (g *Guard) SetClients(clients []Client) error {
-	cfg := g.base
+	cfg := g.cfg
 	cfg.Clients = clients
-	if cfg.authConfigured() != g.base.authConfigured() {
+	if cfg.authConfigured() != g.cfg.authConfigured() {
 		return errors.New("inbound: turning inbound authentication on or off takes a restart; kept the old inbound.clients")
 	}
 	if err := cfg.Validate(g.listen); err != nil {

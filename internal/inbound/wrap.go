@@ -90,7 +90,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	if !g.limitBody(r, w, path) {
 		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large",
-			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.maxBody)})
+			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.cfg.MaxBodyBytes)})
 		return
 	}
 	select {
@@ -160,7 +160,7 @@ func (g *Guard) admit(r *http.Request) verdict {
 			"Host %q; this blocks DNS rebinding from web pages; if you reach the proxy by this name, "+
 			"add it to inbound.allowed_hosts", host)}
 	}
-	if why, blocked := CrossSite(r, g.origins); blocked {
+	if why, blocked := CrossSite(r, g.cfg.AllowedOrigins); blocked {
 		return verdict{http.StatusForbidden, "cross_site", "forbidden: " + why + "; dbaas-proxy refuses " +
 			"requests from web pages; add the page's origin to inbound.allowed_origins if you trust it"}
 	}
@@ -215,7 +215,7 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 
 // denyMethod refuses method if deny_methods lists it.
 func (g *Guard) denyMethod(method string) verdict {
-	for _, m := range g.denyMethods {
+	for _, m := range g.cfg.DenyMethods {
 		if strings.EqualFold(m, method) {
 			return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
 		}
@@ -230,7 +230,7 @@ var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 // _method query parameter): each is judged as the method, since the upstream might obey it.
 // Without a method rule for client c it returns nil, allocating nothing.
 func (g *Guard) methods(r *http.Request, c *client) []string {
-	if len(g.denyMethods) == 0 && (c == nil || !c.readOnly) {
+	if len(g.cfg.DenyMethods) == 0 && (c == nil || !c.readOnly) {
 		return nil
 	}
 	ms := []string{r.Method}
@@ -246,14 +246,14 @@ func (g *Guard) methods(r *http.Request, c *client) []string {
 // limitBody applies max_body_bytes: false when the declared length is over it; a body of
 // unknown length is wrapped so that reading past the limit fails with *http.MaxBytesError.
 func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) bool {
-	if g.maxBody <= 0 {
+	if g.cfg.MaxBodyBytes <= 0 {
 		return true
 	}
-	if r.ContentLength > g.maxBody {
+	if r.ContentLength > g.cfg.MaxBodyBytes {
 		return false
 	}
 	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, g.maxBody), report: func() {
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes), report: func() {
 			g.rejected(r, path, "body_too_large")
 		}}
 	}

@@ -60,11 +60,7 @@ func (r HostRule) Allow(host string) bool {
 	case host == "":
 		return r.empty
 	}
-	host = strings.ToLower(host) // returns host itself, without allocating, when it has no upper case
-	if _, ok := r.exact[host]; ok {
-		return true
-	}
-	name, port, ok := splitHost(host)
+	name, port, ok := splitHost(strings.ToLower(host)) // ToLower allocates only for upper case
 	if !ok {
 		return false
 	}
