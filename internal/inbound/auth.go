@@ -43,17 +43,19 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// newAuthenticator compiles the credentials of clients; it returns nil when cfg configures no
-// inbound authentication.
-func newAuthenticator(cfg Config, clients []*client) *authenticator {
+// newAuthenticator compiles cfg.Clients; it returns nil when cfg configures no inbound
+// authentication.
+func newAuthenticator(cfg Config) *authenticator {
 	if !cfg.authConfigured() {
 		return nil
 	}
 	a := &authenticator{byCN: map[string]*client{}, anyCN: true}
-	for i, cl := range cfg.Clients {
-		a.addToken(cl.TokenSHA256, clients[i])
+	for _, cl := range cfg.Clients {
+		c := &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
+			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
+		a.addToken(cl.TokenSHA256, c)
 		if cl.CertCN != "" {
-			a.byCN[cl.CertCN] = clients[i]
+			a.byCN[cl.CertCN] = c
 			a.anyCN = false
 		}
 	}

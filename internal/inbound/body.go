@@ -10,15 +10,12 @@ import (
 	"time"
 )
 
-// idleBody cuts a request body that sends no byte for idle (inbound.body_idle_timeout): before
-// each read it sets the connection's read deadline idle ahead, so a stalled read fails with a
-// timeout error (os.ErrDeadlineExceeded), which the proxy answers with 408. From window after
-// its first byte on, a body whose average rate since that byte is below minRate
-// (inbound.min_body_rate) fails the same way, and the connection's deadline is set in the past
-// so that net/http closes it: a body trickled one byte per pause holds no slot for long. The deadline is
-// cleared at the end of the body and on Close, so that it never outlives the body; see done
-// for a body left unread. Where the connection has no deadlines (http.ErrNotSupported) it does
-// nothing. The transport may read the body on a goroutine of its own and close it on another.
+// idleBody cuts a request body that sends no byte for idle: before each read it sets the
+// connection's read deadline idle ahead, so a stalled read fails with os.ErrDeadlineExceeded,
+// which the proxy answers with 408. From window after its first byte on, a body slower on
+// average than minRate fails the same way and its deadline is set in the past, so that net/http
+// closes the connection. The deadline is cleared at the end of the body and on Close. The
+// transport may read the body on a goroutine of its own and close it on another.
 type idleBody struct {
 	io.ReadCloser
 	rc   *http.ResponseController

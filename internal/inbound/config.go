@@ -9,27 +9,22 @@ import (
 	"time"
 )
 
-// Defaults applied when a limit in Config is zero.
+// Defaults applied when the Config field of the same name is zero.
 const (
-	DefaultMaxConcurrentRequests = 1024     // Config.MaxConcurrentRequests when 0
-	DefaultMaxHeaderBytes        = 64 << 10 // Config.MaxHeaderBytes when 0
-	DefaultMinBodyRate           = 1 << 10  // Config.MinBodyRate when 0, bytes per second
-
-	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
-	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
-	DefaultBodyIdleTimeout   = 30 * time.Second  // Config.BodyIdleTimeout when 0
-	DefaultWriteIdleTimeout  = 30 * time.Second  // Config.WriteIdleTimeout when 0
+	DefaultMaxConcurrentRequests = 1024
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultMinBodyRate           = 1 << 10 // bytes per second
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultIdleTimeout           = 120 * time.Second
+	DefaultBodyIdleTimeout       = 30 * time.Second
+	DefaultWriteIdleTimeout      = 30 * time.Second
 )
 
-// Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
-// KnownFields(true). The zero value is the safe default for a loopback listener: no origins
-// allowed, the default Host list, no authentication, no path rules, no body limit, 1024
-// concurrent requests, 64 KiB of headers sent within 10 s, request bodies that may pause 30 s
-// between bytes, and idle connections kept 120 s.
+// Config is the `inbound:` section of the configuration file. The zero value is the safe
+// default for a loopback listener; a zero limit means its Default.
 type Config struct {
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
-	// proxy, e.g. "http://localhost:8888". Their requests pass the browser check and get CORS
-	// headers, so that the page can read the answers; their preflights are answered locally.
+	// proxy, e.g. "http://localhost:8888": they pass the browser check and get CORS headers.
 	// Empty: no web page may.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// AllowedHosts lists the Host header values accepted. An entry without a port matches that
@@ -57,29 +52,23 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; larger ones get 413. 0: unlimited.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxConcurrentRequests caps requests in flight; beyond it requests get 503 at once.
-	// 0: DefaultMaxConcurrentRequests.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
-	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes). 0: DefaultMaxHeaderBytes.
+	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
-	// ReadHeaderTimeout is how long a client may take to send a request's line and headers
-	// (http.Server.ReadHeaderTimeout); a slower connection is closed without an answer, so a
-	// slow-loris client cannot hold it. 0: DefaultReadHeaderTimeout.
+	// ReadHeaderTimeout is how long a client may take to send a request's line and headers; a
+	// slower connection is closed without an answer (slow loris).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// BodyIdleTimeout is how long a request body may send no byte before it is cut: the client
-	// gets 408 (if no answer has started), the connection is closed and its
-	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
-	// slot. 0: DefaultBodyIdleTimeout.
+	// BodyIdleTimeout is how long a request body may send no byte before it is cut: 408 (if no
+	// answer has started), the connection closed and its max_concurrent_requests slot freed.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// MinBodyRate is the slowest average rate, in bytes per second since its first byte, at
 	// which a request body may arrive once it has been arriving for 30 s; a slower one is cut
-	// like a stalled one (408, connection closed, slot freed). 0: DefaultMinBodyRate.
+	// like a stalled one.
 	MinBodyRate Rate `yaml:"min_body_rate"`
 	// WriteIdleTimeout is how long a response may wait for the client to read before it is
-	// cut and its upstream connection freed, so that clients that do not read cannot hold
-	// every upstream connection. 0: DefaultWriteIdleTimeout.
+	// cut and its upstream connection freed.
 	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
-	// IdleTimeout is how long a keep-alive connection may wait for its next request
-	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
+	// IdleTimeout is how long a keep-alive connection may wait for its next request.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
@@ -137,9 +126,8 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Limits are the connection limits of the inbound configuration with every default applied:
-// what the listener's http.Server enforces (ConfigureServer) and what the Guard enforces on
-// bodies. It is the one place where a zero in Config becomes its default.
+// Limits are the connection limits of a Config with every zero replaced by its default: the
+// one place where that happens.
 type Limits struct {
 	MaxHeaderBytes    int           // http.Server.MaxHeaderBytes
 	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
@@ -153,9 +141,7 @@ type Limits struct {
 // bodyRateWindow is how long after its first byte a body's rate is first judged.
 const bodyRateWindow = 30 * time.Second
 
-// Limits returns c's limits, each zero replaced by its default (DefaultMaxHeaderBytes,
-// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout, DefaultWriteIdleTimeout,
-// DefaultMinBodyRate).
+// Limits returns c's limits, each zero replaced by its default.
 func (c Config) Limits() Limits {
 	return Limits{
 		MaxHeaderBytes:    orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),

@@ -34,7 +34,6 @@ type Guard struct {
 	log      zerolog.Logger
 	onReject func(string)
 	now      func() time.Time
-	warnings []string
 
 	cidrs      []netip.Prefix
 	hosts      netrule.HostRule
@@ -64,7 +63,6 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		now:        time.Now,
 		cfg:        cfg,
 		listen:     opts.Listen,
-		warnings:   warnings(cfg, opts.Listen),
 		hosts:      newHostRule(cfg, opts.Listen),
 		denyPaths:  mustCompile(cfg.DenyPaths),
 		allowPaths: mustCompile(cfg.AllowPaths),
@@ -86,12 +84,7 @@ type clientState struct {
 }
 
 func newClientState(cfg Config) *clientState {
-	clients := make([]*client, len(cfg.Clients))
-	for i, cl := range cfg.Clients {
-		clients[i] = &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
-			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
-	}
-	return &clientState{auth: newAuthenticator(cfg, clients), rules: cfg.pathPolicy()}
+	return &clientState{auth: newAuthenticator(cfg), rules: cfg.pathPolicy()}
 }
 
 // SetClients replaces inbound.clients (on SIGHUP): from the next request on, kept-alive
@@ -113,7 +106,7 @@ func (g *Guard) SetClients(clients []Client) error {
 
 // Warnings returns what the configuration allows that deserves a loud note at start, such as
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
-func (g *Guard) Warnings() []string { return append([]string(nil), g.warnings...) }
+func (g *Guard) Warnings() []string { return warnings(g.cfg, g.listen) }
 
 func mustCompile(exprs []string) []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(exprs))
