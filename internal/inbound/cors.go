@@ -6,12 +6,6 @@ import (
 	"strings"
 )
 
-// corsMaxAge is how many seconds a browser may reuse a preflight answer.
-const corsMaxAge = "600"
-
-// corsExposed are the response headers a trusted page may read beyond the CORS-safelisted ones.
-const corsExposed = "X-Request-Id"
-
 // cors prepares w for r's Origin. When allowed_origins is set or r has an Origin, the answer
 // depends on the Origin, so it gets "Vary: Origin". When the Origin is in allowed_origins it
 // returns a writer that gives every answer the CORS headers for that Origin, exactly as sent,
@@ -31,13 +25,6 @@ func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 // originIn reports whether origin is in origins (compared case-insensitively).
 func originIn(origins []string, origin string) bool {
 	return slices.ContainsFunc(origins, func(o string) bool { return strings.EqualFold(o, origin) })
-}
-
-// isPreflight reports whether r is a CORS preflight: OPTIONS with an Origin and an
-// Access-Control-Request-Method. Other OPTIONS requests are forwarded like any request.
-func isPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
-		r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // preflight answers a preflight from an allowed origin locally: 204 allowing the requested
@@ -67,7 +54,7 @@ func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 	if headers != "" {
 		h.Set("Access-Control-Allow-Headers", headers)
 	}
-	h.Set("Access-Control-Max-Age", corsMaxAge)
+	h.Set("Access-Control-Max-Age", "600") // seconds a browser may reuse this answer
 	addVary(h, "Access-Control-Request-Method")
 	addVary(h, "Access-Control-Request-Headers")
 	w.WriteHeader(http.StatusNoContent)
@@ -136,7 +123,7 @@ func setCORS(h http.Header, origin string) {
 		}
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", corsExposed)
+	h.Set("Access-Control-Expose-Headers", "X-Request-Id") // readable beyond the safelisted ones
 	addVary(h, "Origin")
 }
 

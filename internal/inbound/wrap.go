@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,8 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		g.reject(w, r, path, v)
 		return
 	}
-	if cw != nil && isPreflight(r) {
+	if cw != nil && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		// A CORS preflight (cw != nil: it has an allowed Origin); other OPTIONS are forwarded.
 		g.preflight(cw, r, path)
 		return
 	}
@@ -178,12 +180,7 @@ func (g *Guard) fromAllowedAddr(remote string) bool {
 		return false
 	}
 	ip := ap.Addr().WithZone("").Unmap()
-	for _, p := range g.cidrs {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(g.cidrs, func(p netip.Prefix) bool { return p.Contains(ip) })
 }
 
 // checkRequest runs the encoding, method and path checks for client c (nil: default rights).

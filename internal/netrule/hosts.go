@@ -9,11 +9,12 @@ import (
 // rebinding. Build it with NewHostRule; the zero value answers nothing. It is immutable and
 // safe for concurrent use.
 type HostRule struct {
-	any      bool                // accept every Host
-	empty    bool                // accept an empty Host (HTTP/1.0, or a Unix socket)
-	loopback bool                // accept every loopback name and address, any port
-	exact    map[string]struct{} // lower-case host:port values, that port only
-	names    map[string]struct{} // lower-case host names and addresses (IPv6 in brackets), any port
+	any      bool // accept every Host
+	empty    bool // accept an empty Host (HTTP/1.0, or a Unix socket)
+	loopback bool // accept every loopback name and address, any port
+	// entries holds lower-case host names and addresses (IPv6 in brackets), any port, and
+	// host:port values, that port only.
+	entries map[string]bool
 }
 
 // NewHostRule compiles entries: each a host name or address, which matches any port or none,
@@ -21,22 +22,18 @@ type HostRule struct {
 // matches every Host and "" is ignored. Names compare without case and without a final dot.
 // Check entries with ValidHost first: a malformed one matches nothing useful.
 func NewHostRule(entries ...string) HostRule {
-	r := HostRule{exact: map[string]struct{}{}, names: map[string]struct{}{}}
+	r := HostRule{entries: map[string]bool{}}
 	for _, e := range entries {
 		e = strings.ToLower(strings.TrimSpace(e))
+		name, port, ok := splitHost(e)
 		switch {
-		case e == "":
 		case e == "*":
 			r.any = true
+		case e == "" || !ok:
+		case port != "":
+			r.entries[name+":"+port] = true
 		default:
-			name, port, ok := splitHost(e)
-			switch {
-			case !ok:
-			case port != "":
-				r.exact[name+":"+port] = struct{}{}
-			default:
-				r.names[name] = struct{}{}
-			}
+			r.entries[name] = true
 		}
 	}
 	return r
@@ -64,15 +61,7 @@ func (r HostRule) Allow(host string) bool {
 	if !ok {
 		return false
 	}
-	if port != "" {
-		if _, ok := r.exact[name+":"+port]; ok {
-			return true
-		}
-	}
-	if _, ok := r.names[name]; ok {
-		return true
-	}
-	return r.loopback && IsLoopbackHost(name)
+	return port != "" && r.entries[name+":"+port] || r.entries[name] || r.loopback && IsLoopbackHost(name)
 }
 
 // ValidHost reports whether h can be an allowed-hosts entry: "*", or a host name or address
