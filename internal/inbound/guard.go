@@ -31,15 +31,13 @@ type Options struct {
 // Guard enforces the inbound configuration on requests. Build it with New; it is safe for
 // concurrent use.
 type Guard struct {
-	log      zerolog.Logger
-	onReject func(string)
-	now      func() time.Time
+	opts Options
+	now  func() time.Time
 
 	cidrs      []netip.Prefix
 	hosts      netrule.HostRule
 	clients    atomic.Pointer[clientState]
 	cfg        Config // as given to New
-	listen     string
 	denyPaths  []*regexp.Regexp
 	allowPaths []*regexp.Regexp
 	limits     Limits
@@ -58,11 +56,9 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{
-		log:        opts.Logger,
-		onReject:   opts.OnReject,
+		opts:       opts,
 		now:        time.Now,
 		cfg:        cfg,
-		listen:     opts.Listen,
 		hosts:      newHostRule(cfg, opts.Listen),
 		denyPaths:  mustCompile(cfg.DenyPaths),
 		allowPaths: mustCompile(cfg.AllowPaths),
@@ -97,7 +93,7 @@ func (g *Guard) SetClients(clients []Client) error {
 	if cfg.authConfigured() != g.cfg.authConfigured() {
 		return errors.New("inbound: turning inbound authentication on or off takes a restart; kept the old inbound.clients")
 	}
-	if err := cfg.Validate(g.listen); err != nil {
+	if err := cfg.Validate(g.opts.Listen); err != nil {
 		return fmt.Errorf("inbound: kept the old inbound.clients: %w", err)
 	}
 	g.clients.Store(newClientState(cfg))
@@ -106,7 +102,7 @@ func (g *Guard) SetClients(clients []Client) error {
 
 // Warnings returns what the configuration allows that deserves a loud note at start, such as
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
-func (g *Guard) Warnings() []string { return warnings(g.cfg, g.listen) }
+func (g *Guard) Warnings() []string { return warnings(g.cfg, g.opts.Listen) }
 
 func mustCompile(exprs []string) []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(exprs))
