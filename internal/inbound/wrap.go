@@ -78,14 +78,6 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if !ok {
 		return
 	}
-	if v := g.checkRequest(r, path, c); v.status != 0 {
-		g.reject(w, r, path, v)
-		return
-	}
-	if v := g.limitRate(w, c); v.status != 0 {
-		g.reject(w, r, path, v)
-		return
-	}
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	if hasBody {
 		// The body is wrapped on a copy: the server's own request must keep its body, or
@@ -93,9 +85,15 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		// Continue) after an answer only to discard it, instead of closing the connection.
 		r = r.WithContext(r.Context())
 	}
-	if !g.limitBody(r, w, path) {
-		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large",
-			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.cfg.MaxBodyBytes)})
+	v := g.checkRequest(r, path, c)
+	if v.status == 0 {
+		v = g.limitRate(w, c)
+	}
+	if v.status == 0 {
+		v = g.limitBody(r, w, path)
+	}
+	if v.status != 0 {
+		g.reject(w, r, path, v)
 		return
 	}
 	select {
@@ -243,21 +241,20 @@ func (g *Guard) methods(r *http.Request, c *client) []string {
 	return ms
 }
 
-// limitBody applies max_body_bytes: false when the declared length is over it; a body of
-// unknown length is wrapped so that reading past the limit fails with *http.MaxBytesError.
-func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) bool {
-	if g.cfg.MaxBodyBytes <= 0 {
-		return true
+// limitBody applies max_body_bytes: it refuses a declared length over it and wraps a body of
+// unknown length so that reading past the limit fails with *http.MaxBytesError.
+func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) verdict {
+	limit := g.cfg.MaxBodyBytes
+	if limit > 0 && r.ContentLength > limit {
+		return verdict{http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", limit)}
 	}
-	if r.ContentLength > g.cfg.MaxBodyBytes {
-		return false
-	}
-	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes), report: func() {
+	if limit > 0 && r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), report: func() {
 			g.rejected(r, path, "body_too_large")
 		}}
 	}
-	return true
+	return verdict{}
 }
 
 // limitedBody reports the first read that passes the body limit.
