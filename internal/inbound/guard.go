@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -133,12 +134,9 @@ func warnings(cfg Config, listen string) []string {
 		w = append(w, fmt.Sprintf("inbound bearer tokens travel in clear text: listen %q is not a "+
 			"loopback address and inbound.tls.cert_file is not set", listen))
 	}
-	for _, h := range cfg.AllowedHosts {
-		if h == "*" && !auth {
-			w = append(w, "inbound.allowed_hosts has \"*\": without inbound authentication, web pages "+
-				"can reach the proxy through DNS rebinding")
-			break
-		}
+	if !auth && slices.Contains(cfg.AllowedHosts, "*") {
+		w = append(w, "inbound.allowed_hosts has \"*\": without inbound authentication, web pages "+
+			"can reach the proxy through DNS rebinding")
 	}
 	return w
 }

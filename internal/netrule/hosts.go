@@ -114,15 +114,7 @@ func splitHost(h string) (name, port string, ok bool) {
 
 // isPort reports whether s is a decimal port number of at most five digits.
 func isPort(s string) bool {
-	if s == "" || len(s) > 5 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return s != "" && len(s) <= 5 && strings.Trim(s, "0123456789") == ""
 }
 
 // IsLoopbackListen reports whether listen (a listen key value) can be reached only from this
