@@ -118,10 +118,9 @@ func (a *authenticator) byToken(token string) (*client, string, bool) {
 	return c, c.name, true
 }
 
-// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients:
-// the same rule and constant-time compare as the Guard's, for other listeners (the admin
-// listener's admin.clients). Only Name and TokenSHA256 of each Client are used. Build it with
-// NewBearer; it is safe for concurrent use, Set included. A nil *Bearer refuses every request.
+// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients,
+// as the Guard does, for other listeners (admin.clients). Build it with NewBearer; it is safe
+// for concurrent use, Set included. A nil *Bearer refuses every request.
 type Bearer struct{ a atomic.Pointer[authenticator] }
 
 // NewBearer compiles the token hashes of clients (checked with ValidateTokenClients). With no
@@ -135,7 +134,7 @@ func NewBearer(clients []Client) *Bearer {
 // Set replaces the clients (on SIGHUP): from the next request on, kept-alive connections
 // included, only their tokens pass.
 func (b *Bearer) Set(clients []Client) {
-	a := &authenticator{byCN: map[string]*client{}}
+	a := &authenticator{}
 	for _, cl := range clients {
 		a.addToken(cl.TokenSHA256, &client{name: cl.Name})
 	}
@@ -149,11 +148,10 @@ func (b *Bearer) Empty() bool { return b == nil || len(b.a.Load().hashes) == 0 }
 // than one Authorization header, another scheme or an unknown token is refused; missing and
 // wrong tokens are not told apart.
 func (b *Bearer) Check(r *http.Request) (string, bool) {
-	vals := r.Header.Values("Authorization")
-	if b == nil || len(vals) != 1 || len(vals[0]) <= 7 || !strings.EqualFold(vals[0][:7], "bearer ") {
+	if b == nil {
 		return "", false
 	}
-	_, name, ok := b.a.Load().byToken(strings.TrimLeft(vals[0][7:], " "))
+	_, name, ok := b.a.Load().authenticate(r) // it knows no certificate
 	return name, ok
 }
 

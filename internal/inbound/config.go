@@ -154,12 +154,9 @@ func (c Config) Limits() Limits {
 	}
 }
 
-// ConfigureServer sets up srv for the inbound listener: MaxHeaderBytes, ReadHeaderTimeout (a
-// slow-loris client cannot hold a connection) and IdleTimeout of the Guard's Limits and, when
-// inbound TLS is on, a TLSConfig. Its certificate and client-certificate settings come from
-// the files last loaded (GetCertificate, GetConfigForClient), so Reload affects new handshakes
-// without dropping connections; do not set Certificates on it (crypto/tls would prefer them).
-// Call it before Serve or ServeTLS.
+// ConfigureServer sets srv's MaxHeaderBytes, ReadHeaderTimeout and IdleTimeout from the Limits
+// and, when inbound TLS is on, a TLSConfig that reads the files last loaded at each handshake
+// (so Reload needs no restart; do not set Certificates on it). Call it before Serve.
 func (g *Guard) ConfigureServer(srv *http.Server) {
 	srv.MaxHeaderBytes = g.limits.MaxHeaderBytes
 	srv.ReadHeaderTimeout = g.limits.ReadHeaderTimeout

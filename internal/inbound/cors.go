@@ -64,15 +64,12 @@ func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 // reports whether each is a header name (an RFC 9110 token).
 func requestedHeaders(vals []string) (string, bool) {
 	var names []string
-	for _, v := range vals {
-		for _, name := range strings.Split(v, ",") {
-			name = strings.TrimSpace(name)
-			if name == "" {
-				continue
-			}
-			if !isToken(name) {
-				return "", false
-			}
+	for name := range strings.SplitSeq(strings.Join(vals, ","), ",") {
+		switch name = strings.TrimSpace(name); {
+		case name == "":
+		case !isToken(name):
+			return "", false
+		default:
 			names = append(names, strings.ToLower(name))
 		}
 	}

@@ -44,12 +44,10 @@ const (
 		"(inbound.max_concurrent_requests); retry shortly"
 )
 
-// Wrap returns a handler that runs the inbound checks on each request and passes the ones
-// that survive to next, with the Authorization header removed and the client name in the
-// context (ClientName) when inbound authentication is configured, and the body capped at
-// max_body_bytes (reads beyond it fail with *http.MaxBytesError; report it as 413). For an
-// Origin in allowed_origins it answers preflights itself (204) and sets the CORS headers on
-// every answer, replacing any that next sets.
+// Wrap returns a handler that passes the requests that survive the inbound checks to next,
+// without Authorization and with ClientName in the context when inbound authentication is on,
+// and the body capped at max_body_bytes (reads beyond it fail with *http.MaxBytesError: report
+// it as 413). It answers preflights of allowed origins itself and sets their CORS headers.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, next) })
 }
@@ -155,13 +153,9 @@ func (g *Guard) admit(r *http.Request) verdict {
 		return verdict{http.StatusForbidden, "cidr", msgCIDR}
 	}
 	if !g.hosts.Allow(r.Host) {
-		host := r.Host
-		if len(host) > 100 {
-			host = host[:100] + "..."
-		}
 		return verdict{http.StatusForbidden, "host", fmt.Sprintf("forbidden: dbaas-proxy does not answer to "+
-			"Host %q; this blocks DNS rebinding from web pages; if you reach the proxy by this name, "+
-			"add it to inbound.allowed_hosts", host)}
+			"Host \"%s\"; this blocks DNS rebinding from web pages; if you reach the proxy by this name, "+
+			"add it to inbound.allowed_hosts", netrule.LogValue(r.Host))}
 	}
 	if why, blocked := CrossSite(r, g.cfg.AllowedOrigins); blocked {
 		return verdict{http.StatusForbidden, "cross_site", "forbidden: " + why + "; dbaas-proxy refuses " +
@@ -341,10 +335,9 @@ func (b *idleBody) Close() error {
 	return err
 }
 
-// done is called when the request is answered. A body read to its end has no deadline left.
-// Otherwise a last one is set idle ahead and kept: net/http reads what is left of the body to
-// discard it after the handler returns, which must not wait forever on a stalled client; it
-// sets the connection's deadlines itself afterwards.
+// done is called when the request is answered: a last deadline is set idle ahead and kept, as
+// net/http discards what is left of the body after the handler returns and must not wait
+// forever on a stalled client.
 func (b *idleBody) done() { b.stop(time.Now().Add(b.idle)) }
 
 // stop stops setting deadlines and sets the last one, once; zero removes the one set.

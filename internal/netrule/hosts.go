@@ -118,9 +118,7 @@ func isPort(s string) bool {
 }
 
 // IsLoopbackListen reports whether listen (a listen key value) can be reached only from this
-// machine: a Unix socket ("unix:/path"), "localhost" or a loopback address, with a port. An
-// empty host (":9090"), an unspecified address, any other name or an unparsable value is not
-// loopback.
+// machine: a Unix socket ("unix:/path"), or "localhost" or a loopback address with a port.
 func IsLoopbackListen(listen string) bool {
 	if strings.HasPrefix(listen, "unix:") {
 		return true

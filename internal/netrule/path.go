@@ -87,11 +87,9 @@ func LoosePath(p string) string {
 const MaxLogValue = 256
 
 // LogValue is the client-supplied s (a Host, a path, a User-Agent) as a log line may hold it:
-// cut to at most MaxLogValue bytes without splitting a character, then, if it has anything but
-// printable ASCII, escaped as a Go string literal without its quotes (strconv.Quote): control
-// characters (C0, DEL, C1), bidirectional-text controls and bytes that are not UTF-8 become
-// \n, \x1b, \u202e, \xff. So no client can forge, hide or lengthen lines, in JSON or console
-// format, nor plant text that a terminal would act on. It allocates only when it escapes.
+// cut to MaxLogValue bytes without splitting a character and, unless all printable ASCII,
+// escaped as by strconv.Quote without the quotes (\n, \x1b, \u202e, \xff), so that no client
+// can forge, hide or lengthen lines nor plant terminal controls. It allocates only to escape.
 func LogValue(s string) string {
 	if len(s) > MaxLogValue {
 		n := MaxLogValue
