@@ -32,19 +32,14 @@ func originIn(origins []string, origin string) bool {
 // credentials.
 func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 	method := r.Header.Get("Access-Control-Request-Method")
-	if !isToken(method) {
-		g.reject(w, r, path, verdict{http.StatusBadRequest, "cors", "bad request: " +
-			"Access-Control-Request-Method is not an HTTP method"})
-		return
-	}
-	if v := g.denyMethod(method); v.status != 0 {
-		g.reject(w, r, path, v)
-		return
-	}
 	headers, ok := requestedHeaders(r.Header.Values("Access-Control-Request-Headers"))
-	if !ok {
-		g.reject(w, r, path, verdict{http.StatusBadRequest, "cors", "bad request: " +
-			"Access-Control-Request-Headers is not a list of header names"})
+	v := g.denyMethod(method)
+	if !isToken(method) || !ok {
+		v = verdict{http.StatusBadRequest, "cors", "bad request: Access-Control-Request-Method is not " +
+			"an HTTP method, or Access-Control-Request-Headers is not a list of header names"}
+	}
+	if v.status != 0 {
+		g.reject(w, r, path, v)
 		return
 	}
 	h := w.Header()

@@ -84,10 +84,9 @@ func newClientState(cfg Config) *clientState {
 	return &clientState{auth: newAuthenticator(cfg), rules: cfg.pathPolicy()}
 }
 
-// SetClients replaces inbound.clients (on SIGHUP): from the next request on, kept-alive
-// connections included, only they pass, with their rights and fresh rate limits. It keeps the
-// old ones and returns an error when the new ones are invalid or would turn inbound
-// authentication on or off, which changes the mode and takes a restart.
+// SetClients replaces inbound.clients (on SIGHUP) from the next request on, kept-alive
+// connections included, with fresh rate limits. It keeps the old ones and returns an error
+// when the new ones are invalid or would turn inbound authentication on or off.
 func (g *Guard) SetClients(clients []Client) error {
 	cfg := g.cfg
 	cfg.Clients = clients

@@ -116,13 +116,12 @@ func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
 	if c == nil || c.bucket == nil {
 		return verdict{}
 	}
-	ok, retry := c.bucket.take(g.now())
-	if ok {
-		return verdict{}
+	if ok, retry := c.bucket.take(g.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
+			"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(retry))
-	return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
-		"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
+	return verdict{}
 }
 
 // authenticate checks r's credential when inbound authentication is configured. It returns r
