@@ -184,12 +184,8 @@ func newBucket(rate float64, burst int) *bucket {
 func (b *bucket) take(now time.Time) (ok bool, retryAfter int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		if d := now.Sub(b.last).Seconds(); d > 0 {
-			b.tokens = math.Min(b.burst, b.tokens+d*b.rate)
-		}
-	}
-	if now.After(b.last) || b.last.IsZero() {
+	if d := now.Sub(b.last).Seconds(); d > 0 { // from the zero last: a full bucket
+		b.tokens = math.Min(b.burst, b.tokens+d*b.rate)
 		b.last = now
 	}
 	if b.tokens >= 1 {

@@ -103,8 +103,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	defer func() { <-g.sem }()
 	if hasBody {
-		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout,
-			minRate: g.limits.MinBodyRate, window: g.limits.rateWindow}
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), lim: &g.limits}
 		defer ib.done()
 		r.Body = ib
 	}
@@ -253,16 +252,15 @@ func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) v
 // limitedBody reports the first read that passes the body limit.
 type limitedBody struct {
 	io.ReadCloser
-	report   func()
-	reported bool
+	report func() // nil once called
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	var tooLarge *http.MaxBytesError
-	if err != nil && !b.reported && errors.As(err, &tooLarge) {
-		b.reported = true
+	if b.report != nil && errors.As(err, &tooLarge) {
 		b.report()
+		b.report = nil
 	}
 	return n, err
 }
@@ -281,21 +279,18 @@ func (g *Guard) rejected(r *http.Request, path, reason string) {
 	g.opts.Logger.Debug().Str("method", r.Method).Str("path", netrule.LogValue(path)).Str("reason", reason).Msg("inbound: request rejected")
 }
 
-// idleBody cuts a request body that sends no byte for idle: before each read it sets the
-// connection's read deadline idle ahead, so a stalled read fails with os.ErrDeadlineExceeded,
-// which the proxy answers with 408. From window after its first byte on, a body slower on
-// average than minRate fails the same way and its deadline is set in the past, so that net/http
-// closes the connection. The deadline is cleared at the end of the body and on Close. The
+// idleBody cuts a request body that sends no byte for BodyIdleTimeout: before each read it sets
+// the connection's read deadline that far ahead, so a stalled read fails with
+// os.ErrDeadlineExceeded, which the proxy answers with 408. From rateWindow after its first
+// byte on, a body slower on average than MinBodyRate fails the same way and its deadline is set
+// in the past, so that net/http closes the connection. The deadline is cleared at the end of the body and on Close. The
 // transport may read the body on a goroutine of its own and close it on another.
 type idleBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	idle time.Duration
-
-	minRate int64         // bytes per second
-	window  time.Duration // after the first byte, before minRate applies
-	first   time.Time     // of the first byte; Read runs on one goroutine at a time
-	n       int64         // bytes read
+	rc    *http.ResponseController
+	lim   *Limits
+	first time.Time // of the first byte; Read runs on one goroutine at a time
+	n     int64     // bytes read
 
 	mu  sync.Mutex // held while setting a deadline, never during a read
 	off bool       // no more deadlines: not supported, or the body is done
@@ -304,7 +299,7 @@ type idleBody struct {
 func (b *idleBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	if !b.off {
-		if err := b.rc.SetReadDeadline(time.Now().Add(b.idle)); errors.Is(err, http.ErrNotSupported) {
+		if err := b.rc.SetReadDeadline(time.Now().Add(b.lim.BodyIdleTimeout)); errors.Is(err, http.ErrNotSupported) {
 			b.off = true
 		}
 	}
@@ -315,8 +310,8 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	if now := time.Now(); n > 0 && b.first.IsZero() {
 		b.first = now
-	} else if d := now.Sub(b.first); err == nil && !b.first.IsZero() && d > b.window &&
-		float64(b.n+int64(n)) < float64(b.minRate)*d.Seconds() {
+	} else if d := now.Sub(b.first); err == nil && !b.first.IsZero() && d > b.lim.rateWindow &&
+		float64(b.n+int64(n)) < float64(b.lim.MinBodyRate)*d.Seconds() {
 		b.stop(now) // net/http fails to discard the rest and closes the connection
 		return n, errTooSlow
 	}
@@ -337,7 +332,7 @@ func (b *idleBody) Close() error {
 // done is called when the request is answered: a last deadline is set idle ahead and kept, as
 // net/http discards what is left of the body after the handler returns and must not wait
 // forever on a stalled client.
-func (b *idleBody) done() { b.stop(time.Now().Add(b.idle)) }
+func (b *idleBody) done() { b.stop(time.Now().Add(b.lim.BodyIdleTimeout)) }
 
 // stop stops setting deadlines and sets the last one, once; zero removes the one set.
 func (b *idleBody) stop(last time.Time) {
