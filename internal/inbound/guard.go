@@ -3,7 +3,6 @@ package inbound
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -152,11 +151,8 @@ func newHostRule(cfg Config, listen string) netrule.HostRule {
 	if strings.HasPrefix(listen, "unix:") {
 		return netrule.NewHostRule(entries...).WithEmpty()
 	}
-	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]" // an IPv6 address, as a Host header writes it
-		}
-		entries = append(entries, host)
+	if i := strings.LastIndexByte(listen, ':'); i > 0 {
+		entries = append(entries, listen[:i]) // the host as written, IPv6 in brackets as in Host
 	}
 	return netrule.NewHostRule(entries...)
 }
