@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -144,12 +145,12 @@ const bodyRateWindow = 30 * time.Second
 // Limits returns c's limits, each zero replaced by its default.
 func (c Config) Limits() Limits {
 	return Limits{
-		MaxHeaderBytes:    orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		ReadHeaderTimeout: orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		IdleTimeout:       orDefault(c.IdleTimeout, DefaultIdleTimeout),
-		BodyIdleTimeout:   orDefault(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
-		WriteIdleTimeout:  orDefault(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
-		MinBodyRate:       int64(orDefault(c.MinBodyRate, DefaultMinBodyRate)),
+		MaxHeaderBytes:    cmp.Or(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ReadHeaderTimeout: cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		IdleTimeout:       cmp.Or(c.IdleTimeout, DefaultIdleTimeout),
+		BodyIdleTimeout:   cmp.Or(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		WriteIdleTimeout:  cmp.Or(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
+		MinBodyRate:       int64(cmp.Or(c.MinBodyRate, DefaultMinBodyRate)),
 		rateWindow:        bodyRateWindow,
 	}
 }
@@ -165,12 +166,4 @@ func (g *Guard) ConfigureServer(srv *http.Server) {
 	if g.tls != nil {
 		srv.TLSConfig = g.tls.base.Clone()
 	}
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

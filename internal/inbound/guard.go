@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -64,7 +65,7 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		allowPaths: mustCompile(cfg.AllowPaths),
 		limits:     cfg.Limits(),
 		tls:        tf,
-		sem:        make(chan struct{}, orDefault(cfg.MaxConcurrentRequests, DefaultMaxConcurrentRequests)),
+		sem:        make(chan struct{}, cmp.Or(cfg.MaxConcurrentRequests, DefaultMaxConcurrentRequests)),
 	}
 	for _, s := range cfg.AllowCIDRs {
 		g.cidrs = append(g.cidrs, netip.MustParsePrefix(s).Masked()) // checked by Validate
