@@ -101,9 +101,8 @@ func (t *tlsFiles) trusted(cs *tls.ConnectionState) bool {
 	return err == nil
 }
 
-// Reload re-reads the certificate, key and client CA files. When any fails to load it keeps
-// the ones in use and returns an error naming the path. It is safe to call at any time, e.g.
-// on SIGHUP; it does nothing when inbound TLS is off.
+// Reload re-reads the inbound TLS files (on SIGHUP, at any time); when one fails to load it
+// keeps those in use and returns an error naming the path. Without inbound TLS it does nothing.
 func (g *Guard) Reload() error {
 	if g.tls == nil {
 		return nil

@@ -21,9 +21,8 @@ func (p *problems) add(key, format string, args ...any) {
 	*p = append(*p, configerr.Newf(key, format, args...))
 }
 
-// Validate checks c for a proxy listening on listen and returns every problem at once
-// (errors.Join), each naming its full key (e.g. "inbound.clients[0].token_sha256"), quoting the
-// bad value and saying what would be valid. It reads no files: New checks that they load.
+// Validate checks c for a proxy listening on listen and returns every problem at once, each
+// naming its full key, quoting the value and saying what would be valid. It reads no files.
 func (c Config) Validate(listen string) error {
 	var p problems
 	if !netrule.IsLoopbackListen(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
