@@ -9,12 +9,15 @@ import (
 	"strings"
 )
 
-// crToken reads the compute resource token: from CRTokenFile when set, else from the first of
-// defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
+// crToken reads the compute resource token: from CRTokenFile when set, else CRToken, else from
+// the first of defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
 // content.
 func (i *IAM) crToken() (string, error) {
 	if i.opts.CRTokenFile != "" {
 		return readCRToken(i.opts.CRTokenFile)
+	}
+	if i.opts.CRToken != "" {
+		return i.opts.CRToken, nil
 	}
 	for _, path := range defaultCRTokenFiles {
 		if tok, err := readCRToken(path); err == nil {

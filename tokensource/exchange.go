@@ -194,11 +194,20 @@ type ExchangeError struct {
 	Code, Message, RequestID string
 	// Credential names what the endpoint was given, for messages: "" means the API key.
 	Credential string
+	// Endpoint names what answered, for messages: "IBM Cloud IAM", "the VPC metadata
+	// service"; "" means the DBaaS Manager's token endpoint.
+	Endpoint string
+	// RetryAfter is the answer's Retry-After (seconds or an HTTP date); zero when it had none.
+	RetryAfter time.Duration
 }
 
 // Error reports the status and the body.
 func (e *ExchangeError) Error() string {
-	msg := fmt.Sprintf("tokensource: token endpoint answered %d %s", e.Status, http.StatusText(e.Status))
+	endpoint := e.Endpoint
+	if endpoint == "" {
+		endpoint = "token endpoint"
+	}
+	msg := fmt.Sprintf("tokensource: %s answered %d %s", endpoint, e.Status, http.StatusText(e.Status))
 	msg = strings.TrimSpace(msg)
 	if e.Body != "" {
 		msg += ": " + e.Body
