@@ -24,22 +24,38 @@ func TestSourceErrors(t *testing.T) {
 		{"trusted profile by name", "  source: trusted_profile\n  profile_name: p\n  iam_ca_file: /iam.pem\n", nil},
 		{"unknown source", "  source: IAM\n",
 			[]string{"config.yaml:5: auth.source:", `"IAM"`, "dbaas", "iam", "trusted_profile"}},
-		{"profile id with iam", "  source: iam\n  profile_id: Profile-1\n",
-			[]string{"config.yaml:6: auth.profile_id:", `"Profile-1"`, "auth.source is iam", "set auth.source: trusted_profile"}},
+		{"assume grant by id", "  source: iam\n  profile_id: Profile-1\n", nil},
+		{"assume grant by crn", "  source: iam\n  profile_crn: crn:v1:p\n", nil},
+		{"assume grant by name", "  source: iam\n  profile_name: p\n  account_id: abc\n", nil},
+		{"assume grant by name without the account", "  source: iam\n  profile_name: p\n",
+			[]string{"auth.account_id: not set", "auth.profile_name"}},
 		{"profile name with dbaas", "  profile_name: p\n",
-			[]string{"config.yaml:5: auth.profile_name:", "auth.source is dbaas", "set auth.source: trusted_profile"}},
+			[]string{"config.yaml:5: auth.profile_name:", "auth.source is dbaas", "set auth.source: iam or trusted_profile"}},
 		{"cr token file with iam", "  source: iam\n  cr_token_file: /cr\n",
-			[]string{"config.yaml:6: auth.cr_token_file:", "for auth.source trusted_profile"}},
+			[]string{"config.yaml:6: auth.cr_token_file:", "set auth.source: trusted_profile"}},
 		{"account id with dbaas", "  account_id: abc\n",
 			[]string{"config.yaml:5: auth.account_id:", "auth.source is dbaas", "set auth.source: iam"}},
 		{"iam ca file with dbaas", "  iam_ca_file: /iam.pem\n",
 			[]string{"config.yaml:5: auth.iam_ca_file:", "auth.source is dbaas"}},
 		{"neither profile key", "  source: trusted_profile\n",
-			[]string{"auth.profile_id: not set", "auth.profile_name"}},
+			[]string{"auth.profile_id: not set", "auth.profile_name", "auth.profile_crn"}},
 		{"both profile keys", "  source: trusted_profile\n  profile_id: Profile-1\n  profile_name: p\n",
-			[]string{"config.yaml:7: auth.profile_name:", "only one"}},
+			[]string{"config.yaml:6: auth.profile_id:", "only one"}},
 		{"api key with trusted profile", "  source: trusted_profile\n  profile_name: p\n  api_key_file: /k\n",
-			[]string{"config.yaml:7: auth.api_key_file:", "uses no API key", "auth.source: iam"}},
+			[]string{"config.yaml:7: auth.api_key_file:", "auth.source is trusted_profile, which does not use it", "set auth.source: dbaas or iam"}},
+		{"command", "  source: command\n  token_command: [ibmcloud, iam, oauth-tokens, --output, json]\n", nil},
+		{"command without token_command", "  source: command\n",
+			[]string{"auth.token_command: not set", "ibmcloud, iam, oauth-tokens"}},
+		{"token_command with iam", "  source: iam\n  token_command: [x]\n",
+			[]string{"config.yaml:6: auth.token_command:", "set auth.source: command"}},
+		{"vpc", "  source: vpc\n  profile_crn: crn:v1:p\n  metadata_url: https://api.metadata.cloud.ibm.com\n", nil},
+		{"vpc by default", "  source: vpc\n", nil},
+		{"vpc with a profile name", "  source: vpc\n  profile_name: p\n",
+			[]string{"config.yaml:6: auth.profile_name:", "auth.source is vpc"}},
+		{"vpc with a bad metadata url", "  source: vpc\n  metadata_url: 169.254.169.254\n",
+			[]string{"config.yaml:6: auth.metadata_url:", "http://169.254.169.254"}},
+		{"an API key given as the key file is not echoed", "  source: vpc\n  api_key_file: Zx9secretAPIkey_0123456789abcdefghijklmnopq\n",
+			[]string{"auth.api_key_file: it is set"}},
 		{"http iam url", "  source: iam\n  iam_url: http://iam.cloud.ibm.com\n",
 			[]string{"config.yaml:6: auth.iam_url:", `"http://iam.cloud.ibm.com"`, "https://", "clear text", "private.iam.cloud.ibm.com"}},
 		{"iam url with the token path", "  source: iam\n  iam_url: https://iam.cloud.ibm.com/identity/token\n",
@@ -63,6 +79,9 @@ func TestSourceErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
+			if strings.Contains(err.Error(), "Zx9secret") {
+				t.Errorf("the error echoes the API key: %v", err)
+			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q\ndoes not contain %q", err, w)
@@ -79,6 +98,8 @@ func TestHeaderName(t *testing.T) {
 		{SourceDBaaS, "", "x-auth-token"},
 		{SourceIAM, "", "authorization"},
 		{SourceTrustedProfile, "", "authorization"},
+		{SourceVPC, "", "authorization"},
+		{SourceCommand, "", "authorization"},
 		{SourceIAM, "X-Auth-Token", "x-auth-token"},
 		{SourceDBaaS, "Authorization", "authorization"},
 	}
