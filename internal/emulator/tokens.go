@@ -33,15 +33,20 @@ type authority struct {
 	noBSS    bool           // see SetOmitAccountClaim
 }
 
-// trustedProfile is the IAM trusted profile the cr-token grant logs in to.
+// trustedProfile is the IAM trusted profile the cr-token, assume and VPC grants log in to.
 type trustedProfile struct{ id, name, account string }
+
+// crn is the profile's CRN, in IAM's form.
+func (p trustedProfile) crn() string {
+	return "crn:v1:bluemix:public:iam-identity::a/" + p.account + "::profile:" + p.id
+}
 
 // grantKind is how a token was obtained: it sets the grant_type and subject claims.
 type grantKind int
 
 const (
 	grantAPIKey  grantKind = iota // a service id's API key, via /auth/token or IAM
-	grantCRToken                  // a compute-resource token and a trusted profile, via IAM
+	grantCRToken                  // a trusted profile (CR token, assume grant or VPC metadata), via IAM
 )
 
 // issued is a new token and its times, in seconds since the epoch.
