@@ -234,6 +234,16 @@ func (s *Server) SetTokenLifetime(d time.Duration) {
 	s.auth.mu.Unlock()
 }
 
+// IssueToken returns a fresh access token of the account UserID, as a user's CLI login
+// holds one (a token command prints it).
+func (s *Server) IssueToken() string {
+	tok, err := s.auth.issue(s.userID, s.now(), grantAPIKey)
+	if err != nil {
+		panic(err) // signing with a generated P-256 key does not fail
+	}
+	return tok.token
+}
+
 // APIKey returns the API key generated at Start.
 func (s *Server) APIKey() string { return s.apiKey }
 

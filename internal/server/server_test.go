@@ -18,6 +18,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == helperArg {
+		commandHelper(os.Args[2:])
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 
