@@ -79,7 +79,7 @@ func (d *doctor) run(ctx context.Context, sys system) {
 		return
 	}
 	d.check("source", nil, sourceDetail(d.cfg))
-	if d.cfg.Auth.Source != config.SourceTrustedProfile {
+	if credentialCheck(d.cfg) == "api_key" {
 		source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
 		if !d.check("api_key", err, "from "+source) {
 			return
@@ -94,6 +94,9 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	}
 	defer closeFn()
 	tok, err := ex.Token(ctx)
+	if hint := metadataHint(d.cfg, err); hint != "" {
+		fmt.Fprintf(d.out, "hint  %-10s %s\n", "metadata", hint)
+	}
 	if !d.check("token", err, fmt.Sprintf("from %s: user_id %s, expires %s (in %s), fingerprint %s",
 		tokenEndpoint(d.cfg), tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
 		return

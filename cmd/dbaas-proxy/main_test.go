@@ -22,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == demoTokenCommand { // demo -source command runs the test binary
+		os.Exit(runDemoToken(context.Background(), os.Args[2:], system{stdout: os.Stdout, stderr: os.Stderr}))
+	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		removeBinaries()
 		os.Exit(code)
