@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -74,6 +75,9 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 			add(k.name, "%s is set but auth.source is %s, which does not use it; remove it, or set auth.source: %s", value, a.Source, strings.Join(uses, " or "))
 		}
 	}
+	if base := filepath.Base(a.APIKeyFile); len(base) >= 40 && strings.Trim(base, keyChars) == "" {
+		add("auth.api_key_file", "is set to what looks like an API key itself, not a file name (not shown here); put the key in a file only you can read and name the file")
+	}
 	profiles := 0
 	for _, v := range []string{a.ProfileID, a.ProfileCRN, a.ProfileName} {
 		if v != "" {
@@ -97,10 +101,13 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 	if err := checkIAMURL(a.IAMURL); a.UsesIAM() && err != "" {
 		add("auth.iam_url", "%q %s", a.IAMURL, err)
 	}
-	if a.AccountID != "" && strings.Trim(a.AccountID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+	if a.AccountID != "" && strings.Trim(a.AccountID, keyChars+".") != "" {
 		add("auth.account_id", "%q is not an account id; use the 32 hex digits of the IBM Cloud account (ibmcloud account show), or \"\" for the token's account.bss claim", a.AccountID)
 	}
 }
+
+// keyChars are the characters of an IBM Cloud API key.
+const keyChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 // checkMetadataURL checks auth.metadata_url and returns what is wrong with it, or "".
 func checkMetadataURL(raw string) string {
