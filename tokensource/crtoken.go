@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 )
 
@@ -30,20 +28,11 @@ func (i *IAM) crToken() (string, error) {
 
 // readCRToken reads one CR token file, without surrounding white space.
 func readCRToken(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := readSmall(path, "the CR token file (auth.cr_token_file)")
 	if err != nil {
-		return "", fmt.Errorf("tokensource: reading the CR token file (auth.cr_token_file): %w", err)
+		return "", err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCRTokenFile+1))
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("tokensource: reading the CR token file %s (auth.cr_token_file): %w", path, err)
-	case len(data) > maxCRTokenFile:
-		return "", fmt.Errorf("tokensource: the CR token file %s (auth.cr_token_file) is larger than 64 KiB", path)
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
+	if data = bytes.TrimSpace(data); len(data) == 0 {
 		return "", errors.New("tokensource: the CR token file " + path + " (auth.cr_token_file) is empty")
 	}
 	return string(data), nil

@@ -8,7 +8,9 @@
 //     network round trip; it caches nothing.
 //   - IAM gets the same kind of token from IBM Cloud IAM (POST {iam_url}/identity/token):
 //     NewIAM with an API key, NewTrustedProfile with a trusted profile and the compute
-//     resource token file the platform mounts (re-read at every exchange).
+//     resource token file the platform mounts (re-read at every exchange); with a profile,
+//     NewIAM goes on to IAM's assume grant. VPC gets it from a VPC instance's metadata
+//     service, Command from a program's output (RunCommand never shows its stderr).
 //   - Cached decorates any Source: it keeps the current token, refreshes it in the background
 //     before it expires (Start), lets any number of concurrent callers share one exchange,
 //     backs off after failures, and paces the exchanges others cause (Invalidate after an
@@ -18,8 +20,8 @@
 //     the token of its Cache, and on a 401 tells the Cache and, if it allows, replays the
 //     request once with a new token.
 //
-// ReadKeyFile and ParseKey read an API key from a file: a bare key or the JSON file the IBM
-// Cloud console downloads.
+// ReadKeyFile reads an API key from a file: a bare key or the JSON file the IBM Cloud console
+// downloads.
 //
 // # Concurrency
 //

@@ -27,8 +27,6 @@ const (
 	grantAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
 	grantCRToken = "urn:ibm:params:oauth:grant-type:cr-token"
 	grantAssume  = "urn:ibm:params:oauth:grant-type:assume"
-	// maxCRTokenFile bounds what is read of a CR token file: a JWT of a few KiB.
-	maxCRTokenFile = 64 << 10
 	// maxIAMMessage bounds ExchangeError.Message.
 	maxIAMMessage = 200
 	// maxRetryAfter caps ExchangeError.RetryAfter.

@@ -9,7 +9,8 @@ import (
 	"os"
 )
 
-// maxKeyFile bounds what ReadKeyFile reads: a key file is a few hundred bytes.
+// maxKeyFile bounds what readSmall reads: a key file is a few hundred bytes, a CR token a
+// few KiB.
 const maxKeyFile = 64 << 10
 
 // ReadKeyFile reads an API key from the file at path: either the bare key on one line
@@ -17,17 +18,9 @@ const maxKeyFile = 64 << 10
 // JSON file the IBM Cloud console downloads, {"name", "description", "createdAt", "apiKey"},
 // whose apiKey is used. Errors name the path, never the content.
 func ReadKeyFile(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := readSmall(path, "the API key file")
 	if err != nil {
-		return "", fmt.Errorf("tokensource: reading the API key file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return "", fmt.Errorf("tokensource: reading the API key file %s: %w", path, err)
-	}
-	if len(data) > maxKeyFile {
-		return "", fmt.Errorf("tokensource: the API key file %s is larger than 64 KiB", path)
+		return "", err
 	}
 	key, err := parseKey(data)
 	if err != nil {
@@ -36,15 +29,24 @@ func ReadKeyFile(path string) (string, error) {
 	return key, nil
 }
 
-// ParseKey is ReadKeyFile on the content of a file. Errors never quote data.
-func ParseKey(data []byte) (string, error) {
-	key, err := parseKey(data)
+// readSmall reads the file at path (what it is, for errors), at most 64 KiB.
+func readSmall(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("tokensource: parsing the API key: %w", err)
+		return nil, fmt.Errorf("tokensource: reading %s: %w", what, err)
 	}
-	return key, nil
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("tokensource: reading %s %s: %w", what, path, err)
+	case len(data) > maxKeyFile:
+		return nil, fmt.Errorf("tokensource: %s %s is larger than 64 KiB", what, path)
+	}
+	return data, nil
 }
 
+// parseKey is ReadKeyFile on the content of a file. Errors never quote data.
 func parseKey(data []byte) (string, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	data = bytes.TrimSpace(data)

@@ -100,9 +100,6 @@ func runMain(ctx context.Context, args []string, sys system) int {
 			args = append([]string{"version"}, args[1:]...)
 		}
 	}
-	if len(args) > 0 && args[0] == demoTokenCommand { // hidden: demo -source command's token command
-		return runDemoToken(ctx, args[1:], sys)
-	}
 	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]

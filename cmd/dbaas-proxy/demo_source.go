@@ -1,25 +1,21 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
-	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
-	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // demoSource sets auth.source for `demo -source`: iam and trusted_profile use the emulator's
 // IAM, on a listener of its own with a CA of its own (written to dir, for auth.iam_ca_file);
 // trusted_profile also gets the emulator's CR token in a file and no API key; vpc the
-// emulator's metadata service; command runs this program again as the token command (a
-// hidden subcommand standing in for `ibmcloud iam oauth-tokens`), with no API key of its own.
+// emulator's metadata service; command runs `dbaas-proxy token -json` as the token command
+// (standing in for `ibmcloud iam oauth-tokens`, the key in its own config), no key of its own.
 func demoSource(cfg *config.Config, em *emulator.Server, dir, source string) error {
 	cfg.Auth.Source = source
 	switch source {
@@ -30,9 +26,11 @@ func demoSource(cfg *config.Config, em *emulator.Server, dir, source string) err
 		return nil
 	case config.SourceCommand:
 		exe, err := os.Executable()
-		cfg.Auth.TokenCommand = []string{exe, demoTokenCommand, em.URL(), cfg.Upstream.CAFile, cfg.Auth.APIKeyFile}
+		inner := filepath.Join(dir, "token-command.yaml")
+		cfg.Auth.TokenCommand = []string{exe, "token", "-config", inner, "-json"}
+		yaml := fmt.Sprintf("upstream: {url: %q, ca_file: %q}\nauth: {api_key_file: %q}\n", em.URL(), cfg.Upstream.CAFile, cfg.Auth.APIKeyFile)
 		cfg.Auth.APIKeyFile = ""
-		return err
+		return errors.Join(err, os.WriteFile(inner, []byte(yaml), 0o600))
 	case config.SourceIAM, config.SourceTrustedProfile:
 	default:
 		return usageErr(fmt.Errorf("demo: -source %q: use dbaas, iam, trusted_profile, vpc or command", source))
@@ -66,34 +64,8 @@ func demoSourceLine(cfg *config.Config, em *emulator.Server) string {
 	case config.SourceVPC:
 		return "vpc: the emulated VPC instance metadata service " + em.MetadataURL() + "; no API key"
 	case config.SourceCommand:
-		return "command: the token command " + strings.Join(cfg.Auth.TokenCommand[:2], " ") +
-			" ... prints a token, as `ibmcloud iam oauth-tokens --output json` does; no API key"
+		return "command: `" + strings.Join(cfg.Auth.TokenCommand[1:], " ") +
+			"` prints a token, as `ibmcloud iam oauth-tokens --output json` would; no API key"
 	}
 	return "dbaas: the API key is exchanged at the emulator's " + cfg.Auth.TokenPath
-}
-
-// demoTokenCommand is the hidden subcommand that demo -source command runs as its token
-// command: IAM_URL CA_FILE KEY_FILE exchanges the key at the emulator's IAM and prints the
-// token as the IBM Cloud CLI does ({"iam_token": "Bearer ..."}).
-const demoTokenCommand = "demo-token-command"
-
-func runDemoToken(ctx context.Context, args []string, sys system) int {
-	if len(args) != 3 {
-		fmt.Fprintln(sys.stderr, "dbaas-proxy: "+demoTokenCommand+" IAM_URL CA_FILE KEY_FILE")
-		return exitUsage
-	}
-	pool, err := upstream.ReadCA(args[1])
-	if err == nil {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-		defer tr.CloseIdleConnections()
-		var tok tokensource.Token
-		tok, err = tokensource.NewIAM(tokensource.IAMOptions{URL: args[0], Client: &http.Client{Transport: tr},
-			Key: func() (string, error) { return tokensource.ReadKeyFile(args[2]) }}).Token(ctx)
-		if err == nil {
-			fmt.Fprintf(sys.stdout, "{\"iam_token\": \"Bearer %s\", \"expiration\": %d}\n", tok.AccessToken, tok.Expiry.Unix())
-			return exitOK
-		}
-	}
-	fmt.Fprintln(sys.stderr, "dbaas-proxy: "+demoTokenCommand+":", err)
-	return exitFailure
 }

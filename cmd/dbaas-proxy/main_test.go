@@ -22,8 +22,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == demoTokenCommand { // demo -source command runs the test binary
-		os.Exit(runDemoToken(context.Background(), os.Args[2:], system{stdout: os.Stdout, stderr: os.Stderr}))
+	if len(os.Args) > 1 && os.Args[1] == "token" { // demo -source command runs the test binary as its token command
+		os.Exit(runMain(context.Background(), os.Args[1:], system{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
 	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		removeBinaries()

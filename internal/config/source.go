@@ -94,11 +94,11 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 	case a.Source == SourceCommand && (len(a.TokenCommand) == 0 || strings.TrimSpace(a.TokenCommand[0]) == ""):
 		add("auth.token_command", "not set; auth.source command needs the command that prints the token, e.g. [ibmcloud, iam, oauth-tokens, --output, json]")
 	case a.Source == SourceVPC:
-		if err := checkMetadataURL(a.MetadataURL); err != "" {
+		if err := checkBaseURL(a.MetadataURL, true, "; use http://169.254.169.254, or https://api.metadata.cloud.ibm.com with the secure protocol"); err != "" {
 			add("auth.metadata_url", "%q %s", a.MetadataURL, err)
 		}
 	}
-	if err := checkIAMURL(a.IAMURL); a.UsesIAM() && err != "" {
+	if err := checkBaseURL(a.IAMURL, false, "; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); a.UsesIAM() && err != "" {
 		add("auth.iam_url", "%q %s", a.IAMURL, err)
 	}
 	if a.AccountID != "" && strings.Trim(a.AccountID, keyChars+".") != "" {
@@ -109,36 +109,26 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 // keyChars are the characters of an IBM Cloud API key.
 const keyChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
-// checkMetadataURL checks auth.metadata_url and returns what is wrong with it, or "".
-func checkMetadataURL(raw string) string {
-	const use = "; use http://169.254.169.254, or https://api.metadata.cloud.ibm.com with the secure protocol"
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "":
-		return "is not an http:// or https:// URL" + use
-	case u.User != nil || u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "":
-		return "must have no user, path, query or fragment" + use
-	}
-	return ""
-}
-
-// checkIAMURL checks auth.iam_url and returns what is wrong with it, or "".
-func checkIAMURL(raw string) string {
-	const use = "; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"
+// checkBaseURL checks the base URL of auth.iam_url (https only, since the API key or CR token
+// goes there) or auth.metadata_url (http too: the service is link-local), and returns what is
+// wrong with it, or "".
+func checkBaseURL(raw string, httpOK bool, use string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case raw == "":
 		return "is empty" + use
 	case err != nil:
 		return "is not a URL" + use
-	case u.Scheme != "https":
+	case httpOK && u.Scheme != "https" && u.Scheme != "http":
+		return "must be an http:// or https:// URL" + use
+	case !httpOK && u.Scheme != "https":
 		return "must be an https:// URL: the API key or CR token would travel in clear text" + use
 	case u.Hostname() == "":
 		return "has no host" + use
 	case u.User != nil:
 		return "must not carry a user name or password" + use
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
-		return "must have no path, query or fragment: /identity/token is appended" + use
+		return "must have no path, query or fragment: the API's paths are appended" + use
 	}
 	return ""
 }

@@ -61,7 +61,7 @@ func TestSourceErrors(t *testing.T) {
 		{"http iam url", "  source: iam\n  iam_url: http://iam.cloud.ibm.com\n",
 			[]string{"config.yaml:6: auth.iam_url:", `"http://iam.cloud.ibm.com"`, "https://", "clear text", "private.iam.cloud.ibm.com"}},
 		{"iam url with the token path", "  source: iam\n  iam_url: https://iam.cloud.ibm.com/identity/token\n",
-			[]string{"config.yaml:6: auth.iam_url:", "no path", "/identity/token is appended"}},
+			[]string{"config.yaml:6: auth.iam_url:", "no path", "the API's paths are appended"}},
 		{"empty iam url", "  source: trusted_profile\n  profile_name: p\n  iam_url: \"\"\n",
 			[]string{"auth.iam_url:", "is empty", "https://iam.cloud.ibm.com"}},
 		{"account id with a slash", "  source: iam\n  account_id: a/b\n",
