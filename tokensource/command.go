@@ -55,11 +55,9 @@ func (c *Command) Token(ctx context.Context) (Token, error) {
 // RunCommand runs argv (no shell), named by the config key, within timeout, and returns its
 // standard output. What the command writes to stderr is never shown, as it may hold secrets:
 // a failure says the command's name, its exit status and how many bytes it wrote there. A
-// child that keeps the pipes open after the command exits is cut off a second later.
+// child that keeps the pipes open after the command exits is cut off a second later. argv[0]
+// must not be empty.
 func RunCommand(ctx context.Context, key string, argv []string, timeout time.Duration) ([]byte, error) {
-	if len(argv) == 0 || argv[0] == "" {
-		return nil, errors.New(key + ": no command")
-	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)

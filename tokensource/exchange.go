@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,11 +204,7 @@ type ExchangeError struct {
 
 // Error reports the status and the body.
 func (e *ExchangeError) Error() string {
-	endpoint := e.Endpoint
-	if endpoint == "" {
-		endpoint = "token endpoint"
-	}
-	msg := fmt.Sprintf("tokensource: %s answered %d %s", endpoint, e.Status, http.StatusText(e.Status))
+	msg := fmt.Sprintf("tokensource: %s answered %d %s", cmp.Or(e.Endpoint, "token endpoint"), e.Status, http.StatusText(e.Status))
 	msg = strings.TrimSpace(msg)
 	if e.Body != "" {
 		msg += ": " + e.Body

@@ -198,13 +198,9 @@ func runKeyCommand(argv []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := filepath.Base(argv[0])
 	key := strings.TrimSpace(string(out))
-	if key == "" {
-		return "", fmt.Errorf("auth.api_key_command: %s printed nothing on stdout", name)
-	}
 	if err := plausibleKey(key); err != nil {
-		return "", fmt.Errorf("auth.api_key_command: the output of %s %w", name, err)
+		return "", fmt.Errorf("auth.api_key_command: the output of %s %w", filepath.Base(argv[0]), err)
 	}
 	return key, nil
 }

@@ -80,7 +80,7 @@ func TestKeyCommand(t *testing.T) {
 		{"failure shows neither stderr nor stdout", "echo " + keyA + "; echo 'item dbaas not found' >&2; exit 44",
 			[]string{"auth.api_key_command: sh failed: exit status 44", "wrote 21 bytes to stderr"}},
 		{"timeout", "sleep 5", []string{"auth.api_key_command: sh did not finish within 300ms"}},
-		{"no output", "true", []string{"printed nothing on stdout"}},
+		{"no output", "true", []string{"the output of sh is not an API key: 0 characters"}},
 		{"not a key", "echo apikey=" + keyA, []string{"the output of sh is not an API key", `'='`}},
 	}
 	for _, tt := range tests {
