@@ -21,18 +21,12 @@ const (
 	// DefaultIAMURL is IBM Cloud IAM's public base URL (private networks:
 	// https://private.iam.cloud.ibm.com).
 	DefaultIAMURL = "https://iam.cloud.ibm.com"
-	// iamTokenPath follows IAMOptions.URL.
-	iamTokenPath = "/identity/token"
 	// The grant types of IAM's token endpoint.
 	grantAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
 	grantCRToken = "urn:ibm:params:oauth:grant-type:cr-token"
 	grantAssume  = "urn:ibm:params:oauth:grant-type:assume"
 	// maxIAMMessage bounds ExchangeError.Message.
 	maxIAMMessage = 200
-	// maxRetryAfter caps ExchangeError.RetryAfter.
-	maxRetryAfter = 5 * time.Minute
-	// endpointIAM names IAM in errors.
-	endpointIAM = "IBM Cloud IAM"
 )
 
 // defaultCRTokenFiles are tried in order when IAMOptions.CRTokenFile is empty: the files that
@@ -181,14 +175,14 @@ func (i *IAM) Token(ctx context.Context) (Token, error) {
 
 // post sends form to IAM's token endpoint and returns the body of a 2xx answer.
 func (i *IAM) post(ctx context.Context, form url.Values, credential, secret string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(i.opts.URL, "/")+iamTokenPath,
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(i.opts.URL, "/")+"/identity/token",
 		strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("tokensource: building the IAM token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	return send(&i.opts, req, endpointIAM, credential, secret)
+	return send(&i.opts, req, "IBM Cloud IAM", credential, secret)
 }
 
 // profile reports whether the options name a trusted profile.
@@ -289,10 +283,10 @@ func refused(o *IAMOptions, resp *http.Response, body []byte, endpoint, credenti
 // zero when there is none.
 func retryAfterHeader(v string, now time.Time) time.Duration {
 	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return min(time.Duration(min(s, 3600))*time.Second, maxRetryAfter)
+		return time.Duration(min(s, 300)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), maxRetryAfter)
+		return min(t.Sub(now), 5*time.Minute)
 	}
 	return 0
 }

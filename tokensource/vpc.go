@@ -83,10 +83,8 @@ func (v *VPC) call(ctx context.Context, method, url string, body map[string]any,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	credential := "the instance's identity"
 	if identity != "" {
 		req.Header.Set("Authorization", "Bearer "+identity)
-		credential = "the instance identity token"
 	}
-	return send(&v.opts, req, endpointMetadata, credential, identity)
+	return send(&v.opts, req, endpointMetadata, "the instance identity token", identity)
 }

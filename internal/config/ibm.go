@@ -2,6 +2,7 @@ package config
 
 import (
 	"bufio"
+	"cmp"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,32 +12,25 @@ import (
 // IBMCredentialsEnv names the variable that points at IBM's SDK credentials file.
 const IBMCredentialsEnv = "IBM_CREDENTIALS_FILE"
 
-// ibmCredentials returns the path of ibm-credentials.env, found as IBM's SDKs find it: the
-// file IBM_CREDENTIALS_FILE names, else the one in the home folder, else the one in the
-// working folder; "" when there is none.
-func ibmCredentials(getenv func(string) string) string {
-	home := getenv("HOME")
-	if home == "" {
-		home = getenv("USERPROFILE")
-	}
-	for _, p := range []string{getenv(IBMCredentialsEnv), filepath.Join(home, "ibm-credentials.env"), "ibm-credentials.env"} {
-		if st, err := os.Stat(p); p != "" && err == nil && st.Mode().IsRegular() {
-			return p
-		}
-	}
-	return ""
-}
-
 // IBMVar returns the value of one of IBM's SDK variables for this API (HPDB_APIKEY,
-// HPDB_URL) and where it came from: the environment, else ibm-credentials.env. Both are ""
-// when neither has it. The source never holds the value.
+// HPDB_URL) and where it came from: the environment, else ibm-credentials.env, found as IBM's
+// SDKs find it (the file IBM_CREDENTIALS_FILE names, else the one in the home folder, else
+// the one in the working folder). Both are "" when neither has it. The source never holds
+// the value.
 func IBMVar(getenv func(string) string, name string) (value, source string) {
 	if v := strings.TrimSpace(getenv(name)); v != "" {
 		return v, "environment variable " + name
 	}
-	path := ibmCredentials(getenv)
-	f, err := os.Open(path)
-	if err != nil {
+	home := cmp.Or(getenv("HOME"), getenv("USERPROFILE"))
+	var f *os.File
+	var path string
+	for _, path = range []string{getenv(IBMCredentialsEnv), filepath.Join(home, "ibm-credentials.env"), "ibm-credentials.env"} {
+		if st, err := os.Stat(path); path != "" && err == nil && st.Mode().IsRegular() {
+			f, _ = os.Open(path)
+			break
+		}
+	}
+	if f == nil {
 		return "", ""
 	}
 	defer f.Close()

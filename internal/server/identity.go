@@ -152,8 +152,6 @@ func (a *Server) credentialSource() string {
 		return "the VPC metadata service " + auth.MetadataURL
 	case auth.Source == config.SourceCommand:
 		return "command " + filepath.Base(auth.TokenCommand[0]) + " (auth.token_command)"
-	case auth.CRTokenFile == "" && strings.HasPrefix(cr, "@"):
-		return "environment variable " + crTokenEnv + " (" + cr + ")"
 	case auth.CRTokenFile == "" && cr != "":
 		return "environment variable " + crTokenEnv
 	}
