@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -26,11 +27,8 @@ func sourceDetail(cfg *config.Config) string {
 		}
 		return "iam: the API key is exchanged at IBM Cloud IAM " + a.IAMURL + profile
 	case config.SourceTrustedProfile:
-		crFile := a.CRTokenFile
-		if crFile == "" {
-			crFile = "IBMCLOUD_CR_TOKEN or the platform's default path"
-		}
-		return "trusted_profile: IBM Cloud IAM " + a.IAMURL + profile + ", CR token from " + crFile
+		return "trusted_profile: IBM Cloud IAM " + a.IAMURL + profile + ", CR token from " +
+			cmp.Or(a.CRTokenFile, "IBMCLOUD_CR_TOKEN or the platform's default path")
 	case config.SourceVPC:
 		return "vpc: the VPC instance metadata service " + a.MetadataURL + profile
 	case config.SourceCommand:

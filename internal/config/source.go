@@ -78,12 +78,7 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 	if base := filepath.Base(a.APIKeyFile); len(base) >= 40 && strings.Trim(base, keyChars) == "" {
 		add("auth.api_key_file", "is set to what looks like an API key itself, not a file name (not shown here); put the key in a file only you can read and name the file")
 	}
-	profiles := 0
-	for _, v := range []string{a.ProfileID, a.ProfileCRN, a.ProfileName} {
-		if v != "" {
-			profiles++
-		}
-	}
+	profiles := len(slices.DeleteFunc([]string{a.ProfileID, a.ProfileCRN, a.ProfileName}, func(v string) bool { return v == "" }))
 	switch {
 	case profiles > 1:
 		add("auth.profile_id", "is set together with auth.profile_crn or auth.profile_name; set only one of them")
