@@ -48,20 +48,15 @@ func IBMVar(getenv func(string) string, name string) (value, source string) {
 // (without IBM's /api/vN suffix), auth.metadata_url from IBMCLOUD_CR_VPC_URL, and the profile
 // of auth.source trusted_profile and vpc from IBMCLOUD_CR_PROFILE (a CRN when it starts with
 // crn:, else an id).
-func (c *Config) applyIBM(getenv func(string) string) []*Error {
-	var errs []*Error
+func (c *Config) applyIBM(getenv func(string) string) {
 	set := func(key, value, source string) {
 		if value != "" && c.SetBy(key) == "" {
-			if err := c.set(key, value, source); err != nil {
-				errs = append(errs, err)
-			}
+			_ = c.set(key, value, source) // a string key takes any text
 		}
 	}
 	if c.SetBy("upstream.region") == "" {
 		v, source := IBMVar(getenv, "HPDB_URL")
-		if i := strings.Index(v, "/api/v"); i > 0 {
-			v = v[:i]
-		}
+		v, _, _ = strings.Cut(v, "/api/v")
 		set("upstream.url", v, source)
 	}
 	set("auth.metadata_url", getenv("IBMCLOUD_CR_VPC_URL"), "environment variable IBMCLOUD_CR_VPC_URL")
@@ -73,5 +68,4 @@ func (c *Config) applyIBM(getenv func(string) string) []*Error {
 		}
 		set(key, p, "environment variable IBMCLOUD_CR_PROFILE")
 	}
-	return errs
 }

@@ -82,7 +82,7 @@ func resolve(src Sources, override ...func(*Config)) (*Config, error) {
 			k, v, _ := strings.Cut(kv, "=")
 			env[k] = v
 		}
-		problems = append(problems, cfg.applyIBM(func(k string) string { return env[k] })...)
+		cfg.applyIBM(func(k string) string { return env[k] })
 	}
 	for _, f := range override {
 		f(&cfg)
