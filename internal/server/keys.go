@@ -155,7 +155,7 @@ func (ks *keyStore) readFile() (string, error) {
 	key, err := tokensource.ReadKeyFile(ks.path)
 	ks.mu.Lock()
 	ks.warnings = nil
-	if w := modeWarning(ks.path, st.Mode()); w != "" {
+	if w := modeWarning(what, ks.path, st.Mode()); w != "" {
 		ks.warnings = append(ks.warnings, w)
 	}
 	ks.mu.Unlock()
@@ -170,11 +170,11 @@ func (ks *keyStore) readFile() (string, error) {
 
 // modeWarning warns of a key file that group or others may read. Windows has no such mode
 // bits (its ACLs are not mapped to them), so there is nothing to check there.
-func modeWarning(path string, mode os.FileMode) string {
+func modeWarning(what, path string, mode os.FileMode) string {
 	if runtime.GOOS == "windows" || mode.Perm()&0o077 == 0 {
 		return ""
 	}
-	return fmt.Sprintf("auth.api_key_file: %s is readable by group or others (mode %04o); make it private: chmod 600 %s", path, mode.Perm(), path)
+	return fmt.Sprintf("%s: %s is readable by group or others (mode %04o); make it private: chmod 600 %s", what, path, mode.Perm(), path)
 }
 
 // plausibleKey rejects what cannot be an IBM Cloud API key (44 characters of letters, digits,

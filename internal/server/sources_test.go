@@ -174,11 +174,12 @@ func TestAssumeSource(t *testing.T) {
 				return
 			}
 			h.ready(t)
+			h.em.RevokeAll() // the profile's token is refused: both grants run again
 			if code, body := get(t, h.url("/api/v3/me/services")); code != 200 {
-				t.Fatalf("GET = %d %s", code, body)
+				t.Fatalf("GET after a revocation = %d %s", code, body)
 			}
-			if c := h.em.Counters(); c.IAMExchanges != 2 {
-				t.Errorf("%d IAM exchanges, want 2 (the API key's, then the assume grant)", c.IAMExchanges)
+			if c := h.em.Counters(); c.IAMExchanges != 4 {
+				t.Errorf("%d IAM exchanges, want 4 (twice the API key's grant, then the assume grant)", c.IAMExchanges)
 			}
 		})
 	}
