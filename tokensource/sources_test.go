@@ -284,3 +284,20 @@ func TestVPC(t *testing.T) {
 		}
 	})
 }
+
+// FuzzDecodeAnswer: no answer or command output makes decodeAnswer or newToken panic, and a
+// token they accept can be sent in a header.
+func FuzzDecodeAnswer(f *testing.F) {
+	f.Add([]byte(`{"iam_token": "Bearer a.b.c", "expiration": 1}`))
+	f.Add([]byte(`{"access_token": "x", "expires_at": "2026-03-01T12:00:00Z", "expires_in": 1e300}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		access, expiry, err := decodeAnswer(data, t0)
+		if err != nil {
+			return
+		}
+		tok, err := newToken(access, expiry, &IAMOptions{AccountID: "acc", Now: func() time.Time { return t0 }, DefaultLifetime: time.Hour})
+		if err == nil && (tok.AccessToken == "" || strings.ContainsAny(tok.AccessToken, " \r\n\t") || tok.Expiry.IsZero()) {
+			t.Errorf("accepted token %q expiring %s", tok.AccessToken, tok.Expiry)
+		}
+	})
+}
