@@ -35,9 +35,9 @@ func NewCommand(argv []string, opts IAMOptions) *Command {
 
 // Token runs the command once, within CommandTimeout.
 func (c *Command) Token(ctx context.Context) (Token, error) {
-	out, err := RunCommand(ctx, "auth.token_command", c.argv, CommandTimeout)
+	out, err := RunCommand(ctx, c.argv, CommandTimeout)
 	if err != nil {
-		return Token{}, err
+		return Token{}, &ExchangeError{Endpoint: "the token command " + filepath.Base(c.argv[0]), Err: err}
 	}
 	out = bytes.TrimSpace(out)
 	access, expiry := trimBearer(string(out)), time.Time{}
@@ -52,12 +52,11 @@ func (c *Command) Token(ctx context.Context) (Token, error) {
 	return newToken(access, expiry, &c.opts)
 }
 
-// RunCommand runs argv (no shell), named by the config key, within timeout, and returns its
-// standard output. What the command writes to stderr is never shown, as it may hold secrets:
+// RunCommand runs argv (no shell) within timeout and returns its standard output. What the command writes to stderr is never shown, as it may hold secrets:
 // a failure says the command's name, its exit status and how many bytes it wrote there. A
 // child that keeps the pipes open after the command exits is cut off a second later. argv[0]
 // must not be empty.
-func RunCommand(ctx context.Context, key string, argv []string, timeout time.Duration) ([]byte, error) {
+func RunCommand(ctx context.Context, argv []string, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -68,11 +67,11 @@ func RunCommand(ctx context.Context, key string, argv []string, timeout time.Dur
 	err := cmd.Run()
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, fmt.Errorf("%s: %s did not finish within %s (it wrote %d bytes to stderr, not shown)", key, name, timeout, stderr.n)
+		return nil, fmt.Errorf("%s did not finish within %s (it wrote %d bytes to stderr, not shown)", name, timeout, stderr.n)
 	case err != nil:
-		return nil, fmt.Errorf("%s: %s failed: %v (it wrote %d bytes to stderr, not shown as they may hold secrets)", key, name, err, stderr.n)
+		return nil, fmt.Errorf("%s failed: %v (it wrote %d bytes to stderr, not shown as they may hold secrets)", name, err, stderr.n)
 	case stdout.n > maxCommandOutput:
-		return nil, fmt.Errorf("%s: %s printed more than 64 KiB on stdout", key, name)
+		return nil, fmt.Errorf("%s printed more than 64 KiB on stdout", name)
 	}
 	return stdout.buf.Bytes(), nil
 }

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -243,7 +242,7 @@ func send(o *IAMOptions, req *http.Request, endpoint, credential string, secrets
 	start := o.Now()
 	resp, err := o.Client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tokensource: %s: %w", endpoint, err)
+		return nil, &ExchangeError{Endpoint: endpoint, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
@@ -277,18 +276,6 @@ func refused(o *IAMOptions, resp *http.Response, body []byte, endpoint, credenti
 	o.Logger.Warn().Str("endpoint", endpoint).Int("status", xe.Status).Str("error_code", xe.Code).Str("request_id", xe.RequestID).
 		Str("error_message", xe.Message).Msg("the token exchange was refused; IBM support asks for request_id")
 	return xe
-}
-
-// retryAfterHeader reads a Retry-After value (seconds or an HTTP date), capped at 5 minutes;
-// zero when there is none.
-func retryAfterHeader(v string, now time.Time) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(min(s, 300)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), 5*time.Minute)
-	}
-	return 0
 }
 
 // decodeAnswer reads the access token (access_token, iam_token or token, without a "Bearer "

@@ -93,7 +93,7 @@ func TestCommandFailureHidesStderr(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"auth.token_command: ", "exit status 3", fmt.Sprintf("wrote %d bytes to stderr", len("token for you: "+secret))} {
+	for _, want := range []string{"the token command ", "exit status 3", fmt.Sprintf("wrote %d bytes to stderr", len("token for you: "+secret))} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -108,7 +108,7 @@ func TestCommandFailureHidesStderr(t *testing.T) {
 
 // TestCommandTimeout: a command that hangs is killed at the timeout, and the error says so.
 func TestCommandTimeout(t *testing.T) {
-	_, err := RunCommand(context.Background(), "auth.token_command", helperCommand(t, "hang"), 300*time.Millisecond)
+	_, err := RunCommand(context.Background(), helperCommand(t, "hang"), 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "did not finish within 300ms") {
 		t.Fatalf("error %v, want a timeout", err)
 	}
@@ -185,10 +185,10 @@ func TestAssumeGrantRefused(t *testing.T) {
 	}
 }
 
-// TestRetryAfter: a 429 carries its Retry-After, in seconds or as a date, capped at 5 minutes.
+// TestRetryAfter: a 429 carries its Retry-After, in seconds or as a date (Cached caps it).
 func TestRetryAfter(t *testing.T) {
 	for value, want := range map[string]time.Duration{
-		"3": 3 * time.Second, "": 0, "soon": 0, "86400": 5 * time.Minute,
+		"3": 3 * time.Second, "": 0, "soon": 0, "86400": 24 * time.Hour,
 		t0.Add(10 * time.Second).Format(http.TimeFormat): 10 * time.Second,
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

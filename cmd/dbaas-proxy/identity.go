@@ -63,10 +63,10 @@ func tokenEndpoint(cfg *config.Config) string {
 }
 
 // metadataHint says in words why the metadata service may not answer, when the source is vpc
-// and err is no answer at all (refused, timed out); "" otherwise.
+// and err is no answer at all (refused, timed out: Status 0); "" otherwise.
 func metadataHint(cfg *config.Config, err error) string {
 	var xe *tokensource.ExchangeError
-	if cfg.Auth.Source != config.SourceVPC || err == nil || errors.As(err, &xe) {
+	if cfg.Auth.Source != config.SourceVPC || err == nil || errors.As(err, &xe) && xe.Status != 0 {
 		return ""
 	}
 	return "the VPC instance metadata service did not answer at " + cfg.Auth.MetadataURL + ". It is off by default: " +

@@ -194,9 +194,9 @@ func plausibleKey(key string) error {
 // runKeyCommand runs auth.api_key_command (no shell) and returns its standard output,
 // trimmed. A failure never shows what the command wrote, on stdout or stderr.
 func runKeyCommand(argv []string) (string, error) {
-	out, err := tokensource.RunCommand(context.Background(), "auth.api_key_command", argv, keyCommandTimeout)
+	out, err := tokensource.RunCommand(context.Background(), argv, keyCommandTimeout)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("auth.api_key_command: %w", err)
 	}
 	key := strings.TrimSpace(string(out))
 	if err := plausibleKey(key); err != nil {
