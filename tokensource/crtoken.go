@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // crToken reads the compute resource token: from CRTokenFile when set, else CRToken, else from
@@ -28,11 +30,12 @@ func (i *IAM) crToken() (string, error) {
 
 // readCRToken reads one CR token file, without surrounding white space.
 func readCRToken(path string) (string, error) {
-	data, err := readSmall(path, "the CR token file (auth.cr_token_file)")
+	data, err := files.Read("auth.cr_token_file", path, maxKeyFile)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("tokensource: %w", err)
 	}
-	if data = bytes.TrimSpace(data); len(data) == 0 {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
 		return "", errors.New("tokensource: the CR token file " + path + " (auth.cr_token_file) is empty")
 	}
 	return string(data), nil

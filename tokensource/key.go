@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
-// maxKeyFile bounds what readSmall reads: a key file is a few hundred bytes, a CR token a
-// few KiB.
+// maxKeyFile bounds what is read of a key file (a few hundred bytes) or a CR token file (a
+// JWT of a few KiB).
 const maxKeyFile = 64 << 10
 
 // ReadKeyFile reads an API key from the file at path: either the bare key on one line
@@ -18,32 +18,15 @@ const maxKeyFile = 64 << 10
 // JSON file the IBM Cloud console downloads, {"name", "description", "createdAt", "apiKey"},
 // whose apiKey is used. Errors name the path, never the content.
 func ReadKeyFile(path string) (string, error) {
-	data, err := readSmall(path, "the API key file")
+	data, err := files.Read("auth.api_key_file", path, maxKeyFile)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("tokensource: %w", err)
 	}
 	key, err := parseKey(data)
 	if err != nil {
 		return "", fmt.Errorf("tokensource: the API key file %s: %w", path, err)
 	}
 	return key, nil
-}
-
-// readSmall reads the file at path (what it is, for errors), at most 64 KiB.
-func readSmall(path, what string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("tokensource: reading %s: %w", what, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("tokensource: reading %s %s: %w", what, path, err)
-	case len(data) > maxKeyFile:
-		return nil, fmt.Errorf("tokensource: %s %s is larger than 64 KiB", what, path)
-	}
-	return data, nil
 }
 
 // parseKey is ReadKeyFile on the content of a file. Errors never quote data.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -47,12 +48,12 @@ func newKeyStore(auth config.AuthConfig, getenv func(string) string) (*keyStore,
 	ks := &keyStore{path: auth.APIKeyFile, command: auth.APIKeyCommand, setting: "auth.api_key_file"}
 	switch {
 	case ks.path != "":
-		ks.label = "file " + ks.path
+		ks.label = "file " + files.Shown(ks.path)
 	case len(ks.command) > 0:
 		ks.label = "command " + filepath.Base(ks.command[0]) + " (auth.api_key_command)"
 	case strings.HasPrefix(getenv(IBMCloudAPIKeyEnv), "@") && getenv(APIKeyEnv) == "":
 		ks.path, ks.setting = strings.TrimPrefix(getenv(IBMCloudAPIKeyEnv), "@"), IBMCloudAPIKeyEnv
-		ks.label = "environment variable " + IBMCloudAPIKeyEnv + " (@" + shownPath(ks.path) + ")"
+		ks.label = "environment variable " + IBMCloudAPIKeyEnv + " (@" + files.Shown(ks.path) + ")"
 	default:
 		return ks, ks.fromEnv(getenv)
 	}
@@ -79,15 +80,6 @@ func (ks *keyStore) fromEnv(getenv func(string) string) error {
 		"(the JSON the IBM Cloud console downloads, or the bare key), auth.api_key_command to a " +
 		"command that prints it, or the environment variable " + APIKeyEnv + " (or " + IBMCloudAPIKeyEnv +
 		", HPDB_APIKEY or ibm-credentials.env)")
-}
-
-// shownPath is path for a message, unless it looks like an API key given where a path
-// belongs: then it is not echoed.
-func shownPath(path string) string {
-	if base := filepath.Base(path); len(base) >= 40 && plausibleKey(base) == nil {
-		return "(a value that looks like an API key, not a file name)"
-	}
-	return path
 }
 
 // APIKeySource finds the API key as the server would and says where it comes from, with the
@@ -150,7 +142,7 @@ func (ks *keyStore) readFile() (string, error) {
 	what := ks.setting
 	st, err := os.Stat(ks.path)
 	if err != nil {
-		return "", errors.New(what + ": cannot read " + shownPath(ks.path) + ": " + errors.Unwrap(err).Error())
+		return "", errors.New(what + ": cannot read " + files.Shown(ks.path) + ": " + errors.Unwrap(err).Error())
 	}
 	key, err := tokensource.ReadKeyFile(ks.path)
 	ks.mu.Lock()

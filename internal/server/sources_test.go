@@ -272,7 +272,7 @@ func TestKeyGivenAsPath(t *testing.T) {
 			}
 			return ""
 		})
-		if err == nil || strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "looks like an API key") {
+		if err == nil || strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "looks like a key") {
 			t.Errorf("error %v: want one that does not echo the key and says it looks like one", err)
 		}
 	}
