@@ -1,18 +1,19 @@
 package tokensource
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/rs/zerolog"
 )
 
@@ -147,9 +148,6 @@ type errorAnswer struct {
 // 2xx answer without a usable token a *ResponseError, anything else a wrapped error; none of
 // them contains the key, the CR token or an access token.
 func (i *IAM) Token(ctx context.Context) (Token, error) {
-	if i.opts.Client == nil {
-		return Token{}, errors.New("tokensource: the IAM exchange needs a Client")
-	}
 	form, secret, credential, err := i.form()
 	if err != nil {
 		return Token{}, err
@@ -239,6 +237,9 @@ func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 // *ExchangeError naming endpoint, with the answer's error code, message, request id and
 // Retry-After, and every secret removed; credential says what was sent, for messages.
 func send(o *IAMOptions, req *http.Request, endpoint, credential string, secrets ...string) ([]byte, error) {
+	if o.Client == nil {
+		return nil, errors.New("tokensource: the exchange with " + endpoint + " needs a Client")
+	}
 	start := o.Now()
 	resp, err := o.Client.Do(req)
 	if err != nil {
@@ -292,8 +293,7 @@ func decodeAnswer(body []byte, now time.Time) (string, time.Time, error) {
 	at, _ := time.Parse(time.RFC3339, a.ExpiresAt)
 	switch {
 	case a.Expiration >= 1 && a.Expiration <= maxEpochSeconds:
-		sec, frac := math.Modf(a.Expiration)
-		return access, time.Unix(int64(sec), int64(frac*1e9)), nil
+		return access, unixSeconds(a.Expiration), nil
 	case !at.IsZero():
 		return access, at, nil
 	case a.ExpiresIn > 0 && a.ExpiresIn < 1e9:
@@ -340,4 +340,36 @@ func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
 			Msg("token expiry unknown; assuming the default lifetime")
 	}
 	return tok, nil
+}
+
+// crToken reads the compute resource token: from CRTokenFile when set, else CRToken, else from
+// the first of defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
+// content.
+func (i *IAM) crToken() (string, error) {
+	if i.opts.CRTokenFile != "" {
+		return readCRToken(i.opts.CRTokenFile)
+	}
+	if i.opts.CRToken != "" {
+		return i.opts.CRToken, nil
+	}
+	for _, path := range defaultCRTokenFiles {
+		if tok, err := readCRToken(path); err == nil {
+			return tok, nil
+		}
+	}
+	return "", fmt.Errorf("tokensource: no CR token in %s; set auth.cr_token_file to the file the platform mounts",
+		strings.Join(defaultCRTokenFiles, ", "))
+}
+
+// readCRToken reads one CR token file, without surrounding white space.
+func readCRToken(path string) (string, error) {
+	data, err := files.Read("auth.cr_token_file", path, maxKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: %w", err)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return "", errors.New("tokensource: the CR token file " + path + " (auth.cr_token_file) is empty")
+	}
+	return string(data), nil
 }

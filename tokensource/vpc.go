@@ -3,7 +3,6 @@ package tokensource
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -39,9 +38,6 @@ func NewVPC(opts IAMOptions) *VPC {
 // Token performs the two calls. A non-2xx answer is an *ExchangeError naming the metadata
 // service; neither the identity token nor the access token appears in any error.
 func (v *VPC) Token(ctx context.Context) (Token, error) {
-	if v.opts.Client == nil {
-		return Token{}, errors.New("tokensource: the metadata service exchange needs a Client")
-	}
 	base := strings.TrimSuffix(v.opts.URL, "/") + "/instance_identity/v1/"
 	body, err := v.call(ctx, http.MethodPut, base+"token", map[string]any{"expires_in": 300}, "")
 	if err != nil {
