@@ -29,20 +29,16 @@ const (
 	maxIAMMessage = 200
 )
 
-// defaultCRTokenFiles are tried in order when IAMOptions.CRTokenFile is empty: the files that
-// go-sdk-core's ContainerAuthenticator reads (github.com/IBM/go-sdk-core/v5,
-// core/container_authenticator.go, constants defaultCRTokenFilename1, defaultCRTokenFilename2
-// and defaultCRTokenFilename3), where IBM's platforms mount the compute resource token.
+// defaultCRTokenFiles are tried in order without CRTokenFile and CRToken: where IBM's platforms
+// mount the compute resource token, as go-sdk-core's ContainerAuthenticator reads them.
 var defaultCRTokenFiles = []string{
 	"/var/run/secrets/tokens/vault-token",
 	"/var/run/secrets/tokens/sa-token",
 	"/var/run/secrets/codeengine.cloud.ibm.com/compute-resource-token/token",
 }
 
-// IAMOptions configures the sources of IAM access tokens: NewIAM uses Key (and, for the
-// assume grant, a profile); NewTrustedProfile uses CRToken or CRTokenFile and a profile;
-// NewVPC uses a profile or none; NewCommand only AccountID, DefaultLifetime, Now and Logger.
-// Only NewIAM reads an API key.
+// IAMOptions configures the sources of IAM access tokens. Only NewIAM reads an API key;
+// NewCommand uses only AccountID, DefaultLifetime, Now and Logger.
 type IAMOptions struct {
 	// URL is IAM's base URL (config auth.iam_url); the token endpoint is URL +
 	// "/identity/token". Empty means DefaultIAMURL. For NewVPC it is the metadata service's
@@ -95,22 +91,17 @@ type IAM struct {
 // opts names a profile. Missing options surface as errors from Token, not as panics.
 func NewIAM(opts IAMOptions) *IAM { return newIAM(opts, grantAPIKey) }
 
-// NewTrustedProfile returns an IAM source using the compute resource token grant of a
-// trusted profile. Missing options surface as errors from Token, not as panics.
+// NewTrustedProfile is like NewIAM with the compute resource token grant of a trusted profile.
 func NewTrustedProfile(opts IAMOptions) *IAM { return newIAM(opts, grantCRToken) }
 
 func newIAM(opts IAMOptions, grant string) *IAM {
-	if opts.URL == "" {
-		opts.URL = DefaultIAMURL
-	}
+	opts.URL = cmp.Or(opts.URL, DefaultIAMURL)
 	return &IAM{opts: withDefaults(opts), grant: grant}
 }
 
 // withDefaults fills in the defaults of the options every source shares.
 func withDefaults(opts IAMOptions) IAMOptions {
-	if opts.DefaultLifetime <= 0 {
-		opts.DefaultLifetime = defaultLifetime
-	}
+	opts.DefaultLifetime = cmp.Or(max(opts.DefaultLifetime, 0), defaultLifetime)
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}

@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,9 +110,7 @@ type VPC struct {
 // NewVPC returns a VPC source. opts.URL is the metadata service's base URL; its Client must
 // not go through an outbound proxy (the service is link-local).
 func NewVPC(opts IAMOptions) *VPC {
-	if opts.URL == "" {
-		opts.URL = DefaultMetadataURL
-	}
+	opts.URL = cmp.Or(opts.URL, DefaultMetadataURL)
 	return &VPC{opts: withDefaults(opts)}
 }
 
