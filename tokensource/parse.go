@@ -36,9 +36,7 @@ func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
 	if !ok {
 		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT exp claim is not a time in seconds since the epoch")
 	}
-	if raw, ok := claims["iat"]; ok {
-		iat, _ = epoch(raw)
-	}
+	iat, _ = epoch(claims["iat"]) // zero when absent or unreadable
 	return exp, iat, nil
 }
 

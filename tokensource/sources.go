@@ -15,8 +15,8 @@ import (
 )
 
 const (
-	// CommandTimeout bounds one run of a token command (auth.token_command).
-	CommandTimeout = 30 * time.Second
+	// commandTimeout bounds one run of a token command (auth.token_command).
+	commandTimeout = 30 * time.Second
 	// maxCommandOutput bounds what RunCommand keeps of a command's standard output.
 	maxCommandOutput = 64 << 10
 	// DefaultMetadataURL is the VPC instance metadata service's link-local base URL
@@ -42,9 +42,9 @@ func NewCommand(argv []string, opts IAMOptions) *Command {
 	return &Command{argv: argv, opts: withDefaults(opts)}
 }
 
-// Token runs the command once, within CommandTimeout.
+// Token runs the command once, within commandTimeout.
 func (c *Command) Token(ctx context.Context) (Token, error) {
-	out, err := RunCommand(ctx, c.argv, CommandTimeout)
+	out, err := RunCommand(ctx, c.argv, commandTimeout)
 	if err != nil {
 		return Token{}, &ExchangeError{Endpoint: "the token command " + filepath.Base(c.argv[0]), Err: err}
 	}
