@@ -25,8 +25,6 @@ const (
 	grantAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
 	grantCRToken = "urn:ibm:params:oauth:grant-type:cr-token"
 	grantAssume  = "urn:ibm:params:oauth:grant-type:assume"
-	// maxIAMMessage bounds ExchangeError.Message.
-	maxIAMMessage = 200
 )
 
 // defaultCRTokenFiles are tried in order without CRTokenFile and CRToken: where IBM's platforms
@@ -262,7 +260,7 @@ func refused(o *IAMOptions, resp *http.Response, body []byte, endpoint, credenti
 			code, msg, id = ea.Errors[0].Code, ea.Errors[0].Message, ea.Trace
 		}
 		xe.Code = redact(code, 32, secrets...)
-		xe.Message = redact(msg, maxIAMMessage, secrets...)
+		xe.Message = redact(msg, 200, secrets...)
 		xe.RequestID = redact(id, 64, secrets...)
 	}
 	o.Logger.Warn().Str("endpoint", endpoint).Int("status", xe.Status).Str("error_code", xe.Code).Str("request_id", xe.RequestID).
