@@ -304,10 +304,8 @@ func trimBearer(s string) string {
 // It expires at the earlier of that and the JWT's exp, else after o.DefaultLifetime; its
 // UserID is o.AccountID, else the JWT's account.bss.
 func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
-	for _, c := range access {
-		if c < 0x21 || c > 0x7e {
-			return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}
-		}
+	if strings.ContainsFunc(access, notPrintable) {
+		return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}
 	}
 	account := cmp.Or(o.AccountID, AccountID(access))
 	if account == "" {
@@ -332,8 +330,7 @@ func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
 }
 
 // crToken reads the compute resource token: from CRTokenFile when set, else CRToken, else from
-// the first of defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
-// content.
+// the first of defaultCRTokenFiles that holds one. Errors name the file, never the content.
 func (i *IAM) crToken() (string, error) {
 	if i.opts.CRTokenFile != "" {
 		return readCRToken(i.opts.CRTokenFile)

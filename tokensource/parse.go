@@ -52,6 +52,9 @@ func AccountID(jwt string) string {
 	return claims.Account.BSS
 }
 
+// notPrintable reports whether r is white space or not printable ASCII.
+func notPrintable(r rune) bool { return r < 0x21 || r > 0x7e }
+
 // payload decodes the JSON payload of a JWT into v.
 func payload(jwt string, v any) error {
 	parts := strings.Split(jwt, ".")
@@ -126,10 +129,8 @@ func parseKey(data []byte) (string, error) {
 			return "", errors.New("its apiKey is empty")
 		}
 	}
-	for _, b := range data {
-		if b < 0x21 || b > 0x7e {
-			return "", errors.New("the key holds white space, a line break or a character that is not printable ASCII (want one line holding only the key)")
-		}
+	if bytes.ContainsFunc(data, notPrintable) {
+		return "", errors.New("the key holds white space, a line break or a character that is not printable ASCII (want one line holding only the key)")
 	}
 	return string(data), nil
 }
