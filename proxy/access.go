@@ -10,8 +10,8 @@ import (
 )
 
 // logAccess writes the request's one access line. The query string, which may hold ids a user
-// would rather not keep in logs, is logged only at debug level. route is the path template of
-// the metrics (Template); user_agent is the client's User-Agent, its first maxUserAgent bytes
+// would rather not keep in logs, is logged only at debug level. route is Options.Route,
+// template the path template of the metrics (Template); user_agent is the client's User-Agent, its first maxUserAgent bytes
 // (cut at a character boundary), so that a client cannot make lines of any length.
 func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	l := &h.opts.Logger
@@ -26,7 +26,8 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 		Str("client", rec.Client).
 		Str("method", rec.Method).
 		Str("path", rec.Path).
-		Str("route", rec.Template).
+		Str("route", rec.Route).
+		Str("template", rec.Template).
 		Str("user_agent", capUserAgent(r.Header.Get("User-Agent"))).
 		Int("status", rec.Status).
 		Int64("bytes_in", rec.BytesIn).

@@ -43,6 +43,11 @@ type Options struct {
 	ClientName func(context.Context) string
 	// Now is the clock of the access record's times and durations; nil means time.Now.
 	Now func() time.Time
+	// Route names the route this handler serves, for the access line and Record.Route.
+	Route string
+	// Generic forwards every path (any API taking the token, not the DBaaS Manager): no local
+	// token endpoint, no /me/ rewrite, no 404 outside /api/.
+	Generic bool
 }
 
 // Handler is the proxy's http.Handler. Build it with New.
@@ -96,7 +101,7 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &state{Context: r.Context(), now: h.opts.Now}
 	rec := &st.rec
-	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
+	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr, Route: h.opts.Route}
 	rec.ID = h.idGen.fromRequest(r)
 	// One slice for both: neither header's value is changed in place (Set and Add replace or
 	// grow it), and the outgoing request gets a copy (ReverseProxy clones the header).

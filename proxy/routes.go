@@ -29,7 +29,7 @@ func (h *Handler) routes() http.Handler {
 				allowedMethods+"; the DBaaS Manager API uses no other method")
 			return
 		}
-		if forwarded(escapedPath(req)) {
+		if h.opts.Generic || forwarded(escapedPath(req)) {
 			h.forward(w, req)
 			return
 		}

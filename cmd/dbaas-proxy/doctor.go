@@ -140,7 +140,7 @@ func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 
 // call makes one cheap authenticated request and compares the clocks.
 func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.Token) {
-	tr, err := server.UpstreamTransport(d.cfg, pool)
+	tr, err := upstream.New(d.cfg.UpstreamOptions(pool))
 	if !d.check("call", err, "") {
 		return
 	}

@@ -44,9 +44,10 @@ type Options struct {
 	TokenSource string
 	// Token returns the token cache's current state. Required.
 	Token func() TokenState
-	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.
-	// It must not call the upstream: /readyz answers from local state only.
-	Ready func() (bool, string)
+	// Ready reports the readiness of the route named route (of every route when "", as
+	// /readyz asks; /readyz?route=NAME asks for one) and, when not ready, a one-line reason for
+	// a person. Required. It must not call the upstream: /readyz answers from local state only.
+	Ready func(route string) (bool, string)
 	// TryRefresh asks the token cache for a refresh; POST /token/refresh calls it. A retryAfter
 	// above 0 means the refresh was refused by the refresh budget: the answer is 429 with
 	// Retry-After. Otherwise a non-nil err (secret-free; it is logged, never sent) is a 503, and
@@ -175,8 +176,8 @@ func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 200 when Options.Ready says so, else 503 with its one-line reason.
-func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
-	ready, reason := h.opts.Ready()
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ready, reason := h.opts.Ready(r.URL.Query().Get("route"))
 	if ready {
 		writeText(w, http.StatusOK, "ready\n")
 		return

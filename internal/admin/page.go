@@ -100,7 +100,7 @@ type requestView struct {
 // pageData gathers the page's state from the options.
 func (h *handler) pageData() pageData {
 	now := h.opts.Now()
-	ready, reason := h.opts.Ready()
+	ready, reason := h.opts.Ready("")
 	d := pageData{
 		CSS:         h.page.css,
 		Version:     h.opts.Version,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ type Key struct {
 
 // Keys lists every scalar key of Config (strings, numbers, booleans, durations and lists of
 // them), found by reflection on the yaml tags, so that a key added to the structs gets its
-// variable without more code. Lists of mappings (inbound.clients) are file-only.
+// variable without more code. Lists of mappings (inbound.clients, routes, identities) are
+// file-only: the variables set the default route's keys.
 func Keys() []Key {
 	var keys []Key
 	var walk func(t reflect.Type, prefix string)
@@ -42,7 +44,7 @@ func Keys() []Key {
 		for n := range fields {
 			names = append(names, n)
 		}
-		sort.Slice(names, func(i, j int) bool { return fields[names[i]].index < fields[names[j]].index })
+		sort.Slice(names, func(i, j int) bool { return slices.Compare(fields[names[i]].index, fields[names[j]].index) < 0 })
 		for _, n := range names {
 			f, key := fields[n], joinKey(prefix, n)
 			switch {
@@ -59,7 +61,7 @@ func Keys() []Key {
 
 // field is one yaml-tagged field of a struct.
 type field struct {
-	index int
+	index []int // for reflect.Value.FieldByIndex
 	typ   reflect.Type
 	path  bool // named file or *_file, or tagged path:"true": a relative path resolves against the config file's folder
 }
@@ -73,11 +75,18 @@ func structFields(t reflect.Type) map[string]field {
 		if name == "-" || !f.IsExported() {
 			continue
 		}
+		if name == "" && strings.HasSuffix(f.Tag.Get("yaml"), ",inline") {
+			for n, sub := range structFields(f.Type) {
+				sub.index = append([]int{i}, sub.index...)
+				m[n] = sub
+			}
+			continue
+		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
 		isPath := f.Tag.Get("path") == "true" || name == "file" || strings.HasSuffix(name, "_file")
-		m[name] = field{index: i, typ: f.Type, path: isPath && f.Type.Kind() == reflect.String}
+		m[name] = field{index: []int{i}, typ: f.Type, path: isPath && f.Type.Kind() == reflect.String}
 	}
 	return m
 }
@@ -219,7 +228,7 @@ func (c *Config) set(key, s, source string) *Error {
 		if !ok {
 			return &Error{Source: source, Key: key, Problem: "unknown key"}
 		}
-		v = v.Field(f.index)
+		v = v.FieldByIndex(f.index)
 	}
 	nv, problem := parseScalar(v.Type(), s)
 	if problem != "" {
@@ -291,7 +300,7 @@ func unknownEnvHint(name string, known map[string]Key) string {
 			best, bestLen = env, n
 		}
 	}
-	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients are file-only); see dbaas-proxy help"
+	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients, routes and identities are file-only); see dbaas-proxy help"
 	if bestLen > len(EnvPrefix) {
 		hint = "did you mean " + best + "? " + hint
 	}
@@ -310,7 +319,7 @@ func (c *Config) Value(key string) string {
 		if !ok {
 			return ""
 		}
-		v = v.Field(f.index)
+		v = v.FieldByIndex(f.index)
 	}
 	if v.Kind() == reflect.Slice {
 		parts := make([]string, v.Len())

@@ -77,6 +77,7 @@ func resolve(src Sources, override ...func(*Config)) (*Config, error) {
 	for _, f := range override {
 		f(&cfg)
 	}
+	cfg.fillDefaults()
 	// Validate even when some values could not be decoded (they keep their defaults), so that
 	// a type error or an unknown key does not hide the other problems; a key already reported
 	// is not reported again.
@@ -188,6 +189,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		d.mapping(n, v, key)
 	case t.Kind() == reflect.Slice:
 		d.sequence(n, v, key)
+	case t.Kind() == reflect.Pointer: // routes[].auth: nil when absent
+		v.Set(reflect.New(t.Elem()))
+		d.value(n, v.Elem(), key)
 	default: // maps and the like: yaml.v3's own decoding, its message kept
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.fail(n, key, typeProblem(err), "")
@@ -224,7 +228,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		}
 		seen[k.Value] = k.Line
 		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
-		fv := v.Field(f.index)
+		fv := v.FieldByIndex(f.index)
 		d.value(val, fv, sub)
 		if f.path && fv.Kind() == reflect.String && fv.String() != "" && !filepath.IsAbs(fv.String()) && d.dir != "" {
 			fv.SetString(filepath.Join(d.dir, fv.String()))

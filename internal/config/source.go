@@ -38,8 +38,7 @@ func (a *AuthConfig) HeaderName() string {
 }
 
 // validateSource checks auth.source and the keys that belong to one source only.
-func (c *Config) validateSource(add func(key, format string, args ...any)) {
-	a := c.Auth
+func validateSource(a AuthConfig, add func(key, format string, args ...any)) {
 	// notFor reports each of keys that is set although it does not belong to auth.source.
 	type key struct{ name, value string }
 	profileKeys := []key{{"auth.profile_id", a.ProfileID}, {"auth.profile_name", a.ProfileName}, {"auth.cr_token_file", a.CRTokenFile}}

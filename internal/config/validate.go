@@ -34,9 +34,12 @@ func (c *Config) Validate() error {
 	if c.ShutdownDelay < 0 {
 		add("shutdown_delay", "%q is negative; use 0s, or e.g. 5s behind a load balancer", c.ShutdownDelay)
 	}
-	c.validateUpstream(add)
-	c.validateAuth(add)
-	c.validateSource(add)
+	identities := c.validateRoutes(add)
+	for i, cl := range c.Inbound.Clients {
+		if cl.Identity != "" && !identities[cl.Identity] {
+			add(fmt.Sprintf("inbound.clients[%d].identity", i), "%q names no identity; use one of %s", cl.Identity, nameList(identities))
+		}
+	}
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
 		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
 	}
@@ -45,24 +48,52 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", "%q is not a format; use auto (console on a terminal, else JSON: log lines go to stderr, or to log.file), json or console", c.Log.Format)
 	}
-	if c.Admin.Listen != "" {
-		if err := checkListen(c.Admin.Listen, true); err != nil {
-			add("admin.listen", "%v", err)
-		} else if c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
-			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
-		}
+	if err := checkListen(c.Admin.Listen, true); c.Admin.Listen != "" && err != nil {
+		add("admin.listen", "%v", err)
 	}
 	if err := c.Admin.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Inbound.Validate(c.Listen); err != nil {
-		errs = append(errs, err)
+	seen := map[string]bool{}
+	for _, rc := range c.RouteConfigs() {
+		if c.Admin.Listen == rc.Listen && !strings.HasSuffix(rc.Listen, ":0") {
+			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
+		}
+		for _, p := range configerr.List(c.Inbound.Validate(rc.Listen)) {
+			if !seen[p.Error()] {
+				seen[p.Error()] = true
+				errs = append(errs, p)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
 
-func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
-	u := c.Upstream
+// prefixed returns add with the first part of each key ("upstream", "auth") replaced by
+// prefix ("routes[0].upstream.", "identities[1].").
+func prefixed(prefix string, add func(key, format string, args ...any)) func(key, format string, args ...any) {
+	return func(key, format string, args ...any) {
+		_, rest, _ := strings.Cut(key, ".")
+		add(prefix+rest, format, args...)
+	}
+}
+
+// validateUpstream checks an upstream block whose keys start with prefix; source is the
+// auth.source of its route's identity.
+func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, format string, args ...any)) {
+	add := prefixed(prefix, add0)
+	switch u.API {
+	case APIDBaaS:
+	case APIGeneric:
+		if u.Region != "" {
+			add("upstream.region", "%q is set but upstream.api is generic; set upstream.url to the API's base URL", u.Region)
+		}
+		if source == SourceDBaaS {
+			add("upstream.api", "generic needs an IAM token: set the identity's auth.source to iam, trusted_profile, vpc or command (dbaas tokens are for the DBaaS Manager only)")
+		}
+	default:
+		add("upstream.api", "%q is not an API; use dbaas (the DBaaS Manager, the default) or generic (any IBM Cloud API taking an IAM token)", u.API)
+	}
 	switch {
 	case u.URL == "" && u.Region == "":
 		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", regionList())
@@ -78,14 +109,14 @@ func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
 	if u.CAFile == "" {
 		add("upstream.ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
 	}
-	if u.Timeout <= 0 {
-		add("upstream.timeout", "%q must be positive, e.g. 60s", u.Timeout)
+	if u.Timeout < 0 {
+		add("upstream.timeout", "%q is negative; use e.g. 60s, or 0 for the default", u.Timeout)
 	}
 	if u.MaxIdleConns < 0 {
-		add("upstream.max_idle_conns", "%d is negative; use 0 for max_conns", u.MaxIdleConns)
+		add("upstream.max_idle_conns", "%d is negative; use 0 for the default", u.MaxIdleConns)
 	}
-	if u.MaxConns < 1 {
-		add("upstream.max_conns", "%d must be at least 1 (the default is %d)", u.MaxConns, upstream.DefaultMaxConns)
+	if u.MaxConns < 0 {
+		add("upstream.max_conns", "%d is negative; use 0 for the default %d", u.MaxConns, upstream.DefaultMaxConns)
 	}
 	if u.IdleTimeout < time.Second {
 		add("upstream.idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
@@ -114,8 +145,10 @@ func checkUpstreamURL(raw string) error {
 	return nil
 }
 
-func (c *Config) validateAuth(add func(key, format string, args ...any)) {
-	a := c.Auth
+// validateAuth checks an auth block whose keys start with prefix.
+func validateAuth(a AuthConfig, prefix string, add0 func(key, format string, args ...any)) {
+	add := prefixed(prefix, add0)
+	validateSource(a, add)
 	if !strings.HasPrefix(a.TokenPath, "/") {
 		add("auth.token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
 	}
@@ -124,17 +157,17 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	default:
 		add("auth.header", "%q is not supported; use x-auth-token, authorization (Authorization: Bearer, API v3 only) or \"\" (by auth.source)", a.Header)
 	}
-	if len(a.RefreshOn) == 0 {
-		add("auth.refresh_on", "is empty; list the statuses that mean the token is no longer good, e.g. [401] or [401, 403]")
-	}
 	for i, s := range a.RefreshOn {
 		if s != 401 && s != 403 {
 			// A replay after any other status (a 500, say) could run a POST twice.
 			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not allowed; only 401 and 403 can mean that the token is no longer good (a replay after another status could run a request twice)", s)
 		}
 	}
-	if a.DefaultLifetime <= 0 {
-		add("auth.default_lifetime", "%q must be positive, e.g. 55m", a.DefaultLifetime)
+	if a.DefaultLifetime < 0 {
+		add("auth.default_lifetime", "%q is negative; use e.g. 55m, or 0 for the default", a.DefaultLifetime)
+	}
+	if a.Timeout < 0 {
+		add("auth.timeout", "%q is negative; use e.g. 30s, or 0 for the default", a.Timeout)
 	}
 	if a.MinRefreshInterval < time.Second {
 		add("auth.min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
@@ -144,8 +177,8 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
 		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
 	}
-	if a.MaxReplayBytes < 0 {
-		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)
+	if a.MaxReplayBytes < -1 {
+		add("auth.max_replay_bytes", "%d is negative; use -1 to never replay a request with a body, or 0 for the default", a.MaxReplayBytes)
 	}
 }
 

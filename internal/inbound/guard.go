@@ -85,7 +85,7 @@ func New(cfg Config, opts Options) (*Guard, error) {
 	}
 	clients := make([]*client, len(cfg.Clients))
 	for i, cl := range cfg.Clients {
-		clients[i] = &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
+		clients[i] = &client{name: cl.Name, identity: cl.Identity, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
 			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
 	}
 	g.auth = newAuthenticator(cfg, clients)

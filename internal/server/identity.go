@@ -1,58 +1,109 @@
 package server
 
 import (
-	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
-	"sync/atomic"
-	"time"
+	"net/url"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// NewTokenSource builds the uncached token source that auth.source names, for the token and
-// doctor commands: it reads the CA files and (except for trusted_profile) the API key as New
-// does, and uses the same source New does. The returned func closes the transports'
-// connections.
-func NewTokenSource(cfg *config.Config, opts Options) (tokensource.Source, func(), error) {
+// identity is one token cache: an identity's credentials at one token endpoint, with the
+// transport of its token traffic, apart from the proxied requests.
+type identity struct {
+	cfg    *config.Config      // the first route using it, with the identity's auth
+	keys   *keyStore           // nil for auth.source trusted_profile, which uses no API key
+	tr     *upstream.Transport // the token exchanges only
+	tokens *tokensource.Cached
+}
+
+// identity returns the cache of rc's identity at rc's token endpoint, built on first use, so
+// that routes and clients with the same identity and endpoint share one.
+func (a *Server) identity(rc *config.Config) (*identity, error) {
+	key := rc.IdentityName + " " + tokenEndpoint(rc)
+	if id := a.identities[key]; id != nil {
+		return id, nil
+	}
+	id, src, err := newIdentity(rc, a.opts)
+	if err != nil {
+		return nil, err
+	}
+	id.tokens = tokensource.NewCached(src, tokensource.CachedOptions{
+		Logger:             a.log.With().Str("identity", rc.IdentityName).Logger(),
+		MinRefreshInterval: rc.Auth.MinRefreshInterval,
+		OnSuppressed:       a.metrics.TokenSuppressed,
+		OnExchange: func(_ tokensource.Token, err error) {
+			a.metrics.TokenExchange(exchangeResult(err))
+		},
+	})
+	a.identities[key] = id
+	return id, nil
+}
+
+// tokenEndpoint is where rc's identity gets its token: the DBaaS Manager's token path, or IAM.
+func tokenEndpoint(rc *config.Config) string {
+	if rc.Auth.Source == config.SourceDBaaS {
+		return rc.UpstreamURL() + rc.Auth.TokenPath
+	}
+	return rc.Auth.IAMURL
+}
+
+// newIdentity reads rc's credentials and token CA and builds its uncached token source.
+func newIdentity(rc *config.Config, opts Options) (*identity, tokensource.Source, error) {
+	keys, err := newCredentials(rc, opts.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := tokenCA(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := rc.UpstreamOptions(pool)
+	o.MaxConns, o.Timeout, o.HTTP2 = 2, rc.Auth.Timeout, false
+	if rc.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's name or pins
+		o.ServerName, o.Pins = "", nil
+	}
+	tr, err := upstream.New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := newSource(rc, tr, tr, keys, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &identity{cfg: rc, keys: keys, tr: tr}, src, nil
+}
+
+// tokenCA is what the token endpoint is verified against: the upstream's CA file for the DBaaS
+// exchange; for IAM, auth.iam_ca_file alone when set, else the system roots.
+func tokenCA(rc *config.Config) (*x509.CertPool, error) {
+	switch {
+	case rc.Auth.Source == config.SourceDBaaS:
+		return upstream.ReadCA(rc.Upstream.CAFile)
+	case rc.Auth.IAMCAFile != "":
+		return upstream.ReadPEMPool("auth.iam_ca_file", rc.Auth.IAMCAFile)
+	}
+	return x509.SystemCertPool()
+}
+
+// NewTokenSource builds the uncached token source of the route rc (from
+// config.Config.RouteConfigs; a Config without routes is its default route), for the token
+// and doctor commands: it reads the CA files and the API key as New does. The returned func
+// closes the transport's connections.
+func NewTokenSource(rc *config.Config, opts Options) (tokensource.Source, func(), error) {
 	if opts.Getenv == nil {
 		opts.Getenv = func(string) string { return "" }
 	}
-	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
+	if rc.RouteName == "" {
+		rc = rc.RouteConfigs()[0]
+	}
+	id, src, err := newIdentity(rc, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := newCredentials(cfg, opts.Getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	up, err := UpstreamTransport(cfg, pool)
-	if err != nil {
-		return nil, nil, err
-	}
-	var iam *http.Transport
-	if cfg.Auth.UsesIAM() {
-		if iam, err = IAMTransport(cfg); err != nil {
-			return nil, nil, err
-		}
-	}
-	var iamRT http.RoundTripper
-	if iam != nil {
-		iamRT = iam
-	}
-	src, err := newSource(cfg, up, iamRT, keys, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return src, func() {
-		up.CloseIdleConnections()
-		if iam != nil {
-			iam.CloseIdleConnections()
-		}
-	}, nil
+	return src, id.tr.CloseIdleConnections, nil
 }
 
 // newCredentials loads the API key (auth.api_key_file or DBAAS_API_KEY), or returns nil for
@@ -69,13 +120,13 @@ func newCredentials(cfg *config.Config, getenv func(string) string) (*keyStore, 
 func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keyStore, opts Options) (tokensource.Source, error) {
 	a, log := cfg.Auth, opts.Logger
 	if !a.UsesIAM() {
-		tu, err := tokenURL(cfg.UpstreamURL(), a.TokenPath)
+		tu, err := url.JoinPath(cfg.UpstreamURL(), a.TokenPath)
 		if err != nil {
 			return nil, err
 		}
 		return tokensource.NewExchange(tokensource.ExchangeOptions{
 			URL:             tu,
-			Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: cfg.Upstream.Timeout},
+			Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: a.Timeout},
 			Key:             keys.Key,
 			DefaultLifetime: a.DefaultLifetime,
 			Logger:          log,
@@ -83,7 +134,7 @@ func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keySto
 	}
 	io := tokensource.IAMOptions{
 		URL:             a.IAMURL,
-		Client:          &http.Client{Transport: WithUserAgent(iam, opts.Version), Timeout: cfg.Upstream.Timeout},
+		Client:          &http.Client{Transport: WithUserAgent(iam, opts.Version), Timeout: a.Timeout},
 		CRTokenFile:     a.CRTokenFile,
 		ProfileID:       a.ProfileID,
 		ProfileName:     a.ProfileName,
@@ -98,62 +149,10 @@ func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keySto
 	return tokensource.NewIAM(io), nil
 }
 
-// IAMTransport returns the transport to IBM Cloud IAM. IAM is not behind the DBaaS Manager's
-// CA: it is verified against the system roots, or against auth.iam_ca_file alone when set.
-func IAMTransport(cfg *config.Config) (*http.Transport, error) {
-	var pool *x509.CertPool // nil: the system roots
-	if f := cfg.Auth.IAMCAFile; f != "" {
-		var err error
-		if pool, err = upstream.ReadPEMPool("auth.iam_ca_file", f); err != nil {
-			return nil, err
-		}
-	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 nil, // like the upstream: reached directly
-		DialContext:           d.DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.Upstream.Timeout,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
-		ForceAttemptHTTP2:     true,
-	}, nil
-}
-
 // credentialSource says what the token is obtained with, for a log line; never a secret.
-func (a *Server) credentialSource() string {
-	if a.keys == nil {
+func (id *identity) credentialSource() string {
+	if id.keys == nil {
 		return "the trusted profile's compute resource token"
 	}
-	return a.keys.source()
+	return id.keys.source()
 }
-
-// swapTransport is the IAM transport that a reload can replace (a new auth.iam_ca_file)
-// without dropping requests in flight: new requests take the new transport, the old one's
-// idle connections are closed.
-type swapTransport struct {
-	cur atomic.Pointer[http.Transport]
-}
-
-func newSwapTransport(t *http.Transport) *swapTransport {
-	s := &swapTransport{}
-	s.cur.Store(t)
-	return s
-}
-
-// RoundTrip sends req on the current transport.
-func (s *swapTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return s.cur.Load().RoundTrip(req)
-}
-
-// swap installs t and retires the previous transport.
-func (s *swapTransport) swap(t *http.Transport) {
-	if old := s.cur.Swap(t); old != nil {
-		old.CloseIdleConnections()
-	}
-}
-
-// close closes the current transport's idle connections.
-func (s *swapTransport) close() { s.cur.Load().CloseIdleConnections() }

@@ -186,19 +186,19 @@ func TestCRTokenRotation(t *testing.T) {
 	h := newSourceHarness(t, config.SourceTrustedProfile, Options{}, nil)
 	h.serve(t)
 	h.ready(t)
-	before := h.srv.tokens.Status()
+	before := h.srv.routes[0].ident.tokens.Status()
 	fresh := emulator.NewCRToken()
 	writeCRToken(t, h.crFile, fresh)
 	h.em.SetCRTokens(fresh) // the old one is now refused with IAMCodeBadCRToken
-	if started, err := h.srv.tokens.Refresh(); !started || err != nil {
+	if started, err := h.srv.routes[0].ident.tokens.Refresh(); !started || err != nil {
 		t.Fatalf("Refresh = %v, %v", started, err)
 	}
-	eventually(t, "a second IAM exchange", func() bool { return h.srv.tokens.Status().Exchanges >= before.Exchanges+1 })
+	eventually(t, "a second IAM exchange", func() bool { return h.srv.routes[0].ident.tokens.Status().Exchanges >= before.Exchanges+1 })
 	eventually(t, "the exchange ended", func() bool {
-		st := h.srv.tokens.Status()
+		st := h.srv.routes[0].ident.tokens.Status()
 		return st.LastError != nil || st.Fingerprint != before.Fingerprint
 	})
-	st := h.srv.tokens.Status()
+	st := h.srv.routes[0].ident.tokens.Status()
 	if st.LastError != nil || st.Fingerprint == before.Fingerprint {
 		t.Fatalf("after the rotation: error %v, fingerprint %s (was %s); want a new token", st.LastError, st.Fingerprint, before.Fingerprint)
 	}

@@ -5,10 +5,10 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// Reload re-reads the API key file, the CA file and the inbound TLS files (what SIGHUP asks
-// for; the file watcher does the same when one of them changes). A broken new file is logged
-// and the old one stays in use. Reloads never overlap: one from the file watcher waits for
-// one from a signal. After shutdown has begun, Reload does
+// Reload re-reads every identity's API key file (or re-runs its command), every CA file and
+// the inbound TLS files (what SIGHUP asks for; the file watcher does the same when one of them
+// changes). A broken new file is logged and the old one stays in use. Reloads never overlap:
+// one from the file watcher waits for one from a signal. After shutdown has begun, Reload does
 // nothing.
 func (a *Server) Reload() { a.reload("reload requested") }
 
@@ -22,38 +22,37 @@ func (a *Server) reload(why string) {
 	_ = sdnotify.Reloading()
 	defer func() { _ = sdnotify.Notify("READY=1") }()
 	a.log.Info().Str("reason", why).Msg("reloading the API key, CA and TLS files")
-	a.reloadKey() // trusted_profile has none: its CR token file is read at every exchange
-	if pool, err := upstream.ReadCA(a.cfg.Upstream.CAFile); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old CA")
-	} else if err := a.upstream.Reload(pool, a.cfg.Upstream.Pins); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old CA")
+	for _, id := range a.identities {
+		id.reload(a)
 	}
-	if a.iam != nil {
-		if t, err := IAMTransport(a.cfg); err != nil {
-			a.log.Error().Err(err).Msg("keeping the old IAM CA")
-		} else {
-			a.iam.swap(t)
+	for _, r := range a.routes {
+		log := a.log.With().Str("route", r.cfg.RouteName).Logger()
+		if pool, err := upstream.ReadCA(r.cfg.Upstream.CAFile); err != nil {
+			log.Error().Err(err).Msg("keeping the old CA")
+		} else if err := r.upstream.Reload(pool, r.cfg.Upstream.Pins); err != nil {
+			log.Error().Err(err).Msg("keeping the old CA")
+		}
+		if err := r.guard.Reload(); err != nil {
+			log.Error().Err(err).Msg("keeping the old inbound TLS files")
 		}
 	}
-	if err := a.guard.Reload(); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old inbound TLS files")
-	}
 }
 
-// reloadKey re-reads the API key, if there is one, and drops the token of an old key.
-func (a *Server) reloadKey() {
-	if a.keys == nil {
-		return
+// reload re-reads the identity's API key, if it has one, dropping the token of an old key,
+// and the CA of its token endpoint.
+func (id *identity) reload(a *Server) {
+	log := a.log.With().Str("identity", id.cfg.IdentityName).Logger()
+	if id.keys != nil { // trusted_profile has none: its CR token file is read at every exchange
+		if changed, err := id.keys.reload(); err != nil {
+			log.Error().Err(err).Msg("keeping the old API key")
+		} else if changed {
+			log.Info().Str("api_key_source", id.keys.source()).Msg("the API key changed; fetching a new token")
+			id.tokens.Reset()
+		}
 	}
-	if changed, err := a.keys.reload(); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old API key")
-	} else if changed {
-		a.keyChanged()
+	if pool, err := tokenCA(id.cfg); err != nil {
+		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
+	} else if err := id.tr.Reload(pool, id.tr.Options().Pins); err != nil {
+		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
 	}
-}
-
-// keyChanged is called when the API key changed: the current token belongs to the old key.
-func (a *Server) keyChanged() {
-	a.log.Info().Str("api_key_source", a.keys.source()).Msg("the API key changed; fetching a new token")
-	a.tokens.Reset()
 }

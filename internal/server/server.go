@@ -1,8 +1,12 @@
-// Package server is the running dbaas-proxy: it wires the token source, the upstream
-// transport, the proxy handler with its inbound guard and the admin handler from a validated
-// config.Config, listens, reloads (the API key, CA and TLS files), and shuts down gracefully.
-// Tests drive it in-process: New, Listen, Serve (or Run), Reload, and cancel the context to
-// stop.
+// Package server is the running dbaas-proxy. Its one shape is the route: a listener, an
+// upstream transport and a token source (an identity's cache). New builds every route of a
+// validated config.Config (the top-level listen, upstream and auth are the one route and
+// identity named default), one token cache per identity and token endpoint, shared by the
+// routes and gateway clients that use it, and one admin listener for all; Listen and Serve
+// run them, Reload re-reads every file, and cancelling the context shuts down gracefully.
+//
+// Token traffic (the DBaaS exchange, IAM) has transports of its own, apart from the
+// upstream pool of proxied requests, and its own timeout (auth.timeout).
 //
 // It owns the process's runtime but not the process: it reads no flags, installs no signal
 // handlers and never exits; cmd/dbaas-proxy does that. It may import every library package of
@@ -13,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +27,6 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
-	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
-	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
-	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -44,31 +44,26 @@ type Options struct {
 	FilePollInterval time.Duration
 }
 
-// Server is one running dbaas-proxy: the token source, the upstream transport, the proxy
-// handler with its inbound guard, and the admin handler. Build it with New; serve it with Run,
-// or Listen and then Serve. A Server serves once.
+// Server is one running dbaas-proxy: its routes, their identities and the admin handler. Build
+// it with New; serve it with Run, or Listen and then Serve. A Server serves once.
 type Server struct {
-	cfg      *config.Config
-	opts     Options
-	log      zerolog.Logger
-	keys     *keyStore // nil for auth.source trusted_profile, which uses no API key
-	upstream *upstream.Transport
-	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
-	tokens   *tokensource.Cached
-	guard    *inbound.Guard
-	proxy    http.Handler
-	admin    http.Handler
-	metrics  *admin.Metrics
-	stopping atomic.Bool
-	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
+	cfg        *config.Config
+	opts       Options
+	log        zerolog.Logger
+	routes     []*route
+	identities map[string]*identity // by identity name and token endpoint
+	admin      http.Handler
+	metrics    *admin.Metrics
+	stopping   atomic.Bool
+	classes    [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
-	closed   bool       // under reloadMu: the token source is closed, reloads do nothing
+	closed   bool       // under reloadMu: the token sources are closed, reloads do nothing
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
 
-// New builds the server from a validated config. It reads the CA file, the API key and the
+// New builds the server from a validated config. It reads the CA files, the API keys and the
 // inbound TLS files, and fails with an error naming the file if one is missing or broken. It
 // starts nothing: Listen and Serve do.
 func New(cfg *config.Config, opts Options) (*Server, error) {
@@ -81,52 +76,27 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.FilePollInterval <= 0 {
 		opts.FilePollInterval = 10 * time.Second
 	}
-	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger}
-	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	if a.keys, err = newCredentials(cfg, opts.Getenv); err != nil {
-		return nil, err
-	}
-	base, err := url.Parse(cfg.UpstreamURL())
-	if err != nil {
-		return nil, fmt.Errorf("upstream.url: %w", err)
-	}
-	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
-		return nil, err
-	}
-	if cfg.Auth.UsesIAM() {
-		t, err := IAMTransport(cfg)
-		if err != nil {
-			return nil, err
-		}
-		a.iam = newSwapTransport(t)
-	}
+	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, identities: map[string]*identity{}}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
-	if err := a.buildTokens(); err != nil {
-		return nil, err
-	}
-	a.guard, err = inbound.New(cfg.Inbound, inbound.Options{
-		Listen: cfg.Listen, Logger: logger, OnReject: a.metrics.Reject,
-	})
-	if err != nil {
-		return nil, err
-	}
 	recent := admin.NewRecent(50)
-	ph, err := a.buildProxy(base, recent)
-	if err != nil {
-		return nil, err
+	for _, rc := range cfg.RouteConfigs() {
+		r, err := a.newRoute(rc, recent)
+		if err != nil {
+			if len(cfg.Routes) > 0 {
+				err = fmt.Errorf("route %s: %w", rc.RouteName, err)
+			}
+			return nil, err
+		}
+		a.routes = append(a.routes, r)
 	}
-	a.proxy = inFlight(ph, a.metrics)
+	first := a.routes[0]
 	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
+		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
 		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
@@ -134,71 +104,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return a, nil
 }
 
-// buildProxy builds the proxy handler: the token-attaching transport over the upstream pool,
-// the inbound guard, and the observers of each request (metrics, the status page's list and
-// counts).
-func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler, error) {
-	cfg := a.cfg
-	return proxy.New(proxy.Options{
-		Upstream: base,
-		Transport: &tokensource.Transport{
-			Cache:          a.tokens,
-			Base:           proxy.TimeUpstream(a.upstream), // upstream_duration: the round trip only
-			Header:         cfg.Auth.HeaderName(),
-			RefreshOn:      cfg.Auth.RefreshOn,
-			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
-			InPlace:        true, // the ReverseProxy's own outbound request, stripped by its Rewrite
-			OnReplay: func(r *http.Request) {
-				proxy.MarkReplayed(r)
-				a.metrics.Replay()
-			},
-		},
-		CAFile:     cfg.Upstream.CAFile,
-		Timeout:    cfg.Upstream.Timeout,
-		Logger:     a.log,
-		Guard:      a.guard.Wrap,
-		ClientName: inbound.ClientName,
-		Observe: func(rec *proxy.Record) {
-			a.metrics.Observe(rec)
-			recent.Add(rec)
-			if c := rec.Status / 100; c >= 1 && c <= 5 {
-				a.classes[c].Add(1)
-			}
-		},
-	})
-}
-
-// buildTokens builds the token source of auth.source (the one NewTokenSource builds) and the
-// caching decorator in front of it.
-func (a *Server) buildTokens() error {
-	var iam http.RoundTripper
-	if a.iam != nil {
-		iam = a.iam
-	}
-	ex, err := newSource(a.cfg, a.upstream, iam, a.keys, a.opts)
-	if err != nil {
-		return err
-	}
-	a.tokens = tokensource.NewCached(ex, tokensource.CachedOptions{
-		Logger:             a.log,
-		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
-		OnSuppressed:       a.metrics.TokenSuppressed,
-		OnExchange: func(_ tokensource.Token, err error) {
-			a.metrics.TokenExchange(exchangeResult(err))
-		},
-	})
-	return nil
-}
-
-// replayLimit maps auth.max_replay_bytes to tokensource.Transport.MaxReplayBytes, where 0
-// means the default and a negative value disables replaying bodies.
-func replayLimit(n int64) int64 {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
+// exchangeResult is the result label of a token exchange.
 func exchangeResult(err error) string {
 	var xe *tokensource.ExchangeError
 	switch {
@@ -210,9 +116,10 @@ func exchangeResult(err error) string {
 	return "error"
 }
 
-// tokenState is the token's state for the admin page and metrics: never the token itself.
+// tokenState is the first route's token state for the admin page and metrics: never the
+// token itself.
 func (a *Server) tokenState() admin.TokenState {
-	st := a.tokens.Status()
+	st := a.routes[0].ident.tokens.Status()
 	ts := admin.TokenState{
 		HasToken: st.HasToken, UserID: st.UserID, Expiry: st.Expiry, Fingerprint: st.Fingerprint,
 		IssuedAt: st.IssuedAt, LastRefresh: st.LastRefresh, NextAttempt: st.NextAttempt,
@@ -227,22 +134,32 @@ func (a *Server) tokenState() admin.TokenState {
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
 // remote listener that the config explicitly allows).
 func (a *Server) Warnings() []string {
-	return append(a.guard.Warnings(), a.cfg.Admin.Warnings()...)
-}
-
-// tryRefresh is POST /token/refresh: a refresh within the refresh budget.
-func (a *Server) tryRefresh() (time.Duration, error) {
-	_, err := a.tokens.Refresh()
-	var rl *tokensource.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.RetryAfter, nil
+	var w []string
+	for _, r := range a.routes {
+		w = append(w, r.guard.Warnings()...)
 	}
-	return 0, err
+	return append(w, a.cfg.Admin.Warnings()...)
 }
 
-// APIKeySource says where the API key comes from, for a log line; never the key. With
-// auth.source trusted_profile it says that no API key is used.
-func (a *Server) APIKeySource() string { return a.credentialSource() }
+// tryRefresh is POST /token/refresh: a refresh of every identity within its refresh budget.
+func (a *Server) tryRefresh() (time.Duration, error) {
+	var wait time.Duration
+	var errs []error
+	for _, id := range a.identities {
+		_, err := id.tokens.Refresh()
+		var rl *tokensource.RateLimitedError
+		if errors.As(err, &rl) {
+			wait = max(wait, rl.RetryAfter)
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return wait, errors.Join(errs...)
+}
+
+// APIKeySource says where the default route's API key comes from, for a log line; never the
+// key. With auth.source trusted_profile it says that no API key is used.
+func (a *Server) APIKeySource() string { return a.routes[0].ident.credentialSource() }
 
 // counts returns the requests served so far by status class, for the status page.
 func (a *Server) counts() map[string]int64 {
@@ -253,12 +170,29 @@ func (a *Server) counts() map[string]int64 {
 	return m
 }
 
-// ready is the readiness check: a usable token and not shutting down.
-func (a *Server) ready() (bool, string) {
+// ready is the readiness check: not shutting down, and a usable token on every route (on the
+// one named by route, when not ""); the reason names the route that is not ready.
+func (a *Server) ready(route string) (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
 	}
-	return a.tokens.Status().Ready(time.Now())
+	found := false
+	for _, r := range a.routes {
+		if route != "" && r.cfg.RouteName != route {
+			continue
+		}
+		found = true
+		if ok, why := r.ident.tokens.Status().Ready(time.Now()); !ok {
+			if len(a.routes) > 1 || route != "" {
+				why = "route " + r.cfg.RouteName + ": " + why
+			}
+			return false, why
+		}
+	}
+	if !found {
+		return false, fmt.Sprintf("no route is named %q", route)
+	}
+	return true, ""
 }
 
 // inFlight counts the requests being served.

@@ -84,9 +84,17 @@ func (w *fileWatcher) run(ctx context.Context, interval time.Duration, onChange 
 	}
 }
 
-// watchedFiles are the files whose change reloads: the API key file, the CA files and the
-// inbound TLS files. The CR token file is not watched: it is read at every exchange.
+// watchedFiles are the files whose change reloads: every identity's API key file and CA
+// files, and the inbound TLS files. The CR token file is not watched: it is read at every
+// exchange.
 func (a *Server) watchedFiles() *fileWatcher {
 	t := a.cfg.Inbound.TLS
-	return newFileWatcher(a.cfg.Auth.APIKeyFile, a.cfg.Upstream.CAFile, a.cfg.Auth.IAMCAFile, t.CertFile, t.KeyFile, t.ClientCAFile)
+	files := []string{t.CertFile, t.KeyFile, t.ClientCAFile}
+	for _, r := range a.routes {
+		files = append(files, r.cfg.Upstream.CAFile)
+	}
+	for _, id := range a.identities {
+		files = append(files, id.cfg.Auth.APIKeyFile, id.cfg.Auth.IAMCAFile)
+	}
+	return newFileWatcher(files...)
 }
