@@ -23,6 +23,7 @@
 //
 // A Handler is safe for concurrent use; it holds no per-request state outside the request.
 //
-// Package proxy may import tokensource, internal/jsonerr and internal/netrule; it never imports
-// internal/inbound, internal/admin or cmd: the inbound guard reaches it as Options.Guard.
+// Package proxy may import tokensource, internal/upstream (for PinError), internal/jsonerr and
+// internal/netrule; it never imports internal/inbound, internal/admin or cmd: the inbound
+// guard reaches it as Options.Guard.
 package proxy

@@ -8,7 +8,6 @@
 // are refused, which defeats DNS rebinding from a browser. When the listener is not on a
 // loopback address (Options.Listen), the status page and the token refresh need a bearer token
 // of Options.Clients (admin.clients, checked by inbound.Bearer); probes and metrics stay open.
-// Config is the admin: section of the configuration, with Validate and Warnings.
 //
 // Package admin may import proxy (for Record), internal/inbound, internal/jsonerr and
 // internal/netrule; it never imports tokensource or cmd: the token cache reaches it through

@@ -6,15 +6,15 @@
 // *Error values. It reads the config file and nothing else: the environment is handed to it,
 // and the files a config names are read by the server.
 //
-// It may import the library packages whose options and defaults it holds (internal/admin,
-// internal/inbound, internal/upstream, tokensource) and internal/configerr; never proxy/ or internal/server.
+// It may import the library packages whose options and defaults it holds (internal/inbound,
+// internal/upstream, tokensource), internal/netrule and internal/configerr; never proxy/,
+// internal/admin (which imports proxy) or internal/server (TestPackageGraph checks).
 package config
 
 import (
 	"crypto/x509"
 	"time"
 
-	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -35,7 +35,7 @@ type Config struct {
 	// route named default of listen, upstream and auth.
 	Routes  []Route        `yaml:"routes"`
 	Log     LogConfig      `yaml:"log"`
-	Admin   admin.Config   `yaml:"admin"`
+	Admin   AdminConfig    `yaml:"admin"`
 	Inbound inbound.Config `yaml:"inbound"`
 
 	// RouteName and IdentityName name the route and identity of a Config returned by
@@ -163,7 +163,7 @@ func Defaults() Config {
 			Timeout:            30 * time.Second,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
-		Admin: admin.Config{Listen: "127.0.0.1:9090"},
+		Admin: AdminConfig{Listen: "127.0.0.1:9090"},
 		Inbound: inbound.Config{
 			MaxConcurrentRequests: inbound.DefaultMaxConcurrentRequests,
 			MaxHeaderBytes:        inbound.DefaultMaxHeaderBytes,

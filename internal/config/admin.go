@@ -1,4 +1,4 @@
-package admin
+package config
 
 import (
 	"errors"
@@ -9,14 +9,14 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// Config is the `admin:` section of the configuration file, decoded with yaml.v3 and
+// AdminConfig is the `admin:` section of the configuration file, decoded with yaml.v3 and
 // KnownFields(true). The zero value disables the admin listener (no listen address).
-type Config struct {
+type AdminConfig struct {
 	// Listen is the admin listener's address, host:port ("" disables it). On a loopback address
 	// everything is open to local processes; on any other address the status page and
 	// POST /token/refresh need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
 	Listen string `yaml:"listen"`
-	// AllowedHosts are further Host header values answered; see Options.AllowedHosts.
+	// AllowedHosts are further Host header values answered; see admin.Options.AllowedHosts.
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Clients may use the status page and POST /token/refresh when Listen is not loopback, each
 	// with "Authorization: Bearer <token>" whose SHA-256 is its token_sha256 (the form of
@@ -26,7 +26,7 @@ type Config struct {
 
 // Validate returns every problem of c at once (errors.Join), each naming its full key. It does
 // not check Listen's syntax, which the command checks with the proxy's own listen address.
-func (c Config) Validate() error {
+func (c AdminConfig) Validate() error {
 	var errs []error
 	for i, h := range c.AllowedHosts {
 		if !netrule.ValidHost(h) {
@@ -43,7 +43,7 @@ func (c Config) Validate() error {
 
 // Warnings returns what deserves a note at start: a non-loopback admin listener without
 // clients, whose status page and token refresh then answer 401 to everyone.
-func (c Config) Warnings() []string {
+func (c AdminConfig) Warnings() []string {
 	if c.Listen == "" || netrule.IsLoopbackListen(c.Listen) || len(c.Clients) > 0 {
 		return nil
 	}
