@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -30,14 +31,19 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	name := rc.IdentityName
 	id.tokens = tokensource.NewCached(src, tokensource.CachedOptions{
-		Logger:             a.log.With().Str("identity", rc.IdentityName).Logger(),
+		Logger:             a.log.With().Str("identity", name).Logger(),
 		MinRefreshInterval: rc.Auth.MinRefreshInterval,
-		OnSuppressed:       a.metrics.TokenSuppressed,
+		OnSuppressed:       func(cause string) { a.metrics.TokenSuppressed(name, cause) },
 		OnExchange: func(_ tokensource.Token, err error) {
-			a.metrics.TokenExchange(exchangeResult(err))
+			a.metrics.TokenExchange(name, rc.Auth.Source, exchangeResult(err))
 		},
 	})
+	if !a.metered[name] { // one expiry series per identity: its first token endpoint's
+		a.metered[name] = true
+		a.metrics.AddIdentity(name, rc.Auth.Source, func() admin.TokenState { return stateOf(id.tokens) })
+	}
 	a.identities[key] = id
 	return id, nil
 }

@@ -111,7 +111,7 @@ func TestSourcesReachUpstream(t *testing.T) {
 				t.Errorf("the status page does not show the source %s", tt.source)
 			}
 			_, metrics := get(t, h.admin("/metrics"))
-			if want := `dbaas_proxy_token_exchanges_total{result="ok",source="` + tt.source + `"} 1`; !strings.Contains(metrics, want) {
+			if want := `dbaas_proxy_token_exchanges_total{identity="default",result="ok",source="` + tt.source + `"} 1`; !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %s", want)
 			}
 			if err := h.stop(t); err != nil {
@@ -157,7 +157,7 @@ func TestSourceRejected(t *testing.T) {
 				t.Errorf("IAMRejected = %d, want at least 1", n)
 			}
 			_, metrics := get(t, h.admin("/metrics"))
-			if !strings.Contains(metrics, `dbaas_proxy_token_exchanges_total{result="rejected",source="`+tt.source+`"}`) ||
+			if !strings.Contains(metrics, `dbaas_proxy_token_exchanges_total{identity="default",result="rejected",source="`+tt.source+`"}`) ||
 				strings.Contains(metrics, `{result="rejected",source="`+tt.source+`"} 0`) {
 				t.Errorf("the rejected exchange is not counted with its source")
 			}

@@ -52,7 +52,7 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 		}
 		cache = &gatewayCache{route: r.ident, clients: clients}
 	}
-	r.guard, err = inbound.New(a.cfg.Inbound, inbound.Options{Listen: rc.Listen, Logger: a.log, OnReject: a.metrics.Reject})
+	r.guard, err = inbound.New(a.cfg.Inbound, inbound.Options{Listen: rc.Listen, Logger: a.log, OnReject: func(reason string) { a.metrics.Reject(rc.RouteName, reason) }})
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (a *Server) tokenTransport(rc *config.Config, up *upstream.Transport, cache
 		InPlace:        true, // the ReverseProxy's own outbound request, stripped by its Rewrite
 		OnReplay: func(r *http.Request) {
 			proxy.MarkReplayed(r)
-			a.metrics.Replay()
+			a.metrics.Replay(rc.RouteName)
 		},
 	}
 }

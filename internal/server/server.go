@@ -52,6 +52,7 @@ type Server struct {
 	log        zerolog.Logger
 	routes     []*route
 	identities map[string]*identity // by identity name and token endpoint
+	metered    map[string]bool      // identities whose token metrics exist
 	admin      http.Handler
 	metrics    *admin.Metrics
 	stopping   atomic.Bool
@@ -76,13 +77,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.FilePollInterval <= 0 {
 		opts.FilePollInterval = 10 * time.Second
 	}
-	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, identities: map[string]*identity{}}
+	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, identities: map[string]*identity{}, metered: map[string]bool{}}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
+	a.metrics = admin.NewMetrics(reg, opts.Version, time.Now)
 	recent := admin.NewRecent(50)
 	for _, rc := range cfg.RouteConfigs() {
 		r, err := a.newRoute(rc, recent)
@@ -116,10 +117,12 @@ func exchangeResult(err error) string {
 	return "error"
 }
 
-// tokenState is the first route's token state for the admin page and metrics: never the
-// token itself.
-func (a *Server) tokenState() admin.TokenState {
-	st := a.routes[0].ident.tokens.Status()
+// tokenState is the first route's token state for the status page.
+func (a *Server) tokenState() admin.TokenState { return stateOf(a.routes[0].ident.tokens) }
+
+// stateOf is the state of a token cache for the admin page and metrics: never the token.
+func stateOf(c *tokensource.Cached) admin.TokenState {
+	st := c.Status()
 	ts := admin.TokenState{
 		HasToken: st.HasToken, UserID: st.UserID, Expiry: st.Expiry, Fingerprint: st.Fingerprint,
 		IssuedAt: st.IssuedAt, LastRefresh: st.LastRefresh, NextAttempt: st.NextAttempt,
