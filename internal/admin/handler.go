@@ -31,6 +31,13 @@ type TokenState struct {
 	Failures    int64     // token exchanges that failed since start
 }
 
+// RouteState is one route, or one identity (Listen and Upstream ""), for the status page.
+type RouteState struct {
+	Name, Listen, Upstream, API string
+	Identity, Source            string // the identity's name and auth.source
+	Token                       TokenState
+}
+
 // Options configures NewHandler. Token and Ready are required; every other field may be left zero.
 type Options struct {
 	// Logger receives a line for each refused request and each forced refresh.
@@ -44,6 +51,8 @@ type Options struct {
 	TokenSource string
 	// Token returns the token cache's current state. Required.
 	Token func() TokenState
+	// Routes lists every route and identity for the status page; nil shows none.
+	Routes func() []RouteState
 	// Ready reports the readiness of the route named route (of every route when "", as
 	// /readyz asks; /readyz?route=NAME asks for one) and, when not ready, a one-line reason for
 	// a person. Required. It must not call the upstream: /readyz answers from local state only.

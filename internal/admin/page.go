@@ -67,6 +67,13 @@ type pageData struct {
 	Token       tokenView
 	Counts      map[string]int64
 	Requests    []requestView
+	Routes      []routeView
+}
+
+// routeView is a RouteState for a person.
+type routeView struct {
+	RouteState
+	View tokenView
 }
 
 // tokenView is TokenState for a person.
@@ -113,6 +120,11 @@ func (h *handler) pageData() pageData {
 	}
 	if h.opts.Counts != nil {
 		d.Counts = h.opts.Counts()
+	}
+	if h.opts.Routes != nil {
+		for _, r := range h.opts.Routes() {
+			d.Routes = append(d.Routes, routeView{r, newTokenView(r.Token, now)})
+		}
 	}
 	recs := h.opts.Recent.Snapshot()
 	if len(recs) > pageRows {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
@@ -138,6 +139,11 @@ func TestRoutesReachTheirOwnUpstream(t *testing.T) {
 	if !strings.Contains(logs.String(), `"route":"frankfurt"`) {
 		t.Error("no access line names the route frankfurt")
 	}
+	if code, page := get(t, adminURL(srv, "/")); code != 200 || !strings.Contains(page, "<td>frankfurt</td>") || !strings.Contains(page, "<td>ida</td>") {
+		t.Errorf("the status page (%d) does not show each route and identity", code)
+	}
+	checkMetrics(t, srv, `route="dallas"`, `route="frankfurt"`, `dbaas_proxy_token_expiry_seconds{identity="ida"}`,
+		`dbaas_proxy_token_exchanges_total{identity="idb",result="ok",source="dbaas"} 1`)
 
 	// Rotate ida's key: only ida's token changes.
 	before := map[string]string{}
@@ -156,6 +162,24 @@ func TestRoutesReachTheirOwnUpstream(t *testing.T) {
 		changed := id.tokens.Status().Fingerprint != before[id.cfg.IdentityName]
 		if changed != (id.cfg.IdentityName == "ida") {
 			t.Errorf("identity %s: token changed %v", id.cfg.IdentityName, changed)
+		}
+	}
+}
+
+// checkMetrics scrapes /metrics, lints it as promtool check metrics does, and looks for want.
+func checkMetrics(t *testing.T, srv *Server, want ...string) {
+	t.Helper()
+	code, body := get(t, adminURL(srv, "/metrics"))
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", err, problems)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("/metrics holds no %s", w)
 		}
 	}
 }

@@ -98,7 +98,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	first := a.routes[0]
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
-		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
+		Token: a.tokenState, Routes: a.routeStates, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
@@ -119,6 +119,24 @@ func exchangeResult(err error) string {
 
 // tokenState is the first route's token state for the status page.
 func (a *Server) tokenState() admin.TokenState { return stateOf(a.routes[0].ident.tokens) }
+
+// routeStates are the routes, then the identities that no route uses (gateway clients'), for
+// the status page.
+func (a *Server) routeStates() []admin.RouteState {
+	var out []admin.RouteState
+	used := map[*identity]bool{}
+	for _, r := range a.routes {
+		used[r.ident] = true
+		out = append(out, admin.RouteState{Name: r.cfg.RouteName, Listen: r.cfg.Listen, Upstream: r.base.String(),
+			API: r.cfg.Upstream.API, Identity: r.cfg.IdentityName, Source: r.cfg.Auth.Source, Token: stateOf(r.ident.tokens)})
+	}
+	for _, id := range a.identities {
+		if !used[id] {
+			out = append(out, admin.RouteState{Identity: id.cfg.IdentityName, Source: id.cfg.Auth.Source, Token: stateOf(id.tokens)})
+		}
+	}
+	return out
+}
 
 // stateOf is the state of a token cache for the admin page and metrics: never the token.
 func stateOf(c *tokensource.Cached) admin.TokenState {
