@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
@@ -20,38 +21,52 @@ func setupPins(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
-		if err != nil {
-			return usageErr(err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
-		defer cancel()
-		pc, err := dialChain(ctx, cfg)
-		if err != nil {
-			return fmt.Errorf("pins: connecting to the upstream: %w", err)
-		}
-		fmt.Fprintf(sys.stdout, "# the chain %s sends (leaf first)\n", pc.host)
-		for _, c := range pc.state.PeerCertificates {
-			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
-		}
-		if _, err := pc.verify(pool); err != nil {
-			fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", cfg.Upstream.CAFile, pc.name, err)
-		} else {
-			fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
-		}
-		if data, err := os.ReadFile(cfg.Upstream.CAFile); err == nil {
-			fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
-			for rest := data; ; {
-				var block *pem.Block
-				if block, rest = pem.Decode(rest); block == nil {
-					break
-				}
-				if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
-					fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
-				}
+		routes := cfg.RouteConfigs()
+		for _, rc := range routes {
+			if len(routes) > 1 {
+				fmt.Fprintf(sys.stdout, "# route %s\n", rc.RouteName)
+			}
+			if err := printPins(ctx, sys, rc); err != nil {
+				return err
 			}
 		}
 		fmt.Fprintf(sys.stdout, "# upstream.pins: pin the CA's key (it outlives the leaf's), and add the next key before a rotation\n")
 		return nil
 	}
+}
+
+// printPins prints the pins of the chain that the upstream of rc sends and of its CA file.
+func printPins(ctx context.Context, sys system, cfg *config.Config) error {
+	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
+	if err != nil {
+		return usageErr(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
+	defer cancel()
+	pc, err := dialChain(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("pins: connecting to the upstream: %w", err)
+	}
+	fmt.Fprintf(sys.stdout, "# the chain %s sends (leaf first)\n", pc.host)
+	for _, c := range pc.state.PeerCertificates {
+		fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
+	}
+	if _, err := pc.verify(pool); err != nil {
+		fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", cfg.Upstream.CAFile, pc.name, err)
+	} else {
+		fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
+	}
+	if data, err := os.ReadFile(cfg.Upstream.CAFile); err == nil {
+		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
+		for rest := data; ; {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil {
+				break
+			}
+			if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
+				fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
+			}
+		}
+	}
+	return nil
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
@@ -18,13 +20,36 @@ import (
 func setupToken(fs *flag.FlagSet) runFunc {
 	cf := addConfigFlags(fs)
 	asJSON := fs.Bool("json", false, "print {\"access_token\", \"user_id\", \"expiry\"} as JSON")
+	route := fs.String("route", "", "the token of this route's identity (default: the first route)")
+	ident := fs.String("identity", "", "the token of this identity (at the token endpoint of the first route that uses it)")
 	return func(ctx context.Context, sys system, _ []string) error {
 		cfg, err := cf.load(sys)
 		if err != nil {
 			return err
 		}
-		return runToken(ctx, sys, cfg, *asJSON)
+		rc := cfg.RouteConfigs()[0]
+		switch {
+		case *route != "" && *ident != "":
+			return usageErr(errors.New("token: give -route or -identity, not both"))
+		case *route != "":
+			rc = cfg.ForRoute(*route)
+		case *ident != "":
+			rc = cfg.ForIdentity(*ident)
+		}
+		if rc == nil {
+			return usageErr(fmt.Errorf("token: no route or identity named %q%s", *route+*ident, namesHint(cfg)))
+		}
+		return runToken(ctx, sys, rc, *asJSON)
 	}
+}
+
+// namesHint lists the routes and identities of cfg for an error message.
+func namesHint(cfg *config.Config) string {
+	var routes []string
+	for _, rc := range cfg.RouteConfigs() {
+		routes = append(routes, rc.RouteName)
+	}
+	return "; routes: " + strings.Join(routes, ", ") + "; identities: " + strings.Join(cfg.IdentityNames(), ", ")
 }
 
 func runToken(ctx context.Context, sys system, cfg *config.Config, asJSON bool) error {
@@ -34,7 +59,7 @@ func runToken(ctx context.Context, sys system, cfg *config.Config, asJSON bool) 
 		return usageErr(err)
 	}
 	defer closeFn()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, cfg.Auth.Timeout)
 	defer cancel()
 	tok, err := ex.Token(ctx)
 	if err != nil {
