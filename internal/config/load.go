@@ -41,18 +41,9 @@ type Sources struct {
 	Flags []Flag
 }
 
-// Load reads, decodes and validates the configuration file at path, applying override
-// (command-line flags), if any, before validating. It returns every problem at once
-// (errors.Join of *Error), each naming the file, the line and the key.
-func Load(path string, override ...func(*Config)) (*Config, error) {
-	return resolve(Sources{File: path}, override...)
-}
-
 // Resolve builds the configuration from src over the defaults and validates it. It returns
 // every problem at once (errors.Join of *Error), each naming where its value came from.
-func Resolve(src Sources) (*Config, error) { return resolve(src) }
-
-func resolve(src Sources, override ...func(*Config)) (*Config, error) {
+func Resolve(src Sources) (*Config, error) {
 	cfg := Defaults()
 	var decodeErrs []error
 	if src.File != "" {
@@ -73,9 +64,6 @@ func resolve(src Sources, override ...func(*Config)) (*Config, error) {
 		if err := cfg.set(f.Key, f.Value, "flag -"+f.Name); err != nil {
 			problems = append(problems, err)
 		}
-	}
-	for _, f := range override {
-		f(&cfg)
 	}
 	cfg.fillDefaults()
 	// Validate even when some values could not be decoded (they keep their defaults), so that

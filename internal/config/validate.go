@@ -106,7 +106,7 @@ func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, fo
 			add("upstream.url", "%q %v", u.URL, err)
 		}
 	}
-	if u.CAFile == "" {
+	if u.CAFile == "" && u.API == APIDBaaS { // generic: "" is the system roots
 		add("upstream.ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
 	}
 	if u.Timeout < 0 {
