@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 )
 
@@ -155,11 +157,12 @@ func exampleOf(t reflect.Type, bad ...string) string {
 	return ""
 }
 
-// parseScalar parses s (from the environment or a flag) as a value of t. A list is
-// comma-separated; "" is the empty list.
+// parseScalar parses s (from the environment or a flag) as a value of t, as the file's YAML
+// would. A list is comma-separated; "" is the empty list.
 func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 	v := reflect.New(t).Elem()
-	if t.Kind() == reflect.Slice {
+	switch t.Kind() {
+	case reflect.Slice:
 		if strings.TrimSpace(s) == "" {
 			return reflect.MakeSlice(t, 0, 0), ""
 		}
@@ -173,45 +176,13 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 			out.Index(i).Set(e)
 		}
 		return out, ""
-	}
-	bad := func() (reflect.Value, string) {
-		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
-	}
-	switch {
-	case t == durationType:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return bad()
-		}
-		v.SetInt(int64(d))
-	case t.Kind() == reflect.String:
+	case reflect.String: // as it is, even "null" or "a: b"
 		v.SetString(s)
-	case t.Kind() == reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return bad()
-		}
-		v.SetBool(b)
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
-		n, err := strconv.ParseInt(s, 10, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetInt(n)
-	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
-		n, err := strconv.ParseUint(s, 10, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetUint(n)
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		f, err := strconv.ParseFloat(s, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetFloat(f)
-	default:
-		return v, "cannot be set from one string; set it in the config file"
+		return v, ""
+	}
+	n := yaml.Node{Kind: yaml.ScalarNode, Value: s}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
 	}
 	return v, ""
 }
@@ -219,16 +190,9 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 // set sets the scalar key to the text s, which came from source (a flag or a variable).
 // Relative paths stay relative: they resolve against the working directory.
 func (c *Config) set(key, s, source string) *Error {
-	v := reflect.ValueOf(c).Elem()
-	for _, part := range strings.Split(key, ".") {
-		if v.Kind() != reflect.Struct {
-			return &Error{Source: source, Key: key, Problem: "unknown key"}
-		}
-		f, ok := structFields(v.Type())[part]
-		if !ok {
-			return &Error{Source: source, Key: key, Problem: "unknown key"}
-		}
-		v = v.FieldByIndex(f.index)
+	v, ok := c.field(key)
+	if !ok {
+		return &Error{Source: source, Key: key, Problem: "unknown key"}
 	}
 	nv, problem := parseScalar(v.Type(), s)
 	if problem != "" {
@@ -310,16 +274,9 @@ func unknownEnvHint(name string, known map[string]Key) string {
 // Value returns the value of the scalar key as text ("" for an unknown key); a list is
 // comma-separated, as in its variable.
 func (c *Config) Value(key string) string {
-	v := reflect.ValueOf(c).Elem()
-	for _, part := range strings.Split(key, ".") {
-		if v.Kind() != reflect.Struct {
-			return ""
-		}
-		f, ok := structFields(v.Type())[part]
-		if !ok {
-			return ""
-		}
-		v = v.FieldByIndex(f.index)
+	v, ok := c.field(key)
+	if !ok {
+		return ""
 	}
 	if v.Kind() == reflect.Slice {
 		parts := make([]string, v.Len())
@@ -329,4 +286,20 @@ func (c *Config) Value(key string) string {
 		return strings.Join(parts, ",")
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// field is the value of the dotted key in c; false for an unknown key.
+func (c *Config) field(key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return v, false
+		}
+		f, ok := structFields(v.Type())[part]
+		if !ok {
+			return v, false
+		}
+		v = v.FieldByIndex(f.index)
+	}
+	return v, true
 }

@@ -70,40 +70,6 @@ func (a *Server) Listen() error {
 	return nil
 }
 
-// Addr is the first route's listener address; nil before Listen.
-func (a *Server) Addr() net.Addr {
-	if a.ls == nil {
-		return nil
-	}
-	return a.ls.proxyL[0].Addr()
-}
-
-// RouteAddr is the listener address of the route name; nil before Listen or for no such route.
-func (a *Server) RouteAddr(name string) net.Addr {
-	for i, r := range a.routes {
-		if r.cfg.RouteName == name && a.ls != nil {
-			return a.ls.proxyL[i].Addr()
-		}
-	}
-	return nil
-}
-
-// AdminAddr is the admin listener's address; nil before Listen or when it is disabled.
-func (a *Server) AdminAddr() net.Addr {
-	if a.ls == nil || a.ls.adminL == nil {
-		return nil
-	}
-	return a.ls.adminL.Addr()
-}
-
-// Run is Listen, then Serve.
-func (a *Server) Run(ctx context.Context) error {
-	if err := a.Listen(); err != nil {
-		return err
-	}
-	return a.Serve(ctx)
-}
-
 // Serve serves on the listeners that Listen opened until ctx ends, then shuts down
 // gracefully: readiness turns 503 at once, the listeners keep serving for shutdown_delay, then
 // they stop accepting and requests in flight get shutdown_timeout to finish. It returns

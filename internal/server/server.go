@@ -3,7 +3,7 @@
 // validated config.Config (the top-level listen, upstream and auth are the one route and
 // identity named default), one token cache per identity and token endpoint, shared by the
 // routes and gateway clients that use it, and one admin listener for all; Listen and Serve
-// run them, Reload re-reads every file, and cancelling the context shuts down gracefully.
+// run them, Reload re-reads every file, and cancelling Serve's context shuts down gracefully.
 //
 // Token traffic (the DBaaS exchange, IAM) has transports of its own, apart from the
 // upstream pool of proxied requests, and its own timeout (auth.timeout).
@@ -45,7 +45,7 @@ type Options struct {
 }
 
 // Server is one running dbaas-proxy: its routes, their identities and the admin handler. Build
-// it with New; serve it with Run, or Listen and then Serve. A Server serves once.
+// it with New; serve it with Listen and then Serve. A Server serves once.
 type Server struct {
 	cfg        *config.Config
 	opts       Options
