@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -8,35 +10,22 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
-// issueExample is the configuration of several upstreams from README.md.
-const issueExample = `identities:
-  - name: ops
-    source: iam
-    api_key_file: /etc/dbaas-proxy/ops.key
-  - name: readers
-    source: iam
-    api_key_file: /etc/dbaas-proxy/ops.key
-    profile_id: Profile-1234
-routes:
-  - name: dallas
-    listen: 127.0.0.1:20000
-    upstream: {region: us-south, ca_file: /etc/dbaas-proxy/ca.pem}
-    identity: ops
-  - name: frankfurt
-    listen: 127.0.0.1:20001
-    upstream: {region: eu-de, ca_file: /etc/dbaas-proxy/ca.pem}
-    identity: ops
-  - name: icd
-    listen: 127.0.0.1:20002
-    upstream: {url: "https://api.us-south.databases.cloud.ibm.com", api: generic}
-    identity: ops
-inbound:
-  clients:
-    - {name: ci, token_sha256: "0000000000000000000000000000000000000000000000000000000000000000", identity: readers}
-`
+// readmeExample is the configuration of README.md's "Several upstreams", its client hash
+// filled in.
+func readmeExample(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "## Several upstreams")
+	_, block, _ := strings.Cut(section, "```yaml\n")
+	block, _, _ = strings.Cut(block, "```")
+	return strings.Replace(block, `"…"`, `"`+strings.Repeat("0", 64)+`"`, 1)
+}
 
 func TestRoutesConfig(t *testing.T) {
-	ex := strings.Replace(issueExample, "    profile_id: Profile-1234\n", "", 1) // the assume grant is another helper's
+	ex := regexp.MustCompile(`    profile_id: .*\n`).ReplaceAllString(readmeExample(t), "") // the assume grant is another helper's
 	cfg, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", ex))
 	if err != nil {
 		t.Fatal(err)
