@@ -357,3 +357,26 @@ func gatewayGet(srv *Server, token, user string) error {
 	}
 	return nil
 }
+
+// TestTokenTrafficApartFromThePool: with every upstream connection (max_conns 1) held by a
+// slow download, a token exchange still happens at once: token traffic has its own transport.
+func TestTokenTrafficApartFromThePool(t *testing.T) {
+	h := newHarness(t, Options{}, func(c *config.Config) { c.Upstream.MaxConns = 1 })
+	h.serve(t)
+	h.ready(t)
+	h.em.SetFault("/api/v3/"+h.em.UserID()+"/slow", emulator.Fault{Latency: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url("/api/v3/"+h.em.UserID()+"/slow"), nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	defer func() { cancel(); <-done; http.DefaultClient.CloseIdleConnections() }()
+	eventually(t, "the slow request upstream", func() bool { return len(h.arrivals("/api/v3/"+h.em.UserID()+"/slow")) == 1 })
+	before := h.em.Counters().TokenExchanges
+	h.srv.routes[0].ident.tokens.Reset()
+	eventually(t, "a token exchange beside the held connection", func() bool { return h.em.Counters().TokenExchanges > before })
+}
