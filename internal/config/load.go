@@ -18,7 +18,7 @@ import (
 )
 
 // Error is one configuration problem: its key, where the value came from, what is wrong and
-// how to fix it. Load and Decode return every problem at once, as an errors.Join of *Error.
+// how to fix it. Resolve returns every problem at once, as an errors.Join of *Error.
 type Error = configerr.Error
 
 // Flag is a configuration value given on the command line, e.g. {Name: "listen", Key:
@@ -89,25 +89,6 @@ func reported(problems []*Error, key string) bool {
 		}
 	}
 	return false
-}
-
-// Decode decodes data strictly over the defaults, node by node: an unknown key, a value of
-// the wrong type or a YAML syntax error is an *Error naming file, line and key, and every such
-// problem is reported, not only the first. Relative paths (keys named file or *_file) are
-// resolved against the folder of file. It returns the line of every key found.
-func Decode(file string, data []byte) (*Config, map[string]int, error) {
-	cfg, d, err := decode(file, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(d.errs) > 0 {
-		return nil, nil, errors.Join(d.errs...)
-	}
-	lines := make(map[string]int, len(d.origins))
-	for k, o := range d.origins {
-		lines[k] = o.line
-	}
-	return cfg, lines, nil
 }
 
 // decode decodes data over the defaults. The problems of single values are in the returned

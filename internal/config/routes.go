@@ -196,7 +196,8 @@ func checkName(key, name, what string, seen map[string]bool, add func(key, forma
 	seen[name] = true
 }
 
-func nameList(names map[string]bool) string {
+// nameList is the keys of names, sorted and comma-separated.
+func nameList[V any](names map[string]V) string {
 	out := make([]string, 0, len(names))
 	for n := range names {
 		out = append(out, n)

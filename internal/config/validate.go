@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -96,11 +95,11 @@ func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, fo
 	}
 	switch {
 	case u.URL == "" && u.Region == "":
-		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", regionList())
+		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", nameList(regions))
 	case u.URL != "" && u.Region != "":
 		add("upstream.region", "%q is set together with upstream.url; set only one of them", u.Region)
 	case u.Region != "" && regions[u.Region] == "":
-		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, regionList())
+		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, nameList(regions))
 	case u.URL != "":
 		if err := checkUpstreamURL(u.URL); err != nil {
 			add("upstream.url", "%q %v", u.URL, err)
@@ -204,13 +203,4 @@ func checkListen(addr string, tcpOnly bool) error {
 		return fmt.Errorf("%q: the host must be an IP address or localhost", addr)
 	}
 	return nil
-}
-
-func regionList() string {
-	names := make([]string, 0, len(regions))
-	for r := range regions {
-		names = append(names, r)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }
