@@ -164,7 +164,7 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 		if err := checkListen(r.Listen, false); err != nil {
 			add(p+"listen", "%v", err)
 		} else if other, dup := addrs[r.Listen]; dup && !strings.HasSuffix(r.Listen, ":0") {
-			add(p+"listen", "%q is also the listen address of route %s; give each route its own", r.Listen, other)
+			add(p+"listen", "%q of route %s is also the listen address of route %s; give each route its own", r.Listen, r.Name, other)
 		}
 		addrs[r.Listen] = r.Name
 		auth, ok := c.identity(r.Identity)

@@ -56,7 +56,7 @@ func TestRoutesConfigErrors(t *testing.T) {
 		{"same name", id + r0 + "  - {name: a, listen: 127.0.0.1:2, identity: ops, upstream: {url: \"https://h:1\", ca_file: /ca}}\n",
 			`routes[1].name: "a" is the name of another route`},
 		{"same address", id + r0 + "  - {name: b, listen: 127.0.0.1:1, identity: ops, upstream: {url: \"https://h:1\", ca_file: /ca}}\n",
-			`routes[1].listen: "127.0.0.1:1" is also the listen address of route a`},
+			`routes[1].listen: "127.0.0.1:1" of route b is also the listen address of route a`},
 		{"bad name", id + strings.Replace(r0, "name: a", "name: a_b", 1), `routes[0].name: "a_b" is not a route name`},
 		{"unknown identity", id + strings.Replace(r0, "identity: ops", "identity: opz", 1), `routes[0].identity: "opz" names no identity; use one of default, ops`},
 		{"identity and auth", id + strings.Replace(r0, "identity: ops", "identity: ops, auth: {source: iam}", 1), "routes[0].identity: \"ops\" is set together with auth"},
