@@ -14,6 +14,7 @@ import (
 // identity is one token cache: an identity's credentials at one token endpoint, with the
 // transport of its token traffic, apart from the proxied requests.
 type identity struct {
+	key    string              // the identity's name and token endpoint
 	cfg    *config.Config      // the first route using it, with the identity's auth
 	keys   *keyStore           // nil for auth.source trusted_profile, which uses no API key
 	tr     *upstream.Transport // the token exchanges only
@@ -23,9 +24,12 @@ type identity struct {
 // identity returns the cache of rc's identity at rc's token endpoint, built on first use, so
 // that routes and clients with the same identity and endpoint share one.
 func (a *Server) identity(rc *config.Config) (*identity, error) {
-	key := rc.IdentityName + " " + tokenEndpoint(rc)
-	if id := a.identities[key]; id != nil {
-		return id, nil
+	key, metered := rc.IdentityName+" "+tokenEndpoint(rc), false
+	for _, id := range a.identities {
+		if id.key == key {
+			return id, nil
+		}
+		metered = metered || id.cfg.IdentityName == rc.IdentityName
 	}
 	id, src, err := newIdentity(rc, a.opts)
 	if err != nil {
@@ -40,11 +44,11 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 			a.metrics.TokenExchange(name, rc.Auth.Source, exchangeResult(err))
 		},
 	})
-	if !a.metered[name] { // one expiry series per identity: its first token endpoint's
-		a.metered[name] = true
+	if !metered { // one expiry series per identity: its first token endpoint's
 		a.metrics.AddIdentity(name, rc.Auth.Source, func() admin.TokenState { return stateOf(id.tokens) })
 	}
-	a.identities[key] = id
+	id.key = key
+	a.identities = append(a.identities, id)
 	return id, nil
 }
 

@@ -51,8 +51,7 @@ type Server struct {
 	opts       Options
 	log        zerolog.Logger
 	routes     []*route
-	identities map[string]*identity // by identity name and token endpoint
-	metered    map[string]bool      // identities whose token metrics exist
+	identities []*identity // one per identity name and token endpoint, in order of first use
 	admin      http.Handler
 	metrics    *admin.Metrics
 	stopping   atomic.Bool
@@ -77,7 +76,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.FilePollInterval <= 0 {
 		opts.FilePollInterval = 10 * time.Second
 	}
-	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, identities: map[string]*identity{}, metered: map[string]bool{}}
+	a := &Server{cfg: cfg, opts: opts, log: opts.Logger}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
