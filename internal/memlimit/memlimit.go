@@ -32,61 +32,42 @@ const CgroupFraction = 0.8
 // cgroupFiles are the container's own memory limit files, v2 then v1.
 var cgroupFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
 
-// Decision is what Apply chose and why, for one log line.
-type Decision struct {
-	Limit      int64  // the soft limit in force (math.MaxInt64 for GOMEMLIMIT=off)
-	Source     string // "GOMEMLIMIT", "cgroup" or "default"
-	Cgroup     int64  // the cgroup limit found (0: none), and CgroupFile its file
-	CgroupFile string
-	GOGC       string // the user's GOGC, or "" (the runtime's 100)
-}
+// Decision is what Apply chose and why, as one line for the log.
+type Decision string
 
-// String is the decision as one line: what the limit is, where it comes from.
-func (d Decision) String() string {
-	gogc := d.GOGC
-	if gogc == "" {
-		gogc = "100 (default)"
-	}
-	switch d.Source {
-	case "GOMEMLIMIT":
-		return fmt.Sprintf("memory limit from GOMEMLIMIT (%s), GOGC %s", mib(d.Limit), gogc)
-	case "cgroup":
-		return fmt.Sprintf("memory limit %s: %.0f%% of the cgroup's %s (%s), GOGC %s",
-			mib(d.Limit), CgroupFraction*100, mib(d.Cgroup), d.CgroupFile, gogc)
-	}
-	return fmt.Sprintf("memory limit %s (default; no cgroup limit found), GOGC %s", mib(d.Limit), gogc)
-}
-
-func mib(n int64) string {
-	if n == math.MaxInt64 {
-		return "off"
-	}
-	return fmt.Sprintf("%d MiB", n>>20)
-}
+// String is the decision.
+func (d Decision) String() string { return string(d) }
 
 // Apply decides the soft limit (see the package comment) and sets it with
 // debug.SetMemoryLimit, unless GOMEMLIMIT is set. getenv is os.Getenv and readFile os.ReadFile
 // (tests pass fakes). The error reports a cgroup file that could not be understood; the
 // default is then applied all the same.
 func Apply(getenv func(string) string, readFile func(string) ([]byte, error)) (Decision, error) {
-	d, err := decide(runtime.GOOS, getenv, readFile)
-	if d.Source != "GOMEMLIMIT" {
-		debug.SetMemoryLimit(d.Limit)
+	limit, why, err := decide(runtime.GOOS, getenv, readFile)
+	if limit < 0 {
+		limit = debug.SetMemoryLimit(-1) // the runtime parsed the user's GOMEMLIMIT
 	} else {
-		d.Limit = debug.SetMemoryLimit(-1) // the runtime parsed the user's value
+		debug.SetMemoryLimit(limit)
 	}
-	return d, err
+	gogc := getenv("GOGC")
+	if gogc == "" {
+		gogc = "100 (default)"
+	}
+	size := fmt.Sprintf("%d MiB", limit>>20)
+	if limit == math.MaxInt64 {
+		size = "off"
+	}
+	return Decision(fmt.Sprintf("memory limit %s%s, GOGC %s", size, why, gogc)), err
 }
 
-// decide is Apply without its effect, for goos.
-func decide(goos string, getenv func(string) string, readFile func(string) ([]byte, error)) (Decision, error) {
-	d := Decision{GOGC: getenv("GOGC"), Limit: DefaultLimit, Source: "default"}
+// decide is Apply without its effect, for goos: the limit (-1: GOMEMLIMIT's) and why.
+func decide(goos string, getenv func(string) string, readFile func(string) ([]byte, error)) (int64, string, error) {
 	if getenv("GOMEMLIMIT") != "" {
-		d.Source, d.Limit = "GOMEMLIMIT", 0 // Apply reads the runtime's value
-		return d, nil
+		return -1, " from GOMEMLIMIT", nil
 	}
+	const none = " (default; no cgroup limit found)"
 	if goos != "linux" {
-		return d, nil
+		return DefaultLimit, none, nil
 	}
 	for _, name := range cgroupFiles {
 		data, err := readFile(name)
@@ -98,12 +79,10 @@ func decide(goos string, getenv func(string) string, readFile func(string) ([]by
 		switch {
 		case s == "max" || err == nil && n >= 1<<62: // no limit (v1 says so with a huge number)
 		case err != nil || n <= 0:
-			return d, fmt.Errorf("memlimit: %s: %q is not a memory limit (bytes or \"max\")", name, s)
+			return DefaultLimit, none, fmt.Errorf("memlimit: %s: %q is not a memory limit (bytes or \"max\")", name, s)
 		default:
-			d.Cgroup, d.CgroupFile = n, name
-			d.Limit, d.Source = int64(float64(n)*CgroupFraction), "cgroup"
-			return d, nil
+			return int64(float64(n) * CgroupFraction), fmt.Sprintf(": %.0f%% of the cgroup's %d MiB (%s)", CgroupFraction*100, n>>20, name), nil
 		}
 	}
-	return d, nil
+	return DefaultLimit, none, nil
 }
