@@ -151,8 +151,10 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 		validateUpstream(filled(c.Upstream, d.Upstream), "upstream.", c.Auth.Source, add)
 		return names
 	}
-	if u := c.Upstream; u.URL != "" || u.Region != "" || u.CAFile != "" {
-		add("upstream", "is set together with routes; move it into each route's upstream, or remove routes")
+	for _, k := range [][2]string{{"upstream.url", c.Upstream.URL}, {"upstream.region", c.Upstream.Region}, {"upstream.ca_file", c.Upstream.CAFile}} {
+		if k[1] != "" {
+			add(k[0], "is set together with routes; set it in each route's upstream, or remove routes")
+		}
 	}
 	if c.SetBy("listen") != "" {
 		add("listen", "is set together with routes; each route has its own listen")

@@ -51,7 +51,7 @@ func TestRoutesConfigErrors(t *testing.T) {
 	const id = "identities:\n  - {name: ops, source: iam, api_key_file: /k}\n"
 	const r0 = "routes:\n  - {name: a, listen: 127.0.0.1:1, identity: ops, upstream: {url: \"https://h:1\", ca_file: /ca}}\n"
 	tests := []struct{ name, yaml, want string }{
-		{"upstream and routes", "upstream:\n  url: https://h:1\n" + id + r0, "config.yaml:1: upstream: is set together with routes"},
+		{"upstream and routes", "upstream:\n  url: https://h:1\n" + id + r0, "config.yaml:2: upstream.url: is set together with routes"},
 		{"listen and routes", "listen: 127.0.0.1:5\n" + id + r0, "config.yaml:1: listen: is set together with routes"},
 		{"same name", id + r0 + "  - {name: a, listen: 127.0.0.1:2, identity: ops, upstream: {url: \"https://h:1\", ca_file: /ca}}\n",
 			`routes[1].name: "a" is the name of another route`},
@@ -95,6 +95,11 @@ func TestZeroMeansTheDefault(t *testing.T) {
 	}
 	if cfg.Admin.Listen != "" {
 		t.Errorf("admin.listen %q, want off", cfg.Admin.Listen)
+	}
+	p := testkit.WriteFile(t, t.TempDir(), "r.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://h:1\", ca_file: /ca}}\n")
+	_, err = Resolve(Sources{File: p, Environ: []string{"DBAAS_PROXY_UPSTREAM_URL=https://x:1"}})
+	if err == nil || !strings.Contains(err.Error(), "environment variable DBAAS_PROXY_UPSTREAM_URL: upstream.url: is set together with routes") {
+		t.Errorf("DBAAS_PROXY_UPSTREAM_URL with routes: %v", err)
 	}
 	_, err = Resolve(Sources{Environ: []string{"DBAAS_PROXY_ROUTES=a"}})
 	if err == nil || !strings.Contains(err.Error(), "DBAAS_PROXY_ROUTES: names no config key") || !strings.Contains(err.Error(), "routes and identities are file-only") {
