@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/x509"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -31,11 +32,14 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 		}
 		metered = metered || id.cfg.IdentityName == rc.IdentityName
 	}
+	name := rc.IdentityName
 	id, src, err := newIdentity(rc, a.opts)
 	if err != nil {
+		if name != config.DefaultName {
+			err = fmt.Errorf("identity %s: %w", name, err)
+		}
 		return nil, err
 	}
-	name := rc.IdentityName
 	id.tokens = tokensource.NewCached(src, tokensource.CachedOptions{
 		Logger:             a.log.With().Str("identity", name).Logger(),
 		MinRefreshInterval: rc.Auth.MinRefreshInterval,

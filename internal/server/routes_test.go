@@ -380,3 +380,14 @@ func TestTokenTrafficApartFromThePool(t *testing.T) {
 	h.srv.routes[0].ident.tokens.Reset()
 	eventually(t, "a token exchange beside the held connection", func() bool { return h.em.Counters().TokenExchanges > before })
 }
+
+// TestRouteErrorsNameRouteAndIdentity: a missing file of a route or an identity is an error
+// that names the route and the identity.
+func TestRouteErrorsNameRouteAndIdentity(t *testing.T) {
+	dir := t.TempDir()
+	em, ca := startEmulator(t, dir, "a", emulator.Options{})
+	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", filepath.Join(dir, "missing.key"))}, routeTo("dallas", em.URL(), ca, "ops"))
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "route dallas: identity ops: auth.api_key_file: cannot read") {
+		t.Errorf("New = %v", err)
+	}
+}
