@@ -391,3 +391,62 @@ func TestRouteErrorsNameRouteAndIdentity(t *testing.T) {
 		t.Errorf("New = %v", err)
 	}
 }
+
+// TestRoutesStopAcceptingTogether: at shutdown every route stops accepting at once, while a
+// request in flight on another route drains.
+func TestRoutesStopAcceptingTogether(t *testing.T) {
+	dir := t.TempDir()
+	em, ca := startEmulator(t, dir, "a", emulator.Options{})
+	key := testkit.WriteFile(t, dir, "a.key", em.APIKey())
+	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", key)}, routeTo("one", em.URL(), ca, "ops"), routeTo("two", em.URL(), ca, "ops"))
+	cfg.ShutdownTimeout = time.Minute
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, Options{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitReady(t, srv)
+	slow := "/api/v3/" + em.UserID() + "/slow"
+	em.SetFault(slow, emulator.Fault{Latency: time.Minute})
+	reqCtx, stopReq := context.WithCancel(context.Background())
+	inFlight := make(chan struct{})
+	go func() {
+		defer close(inFlight)
+		req, _ := http.NewRequestWithContext(reqCtx, http.MethodGet, routeURL(srv, "one", slow), nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	defer func() { stopReq(); <-inFlight; http.DefaultClient.CloseIdleConnections() }()
+	eventually(t, "the slow request upstream", func() bool {
+		for _, a := range em.Requests() {
+			if a.Path == slow {
+				return true
+			}
+		}
+		return false
+	})
+	two := srv.RouteAddr("two").String()
+	cancel()
+	eventually(t, "route two refusing connections while route one drains", func() bool {
+		c, err := net.DialTimeout("tcp", two, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case <-inFlight:
+		t.Error("the request in flight on route one was cut")
+	default:
+	}
+}

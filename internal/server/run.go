@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -145,24 +146,30 @@ func (s *listeners) serve(srv *http.Server, l net.Listener, tls bool) {
 	}()
 }
 
-// shutdown stops accepting, lets requests in flight finish within timeout, then closes
-// what is left. The admin listener stops last, so probes see 503 rather than a refused
-// connection while the proxy drains. It reports whether everything finished in time.
+// shutdown stops accepting on every route at once, lets requests in flight finish within
+// timeout, then closes what is left. The admin listener stops last, so probes see 503 rather
+// than a refused connection while the routes drain. It reports whether everything finished in
+// time.
 func (s *listeners) shutdown(timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	clean := true
-	for _, srv := range append(s.proxy, s.admin) {
-		if srv == nil {
-			continue
-		}
+	var cut atomic.Bool
+	stop := func(srv *http.Server) {
 		if err := srv.Shutdown(ctx); err != nil {
-			clean = false
+			cut.Store(true)
 			srv.Close()
 		}
 	}
+	var wg sync.WaitGroup
+	for _, srv := range s.proxy {
+		wg.Go(func() { stop(srv) })
+	}
+	wg.Wait()
+	if s.admin != nil {
+		stop(s.admin)
+	}
 	s.wg.Wait()
-	return clean
+	return !cut.Load()
 }
 
 // stop is the graceful shutdown: readiness 503 at once, serve on for shutdown_delay, then
