@@ -187,6 +187,16 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 	return names
 }
 
+// genericRoute names a route with upstream.api generic; "" when none is.
+func (c *Config) genericRoute() string {
+	for _, r := range c.Routes {
+		if r.Upstream.API == APIGeneric {
+			return r.Name
+		}
+	}
+	return ""
+}
+
 // checkName checks a route's or identity's name and that it is new in seen.
 func checkName(key, name, what string, seen map[string]bool, add func(key, format string, args ...any)) {
 	switch {

@@ -68,6 +68,9 @@ func TestRoutesConfigErrors(t *testing.T) {
 		{"route auth problem", strings.Replace(r0, "identity: ops", "auth: {header: cookie}", 1), `routes[0].auth.header: "cookie" is not supported`},
 		{"client identity", "upstream:\n  url: https://h:1\n  ca_file: /ca\ninbound:\n  clients:\n    - {name: ci, token_sha256: \"" + strings.Repeat("0", 64) + "\", identity: nobody}\n",
 			`inbound.clients[0].identity: "nobody" names no identity`},
+		{"dbaas client identity on a generic route", id + "  - {name: legacy, api_key_file: /k}\nroutes:\n  - {name: g, listen: 127.0.0.1:1, identity: ops, upstream: {url: \"https://h:1\", api: generic}}\n" +
+			"inbound:\n  clients:\n    - {name: ci, token_sha256: \"" + strings.Repeat("0", 64) + "\", identity: legacy}\n",
+			`inbound.clients[0].identity: "legacy" takes its token from the DBaaS Manager, but route g is generic`},
 		{"negative replay", "upstream:\n  url: https://h:1\n  ca_file: /ca\nauth:\n  max_replay_bytes: -2\n", "use -1 to never replay"},
 	}
 	for _, tt := range tests {

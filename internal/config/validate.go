@@ -35,8 +35,11 @@ func (c *Config) Validate() error {
 	}
 	identities := c.validateRoutes(add)
 	for i, cl := range c.Inbound.Clients {
-		if cl.Identity != "" && !identities[cl.Identity] {
-			add(fmt.Sprintf("inbound.clients[%d].identity", i), "%q names no identity; use one of %s", cl.Identity, nameList(identities))
+		key := fmt.Sprintf("inbound.clients[%d].identity", i)
+		if auth, ok := c.identity(cl.Identity); cl.Identity != "" && !ok {
+			add(key, "%q names no identity; use one of %s", cl.Identity, nameList(identities))
+		} else if generic := c.genericRoute(); cl.Identity != "" && generic != "" && filled(auth, Defaults().Auth).Source == SourceDBaaS {
+			add(key, "%q takes its token from the DBaaS Manager, but route %s is generic and needs an IAM token", cl.Identity, generic)
 		}
 	}
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
