@@ -9,9 +9,9 @@
 // loopback address (Options.Listen), the status page and the token refresh need a bearer token
 // of Options.Clients (admin.clients, checked by inbound.Bearer); probes and metrics stay open.
 //
-// Package admin may import proxy (for Record), internal/inbound, internal/jsonerr and
-// internal/netrule; it never imports tokensource or cmd: the token cache reaches it through
-// the callbacks of Options.
+// Package admin may import proxy (for Record), tokensource (for Status, the one token-state
+// type), internal/inbound, internal/jsonerr and internal/netrule; it never imports cmd: the
+// token cache reaches it through the callbacks of Options.
 //
 // Metrics holds the proxy's Prometheus collectors and Recent keeps the last requests for the
 // status page; both are fed from the proxy's Observe hook and are safe for concurrent use.

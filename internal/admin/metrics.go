@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 const namespace = "dbaas_proxy"
@@ -119,7 +120,7 @@ func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time)
 
 // AddIdentity starts the token metrics of the identity name with the token source (auth.source):
 // its exchange counts at 0 and dbaas_proxy_token_expiry_seconds{identity=name} fed by token.
-func (m *Metrics) AddIdentity(name, source string, token func() TokenState) {
+func (m *Metrics) AddIdentity(name, source string, token func() tokensource.Status) {
 	for _, r := range []string{ExchangeOK, ExchangeRejected, ExchangeError} {
 		m.exchanges.WithLabelValues(name, source, r)
 	}
@@ -131,7 +132,7 @@ func (m *Metrics) AddIdentity(name, source string, token func() TokenState) {
 }
 
 // expirySeconds is the GaugeFunc behind dbaas_proxy_token_expiry_seconds.
-func expirySeconds(token func() TokenState, now func() time.Time) float64 {
+func expirySeconds(token func() tokensource.Status, now func() time.Time) float64 {
 	if token == nil {
 		return 0
 	}

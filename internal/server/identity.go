@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -49,7 +48,7 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 		},
 	})
 	if !metered { // one expiry series per identity: its first token endpoint's
-		a.metrics.AddIdentity(name, rc.Auth.Source, func() admin.TokenState { return stateOf(id.tokens) })
+		a.metrics.AddIdentity(name, rc.Auth.Source, id.tokens.Status)
 	}
 	id.key = key
 	a.identities = append(a.identities, id)

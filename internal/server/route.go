@@ -41,16 +41,16 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	if r.ident, err = a.identity(rc); err != nil {
 		return nil, err
 	}
-	var cache tokensource.Cache = r.ident.tokens
-	clients := map[string]*identity{}
+	clients := map[string]*tokensource.Cached{} // gateway clients' identities, by name
 	for _, cl := range a.cfg.Inbound.Clients {
 		if cl.Identity == "" || clients[cl.Identity] != nil {
 			continue
 		}
-		if clients[cl.Identity], err = a.identity(rc.WithIdentity(cl.Identity)); err != nil {
+		id, err := a.identity(rc.WithIdentity(cl.Identity))
+		if err != nil {
 			return nil, err
 		}
-		cache = &gatewayCache{route: r.ident, clients: clients}
+		clients[cl.Identity] = id.tokens
 	}
 	r.guard, err = inbound.New(a.cfg.Inbound, inbound.Options{Listen: rc.Listen, Logger: a.log, OnReject: func(reason string) { a.metrics.Reject(rc.RouteName, reason) }})
 	if err != nil {
@@ -58,7 +58,7 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	}
 	ph, err := proxy.New(proxy.Options{
 		Upstream:  r.base,
-		Transport: a.tokenTransport(rc, r.upstream, cache),
+		Transport: a.tokenTransport(rc, r, clients),
 		CAFile:    rc.Upstream.CAFile,
 		Timeout:   rc.Upstream.Timeout,
 		Logger:    a.log,
@@ -79,51 +79,26 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	return r, nil
 }
 
-// tokenTransport is the token-attaching transport of a route over its upstream pool.
-func (a *Server) tokenTransport(rc *config.Config, up *upstream.Transport, cache tokensource.Cache) *tokensource.Transport {
+// tokenTransport is the token-attaching transport of route r over its upstream pool: the
+// token of the route's identity, or in gateway mode of the client's (inbound.ClientIdentity).
+func (a *Server) tokenTransport(rc *config.Config, r *route, clients map[string]*tokensource.Cached) *tokensource.Transport {
 	header := rc.Auth.HeaderName()
 	if rc.Upstream.API == config.APIGeneric {
 		header = "authorization"
 	}
-	return &tokensource.Transport{
-		Cache:          cache,
-		Base:           proxy.TimeUpstream(up), // upstream_duration: the round trip only
+	t := &tokensource.Transport{
+		Cache:          r.ident.tokens,
+		Base:           proxy.TimeUpstream(r.upstream), // upstream_duration: the round trip only
 		Header:         header,
 		RefreshOn:      rc.Auth.RefreshOn,
 		MaxReplayBytes: rc.Auth.MaxReplayBytes,
-		InPlace:        true, // the ReverseProxy's own outbound request, stripped by its Rewrite
-		OnReplay: func(r *http.Request) {
-			proxy.MarkReplayed(r)
+		OnReplay: func(req *http.Request) {
+			proxy.MarkReplayed(req)
 			a.metrics.Replay(rc.RouteName)
 		},
 	}
-}
-
-// gatewayCache gives a request the token of its client's identity (inbound.ClientIdentity),
-// else the route's: gateway mode, where each client acts with its own IAM identity.
-type gatewayCache struct {
-	route   *identity
-	clients map[string]*identity
-}
-
-func (g *gatewayCache) pick(ctx context.Context) *tokensource.Cached {
-	if id := g.clients[inbound.ClientIdentity(ctx)]; id != nil {
-		return id.tokens
+	if len(clients) > 0 {
+		t.Caches = func(ctx context.Context) *tokensource.Cached { return clients[inbound.ClientIdentity(ctx)] }
 	}
-	return g.route.tokens
-}
-
-// Token returns the token of the request's identity.
-func (g *gatewayCache) Token(ctx context.Context) (tokensource.Token, error) {
-	return g.pick(ctx).Token(ctx)
-}
-
-// Invalidate tells the cache that issued t (the one whose current token t is).
-func (g *gatewayCache) Invalidate(t tokensource.Token) bool {
-	for _, id := range g.clients {
-		if id.tokens.Status().Fingerprint == t.Fingerprint() {
-			return id.tokens.Invalidate(t)
-		}
-	}
-	return g.route.tokens.Invalidate(t)
+	return t
 }

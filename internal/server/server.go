@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	first := a.routes[0]
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
-		Token: a.tokenState, Routes: a.routeStates, Ready: a.ready, TryRefresh: a.tryRefresh,
+		Token: first.ident.tokens.Status, Routes: a.routeStates, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
@@ -116,9 +117,6 @@ func exchangeResult(err error) string {
 	return "error"
 }
 
-// tokenState is the first route's token state for the status page.
-func (a *Server) tokenState() admin.TokenState { return stateOf(a.routes[0].ident.tokens) }
-
 // routeStates are the routes, then the identities that no route uses (gateway clients'), for
 // the status page.
 func (a *Server) routeStates() []admin.RouteState {
@@ -127,28 +125,14 @@ func (a *Server) routeStates() []admin.RouteState {
 	for _, r := range a.routes {
 		used[r.ident] = true
 		out = append(out, admin.RouteState{Name: r.cfg.RouteName, Listen: r.cfg.Listen, Upstream: r.base.String(),
-			API: r.cfg.Upstream.API, Identity: r.cfg.IdentityName, Source: r.cfg.Auth.Source, Token: stateOf(r.ident.tokens)})
+			API: r.cfg.Upstream.API, Identity: r.cfg.IdentityName, Source: r.cfg.Auth.Source, Token: r.ident.tokens.Status()})
 	}
 	for _, id := range a.identities {
 		if !used[id] {
-			out = append(out, admin.RouteState{Identity: id.cfg.IdentityName, Source: id.cfg.Auth.Source, Token: stateOf(id.tokens)})
+			out = append(out, admin.RouteState{Identity: id.cfg.IdentityName, Source: id.cfg.Auth.Source, Token: id.tokens.Status()})
 		}
 	}
 	return out
-}
-
-// stateOf is the state of a token cache for the admin page and metrics: never the token.
-func stateOf(c *tokensource.Cached) admin.TokenState {
-	st := c.Status()
-	ts := admin.TokenState{
-		HasToken: st.HasToken, UserID: st.UserID, Expiry: st.Expiry, Fingerprint: st.Fingerprint,
-		IssuedAt: st.IssuedAt, LastRefresh: st.LastRefresh, NextAttempt: st.NextAttempt,
-		Exchanges: st.Exchanges, Failures: st.Failures,
-	}
-	if st.LastError != nil {
-		ts.LastError = st.LastError.Error()
-	}
-	return ts
 }
 
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
@@ -166,7 +150,7 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 	var wait time.Duration
 	var errs []error
 	for _, id := range a.identities {
-		_, err := id.tokens.Refresh()
+		err := id.tokens.Refresh()
 		var rl *tokensource.RateLimitedError
 		if errors.As(err, &rl) {
 			wait = max(wait, rl.RetryAfter)
@@ -191,28 +175,33 @@ func (a *Server) counts() map[string]int64 {
 }
 
 // ready is the readiness check: not shutting down, and a usable token on every route (on the
-// one named by route, when not ""); the reason names the route that is not ready.
+// one named by route, when not ""); the reason, or a ready route's warning, names the route
+// when there are several.
 func (a *Server) ready(route string) (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
 	}
-	found := false
+	found, warnings := false, []string{}
 	for _, r := range a.routes {
 		if route != "" && r.cfg.RouteName != route {
 			continue
 		}
 		found = true
-		if ok, why := r.ident.tokens.Status().Ready(time.Now()); !ok {
-			if len(a.routes) > 1 || route != "" {
-				why = "route " + r.cfg.RouteName + ": " + why
-			}
+		ok, why := r.ident.tokens.Status().Ready(time.Now())
+		if why != "" && (len(a.routes) > 1 || route != "") {
+			why = "route " + r.cfg.RouteName + ": " + why
+		}
+		if !ok {
 			return false, why
+		}
+		if why != "" {
+			warnings = append(warnings, why)
 		}
 	}
 	if !found {
 		return false, fmt.Sprintf("no route is named %q", route)
 	}
-	return true, ""
+	return true, strings.Join(warnings, "; ")
 }
 
 // inFlight counts the requests being served.
