@@ -1,9 +1,6 @@
 package config
 
-import (
-	"net/url"
-	"strings"
-)
+import "strings"
 
 // The values of auth.source: where the access token comes from.
 const (
@@ -71,31 +68,11 @@ func validateSource(a AuthConfig, add func(key, format string, args ...any)) {
 		add("auth.source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do) or trusted_profile (IAM with the platform's compute resource token, no API key)", a.Source)
 		return
 	}
-	if err := checkIAMURL(a.IAMURL); err != "" {
+	if err := checkURL(a.IAMURL, "the API key or CR token would travel in clear text", "/identity/token is appended",
+		"; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); err != "" {
 		add("auth.iam_url", "%q %s", a.IAMURL, err)
 	}
 	if a.AccountID != "" && strings.Trim(a.AccountID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
 		add("auth.account_id", "%q is not an account id; use the 32 hex digits of the IBM Cloud account (ibmcloud account show), or \"\" for the token's account.bss claim", a.AccountID)
 	}
-}
-
-// checkIAMURL checks auth.iam_url and returns what is wrong with it, or "".
-func checkIAMURL(raw string) string {
-	const use = "; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"
-	u, err := url.Parse(raw)
-	switch {
-	case raw == "":
-		return "is empty" + use
-	case err != nil:
-		return "is not a URL" + use
-	case u.Scheme != "https":
-		return "must be an https:// URL: the API key or CR token would travel in clear text" + use
-	case u.Hostname() == "":
-		return "has no host" + use
-	case u.User != nil:
-		return "must not carry a user name or password" + use
-	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
-		return "must have no path, query or fragment: /identity/token is appended" + use
-	}
-	return ""
 }

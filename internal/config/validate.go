@@ -104,8 +104,8 @@ func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, fo
 	case u.Region != "" && regions[u.Region] == "":
 		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, nameList(regions))
 	case u.URL != "":
-		if err := checkUpstreamURL(u.URL); err != nil {
-			add("upstream.url", "%q %v", u.URL, err)
+		if err := checkURL(u.URL, "the DBaaS Manager speaks only TLS", "paths come from the requests", "; use https://HOST:PORT"); err != "" {
+			add("upstream.url", "%q %s", u.URL, err)
 		}
 	}
 	if u.CAFile == "" && u.API == APIDBaaS { // generic: "" is the system roots
@@ -130,21 +130,23 @@ func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, fo
 	}
 }
 
-func checkUpstreamURL(raw string) error {
+// checkURL checks an https:// base URL and returns what is wrong with it, or "": tls says
+// why it must be https, paths why it must have no path, use how to fix it.
+func checkURL(raw, tls, paths, use string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return errors.New("is not a URL; use https://HOST:PORT")
+		return "is not a URL" + use
 	case u.Scheme != "https":
-		return errors.New("must be an https:// URL: the DBaaS Manager speaks only TLS")
-	case u.Host == "" || u.Hostname() == "":
-		return errors.New("has no host; use https://HOST:PORT")
+		return "must be an https:// URL: " + tls + use
+	case u.Hostname() == "":
+		return "has no host" + use
 	case u.User != nil:
-		return errors.New("must not carry a user name or password")
+		return "must not carry a user name or password" + use
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
-		return errors.New("must have no path, query or fragment: paths come from the requests")
+		return "must have no path, query or fragment: " + paths + use
 	}
-	return nil
+	return ""
 }
 
 // validateAuth checks an auth block whose keys start with prefix.
