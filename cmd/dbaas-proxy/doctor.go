@@ -106,7 +106,7 @@ func (d *doctor) run(ctx context.Context, sys system) {
 		err = errors.New(tokensource.Describe(err)) // e.g. IAM's errorCode and message
 	}
 	if !d.check("token", err, fmt.Sprintf("from %s: user_id %s, expires %s (in %s), fingerprint %s",
-		tokenEndpoint(d.cfg), tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
+		d.cfg.TokenEndpoint(), tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
 		return
 	}
 	if d.cfg.Upstream.API == config.APIGeneric {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 )
@@ -34,14 +33,6 @@ func credentialCheck(cfg *config.Config) string {
 		return "iam_setup"
 	}
 	return "api_key"
-}
-
-// tokenEndpoint names where the token comes from, for doctor's "token" line.
-func tokenEndpoint(cfg *config.Config) string {
-	if cfg.Auth.UsesIAM() {
-		return strings.TrimSuffix(cfg.Auth.IAMURL, "/") + "/identity/token"
-	}
-	return cfg.Auth.TokenPath
 }
 
 // setToken attaches the token as the proxy does: in auth.header, by source by default.

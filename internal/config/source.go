@@ -21,6 +21,15 @@ func (a *AuthConfig) UsesIAM() bool {
 	return a.Source == SourceIAM || a.Source == SourceTrustedProfile
 }
 
+// TokenEndpoint is where the token of c's auth comes from: the DBaaS Manager's token path
+// (auth.source dbaas), else IAM's token endpoint.
+func (c *Config) TokenEndpoint() string {
+	if c.Auth.Source == SourceDBaaS {
+		return strings.TrimSuffix(c.UpstreamURL(), "/") + c.Auth.TokenPath
+	}
+	return strings.TrimSuffix(c.Auth.IAMURL, "/") + "/identity/token"
+}
+
 // HeaderName is the header the token is attached in, lower-case: auth.header when set, else
 // by auth.source: x-auth-token for dbaas, authorization (Authorization: Bearer, as IBM's SDKs
 // send an IAM token) for iam and trusted_profile. This is the one home of that rule.

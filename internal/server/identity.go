@@ -24,7 +24,7 @@ type identity struct {
 // identity returns the cache of rc's identity at rc's token endpoint, built on first use, so
 // that routes and clients with the same identity and endpoint share one.
 func (a *Server) identity(rc *config.Config) (*identity, error) {
-	key, metered := rc.IdentityName+" "+tokenEndpoint(rc), false
+	key, metered := rc.IdentityName+" "+rc.TokenEndpoint(), false
 	for _, id := range a.identities {
 		if id.key == key {
 			return id, nil
@@ -53,14 +53,6 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 	id.key = key
 	a.identities = append(a.identities, id)
 	return id, nil
-}
-
-// tokenEndpoint is where rc's identity gets its token: the DBaaS Manager's token path, or IAM.
-func tokenEndpoint(rc *config.Config) string {
-	if rc.Auth.Source == config.SourceDBaaS {
-		return rc.UpstreamURL() + rc.Auth.TokenPath
-	}
-	return rc.Auth.IAMURL
 }
 
 // newIdentity reads rc's credentials and token CA and builds its uncached token source.
