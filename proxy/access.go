@@ -11,8 +11,9 @@ import (
 
 // logAccess writes the request's one access line. The query string, which may hold ids a user
 // would rather not keep in logs, is logged only at debug level. route is Options.Route,
-// template the path template of the metrics (Template); user_agent is the client's User-Agent, its first maxUserAgent bytes
-// (cut at a character boundary), so that a client cannot make lines of any length.
+// template the path template of the metrics (Template); user_agent is the client's
+// User-Agent, its first maxUserAgent bytes (cut at a character boundary), so that a client
+// cannot make lines of any length.
 func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	l := &h.opts.Logger
 	if l.GetLevel() > zerolog.InfoLevel {
