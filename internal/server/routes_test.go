@@ -301,7 +301,7 @@ func TestGatewayIdentities(t *testing.T) {
 		{Name: "ci", TokenSHA256: inbound.HashToken("ci-token-0123456789"), Identity: "readers"},
 		{Name: "cd", TokenSHA256: inbound.HashToken("cd-token-0123456789")},
 	}
-	srv, _ := serveConfig(t, cfg)
+	srv, logs := serveConfig(t, cfg)
 	waitReady(t, srv)
 	clients := map[string]string{"ci-token-0123456789": otherUser, "cd-token-0123456789": em.UserID()}
 	for round := 0; round < 2; round++ {
@@ -334,6 +334,14 @@ func TestGatewayIdentities(t *testing.T) {
 		client := a.Header.Get("X-Client")
 		if want := clients[client]; want == "" || !strings.Contains(a.Path, want) {
 			t.Errorf("client %.2s: the upstream saw %s", client, a.Path)
+		}
+		if a.Header.Get("Authorization") != "" {
+			t.Error("the client's Authorization reached the upstream")
+		}
+	}
+	for _, secret := range []string{"ci-token-0123456789", "cd-token-0123456789", em.APIKey(), otherKey} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds a secret (%.4s...)", secret)
 		}
 	}
 }
