@@ -56,3 +56,12 @@ func (pc *peerChain) verify(pool *x509.CertPool) ([][]*x509.Certificate, error) 
 	}
 	return certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: pc.name})
 }
+
+// caName names what the upstream's chain is verified against: upstream.ca_file, or for a
+// generic route without one the system roots.
+func caName(cfg *config.Config) string {
+	if cfg.Upstream.CAFile == "" {
+		return "the system roots"
+	}
+	return cfg.Upstream.CAFile
+}

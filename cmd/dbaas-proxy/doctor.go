@@ -80,7 +80,7 @@ func (d *doctor) runAll(ctx context.Context, sys system) error {
 
 func (d *doctor) run(ctx context.Context, sys system) {
 	pool, err := upstream.ReadCA(d.cfg.Upstream.CAFile)
-	if !d.check("ca_file", err, d.cfg.Upstream.CAFile) {
+	if !d.check("ca_file", err, caName(d.cfg)) {
 		return
 	}
 	if !d.handshake(ctx, pool) {
@@ -138,9 +138,9 @@ func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 	}
 	verified, err := pc.verify(pool)
 	if err != nil {
-		err = fmt.Errorf("the chain does not verify against %s for %q: %w", d.cfg.Upstream.CAFile, pc.name, err)
+		err = fmt.Errorf("the chain does not verify against %s for %q: %w", caName(d.cfg), pc.name, err)
 	}
-	if !d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", d.cfg.Upstream.CAFile, pc.name, tls.VersionName(pc.state.Version))) {
+	if !d.check("tls", err, fmt.Sprintf("verified against %s for %q, %s", caName(d.cfg), pc.name, tls.VersionName(pc.state.Version))) {
 		return false
 	}
 	if pins := d.cfg.Upstream.Pins; len(pins) > 0 {

@@ -52,9 +52,9 @@ func printPins(ctx context.Context, sys system, cfg *config.Config) error {
 		fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
 	}
 	if _, err := pc.verify(pool); err != nil {
-		fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", cfg.Upstream.CAFile, pc.name, err)
+		fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", caName(cfg), pc.name, err)
 	} else {
-		fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
+		fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", caName(cfg), pc.name)
 	}
 	if data, err := os.ReadFile(cfg.Upstream.CAFile); err == nil {
 		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
