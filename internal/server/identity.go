@@ -42,6 +42,7 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 	id.tokens = tokensource.NewCached(src, tokensource.CachedOptions{
 		Logger:             a.log.With().Str("identity", name).Logger(),
 		MinRefreshInterval: rc.Auth.MinRefreshInterval,
+		ExchangeTimeout:    rc.Auth.Timeout,
 		OnSuppressed:       func(cause string) { a.metrics.TokenSuppressed(name, cause) },
 		OnExchange: func(_ tokensource.Token, err error) {
 			a.metrics.TokenExchange(name, rc.Auth.Source, exchangeResult(err))
