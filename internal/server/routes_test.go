@@ -154,7 +154,8 @@ func TestRoutesReachTheirOwnUpstream(t *testing.T) {
 	emA.AddAPIKey(newKey, emA.UserID())
 	testkit.WriteFile(t, dir, "a.key", newKey)
 	srv.Reload()
-	waitReady(t, srv)
+	ida := srv.routes[0].ident
+	eventually(t, "a new token for ida", func() bool { return ida.tokens.Status().Fingerprint != before["ida"] })
 	if code, _ := get(t, routeURL(srv, "dallas", "/api/v3/me/services")); code != 200 {
 		t.Fatalf("dallas after the rotation: %d", code)
 	}
