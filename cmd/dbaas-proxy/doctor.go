@@ -193,11 +193,18 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 
 // printConfig prints the configuration in force, each value set by the file, a variable or a
 // flag marked with where it came from. It holds paths and hashes, never a secret: the key
-// lives in its file, its command's output or the environment, and client tokens only as
-// SHA-256.
+// lives in its file, its command's output or the environment, client tokens only as SHA-256,
+// and upstream.proxy_url's password as ***.
 func (d *doctor) printConfig() {
+	shown := *d.cfg
+	shown.Routes = append([]config.Route(nil), d.cfg.Routes...)
+	for _, up := range append([]*config.UpstreamConfig{&shown.Upstream}, routeUpstreams(shown.Routes)...) {
+		if u, err := url.Parse(up.ProxyURL); err == nil && up.ProxyURL != "" {
+			up.ProxyURL = upstream.Redact(u)
+		}
+	}
 	var root yaml.Node
-	if err := root.Encode(d.cfg); err != nil {
+	if err := root.Encode(&shown); err != nil {
 		return
 	}
 	annotate(&root, "", d.cfg)
@@ -208,6 +215,15 @@ func (d *doctor) printConfig() {
 		return
 	}
 	fmt.Fprintf(d.out, "\nconfiguration in force (unmarked values are defaults):\n%s", indent(b.String(), "  "))
+}
+
+// routeUpstreams are the upstream blocks of routes.
+func routeUpstreams(routes []config.Route) []*config.UpstreamConfig {
+	out := make([]*config.UpstreamConfig, len(routes))
+	for i := range routes {
+		out[i] = &routes[i].Upstream
+	}
+	return out
 }
 
 // scalars reports whether the sequence n holds only scalars.

@@ -111,3 +111,15 @@ func TestPinsAndDoctorSendTheServerName(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorRedactsRouteProxyPasswords: the configuration doctor prints shows no route's
+// upstream.proxy_url password.
+func TestDoctorRedactsRouteProxyPasswords(t *testing.T) {
+	dir := t.TempDir()
+	config := testkit.WriteFile(t, dir, "config.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://127.0.0.1:2\", ca_file: "+
+		filepath.Join(dir, "ca.pem")+", proxy_url: \"http://user:s3cret-pass@127.0.0.1:3\"}}\n")
+	_, out, errOut := opsRun(t, "", "doctor", "-config", config)
+	if strings.Contains(out+errOut, "s3cret-pass") || !strings.Contains(out, "proxy_url") {
+		t.Errorf("doctor shows the proxy password, or no proxy_url:\n%s%s", out, errOut)
+	}
+}

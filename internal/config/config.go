@@ -13,6 +13,7 @@ package config
 
 import (
 	"crypto/x509"
+	"net/url"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
@@ -91,6 +92,9 @@ type UpstreamConfig struct {
 	Pins []string `yaml:"pins"`
 	// API is APIDBaaS or APIGeneric (any IBM Cloud API taking an IAM token).
 	API string `yaml:"api"`
+	// ProxyURL is the http:// or https:// proxy reached with CONNECT for the upstream and
+	// IAM; "" means a direct connection.
+	ProxyURL string `yaml:"proxy_url"`
 }
 
 // AuthConfig says how to obtain and attach the access token.
@@ -148,7 +152,7 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
 		ShutdownDelay:   0,
-		Upstream: UpstreamConfig{Timeout: 60 * time.Second, MaxConns: upstream.DefaultMaxConns,
+		Upstream: UpstreamConfig{Timeout: upstream.DefaultTimeout, HTTP2: true, MaxConns: upstream.DefaultMaxConns,
 			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout, API: APIDBaaS},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",
@@ -177,9 +181,20 @@ func Defaults() Config {
 func (c *Config) UpstreamOptions(pool *x509.CertPool) upstream.Options {
 	u := c.Upstream
 	return upstream.Options{
-		CAPool: pool, ServerName: u.ServerName, HTTP2: u.HTTP2, Timeout: u.Timeout,
+		CAPool: pool, ServerName: u.ServerName, HTTP1Only: !u.HTTP2, Timeout: u.Timeout,
 		MaxConns: u.MaxConns, MaxIdleConns: u.MaxIdleConns, IdleTimeout: u.IdleTimeout, Pins: u.Pins,
+		ProxyURL: c.UpstreamProxy(),
 	}
+}
+
+// UpstreamProxy returns upstream.proxy_url parsed, or nil when it is unset (Validate has
+// checked it).
+func (c *Config) UpstreamProxy() *url.URL {
+	if c.Upstream.ProxyURL == "" {
+		return nil
+	}
+	u, _ := url.Parse(c.Upstream.ProxyURL)
+	return u
 }
 
 // UpstreamURL returns the base URL of the DBaaS Manager: upstream.url, or the public host

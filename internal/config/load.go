@@ -160,6 +160,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		d.sequence(n, v, key)
 	case t.Kind() == reflect.Pointer: // routes[].auth: nil when absent
 		v.Set(reflect.New(t.Elem()))
+		v.Elem().Set(itemDefault(t.Elem()))
 		d.value(n, v.Elem(), key)
 	default: // maps and the like: yaml.v3's own decoding, its message kept
 		if err := n.Decode(v.Addr().Interface()); err != nil {
@@ -217,6 +218,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		sub := fmt.Sprintf("%s[%d]", key, i)
+		out.Index(i).Set(itemDefault(v.Type().Elem()))
 		d.origins[sub] = origin{source: at(d.file, item.Line), line: item.Line}
 		d.value(item, out.Index(i), sub)
 	}

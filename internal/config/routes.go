@@ -109,7 +109,8 @@ func (c *Config) view(route, listen string, up UpstreamConfig, ident string, aut
 	return &v
 }
 
-// filled returns v with every zero field set to its value in def: zero means the default.
+// filled returns v with every zero field set to its value in def: zero means the default
+// (but for booleans, whose false is a value).
 func filled[T any](v, def T) T {
 	fill(reflect.ValueOf(&v).Elem(), reflect.ValueOf(def))
 	return v
@@ -119,13 +120,29 @@ func fill(v, def reflect.Value) {
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Field(i)
 		switch {
-		case !f.CanSet():
+		case !f.CanSet() || f.Kind() == reflect.Bool: // false is said, not left out
 		case f.Kind() == reflect.Struct:
 			fill(f, def.Field(i))
 		case f.IsZero() || f.Kind() == reflect.Slice && f.Len() == 0:
 			f.Set(def.Field(i))
 		}
 	}
+}
+
+// itemDefault is what a new item of type t starts from before it is decoded: its keys'
+// defaults for a route, an identity or an auth block (so that a key left out, a true boolean
+// too, is its default), else the zero value.
+func itemDefault(t reflect.Type) reflect.Value {
+	d := Defaults()
+	switch t {
+	case reflect.TypeOf(Route{}):
+		return reflect.ValueOf(Route{Upstream: d.Upstream})
+	case reflect.TypeOf(Identity{}):
+		return reflect.ValueOf(Identity{AuthConfig: d.Auth})
+	case reflect.TypeOf(AuthConfig{}):
+		return reflect.ValueOf(d.Auth)
+	}
+	return reflect.Zero(t)
 }
 
 // fillDefaults sets every zero key to its default, but admin.listen, where "" means off.

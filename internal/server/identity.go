@@ -67,7 +67,7 @@ func newIdentity(rc *config.Config, opts Options) (*identity, tokensource.Source
 		return nil, nil, err
 	}
 	o := rc.UpstreamOptions(pool)
-	o.MaxConns, o.Timeout, o.HTTP2 = 2, rc.Auth.Timeout, false
+	o.MaxConns, o.Timeout, o.HTTP1Only = 2, rc.Auth.Timeout, true
 	if rc.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's name or pins
 		o.ServerName, o.Pins = "", nil
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
@@ -50,9 +51,13 @@ func (id *identity) reload(a *Server) {
 			id.tokens.Reset()
 		}
 	}
+	pins := id.cfg.Upstream.Pins
+	if id.cfg.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's pins
+		pins = nil
+	}
 	if pool, err := tokenCA(id.cfg); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
-	} else if err := id.tr.Reload(pool, id.tr.Options().Pins); err != nil {
+	} else if err := id.tr.Reload(pool, pins); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
 	}
 }

@@ -38,6 +38,9 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	if r.upstream, err = upstream.New(rc.UpstreamOptions(pool)); err != nil {
 		return nil, err
 	}
+	if u := rc.UpstreamProxy(); u != nil {
+		a.log.Info().Str("route", rc.RouteName).Str("proxy_url", upstream.Redact(u)).Msg("the upstream and IAM are reached through a proxy")
+	}
 	if r.ident, err = a.identity(rc); err != nil {
 		return nil, err
 	}
@@ -57,12 +60,13 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 		return nil, err
 	}
 	ph, err := proxy.New(proxy.Options{
-		Upstream:  r.base,
-		Transport: a.tokenTransport(rc, r, clients),
-		CAFile:    rc.Upstream.CAFile,
-		Timeout:   rc.Upstream.Timeout,
-		Logger:    a.log,
-		Guard:     r.guard.Wrap, ClientName: inbound.ClientName,
+		Upstream:         r.base,
+		Transport:        a.tokenTransport(rc, r, clients),
+		CAFile:           rc.Upstream.CAFile,
+		Timeout:          rc.Upstream.Timeout,
+		WriteIdleTimeout: a.cfg.Inbound.Limits().WriteIdleTimeout,
+		Logger:           a.log,
+		Guard:            r.guard.Wrap, ClientName: inbound.ClientName,
 		Route: rc.RouteName, Generic: rc.Upstream.API == config.APIGeneric,
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)

@@ -188,6 +188,9 @@ func (a *Server) ready(route string) (bool, string) {
 		}
 		found = true
 		ok, why := r.ident.tokens.Status().Ready(time.Now())
+		if r.upstream.Saturated() {
+			ok, why = false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
+		}
 		if why != "" && (len(a.routes) > 1 || route != "") {
 			why = "route " + r.cfg.RouteName + ": " + why
 		}
