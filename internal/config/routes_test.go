@@ -39,6 +39,13 @@ func TestRoutesConfig(t *testing.T) {
 		r.Auth.RefreshOn[0] != 401 || r.Listen != "127.0.0.1:20000" {
 		t.Errorf("a route's zero keys are not their defaults: %+v %+v", r.Upstream, r.Auth)
 	}
+	if !routes[0].Upstream.HTTP2 {
+		t.Error("a route without http2 does not take its default")
+	}
+	off, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://h:1\", ca_file: /ca, http2: false}}\n"))
+	if err != nil || off.RouteConfigs()[0].Upstream.HTTP2 {
+		t.Errorf("a route's http2: false is not kept (%v)", err)
+	}
 	if rc := cfg.ForIdentity("readers"); rc == nil || rc.IdentityName != "readers" || rc.Auth.Source != SourceIAM {
 		t.Errorf("ForIdentity(readers) = %+v", rc)
 	}
