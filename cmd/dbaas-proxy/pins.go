@@ -6,9 +6,9 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
@@ -56,7 +56,7 @@ func printPins(ctx context.Context, sys system, cfg *config.Config) error {
 	} else {
 		fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", caName(cfg), pc.name)
 	}
-	if data, err := os.ReadFile(cfg.Upstream.CAFile); err == nil {
+	if data, err := files.Read("upstream.ca_file", cfg.Upstream.CAFile, files.MaxConfig); err == nil && cfg.Upstream.CAFile != "" {
 		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
 		for rest := data; ; {
 			var block *pem.Block

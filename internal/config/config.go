@@ -173,6 +173,7 @@ func Defaults() Config {
 			MaxHeaderBytes:        inbound.DefaultMaxHeaderBytes,
 			ReadHeaderTimeout:     inbound.DefaultReadHeaderTimeout,
 			IdleTimeout:           inbound.DefaultIdleTimeout,
+			MinBodyRate:           inbound.DefaultMinBodyRate,
 		},
 	}
 }

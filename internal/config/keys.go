@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -178,6 +179,12 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 		return out, ""
 	case reflect.String: // as it is, even "null" or "a: b"
 		v.SetString(s)
+		return v, ""
+	}
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText([]byte(s)); err != nil {
+			return v, err.Error()
+		}
 		return v, ""
 	}
 	n := yaml.Node{Kind: yaml.ScalarNode, Value: s}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // Error is one configuration problem: its key, where the value came from, what is wrong and
@@ -47,9 +47,9 @@ func Resolve(src Sources) (*Config, error) {
 	cfg := Defaults()
 	var decodeErrs []error
 	if src.File != "" {
-		data, err := os.ReadFile(src.File)
+		data, err := files.Read("-config", src.File, files.MaxConfig)
 		if err != nil {
-			return nil, &Error{Source: src.File, Problem: "cannot read the config file: " + errors.Unwrap(err).Error()}
+			return nil, &Error{Source: src.File, Problem: "cannot read the config file: " + err.Error()}
 		}
 		c, d, err := decode(src.File, data)
 		if err != nil {
@@ -110,6 +110,10 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 		}
 		return nil, nil, syntaxError(file, err)
 	}
+	if budget := countNodes(&root, maxNodes); budget < 0 {
+		return nil, nil, &Error{Source: file, Problem: fmt.Sprintf("the file expands to more than %d YAML nodes "+
+			"(aliases, *name, repeat what they point to)", maxNodes), Hint: "write the values out instead of nesting aliases"}
+	}
 	var second yaml.Node
 	if err := dec.Decode(&second); err == nil {
 		return nil, nil, &Error{Source: at(file, second.Line), Line: second.Line,
@@ -132,6 +136,26 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 	}
 	d.value(doc, reflect.ValueOf(&cfg).Elem(), "")
 	return &cfg, d, nil
+}
+
+// maxNodes caps the nodes of a config file with its aliases expanded: a few nested aliases
+// (a "billion laughs") would otherwise take minutes and gigabytes to decode.
+const maxNodes = 100_000
+
+// countNodes subtracts the nodes of n, aliases expanded, from budget and returns what is left;
+// it stops below zero, so it costs at most budget steps.
+func countNodes(n *yaml.Node, budget int) int {
+	budget--
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return countNodes(n.Alias, budget)
+	}
+	for _, c := range n.Content {
+		if budget < 0 {
+			break
+		}
+		budget = countNodes(c, budget)
+	}
+	return budget
 }
 
 // decoder decodes a YAML node tree into a Config, collecting every problem.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -17,7 +19,7 @@ func (a *Server) Reload() { a.reload("reload requested") }
 func (a *Server) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	if a.stopping.Load() || a.closed {
+	if a.stopping.Load() || a.closed.Load() {
 		return
 	}
 	_ = sdnotify.Reloading()
@@ -46,7 +48,7 @@ func (id *identity) reload(a *Server) {
 	if id.keys != nil { // trusted_profile has none: its CR token file is read at every exchange
 		if changed, err := id.keys.reload(); err != nil {
 			log.Error().Err(err).Msg("keeping the old API key")
-		} else if changed {
+		} else if changed && !a.closed.Load() {
 			log.Info().Str("api_key_source", id.keys.source()).Msg("the API key changed; fetching a new token")
 			id.tokens.Reset()
 		}
@@ -60,4 +62,25 @@ func (id *identity) reload(a *Server) {
 	} else if err := id.tr.Reload(pool, pins); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
 	}
+}
+
+// SetClients applies inbound.clients and admin.clients of cfg, the configuration read again
+// on SIGHUP, so that a removed token is refused from the next request on; other changes take a
+// restart, a client's new identity too. Invalid client lists are refused whole and the old
+// ones kept.
+func (a *Server) SetClients(cfg *config.Config) error {
+	for _, cl := range cfg.Inbound.Clients {
+		for _, r := range a.routes {
+			if cl.Identity != "" && r.clients[cl.Identity] == nil {
+				return fmt.Errorf("inbound.clients: the identity %s of client %s is new: a new identity takes a restart", cl.Identity, cl.Name)
+			}
+		}
+	}
+	for _, r := range a.routes {
+		if err := r.guard.SetClients(cfg.Inbound.Clients); err != nil {
+			return err
+		}
+	}
+	a.admins.Set(cfg.Admin.Clients)
+	return nil
 }

@@ -21,6 +21,7 @@ type route struct {
 	upstream *upstream.Transport
 	ident    *identity
 	guard    *inbound.Guard
+	clients  map[string]*tokensource.Cached // gateway clients' identities, by name
 	handler  http.Handler
 }
 
@@ -44,16 +45,16 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	if r.ident, err = a.identity(rc); err != nil {
 		return nil, err
 	}
-	clients := map[string]*tokensource.Cached{} // gateway clients' identities, by name
+	r.clients = map[string]*tokensource.Cached{}
 	for _, cl := range a.cfg.Inbound.Clients {
-		if cl.Identity == "" || clients[cl.Identity] != nil {
+		if cl.Identity == "" || r.clients[cl.Identity] != nil {
 			continue
 		}
 		id, err := a.identity(rc.WithIdentity(cl.Identity))
 		if err != nil {
 			return nil, err
 		}
-		clients[cl.Identity] = id.tokens
+		r.clients[cl.Identity] = id.tokens
 	}
 	r.guard, err = inbound.New(a.cfg.Inbound, inbound.Options{Listen: rc.Listen, Logger: a.log, OnReject: func(reason string) { a.metrics.Reject(rc.RouteName, reason) }})
 	if err != nil {
@@ -61,7 +62,7 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	}
 	ph, err := proxy.New(proxy.Options{
 		Upstream:         r.base,
-		Transport:        a.tokenTransport(rc, r, clients),
+		Transport:        a.tokenTransport(rc, r),
 		CAFile:           rc.Upstream.CAFile,
 		Timeout:          rc.Upstream.Timeout,
 		WriteIdleTimeout: a.cfg.Inbound.Limits().WriteIdleTimeout,
@@ -85,7 +86,7 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 
 // tokenTransport is the token-attaching transport of route r over its upstream pool: the
 // token of the route's identity, or in gateway mode of the client's (inbound.ClientIdentity).
-func (a *Server) tokenTransport(rc *config.Config, r *route, clients map[string]*tokensource.Cached) *tokensource.Transport {
+func (a *Server) tokenTransport(rc *config.Config, r *route) *tokensource.Transport {
 	header := rc.Auth.HeaderName()
 	if rc.Upstream.API == config.APIGeneric {
 		header = "authorization"
@@ -101,8 +102,8 @@ func (a *Server) tokenTransport(rc *config.Config, r *route, clients map[string]
 			a.metrics.Replay(rc.RouteName)
 		},
 	}
-	if len(clients) > 0 {
-		t.Caches = func(ctx context.Context) *tokensource.Cached { return clients[inbound.ClientIdentity(ctx)] }
+	if len(r.clients) > 0 {
+		t.Caches = func(ctx context.Context) *tokensource.Cached { return r.clients[inbound.ClientIdentity(ctx)] }
 	}
 	return t
 }

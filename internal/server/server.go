@@ -28,6 +28,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -58,8 +59,10 @@ type Server struct {
 	stopping   atomic.Bool
 	classes    [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
+	admins *inbound.Bearer // admin.clients, set again on SIGHUP
+	closed atomic.Bool     // the token sources are closed: reloads do nothing
+
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
-	closed   bool       // under reloadMu: the token sources are closed, reloads do nothing
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
@@ -77,7 +80,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.FilePollInterval <= 0 {
 		opts.FilePollInterval = 10 * time.Second
 	}
-	a := &Server{cfg: cfg, opts: opts, log: opts.Logger}
+	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, admins: inbound.NewBearer(cfg.Admin.Clients)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
@@ -99,7 +102,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
 		Token: first.ident.tokens.Status, Routes: a.routeStates, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
+		Listen: cfg.Admin.Listen, Clients: a.admins,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
 	return a, nil
