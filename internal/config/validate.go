@@ -88,8 +88,8 @@ func (c *Config) validateRanges(add func(key, format string, args ...any)) {
 	for _, k := range Keys() {
 		v, _ := c.field(k.Name)
 		hi, ok := maxima[k.Name]
-		if k.Name == "auth.max_replay_bytes" && v.Int() == -1 {
-			continue // never replay a body: said explicitly
+		if k.Name == "auth.max_replay_bytes" && v.Int() < 0 {
+			continue // -1 never replays a body; validateAuth refuses the rest
 		}
 		switch n := v.Int; {
 		case v.Type() == durationType && (n() < 0 || n() > maxDuration):

@@ -22,6 +22,7 @@ func TestPackageGraph(t *testing.T) {
 		"cmd/dbaas-proxy":    {"internal/admin", "internal/config", "internal/configerr", "internal/emulator", "internal/inbound", "internal/memlimit", "internal/server", "internal/upstream", "tokensource"},
 		"cmd/dbaas-emulator": {"internal/emulator"},
 	}
+	const leaf = "internal/files" // its doc: every package may import it, and it imports none
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}:{{join .Imports \" \"}}", mod+"cmd/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
@@ -36,7 +37,7 @@ func TestPackageGraph(t *testing.T) {
 		for _, imp := range strings.Fields(imports) {
 			if dep, ok := strings.CutPrefix(imp, mod); ok {
 				deps[pkg] = append(deps[pkg], dep)
-				if !slices.Contains(allowed[pkg], dep) {
+				if dep != leaf && !slices.Contains(allowed[pkg], dep) || pkg == leaf {
 					t.Errorf("%s imports %s, which its package doc does not allow", pkg, dep)
 				}
 			}
