@@ -459,3 +459,19 @@ func TestRoutesStopAcceptingTogether(t *testing.T) {
 	default:
 	}
 }
+
+// TestSetClientsRefusesANewIdentity: client lists read again on SIGHUP may not give a client an
+// identity the server has no cache for (it would silently act as the route's identity).
+func TestSetClientsRefusesANewIdentity(t *testing.T) {
+	dir := t.TempDir()
+	em, ca := startEmulator(t, dir, "a", emulator.Options{})
+	key := testkit.WriteFile(t, dir, "a.key", em.APIKey())
+	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", key), dbaasIdentity("readers", key)}, routeTo("gw", em.URL(), ca, "ops"))
+	cfg.Inbound.Clients = []inbound.Client{{Name: "ci", TokenSHA256: inbound.HashToken("ci-token-0123456789")}}
+	srv, _ := serveConfig(t, cfg)
+	next := *cfg
+	next.Inbound.Clients = []inbound.Client{{Name: "ci", TokenSHA256: inbound.HashToken("ci-token-0123456789"), Identity: "readers"}}
+	if err := srv.SetClients(&next); err == nil || !strings.Contains(err.Error(), "takes a restart") {
+		t.Errorf("SetClients = %v", err)
+	}
+}
