@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -46,8 +47,9 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if st != nil {
 		ev.Str("request_id", st.rec.ID)
+		st.rec.Error, st.rec.Fault = msg, cause.Kind(err)
 	}
-	ev.Int("status", status).Err(err).Msg("request failed")
+	ev.Int("status", status).Str("reason", msg).Err(err).Msg("request failed")
 	jsonerr.Write(w, status, msg)
 }
 
@@ -104,8 +106,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 	xe, _ := errors.AsType[*tokensource.ExchangeError](nt)
 	switch {
 	case xe != nil && xe.Rejected():
-		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
-			"; check the credential (auth.api_key_file, DBAAS_API_KEY or auth.source)"
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) + "; " + cause.Fix[cause.Rejected]
 	case xe != nil && xe.Status != 0:
 		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
 			"; dbaas-proxy retries with backoff, try again later"

@@ -12,8 +12,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// setupPins is `dbaas-proxy pins`: the SPKI pins of the chain the upstream sends and of the CA
-// file, in the form upstream.pins takes, so that a user can copy them.
+// setupPins is `dbaas-proxy pins`: the SPKI pins of the chain each upstream sends and of its
+// CA file, in the form upstream.pins takes, so that a user can copy them.
 func setupPins(fs *flag.FlagSet) runFunc {
 	cf := addConfigFlags(fs)
 	return func(ctx context.Context, sys system, _ []string) error {
@@ -35,7 +35,7 @@ func setupPins(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// printPins prints the pins of the chain that the upstream of rc sends and of its CA file.
+// printPins prints the pins of the chain that the upstream of cfg sends and of its CA file.
 func printPins(ctx context.Context, sys system, cfg *config.Config) error {
 	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
@@ -56,17 +56,23 @@ func printPins(ctx context.Context, sys system, cfg *config.Config) error {
 	} else {
 		fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", caName(cfg), pc.name)
 	}
-	if data, err := files.Read("upstream.ca_file", cfg.Upstream.CAFile, files.MaxConfig); err == nil && cfg.Upstream.CAFile != "" {
+	if cfg.Upstream.CAFile != "" {
 		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
-		for rest := data; ; {
-			var block *pem.Block
-			if block, rest = pem.Decode(rest); block == nil {
-				break
-			}
-			if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
-				fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
-			}
+		for _, c := range fileCerts(cfg.Upstream.CAFile) {
+			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
 		}
 	}
 	return nil
+}
+
+// fileCerts are the certificates of the PEM file at path; none when it cannot be read.
+func fileCerts(path string) []*x509.Certificate {
+	var certs []*x509.Certificate
+	data, _ := files.Read("upstream.ca_file", path, files.MaxConfig)
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
+			certs = append(certs, c)
+		}
+	}
+	return certs
 }

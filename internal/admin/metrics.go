@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
@@ -19,13 +20,6 @@ const namespace = "dbaas_proxy"
 // maxSeries bounds the cached (method, code, template) combinations; beyond it new templates are
 // counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
 const maxSeries = 4096
-
-// Exchange results for Metrics.TokenExchange.
-const (
-	ExchangeOK       = "ok"       // a token was obtained
-	ExchangeRejected = "rejected" // the token endpoint refused the API key (400, 401, 403)
-	ExchangeError    = "error"    // any other failure
-)
 
 // durationBuckets covers quick API calls up to long log downloads, in seconds.
 func durationBuckets() []float64 {
@@ -121,7 +115,7 @@ func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time)
 // AddIdentity starts the token metrics of the identity name with the token source (auth.source):
 // its exchange counts at 0 and dbaas_proxy_token_expiry_seconds{identity=name} fed by token.
 func (m *Metrics) AddIdentity(name, source string, token func() tokensource.Status) {
-	for _, r := range []string{ExchangeOK, ExchangeRejected, ExchangeError} {
+	for _, r := range []string{"ok", "rejected", "error"} {
 		m.exchanges.WithLabelValues(name, source, r)
 	}
 	if m.reg != nil {
@@ -250,16 +244,17 @@ func (m *Metrics) RequestDone() {
 	}
 }
 
-// TokenExchange counts one token exchange of the identity and source by result: ExchangeOK,
-// ExchangeRejected or ExchangeError; any other value counts as ExchangeError.
-func (m *Metrics) TokenExchange(identity, source, result string) {
-	if m == nil {
+// TokenExchange counts one token exchange of the identity and source by its error: "ok"
+// (nil), "rejected" (the token endpoint refused the credential, cause.Rejected) or "error".
+func (m *Metrics) TokenExchange(identity, source string, err error) {
+	result := "error"
+	switch {
+	case m == nil:
 		return
-	}
-	switch result {
-	case ExchangeOK, ExchangeRejected:
-	default:
-		result = ExchangeError
+	case err == nil:
+		result = "ok"
+	case cause.Of(err) == cause.Rejected:
+		result = "rejected"
 	}
 	m.exchanges.WithLabelValues(identity, source, result).Inc()
 }

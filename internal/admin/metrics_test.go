@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -97,8 +98,8 @@ func exercise(m *Metrics, rec *proxy.Record) {
 	m.RequestStarted()
 	m.RequestStarted()
 	m.RequestDone()
-	m.TokenExchange("ops", "iam", ExchangeOK)
-	m.TokenExchange("ops", "iam", "bogus")
+	m.TokenExchange("ops", "iam", nil)
+	m.TokenExchange("ops", "iam", errors.New("bogus"))
 	m.Replay("dallas")
 	m.Reject("dallas", "host")
 }
@@ -177,7 +178,7 @@ func TestMetricsNil(t *testing.T) {
 	m.Observe(&proxy.Record{})
 	m.RequestStarted()
 	m.RequestDone()
-	m.TokenExchange("ops", "iam", ExchangeOK)
+	m.TokenExchange("ops", "iam", nil)
 	m.Replay("r")
 	m.Reject("r", "host")
 }

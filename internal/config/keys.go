@@ -201,6 +201,9 @@ func (c *Config) set(key, s, source string) *Error {
 	if !ok {
 		return &Error{Source: source, Key: key, Problem: "unknown key"}
 	}
+	if slices.ContainsFunc(Keys(), func(k Key) bool { return k.Name == key && k.Path }) {
+		s = expandHome(s)
+	}
 	nv, problem := parseScalar(v.Type(), s)
 	if problem != "" {
 		return &Error{Source: source, Key: key, Problem: problem}

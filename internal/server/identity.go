@@ -45,7 +45,7 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 		ExchangeTimeout:    rc.Auth.Timeout,
 		OnSuppressed:       func(cause string) { a.metrics.TokenSuppressed(name, cause) },
 		OnExchange: func(_ tokensource.Token, err error) {
-			a.metrics.TokenExchange(name, rc.Auth.Source, exchangeResult(err))
+			a.metrics.TokenExchange(name, rc.Auth.Source, err)
 		},
 	})
 	if !metered { // one expiry series per identity: its first token endpoint's

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"net"
 	"net/http"
 	"net/url"
 
@@ -71,10 +74,8 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 		Route: rc.RouteName, Generic: rc.Upstream.API == config.APIGeneric,
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)
+			a.health.Observe(rc.RouteName, rec)
 			recent.Add(rec)
-			if c := rec.Status / 100; c >= 1 && c <= 5 {
-				a.classes[c].Add(1)
-			}
 		},
 	})
 	if err != nil {
@@ -106,4 +107,24 @@ func (a *Server) tokenTransport(rc *config.Config, r *route) *tokensource.Transp
 		t.Caches = func(ctx context.Context) *tokensource.Cached { return r.clients[inbound.ClientIdentity(ctx)] }
 	}
 	return t
+}
+
+// probe is the light check of the route's upstream while no request flows: a TLS handshake
+// through upstream.proxy_url (if set), verified against upstream.ca_file.
+func (r *route) probe(ctx context.Context) error {
+	pool, err := upstream.ReadCA(r.cfg.Upstream.CAFile)
+	if err != nil {
+		return err
+	}
+	host := r.base.Host
+	if r.base.Port() == "" {
+		host = net.JoinHostPort(r.base.Hostname(), "443")
+	}
+	raw, err := upstream.Dialer(r.cfg.UpstreamProxy())(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	return tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: cmp.Or(r.cfg.Upstream.ServerName, r.base.Hostname()),
+		MinVersion: tls.VersionTLS12}).HandshakeContext(ctx)
 }

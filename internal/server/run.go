@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
@@ -99,6 +100,13 @@ func (a *Server) Serve(ctx context.Context) error {
 		defer a.watchers.Done()
 		files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") })
 	}()
+	for _, r := range a.routes {
+		a.watchers.Add(1)
+		go func() {
+			defer a.watchers.Done()
+			a.health.Run(bg, r.cfg.RouteName, admin.ProbeInterval, r.probe)
+		}()
+	}
 	// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
 	// start a new exchange), then the token sources (cancelling exchanges in flight), then the
 	// pools.
@@ -119,6 +127,9 @@ func (a *Server) Serve(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
+		return a.stop(s, cleanup)
+	case <-a.quit:
+		a.log.Info().Msg("shutting down: POST /quitquitquit; finishing requests in flight")
 		return a.stop(s, cleanup)
 	case err := <-s.errs:
 		a.stopping.Store(true)

@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -56,8 +57,10 @@ type Server struct {
 	identities []*identity // one per identity name and token endpoint, in order of first use
 	admin      http.Handler
 	metrics    *admin.Metrics
+	health     *admin.Health // the upstream's state per route
+	quit       chan struct{} // closed by POST /quitquitquit
+	quitOnce   sync.Once
 	stopping   atomic.Bool
-	classes    [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
 	admins *inbound.Bearer // admin.clients, set again on SIGHUP
 	closed atomic.Bool     // the token sources are closed: reloads do nothing
@@ -80,13 +83,18 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.FilePollInterval <= 0 {
 		opts.FilePollInterval = 10 * time.Second
 	}
-	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, admins: inbound.NewBearer(cfg.Admin.Clients)}
+	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, admins: inbound.NewBearer(cfg.Admin.Clients), quit: make(chan struct{})}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	a.metrics = admin.NewMetrics(reg, opts.Version, time.Now)
+	names := []string{}
+	for _, rc := range cfg.RouteConfigs() {
+		names = append(names, rc.RouteName)
+	}
+	a.health = admin.NewHealth(reg, time.Now, names...)
 	recent := admin.NewRecent(50)
 	for _, rc := range cfg.RouteConfigs() {
 		r, err := a.newRoute(rc, recent)
@@ -102,22 +110,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
 		Token: first.ident.tokens.Status, Routes: a.routeStates, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Listen: cfg.Admin.Listen, Clients: a.admins,
-		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
+		Listen: cfg.Admin.Listen, Clients: a.admins, AllowedHosts: cfg.Admin.AllowedHosts,
+		Gatherer: reg, Recent: recent,
+		Health: a.health, ProxyListen: first.cfg.Listen, Credential: first.ident.credentialSource(),
+		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
 	return a, nil
-}
-
-// exchangeResult is the result label of a token exchange.
-func exchangeResult(err error) string {
-	var xe *tokensource.ExchangeError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &xe) && xe.Rejected():
-		return "rejected"
-	}
-	return "error"
 }
 
 // routeStates are the routes, then the identities that no route uses (gateway clients'), for
@@ -145,7 +143,7 @@ func (a *Server) Warnings() []string {
 	for _, r := range a.routes {
 		w = append(w, r.guard.Warnings()...)
 	}
-	return append(w, a.cfg.Admin.Warnings()...)
+	return w
 }
 
 // tryRefresh is POST /token/refresh: a refresh of every identity within its refresh budget.
@@ -168,15 +166,6 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 // key. With auth.source trusted_profile it says that no API key is used.
 func (a *Server) APIKeySource() string { return a.routes[0].ident.credentialSource() }
 
-// counts returns the requests served so far by status class, for the status page.
-func (a *Server) counts() map[string]int64 {
-	m := make(map[string]int64, 5)
-	for c := 1; c <= 5; c++ {
-		m[fmt.Sprintf("%dxx", c)] = a.classes[c].Load()
-	}
-	return m
-}
-
 // ready is the readiness check: not shutting down, and a usable token on every route (on the
 // one named by route, when not ""); the reason, or a ready route's warning, names the route
 // when there are several.
@@ -190,7 +179,11 @@ func (a *Server) ready(route string) (bool, string) {
 			continue
 		}
 		found = true
-		ok, why := r.ident.tokens.Status().Ready(time.Now())
+		st := r.ident.tokens.Status()
+		ok, why := st.Ready(time.Now())
+		if kind := cause.Of(st.LastError); !ok && kind != "" {
+			why += " (" + cause.Fix[kind] + ")" // the words the clients' 502 and 503 bodies use
+		}
 		if r.upstream.Saturated() {
 			ok, why = false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
 		}
