@@ -91,22 +91,7 @@ func (a *Server) Serve(ctx context.Context) error {
 		s.serve(s.admin, s.adminL, false)
 	}
 	bg, stopBG := context.WithCancel(context.Background())
-	for _, id := range a.identities {
-		id.tokens.Start()
-	}
-	files := a.watchedFiles()
-	a.watchers.Add(1)
-	go func() {
-		defer a.watchers.Done()
-		files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") })
-	}()
-	for _, r := range a.routes {
-		a.watchers.Add(1)
-		go func() {
-			defer a.watchers.Done()
-			a.health.Run(bg, r.cfg.RouteName, admin.ProbeInterval, r.probe)
-		}()
-	}
+	a.startBackground(bg)
 	// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
 	// start a new exchange), then the token sources (cancelling exchanges in flight), then the
 	// pools.
@@ -136,6 +121,19 @@ func (a *Server) Serve(ctx context.Context) error {
 		s.shutdown(time.Second)
 		cleanup()
 		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// startBackground starts what runs beside the servers until bg ends: the token sources'
+// refreshes, the file watcher and each route's upstream probe.
+func (a *Server) startBackground(bg context.Context) {
+	for _, id := range a.identities {
+		id.tokens.Start()
+	}
+	files := a.watchedFiles()
+	a.watchers.Go(func() { files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") }) })
+	for _, r := range a.routes {
+		a.watchers.Go(func() { a.health.Run(bg, r.cfg.RouteName, admin.ProbeInterval, r.probe) })
 	}
 }
 
