@@ -100,8 +100,14 @@ func (d *doctor) run(ctx context.Context, sys system) {
 			fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
 		}
 	}
+	// NewTokenSource reads the API key, or for trusted_profile only the IAM CA (the CR token is
+	// read at the exchange).
+	check := "api_key"
+	if d.cfg.Auth.Source == config.SourceTrustedProfile {
+		check = "iam_setup"
+	}
 	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
-	if !d.check(credentialCheck(d.cfg), err, "found") {
+	if !d.check(check, err, "found") {
 		return
 	}
 	defer closeFn()

@@ -26,15 +26,6 @@ func sourceDetail(cfg *config.Config) string {
 	return "dbaas: the API key is exchanged at the DBaaS Manager (" + a.TokenPath + ")"
 }
 
-// credentialCheck names doctor's check of the credential that NewTokenSource reads: the API
-// key, or for trusted_profile only the IAM CA (the CR token is read at the exchange).
-func credentialCheck(cfg *config.Config) string {
-	if cfg.Auth.Source == config.SourceTrustedProfile {
-		return "iam_setup"
-	}
-	return "api_key"
-}
-
 // setToken attaches the token as the proxy does: in auth.header, by source by default.
 func setToken(h http.Header, cfg *config.Config, token string) {
 	if cfg.Auth.HeaderName() == "authorization" {

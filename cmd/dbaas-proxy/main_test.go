@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -118,14 +119,21 @@ func newEnv(t *testing.T, extra string) *env {
 	return e
 }
 
+// freeAddr returns a loopback address that is free now, for a listener the code under test opens
+// itself. It is released before use, so it is drawn at random from below the ephemeral port ranges
+// (Linux 32768-60999, Windows and macOS 49152-65535): a port 0 listener or an outbound connection in
+// a test package running in parallel cannot take it in between, as it could a port from ":0".
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20001+rand.IntN(11999)))
+		if err == nil {
+			defer l.Close()
+			return l.Addr().String()
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20001-31999 after 100 tries")
+	return ""
 }
 
 // get is testkit.Get: GET on a new connection.

@@ -21,10 +21,8 @@ const namespace = "dbaas_proxy"
 // counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
 const maxSeries = 4096
 
-// durationBuckets covers quick API calls up to long log downloads, in seconds.
-func durationBuckets() []float64 {
-	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
-}
+// durationBuckets covers quick API calls up to long log downloads, in seconds. Read-only.
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 // Metrics holds dbaas-proxy's Prometheus collectors. Its methods are safe for concurrent use and
 // do nothing on a nil *Metrics. No label ever carries a secret or a raw path.
@@ -75,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time)
 		return prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}
 	}
 	hist := func(name, help string) prometheus.HistogramOpts {
-		return prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: durationBuckets()}
+		return prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: durationBuckets}
 	}
 	m := &Metrics{
 		reg: reg, now: now,
@@ -147,7 +145,7 @@ func (m *Metrics) Observe(rec *proxy.Record) {
 	if m == nil || rec == nil {
 		return
 	}
-	s := m.series(seriesKey{route: rec.Route, method: normMethod(rec.Method), code: rec.Status, template: normTemplate(rec.Template)})
+	s := m.series(seriesKey{route: rec.Route, method: normMethod(rec.Method), code: rec.Status, template: rec.Template})
 	s.requests.Inc()
 	s.duration.Observe(rec.Duration.Seconds())
 	if rec.UpstreamDuration > 0 {
@@ -207,19 +205,11 @@ func normMethod(method string) string {
 	return "OTHER"
 }
 
-// normTemplate keeps a path template and maps anything that is not one to "other".
-func normTemplate(t string) string {
-	if t == "" || t[0] != '/' {
-		return "other"
-	}
-	return t
-}
-
-// isTemplate reports whether t looks like a path template rather than a raw path: it must not
-// hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
+// isTemplate reports whether t looks like a path template rather than a raw path: it must start
+// with a slash and must not hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
 // UUIDs are), nor a query. Checked once per new series, not per request.
 func isTemplate(t string) bool {
-	if strings.ContainsAny(t, "?#") {
+	if t == "" || t[0] != '/' || strings.ContainsAny(t, "?#") {
 		return false
 	}
 	for seg := range strings.SplitSeq(t, "/") {
