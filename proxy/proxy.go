@@ -47,6 +47,11 @@ type Options struct {
 	ClientName func(context.Context) string
 	// Now is the clock of the access record's times and durations; nil means time.Now.
 	Now func() time.Time
+	// Route names the route this handler serves, for the access line and Record.Route.
+	Route string
+	// Generic forwards every path (any API taking the token, not the DBaaS Manager): no local
+	// token endpoint, no /me/ rewrite, no 404 outside /api/.
+	Generic bool
 	// WriteIdleTimeout (inbound.write_idle_timeout) cuts a response the client reads no byte
 	// of for that long, which frees its upstream connection. Zero means 30 s.
 	WriteIdleTimeout time.Duration
@@ -100,7 +105,7 @@ func New(opts Options) (*Handler, error) {
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: requestID(r), Method: r.Method,
-		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}}
+		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr, Route: h.opts.Route}}
 	rec := &st.rec
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)
