@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -90,7 +89,6 @@ func New(opts Options) (*Handler, error) {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
 		Transport:    opts.Transport,
-		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
 	}
@@ -162,12 +160,3 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 // statusAborted is recorded (never sent) for a response the proxy had to abort mid-body,
 // following nginx's habit of logging 499 for a client that went away.
 const statusAborted = 499
-
-// bufferPool is the ReverseProxy's pool of copy buffers, so that streaming a response does
-// not allocate a new 32 KiB buffer per request.
-type bufferPool struct{}
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(copyBuffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
