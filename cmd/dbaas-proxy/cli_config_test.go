@@ -22,7 +22,7 @@ import (
 // TestConfigProblemsThroughBinary: every problem at once, each naming its key, where the value
 // came from and the fix; exit 2.
 func TestConfigProblemsThroughBinary(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	good := "upstream:\n  url: https://127.0.0.1:1\n  ca_file: " + filepath.Join(dir, "ca.pem") + "\n"
 	typeErrs := testkit.WriteFile(t, dir, "types.yaml", good+"  timeout: 60\nlistn: x\nlog:\n  level: loud\n")
 	list := testkit.WriteFile(t, dir, "list.yaml", "- listen: x\n")
@@ -78,7 +78,7 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 	key := e.em.APIKey()
 	base := strings.Replace(mustRead(t, e.config), "  api_key_file: "+e.keyFile+"\n", "", 1)
 	noKey := testkit.WriteFile(t, e.dir, "nokey.yaml", base)
-	keyDir := t.TempDir()
+	keyDir := testkit.TempDir(t)
 	bare := testkit.WriteFile(t, keyDir, "bare", key+"\n")
 	cmdCfg := testkit.WriteFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: [cat, "+bare+"]\n", 1))
 	tests := []struct {

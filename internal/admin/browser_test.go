@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit/headless"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
@@ -43,7 +44,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	shot := filepath.Join(t.TempDir(), "status-page.png")
+	shot := filepath.Join(testkit.TempDir(t), "status-page.png")
 	if err := os.WriteFile(shot, png, 0o600); err != nil {
 		t.Fatal(err)
 	}

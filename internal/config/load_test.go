@@ -33,7 +33,7 @@ func problems(t *testing.T, err error) map[string]*Error {
 // TestTypeErrorsNameKeyAndFix: each type error names the key, the line and the fix, and none
 // hides the others, nor the unknown keys, nor the value errors.
 func TestTypeErrorsNameKeyAndFix(t *testing.T) {
-	p := testkit.WriteFile(t, t.TempDir(), "c.yaml", minimal+
+	p := testkit.WriteFile(t, testkit.TempDir(t), "c.yaml", minimal+
 		"  timeout: 60\n"+ // line 4
 		"  max_idle_conns: lots\n"+ // 5
 		"  http2: maybe\n"+ // 6
@@ -79,7 +79,7 @@ func TestDocumentNotAMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", tt.yaml))
+			_, err := Load(testkit.WriteFile(t, testkit.TempDir(t), "c.yaml", tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "!!") {
 				t.Errorf("err = %v, want %q (in words, not YAML tags)", err, tt.want)
 			}
@@ -142,7 +142,7 @@ func TestEveryScalarKeyHasItsVariable(t *testing.T) {
 }
 
 func TestEnvironmentAndFlags(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	file := testkit.WriteFile(t, dir, "c.yaml", minimal+"  timeout: 5s\nlisten: 127.0.0.1:1111\nlog:\n  level: warn\n")
 	t.Run("no file at all", func(t *testing.T) {
 		cfg, err := Resolve(Sources{Environ: []string{"PATH=/bin", "DBAAS_PROXY_UPSTREAM_REGION=eu-de",
@@ -211,7 +211,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 // TestRelativePathsFollowTheFile: relative paths in a file resolve against its folder; from
 // the environment, against the working directory.
 func TestRelativePathsFollowTheFile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "etc")
+	dir := filepath.Join(testkit.TempDir(t), "etc")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

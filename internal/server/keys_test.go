@@ -31,7 +31,7 @@ func needShell(t *testing.T) {
 // then IBMCLOUD_API_KEY.
 func TestKeySourcesInOrder(t *testing.T) {
 	needShell(t)
-	file := testkit.WriteFile(t, t.TempDir(), "key", keyA+"\n")
+	file := testkit.WriteFile(t, testkit.TempDir(t), "key", keyA+"\n")
 	command := []string{"/bin/sh", "-c", "echo " + keyB}
 	both := map[string]string{APIKeyEnv: keyC, IBMCloudAPIKeyEnv: keyD}
 	tests := []struct {
@@ -113,7 +113,7 @@ func TestKeyCommand(t *testing.T) {
 // TestKeyCommandRerunOnReload: each reload runs the command again.
 func TestKeyCommandRerunOnReload(t *testing.T) {
 	needShell(t)
-	src := testkit.WriteFile(t, t.TempDir(), "src", keyA)
+	src := testkit.WriteFile(t, testkit.TempDir(t), "src", keyA)
 	ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: []string{"cat", src}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestKeyCommandRerunOnReload(t *testing.T) {
 }
 
 func TestKeyFileHygiene(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	tests := []struct {
 		name, content string
 		want          string // in the error; "" for none
@@ -163,7 +163,7 @@ func TestKeyFileModeWarning(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no group/other mode bits: file access is by ACL, which os.FileMode does not show")
 	}
-	p := testkit.WriteFile(t, t.TempDir(), "key", keyA)
+	p := testkit.WriteFile(t, testkit.TempDir(t), "key", keyA)
 	for _, tt := range []struct {
 		mode os.FileMode
 		warn bool

@@ -231,7 +231,7 @@ func TestRetryRefused(t *testing.T) {
 			ConnectDone: func(_, _ string, _ error) { dials.Add(1) },
 		})
 		err = send(ctx, tr, http.MethodGet, url, "w", false)
-		if !errors.Is(err, syscall.ECONNREFUSED) {
+		if !Refused(err) {
 			t.Fatalf("error = %v, want connection refused", err)
 		}
 		if got := dials.Load(); got < 2 {

@@ -1,0 +1,6 @@
+//go:build !windows
+
+package testkit
+
+// wineCleanupError is false: wine runs Windows programs only.
+func wineCleanupError(error) bool { return false }
