@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
@@ -170,7 +169,7 @@ func (h *Handler) classifyUpstream(err error) (int, string) {
 			" did not answer within " + h.timeoutText() + "; try again later"
 	case errors.As(err, &dnsErr):
 		return http.StatusBadGateway, "bad gateway: cannot resolve the upstream host " + h.host
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case upstream.Refused(err):
 		return http.StatusBadGateway, "bad gateway: the upstream " + h.host + " refused the connection"
 	}
 	return http.StatusBadGateway, "bad gateway: the connection to the upstream " + h.host +

@@ -226,10 +226,16 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
 		fv := v.Field(f.index)
 		d.value(val, fv, sub)
-		if f.path && fv.Kind() == reflect.String && fv.String() != "" && !filepath.IsAbs(fv.String()) && d.dir != "" {
+		if f.path && fv.Kind() == reflect.String && fv.String() != "" && relative(fv.String()) && d.dir != "" {
 			fv.SetString(filepath.Join(d.dir, fv.String()))
 		}
 	}
+}
+
+// relative reports a non-empty path that follows the config file's folder: not absolute, and on
+// Windows not rooted either (/etc/x and \etc\x mean the current drive's root there).
+func relative(p string) bool {
+	return !filepath.IsAbs(p) && filepath.VolumeName(p) == "" && !os.IsPathSeparator(p[0])
 }
 
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {

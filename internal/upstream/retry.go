@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,11 @@ func neverReached(err error) bool {
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isEPIPE(err) ||
 		strings.Contains(err.Error(), errServerClosedIdle)
+}
+
+// Refused reports a connection refused, by Windows' code too (errno_windows.go).
+func Refused(err error) bool {
+	return slices.ContainsFunc(refusedErrnos, func(e error) bool { return errors.Is(err, e) })
 }
 
 // errServerClosedIdle is the text of net/http's unexported error for a pooled connection
