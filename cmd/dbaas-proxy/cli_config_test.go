@@ -80,7 +80,11 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 	noKey := testkit.WriteFile(t, e.dir, "nokey.yaml", base)
 	keyDir := testkit.TempDir(t)
 	bare := testkit.WriteFile(t, keyDir, "bare", key+"\n")
-	cmdCfg := testkit.WriteFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: [cat, "+bare+"]\n", 1))
+	cat, argv := "cat", "[cat, "+bare+"]"
+	if runtime.GOOS == "windows" {
+		cat, argv = "cmd", "[cmd, /c, type, "+bare+"]" // cmd.exe's type is Windows' cat
+	}
+	cmdCfg := testkit.WriteFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: "+argv+"\n", 1))
 	tests := []struct {
 		name string
 		env  []string
@@ -88,15 +92,12 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 		want string
 	}{
 		{"file", []string{"IBMCLOUD_API_KEY=" + key, "DBAAS_PROXY_LOG_LEVEL=warn"}, e.config, "ok    api_key    from file " + e.keyFile},
-		{"command", []string{"DBAAS_API_KEY=" + key}, cmdCfg, "ok    api_key    from command cat (auth.api_key_command)"},
+		{"command", []string{"DBAAS_API_KEY=" + key}, cmdCfg, "ok    api_key    from command " + cat + " (auth.api_key_command)"},
 		{"DBAAS_API_KEY", []string{"DBAAS_API_KEY=" + key, "IBMCLOUD_API_KEY=other-key-xxxxxxxxxxxxxxxxxx"}, noKey, "ok    api_key    from environment variable DBAAS_API_KEY"},
 		{"IBMCLOUD_API_KEY", []string{"IBMCLOUD_API_KEY=" + key}, noKey, "ok    api_key    from environment variable IBMCLOUD_API_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.name == "command" && runtime.GOOS == "windows" {
-				t.Skip("uses cat")
-			}
 			code, out, stderr := runBin(t, tt.env, "", "doctor", "-config", tt.cfg)
 			if code != 0 {
 				t.Fatalf("doctor: exit %d\n%s\n%s", code, out, stderr)

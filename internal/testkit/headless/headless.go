@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -18,10 +19,14 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // RequireChromium skips the test when Chromium is not installed, or fails it when the
-// environment variable CI is set, since the CI image must have it. Browser calls it too; a test
-// calls it first to skip before any costly set-up.
+// environment variable CI is set, since the CI image must have it. On Windows it skips: the
+// browser is Debian's, which a Windows test binary cannot start (.ci/windows runs them under
+// wine). Browser calls it too; a test calls it first to skip before any costly set-up.
 func RequireChromium(t testing.TB) {
 	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skipf("no Windows Chromium: the browser tests drive Debian's %s, which a Windows test binary cannot start", chromiumPath)
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI is set but %s is missing: %v", chromiumPath, err)
