@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // chromiumPath is where the CI image and the development machine install the browser.
@@ -43,7 +45,7 @@ func RequireChromium(t testing.TB) {
 func Browser(t testing.TB, ctx context.Context, width, height int) context.Context {
 	t.Helper()
 	RequireChromium(t)
-	profile := filepath.Join(t.TempDir(), "chromium-profile")
+	profile := filepath.Join(testkit.TempDir(t), "chromium-profile")
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
