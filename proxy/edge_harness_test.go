@@ -92,10 +92,11 @@ func newEdge(t *testing.T, s edgeSetup) *edge {
 		src = s.source
 	}
 	opts := proxy.Options{
-		Now:       s.now,
-		Upstream:  upURL,
-		Transport: &tokensource.Transport{Cache: tokensource.Uncached(src), Base: rt, InPlace: true},
-		Logger:    logger,
+		Now:      s.now,
+		Upstream: upURL,
+		Transport: &tokensource.Transport{Base: rt, Cache: tokensource.NewCached(src, tokensource.CachedOptions{
+			Now: func() time.Time { return time.Unix(1_600_000_000, 0) }})}, // before every test token's expiry
+		Logger: logger,
 		Observe: func(r *proxy.Record) {
 			select {
 			case e.recs <- *r:

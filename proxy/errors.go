@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
@@ -109,19 +110,24 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 
 func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError) (int, string) {
 	const prefix = "no access token: "
-	var xe *tokensource.ExchangeError
+	xe, _ := errors.AsType[*tokensource.ExchangeError](nt)
 	switch {
-	case errors.As(nt, &xe) && xe.Rejected():
-		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
-			"the token endpoint rejected the API key (%d); check auth.api_key_file or DBAAS_API_KEY", xe.Status)
-	case errors.As(nt, &xe):
-		return http.StatusServiceUnavailable, fmt.Sprintf(prefix+
-			"the token endpoint failed (%d); dbaas-proxy retries with backoff, try again later", xe.Status)
+	case xe != nil && xe.Rejected():
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
+			"; check the credential (auth.api_key_file, DBAAS_API_KEY or auth.source)"
+	case xe != nil && xe.Status != 0:
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
+			"; dbaas-proxy retries with backoff, try again later"
 	case errors.Is(nt, context.DeadlineExceeded) && r.Context().Err() != nil:
 		return http.StatusGatewayTimeout, prefix +
 			"the token endpoint did not answer before the request's deadline; try again later"
 	case errors.Is(nt, context.Canceled) && r.Context().Err() != nil:
 		return statusAborted, ""
+	case xe != nil && errors.Is(xe, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, prefix + tokensource.Describe(xe) + "; try again later"
+	case xe != nil && !strings.HasPrefix(xe.Endpoint, "the DBaaS token endpoint"):
+		return http.StatusBadGateway, prefix + "could not reach " + xe.Endpoint +
+			"; dbaas-proxy retries with backoff, try again later"
 	case nt.Err != nil && !errors.As(nt.Err, new(*url.Error)):
 		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
 		// token that expires within its margin by the local clock), or the key could not be
@@ -129,8 +135,8 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 		return http.StatusServiceUnavailable, prefix + tokensource.Describe(nt.Err) +
 			"; dbaas-proxy retries with backoff, try again later"
 	}
-	// The exchange failed below HTTP: the token endpoint is the upstream itself, so this is a
-	// 502 or 504 like any other failure to reach it.
+	// The exchange with the DBaaS token endpoint failed below HTTP: that endpoint is the
+	// upstream itself, so this is a 502 or 504 like any other failure to reach it.
 	status, msg := h.classifyUpstream(nt.Err)
 	return status, prefix + msg
 }

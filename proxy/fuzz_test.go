@@ -67,7 +67,7 @@ func FuzzRewrite(f *testing.F) {
 		src := staticSource{tokensource.Token{AccessToken: fuzzToken, UserID: fuzzUser}}
 		up := &url.URL{Scheme: "https", Host: "upstream.test:20000"}
 		ph, err := proxy.New(proxy.Options{Upstream: up, Logger: zerolog.Nop(),
-			Transport: &tokensource.Transport{Cache: tokensource.Uncached(src), Base: rt, InPlace: true}})
+			Transport: &tokensource.Transport{Cache: tokensource.NewCached(src, tokensource.CachedOptions{}), Base: rt}})
 		if err != nil {
 			t.Fatal(err)
 		}

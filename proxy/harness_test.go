@@ -89,7 +89,7 @@ func newHarness(t testing.TB, s setup) *harness {
 		Upstream: up,
 		Transport: &tokensource.Transport{
 			Cache: h.tokens, Base: upstream, Header: s.header, RefreshOn: s.refreshOn,
-			MaxReplayBytes: s.maxReplay, OnReplay: proxy.MarkReplayed, InPlace: true, // as internal/server wires it
+			MaxReplayBytes: s.maxReplay, OnReplay: proxy.MarkReplayed,
 		},
 		CAFile:  "testdata/ca.pem",
 		Timeout: s.timeout,

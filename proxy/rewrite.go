@@ -27,9 +27,8 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see netrule.EscapedPath
 		}
 		out.Host = ""
-		// The one place client credentials are stripped on the way upstream: the token
-		// transport, with InPlace set (as internal/server wires it), sets the token on this
-		// request without stripping again; without InPlace it strips a clone once more.
+		// Client credentials are stripped here, and again by the token transport on the
+		// clone it sends.
 		tokensource.StripCredentials(out.Header)
 		tokensource.StripCredentials(out.Trailer)
 	}

@@ -111,7 +111,7 @@ func TestCachedRejectedKeyBacksOffUntilReset(t *testing.T) {
 		t.Fatalf("%d exchanges with a rejected key, want 1 (then backoff)", src.Calls())
 	}
 	ready, why := c.Status().Ready(clock.Now())
-	if ready || why != "no token yet: the token endpoint rejected the API key (401); next attempt in 1s" {
+	if ready || why != "no token yet: the token endpoint rejected the API key (401); next attempt in 5m0s" {
 		t.Errorf("Ready = %v, %q", ready, why)
 	}
 	src.SetErr(nil) // the key was replaced
@@ -183,10 +183,8 @@ func TestCachedInvalidateOnlyCurrent(t *testing.T) {
 
 func TestCachedStaleOnArrival(t *testing.T) {
 	clock := newFakeClock()
-	src := newFakeSource(clock.Now, 5*time.Second)
-	opts := exactOptions(clock)
-	opts.MinRemaining = 5 * time.Second
-	c := NewCached(src, opts)
+	src := newFakeSource(clock.Now, -time.Second) // expired on arrival: the clock is ahead
+	c := NewCached(src, exactOptions(clock))
 	defer c.Close()
 	_, err := c.Token(ctxTimeout(t))
 	if err == nil || !strings.Contains(err.Error(), "is the clock right?") {
@@ -246,7 +244,7 @@ func TestNoTokenErrorMessage(t *testing.T) {
 		want string
 	}{
 		{&NoTokenError{}, "tokensource: no access token"},
-		{&NoTokenError{Err: cause}, "tokensource: no access token: token endpoint answered 401 Unauthorized"},
+		{&NoTokenError{Err: cause}, "tokensource: no access token: the token endpoint answered 401 Unauthorized"},
 		{&NoTokenError{Err: context.DeadlineExceeded}, "tokensource: no access token: context deadline exceeded"},
 	}
 	for _, tt := range tests {

@@ -134,8 +134,8 @@ func TestRefreshPaced(t *testing.T) {
 	r := newPacedRig(t, 0)
 	r.current(t)
 	for i := range 2 {
-		if ok, err := r.c.Refresh(); !ok || err != nil {
-			t.Fatalf("refresh %d: %v, %v; want started", i+1, ok, err)
+		if err := r.c.Refresh(); err != nil {
+			t.Fatalf("refresh %d: %v; want started", i+1, err)
 		}
 		eventually(t, "the refresh", func() bool { return r.c.Status().Exchanges == int64(i+2) })
 	}
@@ -144,15 +144,15 @@ func TestRefreshPaced(t *testing.T) {
 		want    time.Duration
 	}{{0, 30 * time.Second}, {10 * time.Second, 20 * time.Second}, {19500 * time.Millisecond, time.Second}} {
 		r.clock.Advance(tt.advance)
-		ok, err := r.c.Refresh()
+		err := r.c.Refresh()
 		var rl *RateLimitedError
-		if ok || !errors.As(err, &rl) || rl.RetryAfter != tt.want || !strings.Contains(err.Error(), "auth.min_refresh_interval") {
-			t.Fatalf("refresh after the burst: %v, %v; want a *RateLimitedError retrying after %v", ok, err, tt.want)
+		if !errors.As(err, &rl) || rl.RetryAfter != tt.want || !strings.Contains(err.Error(), "auth.min_refresh_interval") {
+			t.Fatalf("refresh after the burst: %v; want a *RateLimitedError retrying after %v", err, tt.want)
 		}
 	}
 	r.clock.Advance(500 * time.Millisecond)
-	if ok, err := r.c.Refresh(); !ok || err != nil {
-		t.Fatalf("refresh 30 s after the burst: %v, %v; want started", ok, err)
+	if err := r.c.Refresh(); err != nil {
+		t.Fatalf("refresh 30 s after the burst: %v; want started", err)
 	}
 	eventually(t, "the refresh", func() bool { return r.c.Status().Exchanges == 4 })
 	if r.causes() != "refresh,refresh,refresh" {
@@ -185,7 +185,7 @@ func TestSuppressedLogIsRateLimited(t *testing.T) {
 	r.clock.Advance(20 * time.Second)
 	r.c.Invalidate(tok) // the budget refilled by 2/3 only: suppressed, not logged
 	r.clock.Advance(10 * time.Second)
-	if ok, err := r.c.Refresh(); !ok { // a full 30 s: takes the refilled exchange
+	if err := r.c.Refresh(); err != nil { // a full 30 s: takes the refilled exchange
 		t.Fatalf("Refresh: %v", err)
 	}
 	eventually(t, "the refresh", func() bool { return r.c.Status().Exchanges == 4 })
@@ -238,8 +238,8 @@ func TestRateLimitedErrorMessage(t *testing.T) {
 	}
 	for _, tt := range []struct{ in, want time.Duration }{{0, time.Second}, {1500 * time.Millisecond, 2 * time.Second}, {30 * time.Second, 30 * time.Second}} {
 		t.Run(fmt.Sprint(tt.in), func(t *testing.T) {
-			if got := retryAfter(tt.in); got != tt.want {
-				t.Errorf("retryAfter(%v) = %v, want %v", tt.in, got, tt.want)
+			if got := wholeSeconds(tt.in); got != tt.want {
+				t.Errorf("wholeSeconds(%v) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}

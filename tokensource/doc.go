@@ -9,13 +9,21 @@
 //   - IAM gets the same kind of token from IBM Cloud IAM (POST {iam_url}/identity/token):
 //     NewIAM with an API key, NewTrustedProfile with a trusted profile and the compute
 //     resource token file the platform mounts (re-read at every exchange).
+//   - ExchangeError is the one error of every Source whose endpoint failed: it names the
+//     endpoint, and says whether the credential was rejected (400, 401, 403), the failure may
+//     pass (429, 5xx, with the answer's Retry-After) or no answer came.
 //   - Cached decorates any Source: it keeps the current token, refreshes it in the background
 //     before it expires (Start), lets any number of concurrent callers share one exchange,
-//     backs off after failures, and paces the exchanges others cause (Invalidate after an
-//     upstream rejection, an operator's Refresh) to a burst of two and then one per
-//     MinRefreshInterval, so that the token endpoint is never hammered.
+//     and pauses after failures: a random, doubling backoff, at least the answer's
+//     Retry-After, and 5 minutes after a rejected credential (or until Reset, a new
+//     credential). It paces the exchanges others cause (Invalidate after an upstream
+//     rejection, an operator's Refresh) to a burst of two and then one per
+//     MinRefreshInterval. When the first exchange with a new credential fails, it keeps
+//     serving the previous credential's token until that expires, and says so (Status).
+//   - Status is the one snapshot of the token's state that readiness, the status page, the
+//     metrics and the logs read.
 //   - Transport is an http.RoundTripper that strips every credential a client sent, attaches
-//     the token of its Cache, and on a 401 tells the Cache and, if it allows, replays the
+//     the token of its Cached, and on a 401 tells the Cached and, if it allows, replays the
 //     request once with a new token.
 //
 // ReadKeyFile and ParseKey read an API key from a file: a bare key or the JSON file the IBM
@@ -26,10 +34,19 @@
 // Exchange, IAM, Cached and Transport are safe for concurrent use once built. A warm
 // Cached.Token call takes no lock and allocates nothing; a cold one waits for the one exchange
 // in flight without holding a lock, and gives up when its own context ends, without cancelling
-// the exchange that others may be waiting for: the exchange runs on a detached context bounded
-// by its own timeout. Reset (a new key) cancels the exchange in flight and its waiters wait
-// for the next one. Cached.Start runs one background goroutine; Cached.Close stops it,
+// the exchange that others may be waiting for. An exchange never runs on a caller's context:
+// it sees none of its values (a request's trace, its writer) and is bounded by its own
+// ExchangeTimeout. Reset (a new credential) cancels the exchange in flight and its waiters
+// wait for the next one. Cached.Start runs one background goroutine; Cached.Close stops it,
 // cancels every exchange in flight and waits for them at most a quarter of a second.
+//
+// # Retries
+//
+// The only resend Transport itself does is a replay after a RefreshOn status (401 by default)
+// of a request whose body it kept whole in memory or can get again with GetBody; whether Base
+// sends a request again after a broken connection is Base's rule, not this package's. Cached
+// never retries an exchange at once: each failure pauses as above, and callers get a
+// *NoTokenError meanwhile.
 //
 // # Secrets
 //

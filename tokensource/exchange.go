@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -103,16 +104,18 @@ func (e *Exchange) Token(ctx context.Context) (Token, error) {
 	req.Header["api_key"] = []string{key} // exactly as the API documents it, lower case
 	req.Header["accept"] = []string{"application/json"}
 	start := e.opts.Now()
+	endpoint := "the DBaaS token endpoint " + req.URL.Host
 	resp, err := e.opts.Client.Do(req)
 	if err != nil {
-		return Token{}, fmt.Errorf("tokensource: token exchange: %w", err)
+		return Token{}, &ExchangeError{Endpoint: endpoint, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
 	e.opts.Logger.Debug().Int("status", resp.StatusCode).Int64("duration_ms", e.opts.Now().Sub(start).Milliseconds()).
 		Msg("token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key)}
+		return Token{}, &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, key),
+			Endpoint: endpoint, RetryAfter: retryAfterHeader(resp.Header.Get("Retry-After"), start)}
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("tokensource: reading the token response: %w", err)
@@ -181,9 +184,10 @@ func redact(s string, limit int, secrets ...string) string {
 	return strings.TrimSpace(strings.ToValidUTF8(s, "?"))
 }
 
-// ExchangeError is a non-2xx answer of the token endpoint.
+// ExchangeError is the failure of a token endpoint, the shared error of every Source: a
+// non-2xx answer, or (Status 0) no answer at all, Err saying why.
 type ExchangeError struct {
-	// Status is the HTTP status code.
+	// Status is the HTTP status code; 0 when no answer came.
 	Status int
 	// Body is the start of the answer's body (at most 256 bytes), with the API key (or CR
 	// token) removed.
@@ -194,16 +198,45 @@ type ExchangeError struct {
 	Code, Message, RequestID string
 	// Credential names what the endpoint was given, for messages: "" means the API key.
 	Credential string
+	// Endpoint names what answered, for messages: "the DBaaS token endpoint HOST", "IBM Cloud
+	// IAM", "the VPC metadata service", "the token command NAME". Empty means "token endpoint".
+	Endpoint string
+	// RetryAfter is the delay of the answer's Retry-After header; zero if it had none.
+	RetryAfter time.Duration
+	// Err is why no answer came (Status 0): a network error or the exchange's timeout.
+	Err error
 }
 
-// Error reports the status and the body.
+// Error reports the endpoint, the status and the body, or why the endpoint gave no answer.
 func (e *ExchangeError) Error() string {
-	msg := fmt.Sprintf("tokensource: token endpoint answered %d %s", e.Status, http.StatusText(e.Status))
+	if e.Status == 0 {
+		return "tokensource: " + e.endpoint() + ": " + strings.TrimPrefix(fmt.Sprint(e.Err), "tokensource: ")
+	}
+	msg := fmt.Sprintf("tokensource: %s answered %d %s", e.endpoint(), e.Status, http.StatusText(e.Status))
 	msg = strings.TrimSpace(msg)
 	if e.Body != "" {
 		msg += ": " + e.Body
 	}
 	return msg
+}
+
+// Unwrap returns Err.
+func (e *ExchangeError) Unwrap() error { return e.Err }
+
+// endpoint is Endpoint, or "the token endpoint" when empty.
+func (e *ExchangeError) endpoint() string {
+	if e.Endpoint == "" {
+		return "the token endpoint"
+	}
+	return e.Endpoint
+}
+
+// code is " CODE: message" when the answer carried IAM's errorCode, else "".
+func (e *ExchangeError) code() string {
+	if e.Code == "" {
+		return ""
+	}
+	return " " + e.Code + ": " + e.Message
 }
 
 // Rejected reports whether the status means that the API key was refused (400, 401 or 403):
@@ -215,6 +248,22 @@ func (e *ExchangeError) Rejected() bool {
 // Temporary reports whether the status means a failure that may pass (5xx or 429).
 func (e *ExchangeError) Temporary() bool {
 	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
+
+// retryAfterHeader reads the value of a Retry-After header (seconds or an HTTP date, taken
+// relative to now); zero when empty, unreadable or in the past.
+func retryAfterHeader(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(max(0, min(secs, 86400))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), 24*time.Hour)
+	}
+	return 0
 }
 
 // ResponseError is a 2xx answer of the token endpoint that does not carry a usable token.

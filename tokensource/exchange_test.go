@@ -87,7 +87,7 @@ func TestExchangeAnswers(t *testing.T) {
 	}{
 		{name: "ok", status: 200, userID: "u", body: `{"access_token":"` + makeJWT(map[string]any{"exp": 2e9}) + `","user_id":"u"}`},
 		{name: "400 missing key", status: 400, body: `{"code":400,"message":"the API key is needed"}`,
-			want: "tokensource: token endpoint answered 400 Bad Request: {\"code\":400", rejected: true, typed: "exchange"},
+			want: "tokensource: the DBaaS token endpoint 127.0.0.1:", rejected: true, typed: "exchange"},
 		{name: "401 wrong key", status: 401, body: `{"code":401}`, want: "answered 401 Unauthorized", rejected: true, typed: "exchange"},
 		{name: "403", status: 403, want: "answered 403 Forbidden", rejected: true, typed: "exchange"},
 		{name: "404 neither", status: 404, want: "answered 404 Not Found", typed: "exchange"},
@@ -203,7 +203,7 @@ func TestExchangeFailures(t *testing.T) {
 		is   error
 	}{
 		{"network error", ExchangeOptions{URL: closedURL, Client: srv.Client(), Key: func() (string, error) { return testKey, nil }},
-			"tokensource: token exchange: Get", nil},
+			"tokensource: the DBaaS token endpoint 127.0.0.1:", nil},
 		{"key error", ExchangeOptions{URL: closedURL, Client: srv.Client(), Key: func() (string, error) { return "", keyErr }},
 			"tokensource: getting the API key: vault sealed", keyErr},
 		{"empty key", ExchangeOptions{URL: closedURL, Client: srv.Client(), Key: func() (string, error) { return "", nil }},

@@ -124,7 +124,6 @@ func TestFaultTokenShorterThanMargin(t *testing.T) {
 		skew time.Duration
 		opts CachedOptions
 	}{
-		{"lifetime 1s, margin 2s", time.Second, 0, CachedOptions{MinRemaining: 2 * time.Second}},
 		{"lifetime 1h, local clock 2h ahead", time.Hour, 2 * time.Hour, CachedOptions{}},
 		{"lifetime 1h, local clock 1h ahead", time.Hour, time.Hour, CachedOptions{}},
 	}

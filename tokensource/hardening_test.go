@@ -53,22 +53,18 @@ func TestRefreshStartsAtMostOneExchange(t *testing.T) {
 	src.mu.Lock()
 	src.gate = gate
 	src.mu.Unlock()
-	var started atomic.Int64
 	var wg sync.WaitGroup
 	for range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if ok, err := c.Refresh(); ok {
-				started.Add(1)
-			} else if err != nil {
+		wg.Go(func() {
+			if err := c.Refresh(); err != nil {
 				t.Errorf("Refresh while one runs: %v, want nil", err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if n := started.Load(); n != 1 {
-		t.Errorf("100 refreshes started %d exchanges, want 1", n)
+	eventually(t, "the refresh's exchange", func() bool { return src.Calls() >= 2 })
+	if n := src.Calls(); n != 2 {
+		t.Errorf("100 refreshes: %d exchanges in all, want 2 (the first token and one refresh)", n)
 	}
 	if tok, err := c.Token(ctxTimeout(t)); err != nil || tok.AccessToken != first.AccessToken {
 		t.Errorf("during the refresh Token = %v, %v; want the current token", tok, err)
@@ -78,14 +74,14 @@ func TestRefreshStartsAtMostOneExchange(t *testing.T) {
 	src.mu.Lock()
 	src.err = errors.New("endpoint down")
 	src.mu.Unlock()
-	if ok, err := c.Refresh(); !ok || err != nil {
-		t.Fatalf("Refresh = %v, %v; want an exchange started", ok, err)
+	if err := c.Refresh(); err != nil {
+		t.Fatalf("Refresh = %v; want an exchange started", err)
 	}
 	eventually(t, "the failure", func() bool { return c.Status().Failures == 1 })
-	ok, err := c.Refresh()
+	err = c.Refresh()
 	var rl *RateLimitedError
-	if ok || !errors.As(err, &rl) || !strings.Contains(rl.Reason, "backing off") || rl.RetryAfter < time.Second {
-		t.Errorf("Refresh while backing off = %v, %v; want a *RateLimitedError about the backoff", ok, err)
+	if !errors.As(err, &rl) || !strings.Contains(rl.Reason, "backing off") || rl.RetryAfter < time.Second {
+		t.Errorf("Refresh while backing off = %v; want a *RateLimitedError about the backoff", err)
 	}
 	if n := src.Calls(); n != 3 {
 		t.Errorf("%d exchanges, want 3", n)
@@ -127,7 +123,7 @@ func TestExchangeDoesNotFollowRedirects(t *testing.T) {
 	}
 }
 
-// TestReplayMemoryBudget: once the bodies kept for replays fill MaxReplayMemory, further
+// TestReplayMemoryBudget: once the bodies kept for replays fill the replay memory budget, further
 // bodies stream through unreplayed; the budget is given back after each request.
 func TestReplayMemoryBudget(t *testing.T) {
 	body := randomBytes(t, 100)
@@ -143,7 +139,7 @@ func TestReplayMemoryBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
 			c, _ := warmCached(t)
-			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, MaxReplayMemory: tt.budget}
+			tr := &Transport{Cache: c, Base: up.srv.Client().Transport, replayBudget: tt.budget}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, up.srv.URL, io.NopCloser(bytes.NewReader(body)))
 			req.ContentLength = int64(len(body))
 			resp, err := tr.RoundTrip(req)
@@ -178,7 +174,7 @@ func TestTokenTakenAfterTheBody(t *testing.T) {
 		note("token")
 		return Token{AccessToken: "t", Expiry: time.Now().Add(time.Hour)}, nil
 	})
-	tr := &Transport{Cache: Uncached(src), Base: up.srv.Client().Transport}
+	tr := &Transport{Cache: cachedOf(src), Base: up.srv.Client().Transport}
 	body := readerFunc(func(p []byte) (int, error) { note("body"); return 0, io.EOF })
 	req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodPost, up.srv.URL, io.NopCloser(body))
 	resp, err := tr.RoundTrip(req)

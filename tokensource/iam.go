@@ -144,14 +144,14 @@ func (i *IAM) Token(ctx context.Context) (Token, error) {
 	start := i.opts.Now()
 	resp, err := i.opts.Client.Do(req)
 	if err != nil {
-		return Token{}, fmt.Errorf("tokensource: IAM token exchange: %w", err)
+		return Token{}, &ExchangeError{Endpoint: "IBM Cloud IAM", Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
 	i.opts.Logger.Debug().Int("status", resp.StatusCode).Int64("duration_ms", i.opts.Now().Sub(start).Milliseconds()).
 		Str("credential", credential).Msg("IAM token exchange answered")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Token{}, i.refused(resp.StatusCode, body, secret, credential)
+		return Token{}, i.refused(resp, body, secret, credential)
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("tokensource: reading the IAM token response: %w", err)
@@ -192,8 +192,10 @@ func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 }
 
 // refused makes the *ExchangeError of a non-2xx answer and logs IAM's code and request id.
-func (i *IAM) refused(status int, body []byte, secret, credential string) error {
-	xe := &ExchangeError{Status: status, Body: errorBody(body, secret), Credential: credential}
+func (i *IAM) refused(resp *http.Response, body []byte, secret, credential string) error {
+	status := resp.StatusCode
+	xe := &ExchangeError{Status: status, Body: errorBody(body, secret), Credential: credential,
+		Endpoint: "IBM Cloud IAM", RetryAfter: retryAfterHeader(resp.Header.Get("Retry-After"), i.opts.Now())}
 	var eb iamErrorBody
 	if json.Unmarshal(body, &eb) == nil {
 		xe.Code = redact(eb.ErrorCode, 32, secret)

@@ -209,7 +209,7 @@ func TestIAMRejectedKey(t *testing.T) {
 		t.Fatalf("error %v (%+v), want a rejection carrying IAM's code, message and request id", err, xe)
 	}
 	_, why := c.Status().Ready(clock.Now())
-	if want := "no token yet: the token endpoint rejected the API key (400 BXNIM0415E: Provided API key could not be found.); next attempt in 1s"; why != want {
+	if want := "no token yet: IBM Cloud IAM rejected the API key (400 BXNIM0415E: Provided API key could not be found.); next attempt in 5m0s"; why != want {
 		t.Errorf("readiness %q, want %q", why, want)
 	}
 	if !strings.Contains(logs.String(), `"request_id":"req-123"`) {

@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -130,12 +131,13 @@ func TestBackoffDoubles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.max.String(), func(t *testing.T) {
+			c.failures = tt.failures
 			c.randN = func(n time.Duration) time.Duration { return n - 1 } // the largest draw
-			if got := c.backoff(tt.failures); got != tt.max {
+			if got := c.pause(errors.New("down")); got != tt.max {
 				t.Errorf("after %d failures the largest pause is %v, want %v", tt.failures, got, tt.max)
 			}
 			c.randN = func(time.Duration) time.Duration { return 0 } // the smallest draw
-			if got := c.backoff(tt.failures); got != time.Second {
+			if got := c.pause(errors.New("down")); got != time.Second {
 				t.Errorf("after %d failures the smallest pause is %v, want BackoffMin 1s", tt.failures, got)
 			}
 		})
@@ -152,7 +154,7 @@ func TestDefaultClockHasNoMonotonicReading(t *testing.T) {
 		now  func() time.Time
 	}{
 		{"wallClock", wallClock},
-		{"Cached with nil Now", c.now},
+		{"Cached with nil Now", c.opts.Now},
 		{"Exchange with nil Now", NewExchange(ExchangeOptions{}).opts.Now},
 	}
 	for _, tt := range tests {

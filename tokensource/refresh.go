@@ -2,95 +2,92 @@ package tokensource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 )
 
+// refreshBurst is how many paced exchanges may follow one another without a pause.
+const refreshBurst = 2
+
 // forever returns the refresh and stale points of a token without a known expiry.
 func forever() time.Time { return time.Unix(1<<62, 0) }
 
-// startLocked starts an exchange on a context detached from any caller's cancellation and
-// makes it the one in flight. c.mu must be held.
-func (c *Cached) startLocked(parent context.Context) *flight {
-	ctx, cancel := context.WithTimeout(parent, c.fetchTimeout)
+// startLocked starts an exchange on c.ctx, bounded by ExchangeTimeout, and makes it the one in
+// flight. c.mu must be held.
+func (c *Cached) startLocked() *flight {
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.ExchangeTimeout)
 	f := &flight{done: make(chan struct{}), gen: c.gen, cancel: cancel}
 	c.flight = f
-	c.running[f] = struct{}{}
+	c.running[f] = true
 	go c.run(ctx, f)
 	return f
 }
 
-// run performs the exchange of f and publishes its result.
+// run performs the exchange of f, stores its result, logs it, and wakes the loop and the
+// waiters.
 func (c *Cached) run(ctx context.Context, f *flight) {
 	tok, err := c.src.Token(ctx)
 	f.cancel()
 	if c.opts.OnExchange != nil {
 		c.opts.OnExchange(tok, err)
 	}
-	c.finish(f, tok, err)
-}
-
-// outcome is what one exchange changed, for the log line.
-type outcome struct {
-	current     bool // the exchange started after the last Reset, so its result counts
-	entry       *entry
-	err         error
-	consecutive int
-	next        time.Time
-	now         time.Time
-}
-
-// finish stores the result of f, logs it, wakes the loop and the waiters, and marks f ended.
-func (c *Cached) finish(f *flight, tok Token, err error) {
-	o := c.store(f, tok, err)
-	switch {
-	case !o.current:
-		c.log.Debug().Err(o.err).Msg("discarded the result of a token exchange started before a reset")
-	case o.err != nil:
-		c.log.Warn().Str("error", o.err.Error()).Int("failures_in_a_row", o.consecutive).
-			Time("next_attempt", o.next).Int64("backoff_ms", o.next.Sub(o.now).Milliseconds()).
+	e, err, current := c.store(f, tok, err)
+	log := c.opts.Logger
+	switch st := c.Status(); {
+	case !current:
+		log.Debug().Err(err).Msg("discarded the result of a token exchange started before a reset")
+	case st.OldToken:
+		log.Error().Str("error", Describe(st.LastError)).Time("expiry", st.Expiry).Time("next_attempt", st.NextAttempt).
+			Msg("the new credential failed; serving the token of the previous one until it expires")
+	case err != nil:
+		log.Warn().Str("error", err.Error()).Int64("failures", st.Failures).Time("next_attempt", st.NextAttempt).
 			Msg("token exchange failed; backing off until next_attempt")
 	default:
-		c.log.Info().Str("user_id", tok.UserID).Time("expiry", tok.Expiry).Str("fingerprint", tok.Fingerprint()).
-			Time("refresh_at", o.entry.refreshAt).Msg("access token refreshed")
+		log.Info().Str("user_id", tok.UserID).Time("expiry", tok.Expiry).Str("fingerprint", tok.Fingerprint()).
+			Time("refresh_at", e.refreshAt).Msg("access token refreshed")
 	}
 	c.poke()
 	close(f.done)
 }
 
 // store records the result of f: the new token and a reset backoff, or the error and the next
-// backoff. Results of exchanges started before a Reset only reach their own waiters.
-func (c *Cached) store(f *flight, tok Token, err error) outcome {
+// pause. Results of exchanges started before a Reset only reach their own waiters. When the
+// first exchange after a Reset fails, the token held before it is served again if still good.
+func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, current bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	o := outcome{current: f.gen == c.gen, now: c.now()}
+	now := c.opts.Now()
 	if err == nil {
-		o.entry, err = c.newEntry(tok, o.now)
+		e, err = c.newEntry(tok, now)
 	}
-	c.exchanges++
+	current = f.gen == c.gen
+	c.st.Exchanges++
 	delete(c.running, f)
 	if c.flight == f {
 		c.flight = nil
 	}
-	if err != nil {
-		c.failures++
-		if o.current {
-			c.consecutive++
-			c.lastErr = err
-			c.nextAttempt = o.now.Add(c.backoff(c.consecutive))
+	f.tok, f.err = tok, err
+	switch {
+	case err == nil && current:
+		c.cur.Store(e)
+		c.failures, c.st.NextAttempt, c.st.LastError, c.st.LastRefresh = 0, time.Time{}, nil, now
+		c.st.KeyChanged, c.st.OldToken, c.prev = false, false, nil
+	case err != nil:
+		c.st.Failures++
+		if !current {
+			break
 		}
-		f.err, f.next = err, c.nextAttempt
-	} else {
-		f.tok = tok
-		if o.current {
-			c.cur.Store(o.entry)
-			c.consecutive, c.nextAttempt, c.lastErr, c.lastRefresh = 0, time.Time{}, nil, o.now
-			c.keyChanged = false
+		c.failures++
+		c.st.LastError, c.st.NextAttempt = err, now.Add(c.pause(err))
+		if p := c.prev; p != nil && now.Before(p.staleAt) && c.cur.Load() == nil {
+			c.cur.Store(p)
+			c.st.OldToken = true
+			f.tok, f.err = p.tok, nil
 		}
 	}
-	o.err, o.consecutive, o.next = err, c.consecutive, c.nextAttempt
-	return o
+	return e, err, current
 }
 
 // newEntry schedules tok, which arrived at now. A token without a known expiry never needs a
@@ -103,19 +100,13 @@ func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 		return e, nil
 	}
 	life := tok.Expiry.Sub(now)
-	e.minRemaining = c.opts.MinRemaining
-	if e.minRemaining <= 0 {
-		e.minRemaining = min(maxMinRemaining, life/10)
-	}
+	e.minRemaining = min(maxMinRemaining, max(life/10, 0))
 	e.staleAt = tok.Expiry.Add(-e.minRemaining)
 	if life <= 0 || !now.Before(e.staleAt) {
 		return nil, fmt.Errorf("tokensource: the new token expires at %s, less than %s from now (is the clock right?)",
 			tok.Expiry.UTC().Format(time.RFC3339), e.minRemaining)
 	}
-	fraction := c.opts.RefreshFraction
-	if c.opts.Jitter > 0 {
-		fraction += (2*rand.Float64() - 1) * c.opts.Jitter
-	}
+	fraction := refreshFraction + (2*rand.Float64()-1)*c.opts.Jitter
 	e.refreshAt = now.Add(time.Duration(min(max(fraction, 0), 1) * float64(life)))
 	if e.refreshAt.After(e.staleAt) {
 		e.refreshAt = e.staleAt
@@ -123,16 +114,146 @@ func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 	return e, nil
 }
 
-// backoff returns the pause after n failures in a row: a random duration between BackoffMin
-// and BackoffMin·2^(n-1), capped at BackoffMax.
-func (c *Cached) backoff(n int) time.Duration {
+// pause returns how long to wait after err, the c.failures-th failure in a row: 5 min after a
+// rejected credential (Reset ends it sooner), else the backoff, or the answer's Retry-After
+// with a tenth of jitter on top when that is longer, never more than 5 min.
+func (c *Cached) pause(err error) time.Duration {
+	xe, _ := errors.AsType[*ExchangeError](err)
+	if xe != nil && xe.Rejected() {
+		return maxPause
+	}
 	bound := c.opts.BackoffMin
-	for i := 1; i < n && bound < c.opts.BackoffMax; i++ {
+	for i := 1; i < c.failures && bound < c.opts.BackoffMax; i++ {
 		bound *= 2
 	}
-	bound = min(bound, c.opts.BackoffMax)
-	if spread := bound - c.opts.BackoffMin; spread > 0 {
-		return c.opts.BackoffMin + c.randN(spread+1)
+	d := min(bound, c.opts.BackoffMax)
+	if spread := d - c.opts.BackoffMin; spread > 0 {
+		d = c.opts.BackoffMin + c.randN(spread+1)
 	}
-	return bound
+	if xe != nil && xe.RetryAfter > d {
+		d = xe.RetryAfter + c.randN(xe.RetryAfter/10+1)
+	}
+	return min(d, maxPause)
+}
+
+// Invalidate is told that the upstream rejected t. If t is still the current token (same
+// AccessToken) and the MinRefreshInterval budget allows, it drops t and wakes the background
+// loop to fetch the next one, so that a burst of requests rejected with t causes one exchange,
+// not one each. It reports whether a request rejected with t may be sent again with a new
+// token: true when t was dropped or is no longer current, false when the budget kept t (then
+// the rejection should reach the client as it is).
+func (c *Cached) Invalidate(t Token) bool {
+	c.mu.Lock()
+	e := c.cur.Load()
+	if e == nil || e.tok.AccessToken != t.AccessToken {
+		c.mu.Unlock()
+		return true
+	}
+	if c.takeLocked("invalidate") != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.cur.Store(nil)
+	c.prev, c.st.OldToken = nil, false // a rejected token is not served again
+	c.mu.Unlock()
+	c.opts.Logger.Info().Str("fingerprint", t.Fingerprint()).Msg("access token invalidated after a rejection")
+	c.poke() // the loop fetches the next one now (within the backoff), not at the old refresh time
+	return true
+}
+
+// Refresh makes sure an exchange is under way (an operator's "refresh the token"): it starts
+// one unless one is in flight already, and keeps serving the current token until the new one
+// arrives. It returns nil when an exchange is under way (started now or before), and a
+// *RateLimitedError when none may start yet: the MinRefreshInterval budget is spent, or a
+// backoff after failures runs.
+func (c *Cached) Refresh() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flight != nil {
+		return nil
+	}
+	now := c.opts.Now()
+	if now.Before(c.st.NextAttempt) {
+		return &RateLimitedError{RetryAfter: wholeSeconds(c.st.NextAttempt.Sub(now)),
+			Reason: "the last token exchange failed (" + Describe(c.st.LastError) + "); backing off"}
+	}
+	if err := c.takeLocked("refresh"); err != nil {
+		return err
+	}
+	c.startLocked()
+	return nil
+}
+
+// budget is a token bucket on the Cached's clock: refreshBurst exchanges at once, then one
+// every interval. A zero interval means no limit. It is guarded by Cached.mu.
+type budget struct {
+	interval   time.Duration
+	tokens     float64   // exchanges allowed now, up to refreshBurst
+	at         time.Time // when tokens was last brought up to date; zero before the first take
+	suppressed int       // refused since the last log line
+	loggedAt   time.Time // when the last "suppressed" line was logged
+}
+
+// newBudget returns the budget of a MinRefreshInterval option: zero means the default, a
+// negative value no limit.
+func newBudget(interval time.Duration) budget {
+	switch {
+	case interval == 0:
+		interval = DefaultMinRefreshInterval
+	case interval < 0:
+		interval = 0
+	}
+	return budget{interval: interval, tokens: refreshBurst}
+}
+
+// takeLocked spends one paced exchange for cause, or else returns a *RateLimitedError, tells
+// OnSuppressed and logs at most one warning per interval with the count since the last one.
+// c.mu must be held.
+func (c *Cached) takeLocked(cause string) error {
+	b, now := &c.budget, c.opts.Now()
+	if b.interval == 0 {
+		return nil
+	}
+	if !b.at.IsZero() && now.After(b.at) {
+		b.tokens = min(refreshBurst, b.tokens+float64(now.Sub(b.at))/float64(b.interval))
+	}
+	if b.at.IsZero() || now.After(b.at) {
+		b.at = now // a clock stepped back waits for the clock to catch up, refilling nothing
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return nil
+	}
+	if c.opts.OnSuppressed != nil {
+		c.opts.OnSuppressed(cause)
+	}
+	if b.suppressed++; b.loggedAt.IsZero() || now.Before(b.loggedAt) || now.Sub(b.loggedAt) >= b.interval {
+		c.opts.Logger.Warn().Str("cause", cause).Int("suppressed", b.suppressed).Int64("min_refresh_interval_ms", b.interval.Milliseconds()).
+			Msg("token exchange suppressed: exchanges caused by upstream rejections and admin refreshes are limited by auth.min_refresh_interval")
+		b.suppressed, b.loggedAt = 0, now
+	}
+	wait := time.Duration((1 - b.tokens) * float64(b.interval))
+	return &RateLimitedError{RetryAfter: wholeSeconds(wait), Reason: "token refreshes are limited to one per auth.min_refresh_interval"}
+}
+
+// RateLimitedError is returned by Cached.Refresh when no exchange may start yet.
+type RateLimitedError struct {
+	// RetryAfter is how long to wait before asking again, in whole seconds and at least 1 s
+	// (suited to a Retry-After header).
+	RetryAfter time.Duration
+	// Reason says why, in words for a person.
+	Reason string
+}
+
+// Error says that the refresh was refused, why, and when to try again.
+func (e *RateLimitedError) Error() string {
+	return "tokensource: refresh refused: " + e.Reason + "; retry in " + e.RetryAfter.String()
+}
+
+// wholeSeconds rounds d up to whole seconds, at least 1 s.
+func wholeSeconds(d time.Duration) time.Duration {
+	if d <= time.Second {
+		return time.Second
+	}
+	return (d + time.Second - 1).Truncate(time.Second)
 }

@@ -53,7 +53,7 @@ func newStalledBody(first []byte) *stalledBody {
 	return b
 }
 
-// TestReplayMemoryReservedByBytesRead: slow chunked uploads hold as much of MaxReplayMemory as
+// TestReplayMemoryReservedByBytesRead: slow chunked uploads hold as much of the replay memory budget as
 // they have sent, not the 1 MiB they might come to, so that 20 stalled ones leave room for the
 // next request's replay.
 func TestReplayMemoryReservedByBytesRead(t *testing.T) {
@@ -168,54 +168,4 @@ func (r *trickle) Read(p []byte) (int, error) {
 	n := copy(p[:min(len(p), 700)], r.data)
 	r.data = r.data[n:]
 	return n, nil
-}
-
-// recordingCache hands out tok-1, then tok-2, ..., and records what it is told.
-type recordingCache struct {
-	allow       bool
-	issued      atomic.Int64
-	invalidated []string
-	mu          sync.Mutex
-}
-
-func (c *recordingCache) Token(context.Context) (Token, error) {
-	return Token{AccessToken: fmt.Sprintf("tok-%d", c.issued.Add(1))}, nil
-}
-
-func (c *recordingCache) Invalidate(t Token) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.invalidated = append(c.invalidated, t.AccessToken)
-	return c.allow
-}
-
-// TestTransportTellsItsCache: the Transport tells the Cache it was given of each rejected
-// token, and replays only when the Cache allows it.
-func TestTransportTellsItsCache(t *testing.T) {
-	tests := []struct {
-		name     string
-		allow    bool
-		status   int
-		requests int
-	}{
-		{"replay allowed", true, http.StatusOK, 2},
-		{"replay refused: the upstream's answer", false, http.StatusUnauthorized, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, rejectTok1(http.StatusUnauthorized))
-			cache := &recordingCache{allow: tt.allow}
-			tr := &Transport{Cache: cache, Base: up.srv.Client().Transport}
-			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL, nil)
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.status || len(up.requests()) != tt.requests || len(cache.invalidated) != 1 || cache.invalidated[0] != "tok-1" {
-				t.Errorf("status %d after %d requests, invalidated %v; want %d after %d, [tok-1]",
-					resp.StatusCode, len(up.requests()), cache.invalidated, tt.status, tt.requests)
-			}
-		})
-	}
 }

@@ -86,6 +86,9 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	resp.Body.Close()
 
 	r.reject.Store(true)
+	if cur, err := r.c.Token(ctxTimeout(t)); err != nil || !r.c.Invalidate(cur) {
+		t.Fatalf("invalidating the current token: %v", err) // so that Reset keeps no old token
+	}
 	r.c.Reset()
 	eventually(t, "the rejected exchange", func() bool { return r.c.Status().LastError != nil })
 	_, err = r.c.Token(ctxTimeout(t))

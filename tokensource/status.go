@@ -28,16 +28,19 @@ type Status struct {
 	// Exchanges counts the exchanges of the underlying Source, Failures the failed ones.
 	Exchanges int64
 	Failures  int64
-	// KeyChanged reports that Reset dropped the token (the API key changed) and no token has
-	// arrived since.
+	// KeyChanged reports that Reset dropped the token (the credential changed) and no token
+	// has arrived since.
 	KeyChanged bool
+	// OldToken reports that the first exchange with a new credential failed (LastError) and
+	// the token of the previous credential, still good, is served until its margin.
+	OldToken bool
 
 	minRemaining time.Duration // the margin of the token held
 }
 
-// Ready reports whether the token held has more than its MinRemaining margin left at now and,
-// when it has not, why, in words for a person: e.g. "no token yet: the token endpoint
-// rejected the API key (401)".
+// Ready reports whether the token held has more than its margin left at now and, when it has
+// not, why, in words for a person: e.g. "no token yet: IBM Cloud IAM rejected the API key
+// (400 BXNIM0415E: ...)". While OldToken holds it is ready with a warning as the reason.
 func (s Status) Ready(now time.Time) (bool, string) {
 	if !s.HasToken {
 		switch {
@@ -50,11 +53,12 @@ func (s Status) Ready(now time.Time) (bool, string) {
 		}
 		return false, "no token yet: " + s.cause(now)
 	}
-	if s.Expiry.IsZero() {
-		return true, ""
-	}
 	left := s.Expiry.Sub(now)
-	if left > s.minRemaining {
+	if s.OldToken && (s.Expiry.IsZero() || left > s.minRemaining) {
+		return true, "serving the token of the previous credential until it expires (" + s.Expiry.UTC().Format(time.RFC3339) +
+			"): the new credential failed: " + s.cause(now)
+	}
+	if s.Expiry.IsZero() || left > s.minRemaining {
 		return true, ""
 	}
 	msg := "token expired"
@@ -77,26 +81,25 @@ func (s Status) cause(now time.Time) string {
 }
 
 // Describe says in words for a person why a token could not be had, without the
-// "tokensource:" prefix: e.g. "the token endpoint rejected the API key (401)". It is meant for
-// status pages and error answers; nil gives "".
+// "tokensource:" prefix: e.g. "IBM Cloud IAM rejected the API key (400 BXNIM0415E: ...)". It
+// is meant for status pages and error answers; nil gives "".
 func Describe(err error) string {
-	var xe *ExchangeError
-	var re *ResponseError
+	xe, _ := errors.AsType[*ExchangeError](err)
+	re, _ := errors.AsType[*ResponseError](err)
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &xe) && xe.Rejected():
+	case xe != nil && xe.Status == 0 && errors.Is(err, context.DeadlineExceeded):
+		return xe.endpoint() + " did not answer in time"
+	case xe != nil && xe.Rejected():
 		credential := xe.Credential
 		if credential == "" {
 			credential = "the API key"
 		}
-		if xe.Code != "" {
-			return fmt.Sprintf("the token endpoint rejected %s (%d %s: %s)", credential, xe.Status, xe.Code, xe.Message)
-		}
-		return fmt.Sprintf("the token endpoint rejected %s (%d)", credential, xe.Status)
-	case errors.As(err, &xe):
-		return fmt.Sprintf("the token endpoint answered %d", xe.Status)
-	case errors.As(err, &re):
+		return fmt.Sprintf("%s rejected %s (%d%s)", xe.endpoint(), credential, xe.Status, xe.code())
+	case xe != nil && xe.Status != 0:
+		return fmt.Sprintf("%s answered %d%s", xe.endpoint(), xe.Status, xe.code())
+	case re != nil:
 		return "the token endpoint answered without a usable token (" + re.Reason + ")"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the token endpoint did not answer in time"
@@ -132,13 +135,12 @@ func (e *NoTokenError) Unwrap() error { return e.Err }
 // RetryAfter returns how long a client should wait before trying again: the time to
 // NextAttempt rounded up to whole seconds, and at least 1 s (suited to a Retry-After header).
 func (e *NoTokenError) RetryAfter() time.Duration {
+	if e.NextAttempt.IsZero() {
+		return time.Second
+	}
 	at := e.at
 	if at.IsZero() {
 		at = time.Now()
 	}
-	d := e.NextAttempt.Sub(at)
-	if e.NextAttempt.IsZero() || d <= time.Second {
-		return time.Second
-	}
-	return (d + time.Second - 1).Truncate(time.Second)
+	return wholeSeconds(e.NextAttempt.Sub(at))
 }

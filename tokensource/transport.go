@@ -2,6 +2,7 @@ package tokensource
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,28 +15,27 @@ import (
 const (
 	// defaultMaxReplay is the default of Transport.MaxReplayBytes.
 	defaultMaxReplay = 1 << 20
-	// defaultReplayMemory is the default of Transport.MaxReplayMemory.
-	defaultReplayMemory = 16 << 20
+	// maxReplayMemory bounds the memory all requests in flight together hold in replay
+	// buffers: once it is spent, further bodies stream through and are not replayed.
+	maxReplayMemory = 16 << 20
 	// maxDrain bounds what is read of a rejected response before it is closed.
 	maxDrain = 4 << 10
-	// minKeepBuffer is the first size of the buffer that keeps a body for a replay.
-	minKeepBuffer = 512
 )
 
 // Transport is an http.RoundTripper that attaches an access token to each request. It never
 // forwards a credential of the client: x-auth-token, Authorization, api_key,
-// Proxy-Authorization and Cookie are removed (in any case, with '_' and '-' alike) before its
-// own header is set, and without a token nothing is forwarded. When the upstream answers one
-// of RefreshOn, it tells the Cache, and if the Cache allows a replay it gets a new token and
-// sends the request once more, if its body can be sent again; otherwise the upstream's answer
-// goes to the client as it is.
+// Proxy-Authorization and Cookie are removed (in any case, with '_' and '-' alike) from a
+// clone of the request before its own header is set, and without a token nothing is sent.
+// When the upstream answers one of RefreshOn, it tells the Cache, and if the Cache allows a
+// replay it gets a new token and sends the request once more, if its body can be sent again;
+// otherwise the upstream's answer goes to the client as it is.
 //
 // A Transport is safe for concurrent use; its fields must not change once it is in use.
 type Transport struct {
-	// Cache gives the tokens and is told of each rejected one. Use the *Cached that the rest
-	// of the program reads (the proxy's /me/ rewrite reads Cache too, so the two cannot
-	// differ), or Uncached for a Source without a cache. Required.
-	Cache Cache
+	// Cache gives the tokens and is told of each rejected one: the *Cached that the rest of
+	// the program reads (the proxy's /me/ rewrite reads it too, so the two cannot differ).
+	// Required.
+	Cache *Cached
 	// Base sends the requests; it should trust exactly the DBaaS CA file. Required.
 	Base http.RoundTripper
 	// Header is where the token goes: "x-auth-token" (or "") sends "x-auth-token: <token>",
@@ -46,45 +46,17 @@ type Transport struct {
 	// replays.
 	RefreshOn []int
 	// MaxReplayBytes is the largest body kept in memory for a replay. Zero means 1 MiB; a
-	// negative value means that only requests without a body are replayed. A body with GetBody
-	// set is replayed through GetBody, whatever its size.
+	// negative value keeps none. A body with GetBody set is replayed through GetBody, whatever
+	// its size and this limit; other bodies are replayed only when kept.
 	MaxReplayBytes int64
-	// MaxReplayMemory bounds the memory all requests in flight together may hold in replay
-	// buffers. When it is spent, further bodies stream through and are not replayed. Zero
-	// means 16 MiB.
-	MaxReplayMemory int64
 	// OnReplay, if set, is called with the caller's request when it is replayed.
 	OnReplay func(*http.Request)
-	// InPlace sets the token on the caller's request itself for its first send, instead of on
-	// a clone with the client's credentials stripped. It is safe only when the caller owns
-	// each request it passes and has already removed every client credential from its Header
-	// and Trailer with StripCredentials, as the proxy's ReverseProxy does with its outbound
-	// request (its Rewrite strips them). A replay is still sent as a clone.
-	InPlace bool
 
-	replayMemory atomic.Int64 // bytes of MaxReplayMemory taken by requests in flight
+	replayMemory atomic.Int64 // bytes of maxReplayMemory taken by requests in flight
+	replayBudget int64        // maxReplayMemory, unless a test sets it
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
-
-// Cache is what a Transport needs of its tokens: a Source that is told when the upstream
-// rejected a token. *Cached is one; Uncached makes one of any Source.
-type Cache interface {
-	Source
-	// Invalidate is told that the upstream rejected t. It reports whether the request may be
-	// sent again with a new token: false means the rejection goes to the client unchanged.
-	Invalidate(t Token) bool
-}
-
-var _ Cache = (*Cached)(nil)
-
-// Uncached returns a Cache over src, which caches nothing: Invalidate allows every replay, and
-// the replay asks src for a token again.
-func Uncached(src Source) Cache { return uncached{src} }
-
-type uncached struct{ Source }
-
-func (uncached) Invalidate(Token) bool { return true }
 
 // body is a request body as sent the first time, and how to send it again.
 type body struct {
@@ -96,21 +68,20 @@ type body struct {
 }
 
 // RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
-// Without a token it returns a *NoTokenError and sends nothing. It never changes req (unless
-// InPlace is set: then the first send is req itself), and it closes req.Body on every path, as
-// the RoundTripper contract asks.
+// Without a token it returns a *NoTokenError and sends nothing. It never changes req, and it
+// closes req.Body on every path, as the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	cache, bearer, err := t.check()
+	bearer, err := t.check()
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	// A token that cannot be had now fails the request before its body is read: the client
 	// (Expect: 100-continue) need not send it.
-	if u, ok := cache.(interface{ Unavailable() error }); ok && req.Body != nil && req.Body != http.NoBody {
-		if err := u.Unavailable(); err != nil {
+	if req.Body != nil && req.Body != http.NoBody {
+		if err := t.Cache.unavailable(); err != nil {
 			closeBody(req)
-			return nil, noToken(err)
+			return nil, err
 		}
 	}
 	// The body first: a slow client's upload must not age the token it is sent with.
@@ -119,31 +90,31 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := cache.Token(req.Context())
+	tok, err := t.Cache.Token(req.Context())
 	if err != nil {
 		if b.first != nil {
 			b.first.Close()
 		}
-		return nil, noToken(err)
+		return nil, err
 	}
-	resp, err := t.Base.RoundTrip(t.outgoing(req, t.InPlace, tok.AccessToken, bearer, b.first, b.buf))
+	resp, err := t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, b.first, b.buf))
 	if err != nil || !t.refreshOn(resp.StatusCode) {
 		return resp, err
 	}
 	// Invalidate even when the request cannot be replayed: the next one should not fail too.
-	if !cache.Invalidate(tok) || !b.replayable {
+	if !t.Cache.Invalidate(tok) || !b.replayable {
 		return resp, nil
 	}
-	return t.replay(req, resp, cache, bearer, b)
+	return t.replay(req, resp, bearer, b)
 }
 
 // replay discards resp, whose status rejected the token, and sends req again with a new token.
-func (t *Transport) replay(req *http.Request, resp *http.Response, cache Cache, bearer bool, b body) (*http.Response, error) {
+func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, b body) (*http.Response, error) {
 	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 	resp.Body.Close()
-	tok, err := cache.Token(req.Context())
+	tok, err := t.Cache.Token(req.Context())
 	if err != nil {
-		return nil, noToken(err)
+		return nil, err
 	}
 	next := b.first
 	switch {
@@ -157,24 +128,20 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, cache Cache, 
 	if t.OnReplay != nil {
 		t.OnReplay(req)
 	}
-	// A clone, even with InPlace: the first send's request may still be read by Base.
-	return t.Base.RoundTrip(t.outgoing(req, false, tok.AccessToken, bearer, next, b.buf))
+	return t.Base.RoundTrip(t.outgoing(req, tok.AccessToken, bearer, next, b.buf))
 }
 
-// check validates the fields and returns the cache and whether the token goes in an
-// Authorization header.
-func (t *Transport) check() (cache Cache, bearer bool, err error) {
-	cache = t.Cache
-	if cache == nil || t.Base == nil {
-		return nil, false, errors.New("tokensource: the Transport needs a Cache and a Base")
-	}
+// check validates the fields and returns whether the token goes in an Authorization header.
+func (t *Transport) check() (bearer bool, err error) {
 	switch {
+	case t.Cache == nil || t.Base == nil:
+		return false, errors.New("tokensource: the Transport needs a Cache and a Base")
 	case t.Header == "" || strings.EqualFold(t.Header, "x-auth-token"):
-		return cache, false, nil
+		return false, nil
 	case strings.EqualFold(t.Header, "authorization"):
-		return cache, true, nil
+		return true, nil
 	}
-	return nil, false, fmt.Errorf("tokensource: Transport.Header %q is neither x-auth-token nor authorization", t.Header)
+	return false, fmt.Errorf("tokensource: Transport.Header %q is neither x-auth-token nor authorization", t.Header)
 }
 
 // refreshOn reports whether status means that the token is no longer good.
@@ -187,7 +154,7 @@ func (t *Transport) refreshOn(status int) bool {
 
 // body prepares req's body for a first send and, if possible, a replay. A body of unknown or
 // known length up to MaxReplayBytes is read into memory; a longer one, or one that finds the
-// MaxReplayMemory budget spent, is sent as a stream of what was read and the rest, and not
+// replay memory budget spent, is sent as a stream of what was read and the rest, and not
 // replayed. On error it has closed req.Body.
 func (t *Transport) body(req *http.Request) (body, error) {
 	limit := t.MaxReplayBytes
@@ -197,54 +164,55 @@ func (t *Transport) body(req *http.Request) (body, error) {
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
 		return body{first: req.Body, replayable: true}, nil
-	case limit < 0:
-		return body{first: req.Body}, nil
 	case req.GetBody != nil:
 		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
-	case req.ContentLength > limit:
+	case limit < 0 || req.ContentLength > limit:
 		return body{first: req.Body}, nil
 	}
 	return t.keep(req, limit)
 }
 
-// keep reads req's body into memory, taking from the MaxReplayMemory budget the bytes as they
+// keep reads req's body into memory, taking from the replay memory budget the bytes as they
 // are read, not what they might come to: a slow client that has sent a few bytes holds a few
-// bytes of the budget. The buffer grows by doubling, up to the known length when there is
-// one. When the body proves longer than limit or the budget is spent, what was read is sent
-// ahead of the rest, unreplayable.
+// bytes of the budget. When the body proves longer than limit or the budget is spent, what
+// was read is sent ahead of the rest, unreplayable.
 func (t *Transport) keep(req *http.Request, limit int64) (body, error) {
 	want := limit + 1 // one more than may be kept, to see that a body is too long
 	if req.ContentLength > 0 {
 		want = req.ContentLength
 	}
-	buf := make([]byte, 0, min(want, minKeepBuffer))
-	var reserved int64
-	for int64(len(buf)) < want {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, int(min(want, 2*int64(cap(buf))))-len(buf))
-		}
-		n, err := req.Body.Read(buf[len(buf):min(cap(buf), int(want))])
-		if n > 0 && !t.reserve(int64(n)) {
-			return body{first: prefixed(buf[:len(buf)+n], req.Body), reserved: reserved}, nil
-		}
-		reserved += int64(n)
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			req.Body.Close()
-			return body{reserved: reserved}, fmt.Errorf("tokensource: reading the request body: %w", err)
-		}
-	}
-	if int64(len(buf)) > limit {
-		return body{first: prefixed(buf, req.Body), reserved: reserved}, nil
+	r := &budgetReader{t: t, r: io.LimitReader(req.Body, want)}
+	buf, err := io.ReadAll(r)
+	switch {
+	case err == errBudgetSpent || int64(len(buf)) > limit:
+		return body{first: prefixed(buf, req.Body), reserved: r.taken}, nil
+	case err == nil && req.ContentLength > 0 && int64(len(buf)) < req.ContentLength:
+		err = io.ErrUnexpectedEOF
 	}
 	req.Body.Close()
-	if req.ContentLength > 0 && int64(len(buf)) < req.ContentLength {
-		return body{reserved: reserved}, fmt.Errorf("tokensource: reading the request body: %w", io.ErrUnexpectedEOF)
+	if err != nil {
+		return body{reserved: r.taken}, fmt.Errorf("tokensource: reading the request body: %w", err)
 	}
-	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf, reserved: reserved}, nil
+	return body{first: io.NopCloser(bytes.NewReader(buf)), replayable: true, buf: buf, reserved: r.taken}, nil
+}
+
+// errBudgetSpent ends a budgetReader when the replay memory budget is spent.
+var errBudgetSpent = errors.New("tokensource: replay memory spent")
+
+// budgetReader reads r, taking what it reads from the Transport's replay memory budget.
+type budgetReader struct {
+	t     *Transport
+	r     io.Reader
+	taken int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 && !b.t.reserve(int64(n)) {
+		return n, errBudgetSpent
+	}
+	b.taken += int64(n)
+	return n, err
 }
 
 // prefixed is a body that sends prefix, then the rest of rc, and closes rc.
@@ -258,10 +226,7 @@ func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
 // reserve takes n bytes of the replay memory budget, or reports that it is spent: then the
 // body streams through unreplayable instead of being kept.
 func (t *Transport) reserve(n int64) bool {
-	budget := t.MaxReplayMemory
-	if budget == 0 {
-		budget = defaultReplayMemory
-	}
+	budget := cmp.Or(t.replayBudget, maxReplayMemory)
 	if t.replayMemory.Add(n) > budget {
 		t.replayMemory.Add(-n)
 		return false
@@ -276,16 +241,13 @@ func (t *Transport) release(b body) {
 	}
 }
 
-// outgoing returns the request to send: req with the body b, or (unless inPlace) a clone of it
-// with every client credential stripped, carrying the token. When buf is not nil, its GetBody
-// returns buf, so that the base transport can retry.
-func (t *Transport) outgoing(req *http.Request, inPlace bool, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
-	out := req
-	if !inPlace {
-		out = req.Clone(req.Context())
-		StripCredentials(out.Header)
-		StripCredentials(out.Trailer)
-	}
+// outgoing returns the request to send: a clone of req with every client credential stripped,
+// the body b and the token. When buf is not nil, its GetBody returns buf, so that the base
+// transport can retry.
+func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
+	out := req.Clone(req.Context())
+	StripCredentials(out.Header)
+	StripCredentials(out.Trailer)
 	out.Body = b
 	if buf != nil {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
@@ -323,26 +285,12 @@ func isCredential(name string) bool {
 	return false
 }
 
-// SameName reports whether name is owned, a lower-case, hyphenated name, compared without
-// case and with '_' equal to '-': the one rule for the names of credentials, in headers
-// (StripCredentials) and in query strings (proxy).
+// SameName reports whether name is owned, a lower-case, hyphenated ASCII name, compared
+// without case and with '_' equal to '-': the one rule for the names of credentials, in
+// headers (StripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
+// case folding (the Kelvin sign, the long s) out: every owned name is ASCII.
 func SameName(name, owned string) bool {
-	if len(name) != len(owned) {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '_':
-			c = '-'
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if c != owned[i] {
-			return false
-		}
-	}
-	return true
+	return len(name) == len(owned) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), owned)
 }
 
 // closeBody closes req.Body, if any.
@@ -350,12 +298,4 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
-}
-
-// noToken wraps err in a *NoTokenError unless it already is one.
-func noToken(err error) error {
-	if _, ok := errors.AsType[*NoTokenError](err); ok {
-		return err
-	}
-	return &NoTokenError{Err: err}
 }

@@ -76,8 +76,8 @@ type staticSource struct {
 
 func (s staticSource) Token(context.Context) (Token, error) { return s.tok, s.err }
 
-// Invalidate allows a replay, which gets the same token again.
-func (s staticSource) Invalidate(Token) bool { return true }
+// cachedOf is a Cached over src with the default options.
+func cachedOf(src Source) *Cached { return NewCached(src, CachedOptions{Logger: zerolog.Nop()}) }
 
 // trackedBody records whether it was closed.
 type trackedBody struct {
@@ -122,7 +122,7 @@ func TestTransportStripsClientCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := newUpstream(t, func(string) int { return http.StatusOK })
-			tr := &Transport{Cache: staticSource{tok: Token{AccessToken: "real-token"}}, Base: up.srv.Client().Transport}
+			tr := &Transport{Cache: cachedOf(staticSource{tok: Token{AccessToken: "real-token"}}), Base: up.srv.Client().Transport}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL+"/api/v3/u/services", nil)
 			req.Header[tt.header] = []string{"spoof"}
 			resp, err := tr.RoundTrip(req)
@@ -161,7 +161,7 @@ func TestTransportHeaderOption(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("Header="+tt.option, func(t *testing.T) {
 			up := newUpstream(t, func(string) int { return http.StatusOK })
-			tr := &Transport{Cache: staticSource{tok: Token{AccessToken: "tok"}}, Base: up.srv.Client().Transport, Header: tt.option}
+			tr := &Transport{Cache: cachedOf(staticSource{tok: Token{AccessToken: "tok"}}), Base: up.srv.Client().Transport, Header: tt.option}
 			req, _ := http.NewRequestWithContext(ctxTimeout(t), http.MethodGet, up.srv.URL, nil)
 			req.Header.Set("Authorization", "Bearer spoof")
 			resp, err := tr.RoundTrip(req)
@@ -340,15 +340,15 @@ func TestTransportClosesBodyOnErrorPaths(t *testing.T) {
 		reader io.Reader
 		want   string
 	}{
-		{"no token", &Transport{Cache: staticSource{err: &ExchangeError{Status: 401}}, Base: up.srv.Client().Transport},
-			up.srv.URL, strings.NewReader("x"), "tokensource: no access token: token endpoint answered 401"},
-		{"bad Header option", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport, Header: "cookie"},
+		{"no token", &Transport{Cache: cachedOf(staticSource{err: &ExchangeError{Status: 401}}), Base: up.srv.Client().Transport},
+			up.srv.URL, strings.NewReader("x"), "tokensource: no access token: the token endpoint answered 401"},
+		{"bad Header option", &Transport{Cache: cachedOf(staticSource{tok: Token{AccessToken: "t"}}), Base: up.srv.Client().Transport, Header: "cookie"},
 			up.srv.URL, strings.NewReader("x"), `Transport.Header "cookie" is neither`},
-		{"no Base", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}},
+		{"no Base", &Transport{Cache: cachedOf(staticSource{tok: Token{AccessToken: "t"}})},
 			up.srv.URL, strings.NewReader("x"), "needs a Cache and a Base"},
-		{"body read error", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport},
+		{"body read error", &Transport{Cache: cachedOf(staticSource{tok: Token{AccessToken: "t"}}), Base: up.srv.Client().Transport},
 			up.srv.URL, errReader{readErr}, "tokensource: reading the request body: client went away"},
-		{"upstream unreachable", &Transport{Cache: staticSource{tok: Token{AccessToken: "t"}}, Base: up.srv.Client().Transport},
+		{"upstream unreachable", &Transport{Cache: cachedOf(staticSource{tok: Token{AccessToken: "t"}}), Base: up.srv.Client().Transport},
 			closedURL, strings.NewReader("x"), "connect"},
 	}
 	for _, tt := range tests {

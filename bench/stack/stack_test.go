@@ -89,8 +89,8 @@ func (bufferPool) Put(b []byte) { bufs.Put(&b) }
 // tokenTransport is the token transport as internal/server's buildProxy wires it: over
 // proxy.TimeUpstream, over the upstream.
 func tokenTransport(src tokensource.Source) *tokensource.Transport {
-	return &tokensource.Transport{Cache: tokensource.Uncached(src), Base: proxy.TimeUpstream(canned{}),
-		Header: "x-auth-token", RefreshOn: []int{401}, MaxReplayBytes: 1 << 20, InPlace: true}
+	return &tokensource.Transport{Cache: tokensource.NewCached(src, tokensource.CachedOptions{}), Base: proxy.TimeUpstream(canned{}),
+		Header: "x-auth-token", RefreshOn: []int{401}, MaxReplayBytes: 1 << 20}
 }
 
 func plain(tr http.RoundTripper, setToken bool) http.Handler {

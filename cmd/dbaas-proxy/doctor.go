@@ -94,6 +94,9 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	}
 	defer closeFn()
 	tok, err := ex.Token(ctx)
+	if err != nil {
+		err = errors.New(tokensource.Describe(err)) // e.g. IAM's errorCode and message
+	}
 	if !d.check("token", err, fmt.Sprintf("from %s: user_id %s, expires %s (in %s), fingerprint %s",
 		tokenEndpoint(d.cfg), tok.UserID, tok.Expiry.UTC().Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second), tok.Fingerprint())) {
 		return

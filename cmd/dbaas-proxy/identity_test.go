@@ -161,3 +161,18 @@ func TestTokenAndDoctorSources(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorShowsIAMsErrorCode: with a key IAM does not know, doctor's token line names IAM
+// and shows IAM's errorCode and message, never the key.
+func TestDoctorShowsIAMsErrorCode(t *testing.T) {
+	e := newIdentityEnv(t, "iam")
+	e.em.RemoveAPIKey(e.em.APIKey())
+	code, out, errOut := opsRun(t, "", "doctor", "-config", e.config)
+	if code == exitOK {
+		t.Fatalf("doctor with a rejected key = %d, stdout:\n%s", code, out)
+	}
+	mustContainAll(t, out, "FAIL  token      IBM Cloud IAM rejected the API key (400 BXNIM0415E: Provided API key could not be found.)")
+	if strings.Contains(out+errOut, e.em.APIKey()) {
+		t.Error("doctor printed the API key")
+	}
+}

@@ -14,22 +14,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
-
-// TokenState is a snapshot of the token cache, as the status page and the metrics need it.
-// It never holds the access token itself. The zero value means "no token yet, nothing tried".
-type TokenState struct {
-	HasToken    bool      // a token is cached (it may have expired)
-	UserID      string    // the account id returned with the token; "" when none
-	Expiry      time.Time // when the cached token expires; zero when unknown
-	Fingerprint string    // a short hash of the token, to tell tokens apart; never the token
-	IssuedAt    time.Time // when the cached token was issued; zero when unknown
-	LastRefresh time.Time // the last successful exchange; zero when none yet
-	LastError   string    // the last exchange's error, secret-free; "" after a success
-	NextAttempt time.Time // no exchange before this (backoff); zero when not backing off
-	Exchanges   int64     // token exchanges tried since start
-	Failures    int64     // token exchanges that failed since start
-}
 
 // Options configures NewHandler. Token and Ready are required; every other field may be left zero.
 type Options struct {
@@ -43,7 +29,7 @@ type Options struct {
 	// shown on the status page. "" shows nothing.
 	TokenSource string
 	// Token returns the token cache's current state. Required.
-	Token func() TokenState
+	Token func() tokensource.Status
 	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.
 	// It must not call the upstream: /readyz answers from local state only.
 	Ready func() (bool, string)
@@ -174,14 +160,19 @@ func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusOK, "ok\n")
 }
 
-// readyz answers 200 when Options.Ready says so, else 503 with its one-line reason.
+// readyz answers 200 when Options.Ready says so (with its warning, if any), else 503 with its
+// one-line reason.
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready, reason := h.opts.Ready()
+	reason = oneLine(reason)
+	if ready && reason != "" {
+		writeText(w, http.StatusOK, "ready; warning: "+reason+"\n")
+		return
+	}
 	if ready {
 		writeText(w, http.StatusOK, "ready\n")
 		return
 	}
-	reason = oneLine(reason)
 	if reason == "" {
 		reason = "not ready"
 	}
@@ -212,7 +203,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 		jsonerr.Write(w, http.StatusServiceUnavailable, "service unavailable: the token refresh failed; "+
 			"see the log for why, and /readyz for the token's state")
 	default:
-		jsonerr.Write(w, http.StatusAccepted, "token refresh started")
+		jsonerr.Write(w, http.StatusAccepted, "a token exchange is under way (started now, or already running); /readyz and the status page show its result")
 	}
 }
 

@@ -46,6 +46,8 @@ func TestReadyz(t *testing.T) {
 		wantBody   string
 	}{
 		{"ready", true, "", http.StatusOK, "ready\n"},
+		{"ready with a warning", true, "serving the token of the previous credential", http.StatusOK,
+			"ready; warning: serving the token of the previous credential\n"},
 		{"not ready", false, "no token yet: the token endpoint rejected the API key (401)", http.StatusServiceUnavailable,
 			"no token yet: the token endpoint rejected the API key (401)\n"},
 		{"reason on one line", false, "token expired\nlast refresh failed", http.StatusServiceUnavailable,

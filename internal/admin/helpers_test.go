@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // t0 is the pinned clock of every test.
@@ -25,8 +27,8 @@ func baseOptions() Options {
 		Logger:   zerolog.Nop(),
 		Version:  "v1.2.3",
 		Upstream: "https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000",
-		Token: func() TokenState {
-			return TokenState{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(30 * time.Minute),
+		Token: func() tokensource.Status {
+			return tokensource.Status{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(30 * time.Minute),
 				Fingerprint: "a1b2c3d4e5f6", IssuedAt: t0.Add(-10 * time.Minute), LastRefresh: t0.Add(-10 * time.Minute),
 				Exchanges: 3, Failures: 1}
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 const namespace = "dbaas_proxy"
@@ -66,7 +67,7 @@ type series struct {
 // tests). source, when not "", is the token source (auth.source), a constant label "source"
 // of dbaas_proxy_token_exchanges_total. token feeds dbaas_proxy_token_expiry_seconds; now is
 // the clock (nil: time.Now). It panics if reg already holds collectors of the same names, as prometheus.MustRegister does.
-func NewMetrics(reg prometheus.Registerer, version, source string, token func() TokenState, now func() time.Time) *Metrics {
+func NewMetrics(reg prometheus.Registerer, version, source string, token func() tokensource.Status, now func() time.Time) *Metrics {
 	var sourceLabel prometheus.Labels
 	if source != "" {
 		sourceLabel = prometheus.Labels{"source": source}
@@ -125,7 +126,7 @@ func NewMetrics(reg prometheus.Registerer, version, source string, token func() 
 }
 
 // expirySeconds is the GaugeFunc behind dbaas_proxy_token_expiry_seconds.
-func expirySeconds(token func() TokenState, now func() time.Time) float64 {
+func expirySeconds(token func() tokensource.Status, now func() time.Time) float64 {
 	if token == nil {
 		return 0
 	}

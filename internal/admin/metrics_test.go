@@ -12,12 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 const clustersTemplate = "/api/v3/{user_id}/clusters/{cluster_id}"
 
 // metricsServer serves /metrics from a fresh registry fed by the returned Metrics.
-func metricsServer(t *testing.T, token func() TokenState) (*Metrics, func() map[string]float64) {
+func metricsServer(t *testing.T, token func() tokensource.Status) (*Metrics, func() map[string]float64) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, "v1.2.3", "", token, func() time.Time { return t0 })
@@ -36,7 +38,9 @@ func metricsServer(t *testing.T, token func() TokenState) (*Metrics, func() map[
 }
 
 func TestMetricsChange(t *testing.T) {
-	token := func() TokenState { return TokenState{HasToken: true, Expiry: t0.Add(1800 * time.Second)} }
+	token := func() tokensource.Status {
+		return tokensource.Status{HasToken: true, Expiry: t0.Add(1800 * time.Second)}
+	}
 	m, scrape := metricsServer(t, token)
 	rec := &proxy.Record{Method: http.MethodGet, Template: clustersTemplate, Status: 200, BytesIn: 10, BytesOut: 300,
 		Duration: 20 * time.Millisecond, UpstreamDuration: 15 * time.Millisecond}
@@ -101,17 +105,17 @@ func exercise(m *Metrics, rec *proxy.Record) {
 func TestTokenExpirySeconds(t *testing.T) {
 	tests := []struct {
 		name  string
-		state TokenState
+		state tokensource.Status
 		want  float64
 	}{
-		{"no token", TokenState{}, 0},
-		{"unknown expiry", TokenState{HasToken: true}, 0},
-		{"valid", TokenState{HasToken: true, Expiry: t0.Add(90 * time.Second)}, 90},
-		{"expired", TokenState{HasToken: true, Expiry: t0.Add(-time.Second)}, 0},
+		{"no token", tokensource.Status{}, 0},
+		{"unknown expiry", tokensource.Status{HasToken: true}, 0},
+		{"valid", tokensource.Status{HasToken: true, Expiry: t0.Add(90 * time.Second)}, 90},
+		{"expired", tokensource.Status{HasToken: true, Expiry: t0.Add(-time.Second)}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, scrape := metricsServer(t, func() TokenState { return tt.state })
+			_, scrape := metricsServer(t, func() tokensource.Status { return tt.state })
 			if got := scrape()["dbaas_proxy_token_expiry_seconds"]; got != tt.want {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
@@ -122,7 +126,7 @@ func TestTokenExpirySeconds(t *testing.T) {
 // TestMetricsLabelsCarryNoIDs feeds records whose paths (and broken templates) hold account ids
 // and asserts that no label value in the exposition does.
 func TestMetricsLabelsCarryNoIDs(t *testing.T) {
-	m, scrape := metricsServer(t, func() TokenState { return TokenState{} })
+	m, scrape := metricsServer(t, func() tokensource.Status { return tokensource.Status{} })
 	raw := "/api/v3/" + fakeUserID + "/clusters/4f1c2b0e-0f5e-4d0a-9a53-2b1d8e3c7f10"
 	for _, rec := range []proxy.Record{
 		{Method: http.MethodGet, Path: raw, Template: clustersTemplate, Status: 200},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // assets holds the status page's template and style sheet. It is read-only.
@@ -69,7 +70,7 @@ type pageData struct {
 	Requests    []requestView
 }
 
-// tokenView is TokenState for a person.
+// tokenView is the token cache's tokensource.Status for a person.
 type tokenView struct {
 	HasToken    bool
 	Expired     bool
@@ -126,7 +127,7 @@ func (h *handler) pageData() pageData {
 }
 
 // newTokenView formats s relative to now.
-func newTokenView(s TokenState, now time.Time) tokenView {
+func newTokenView(s tokensource.Status, now time.Time) tokenView {
 	v := tokenView{
 		HasToken:    s.HasToken,
 		UserID:      s.UserID,
@@ -134,7 +135,7 @@ func newTokenView(s TokenState, now time.Time) tokenView {
 		Expiry:      formatTime(s.Expiry),
 		IssuedAt:    formatTime(s.IssuedAt),
 		LastRefresh: relative(s.LastRefresh, now),
-		LastError:   oneLine(s.LastError),
+		LastError:   oneLine(tokensource.Describe(s.LastError)),
 		NextAttempt: relative(s.NextAttempt, now),
 		Exchanges:   s.Exchanges,
 		Failures:    s.Failures,

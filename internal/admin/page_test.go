@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
+
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // fakeAccessToken stands for a real access token: the page must never show it.
@@ -23,9 +26,9 @@ func fingerprint(token string) string {
 }
 
 func TestStatusPage(t *testing.T) {
-	state := TokenState{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(41*time.Minute + 2*time.Second),
+	state := tokensource.Status{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(41*time.Minute + 2*time.Second),
 		Fingerprint: fingerprint(fakeAccessToken), IssuedAt: t0.Add(-18 * time.Minute), LastRefresh: t0.Add(-18 * time.Minute),
-		LastError: "tokensource: token endpoint answered 503: busy", NextAttempt: t0.Add(7 * time.Second),
+		LastError: errors.New("tokensource: token endpoint answered 503: busy"), NextAttempt: t0.Add(7 * time.Second),
 		Exchanges: 5, Failures: 2}
 	recent := NewRecent(10)
 	recent.Add(&proxy.Record{Time: t0.Add(-2 * time.Second), Method: http.MethodGet,
@@ -34,7 +37,7 @@ func TestStatusPage(t *testing.T) {
 		Path: "/api/v3/" + fakeUserID + "/clusters/c-42/resource", Status: 202, Duration: 1234 * time.Millisecond,
 		Replayed: true, ClientName: "ci-runner"})
 	opts := baseOptions()
-	opts.Token = func() TokenState { return state }
+	opts.Token = func() tokensource.Status { return state }
 	opts.Recent = recent
 	opts.Counts = func() map[string]int64 { return map[string]int64{"2xx": 17, "5xx": 2} }
 	got := do(t, serve(t, opts), http.MethodGet, "/", "", nil)
@@ -50,7 +53,7 @@ func TestStatusPage(t *testing.T) {
 		`<meta http-equiv="refresh" content="5">`,
 		"v1.2.3", "https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000", fakeUserID,
 		"expires in 41m2s", state.Fingerprint, "2025-03-14 11:42:00 UTC (18m0s ago)",
-		"tokensource: token endpoint answered 503: busy", "2025-03-14 12:00:07 UTC (in 7s)",
+		"token endpoint answered 503: busy", "2025-03-14 12:00:07 UTC (in 7s)",
 		"5 <span class=\"muted\">(2 failed)",
 		"17", "2xx", "5xx",
 		"/api/v3/" + fakeUserID + "/clusters/c-42/resource", "PATCH", "202", "1.234s", "replayed", "ci-runner",
@@ -71,21 +74,24 @@ func TestStatusPage(t *testing.T) {
 func TestStatusPageStates(t *testing.T) {
 	tests := []struct {
 		name   string
-		state  TokenState
+		state  tokensource.Status
 		ready  bool
 		reason string
 		want   []string
 	}{
-		{"no token", TokenState{}, false, "no token yet: the token endpoint rejected the API key (401)",
+		{"no token", tokensource.Status{}, false, "no token yet: the token endpoint rejected the API key (401)",
 			[]string{"no token", "not ready", `id="ready-reason"`, "rejected the API key (401)", "never", "no requests yet"}},
-		{"expired", TokenState{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(-3 * time.Second)}, false, "token expired",
+		{"expired", tokensource.Status{HasToken: true, UserID: fakeUserID, Expiry: t0.Add(-3 * time.Second)}, false, "token expired",
 			[]string{"expired 3s ago", "card warn"}},
-		{"unknown expiry", TokenState{HasToken: true}, true, "", []string{"expiry unknown", `class="badge ok"`}},
+		{"unknown expiry", tokensource.Status{HasToken: true}, true, "", []string{"expiry unknown", `class="badge ok"`}},
+		{"old key's token kept", tokensource.Status{HasToken: true, OldToken: true}, true,
+			"serving the token of the previous credential until it expires",
+			[]string{`class="badge ok"`, `id="ready-reason"`, "serving the token of the previous credential"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := baseOptions()
-			opts.Token = func() TokenState { return tt.state }
+			opts.Token = func() tokensource.Status { return tt.state }
 			opts.Ready = func() (bool, string) { return tt.ready, tt.reason }
 			got := do(t, serve(t, opts), http.MethodGet, "/", "", nil)
 			if got.status != http.StatusOK {

@@ -109,7 +109,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, a.tokenState, time.Now)
+	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
 	if err := a.buildTokens(); err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.proxy = inFlight(ph, a.metrics)
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
-		Token: a.tokenState, Ready: a.ready, TryRefresh: a.tryRefresh,
+		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
@@ -147,7 +147,6 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 			Header:         cfg.Auth.HeaderName(),
 			RefreshOn:      cfg.Auth.RefreshOn,
 			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
-			InPlace:        true, // the ReverseProxy's own outbound request, stripped by its Rewrite
 			OnReplay: func(r *http.Request) {
 				proxy.MarkReplayed(r)
 				a.metrics.Replay()
@@ -210,20 +209,6 @@ func exchangeResult(err error) string {
 	return "error"
 }
 
-// tokenState is the token's state for the admin page and metrics: never the token itself.
-func (a *Server) tokenState() admin.TokenState {
-	st := a.tokens.Status()
-	ts := admin.TokenState{
-		HasToken: st.HasToken, UserID: st.UserID, Expiry: st.Expiry, Fingerprint: st.Fingerprint,
-		IssuedAt: st.IssuedAt, LastRefresh: st.LastRefresh, NextAttempt: st.NextAttempt,
-		Exchanges: st.Exchanges, Failures: st.Failures,
-	}
-	if st.LastError != nil {
-		ts.LastError = st.LastError.Error()
-	}
-	return ts
-}
-
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
 // remote listener that the config explicitly allows).
 func (a *Server) Warnings() []string {
@@ -232,7 +217,7 @@ func (a *Server) Warnings() []string {
 
 // tryRefresh is POST /token/refresh: a refresh within the refresh budget.
 func (a *Server) tryRefresh() (time.Duration, error) {
-	_, err := a.tokens.Refresh()
+	err := a.tokens.Refresh()
 	var rl *tokensource.RateLimitedError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter, nil

@@ -254,3 +254,29 @@ func TestStopWithHangingTokenEndpointAfterKeyChange(t *testing.T) {
 		t.Fatalf("Serve still running %v after the stop with an exchange hanging", time.Since(start))
 	}
 }
+
+// TestWrongNewKeyKeepsTheOldToken: a key file replaced by a key the token endpoint refuses
+// does not drop the still-valid token: requests go on with it, and readiness says so.
+func TestWrongNewKeyKeepsTheOldToken(t *testing.T) {
+	h := newHarness(t, Options{FilePollInterval: 20 * time.Millisecond}, nil)
+	h.serve(t)
+	h.ready(t)
+	wrongKey := "server-wrong-" + strings.Repeat("w", 30)
+	tmp := h.keyFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(wrongKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, h.keyFile); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new key refused", func() bool { return h.srv.tokens.Status().OldToken })
+	if code, body := get(t, h.url("/api/v3/me/services")); code != 200 {
+		t.Fatalf("GET with the old key's token = %d %s", code, body)
+	}
+	if ready, why := h.srv.ready(); !ready || !strings.Contains(why, "previous credential") || !strings.Contains(why, "rejected") {
+		t.Errorf("ready = %v, %q; want ready with a warning about the rejected key", ready, why)
+	}
+	if strings.Contains(h.logs.String(), wrongKey) {
+		t.Error("the new key shows up in the log")
+	}
+}
