@@ -3,28 +3,25 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"syscall"
 
-	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 )
 
-// runService runs the program under the Service Control Manager when it started the process:
-// Stop and Shutdown become SIGTERM, so that they drain like it, and a second Stop exits at
-// once, like a second SIGTERM. It reports false when the process is not a service, which
-// svc.Run (StartServiceCtrlDispatcher) says at once with ERROR_FAILED_SERVICE_CONTROLLER_CONNECT.
-// (svc.IsWindowsService, which looks for services.exe in session 0, is false under wine 8,
-// whose services run in session 1; .ci/windows runs the service there.)
+// runService runs the program under the Service Control Manager when it started the process
+// (svc.IsWindowsService): Stop and Shutdown become SIGTERM, so that they drain like it, and a
+// second Stop exits at once, like a second SIGTERM. It reports false when the process is not
+// a service.
 func runService(run func(system) int, sys system) (code int, ok bool) {
+	isService, err := svc.IsWindowsService()
+	if err != nil || !isService {
+		return 0, false
+	}
 	signals := make(chan os.Signal, 4)
 	sys.signals = func() (<-chan os.Signal, func()) { return signals, func() {} }
 	h := &service{signals: signals, run: func() int { return run(sys) }}
-	switch err := svc.Run("dbaas-proxy", h); { // the name is ignored for an own-process service
-	case errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT):
-		return 0, false
-	case err != nil:
+	if err := svc.Run("dbaas-proxy", h); err != nil { // the name is ignored for an own-process service
 		return exitFailure, true
 	}
 	return h.code, true

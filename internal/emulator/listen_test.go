@@ -85,8 +85,12 @@ func TestIdleCloseHTTP2(t *testing.T) {
 		t.Fatalf("proto %s, want HTTP/2.0", a.proto)
 	}
 	waitFor(t, func() bool { return s.Counters().IdleClosed == 1 })
-	// The transport notices the close and dials again.
-	do(t, c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok))
+	// The transport notices the close and dials again. Under wine 8.0 (.ci/windows) the close
+	// can reach the client after it sent the next request on the closed connection, which then
+	// fails: the request after that dials.
+	if _, err := try(c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok)); err != nil {
+		do(t, c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok))
+	}
 	if got := s.Counters().Connections; got != 2 {
 		t.Errorf("%d connections, want 2 (the closed one and a new one)", got)
 	}
