@@ -13,8 +13,9 @@
 // ...) from the request, so that they are neither forwarded nor logged. It never reads a body
 // before deciding to forward it, so answers it makes itself go out at once to a client waiting
 // for 100 Continue. A failure reading the client's body is the client's (400, or 408 after
-// inbound.body_idle_timeout), never a 502. TimeUpstream, put under the token transport,
-// makes upstream_duration the upstream round trip alone.
+// inbound.body_idle_timeout), never a 502. A response the client stops reading is cut after
+// Options.WriteIdleTimeout. TimeUpstream, put under the token transport, makes
+// upstream_duration the upstream round trip alone.
 //
 // The access token itself is attached by the http.RoundTripper given in Options (see package
 // tokensource); the proxy only strips every credential a client sent. Every error the proxy
@@ -23,6 +24,7 @@
 //
 // A Handler is safe for concurrent use; it holds no per-request state outside the request.
 //
-// Package proxy may import tokensource, internal/jsonerr and internal/netrule; it never imports
-// internal/inbound, internal/admin or cmd: the inbound guard reaches it as Options.Guard.
+// Package proxy may import tokensource, internal/jsonerr, internal/netrule and internal/upstream
+// (for its error types); it never imports internal/inbound, internal/admin or cmd: the inbound
+// guard reaches it as Options.Guard.
 package proxy

@@ -49,7 +49,7 @@ func TestTokenLookalikesAreNeverForwarded(t *testing.T) {
 
 // TestSecretQueryParametersAreStripped: credential-named query parameters never reach the
 // upstream and never appear in a log line, at any level; the rest of the query goes byte for
-// byte.
+// byte, however the name is encoded.
 func TestSecretQueryParametersAreStripped(t *testing.T) {
 	e := newEdge(t, edgeSetup{})
 	const secret = "s3cr3t-value"
@@ -60,6 +60,8 @@ func TestSecretQueryParametersAreStripped(t *testing.T) {
 		{"b=2&Access_Token=" + secret, "b=2"},
 		{"x-auth-token=" + secret + "&c=3&X_AUTH_TOKEN=" + secret, "c=3"},
 		{"api%5Fkey=" + secret + "&d=4", "d=4"},
+		// issue 16: the name fully percent-encoded (36 bytes), once let through by a length check
+		{"%61%63%63%65%73%73%5F%74%6F%6B%65%6E=" + secret + "&e=5", "e=5"},
 		{"z=1;b=2&&api_key", "z=1;b=2&"},
 		{"api_keys=1&my_api_key=2", "api_keys=1&my_api_key=2"},
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
@@ -20,34 +21,33 @@ import (
 
 // serveError is the ReverseProxy's ErrorHandler and the one place where a failure becomes a
 // response: a status and a fixed message chosen by the kind of err. The error itself is logged
-// (it never holds a secret: package tokensource guarantees that for its errors), never sent.
+// (it never holds a secret: packages tokensource and upstream guarantee that for their errors),
+// never sent.
 func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	if st := stateFrom(r.Context()); st != nil && h.clientFault(w, r, st, err) {
+	st := stateFrom(r.Context())
+	if st != nil && h.clientFault(w, r, st, err) {
 		return
 	}
 	status, msg := h.classify(r, err)
+	if status == statusAborted {
+		// The client went away: there is nobody to answer; finish records 499. Abort rather
+		// than return: a client that only half-closed its side would otherwise get an empty
+		// 200 from net/http, which looks like success.
+		panic(http.ErrAbortHandler)
+	}
 	var nt *tokensource.NoTokenError
 	if errors.As(err, &nt) && status == http.StatusServiceUnavailable {
 		secs := int((nt.RetryAfter() + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	}
-	if status == statusAborted {
-		// The client went away: there is nobody to answer. Record it for the access log.
-		if rec := recordFrom(r.Context()); rec != nil {
-			rec.Status = statusAborted
-		}
-		if cw, ok := w.(*countingWriter); ok {
-			cw.status = statusAborted
-		}
-		// Abort rather than return: a client that only half-closed its side would otherwise
-		// get an empty 200 from net/http, which looks like success.
-		panic(http.ErrAbortHandler)
-	}
 	ev := h.opts.Logger.Warn()
 	if status == http.StatusRequestEntityTooLarge {
 		ev = h.opts.Logger.Debug()
 	}
-	ev.Str("request_id", recordID(r)).Int("status", status).Err(err).Msg("request failed")
+	if st != nil {
+		ev.Str("request_id", st.rec.ID)
+	}
+	ev.Int("status", status).Err(err).Msg("request failed")
 	jsonerr.Write(w, status, msg)
 }
 
@@ -75,20 +75,11 @@ func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state,
 	h.opts.Logger.Info().Str("request_id", st.rec.ID).Int("status", status).Str("fault", "client").
 		Err(rerr).Msg("request failed: the client's body could not be read")
 	if status == statusAborted {
-		// Nobody to answer. Abort rather than return: net/http would send a client that only
-		// half-closed its side an empty 200, which looks like success. finish records 499.
-		panic(http.ErrAbortHandler)
+		panic(http.ErrAbortHandler) // nobody to answer: see serveError
 	}
 	w.Header().Set("Connection", "close")
 	jsonerr.Write(w, status, msg)
 	return true
-}
-
-func recordID(r *http.Request) string {
-	if rec := recordFrom(r.Context()); rec != nil {
-		return rec.ID
-	}
-	return ""
 }
 
 // classify maps an error to the status and message the client gets.
@@ -105,7 +96,7 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"request body too large: the limit is %d bytes (inbound.max_body_bytes)", mbe.Limit)
 	}
-	return h.classifyUpstream(err)
+	return h.classifyUpstream(err, h.host, "")
 }
 
 func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError) (int, string) {
@@ -125,9 +116,6 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 		return statusAborted, ""
 	case xe != nil && errors.Is(xe, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, prefix + tokensource.Describe(xe) + "; try again later"
-	case xe != nil && !strings.HasPrefix(xe.Endpoint, "the DBaaS token endpoint"):
-		return http.StatusBadGateway, prefix + "could not reach " + xe.Endpoint +
-			"; dbaas-proxy retries with backoff, try again later"
 	case nt.Err != nil && !errors.As(nt.Err, new(*url.Error)):
 		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
 		// token that expires within its margin by the local clock), or the key could not be
@@ -135,15 +123,28 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 		return http.StatusServiceUnavailable, prefix + tokensource.Describe(nt.Err) +
 			"; dbaas-proxy retries with backoff, try again later"
 	}
-	// The exchange with the DBaaS token endpoint failed below HTTP: that endpoint is the
-	// upstream itself, so this is a 502 or 504 like any other failure to reach it.
-	status, msg := h.classifyUpstream(nt.Err)
+	// The exchange failed below HTTP: a 502 or 504 like any failure to reach the upstream,
+	// naming the endpoint and the host that failed (the upstream itself, or IAM).
+	host, name := h.host, "the token endpoint"
+	var ue *url.Error
+	if errors.As(nt.Err, &ue) {
+		if u, err := url.Parse(ue.URL); err == nil && u.Host != "" {
+			host = u.Host
+		}
+	}
+	if xe != nil && xe.Endpoint != "" && !strings.HasPrefix(xe.Endpoint, "the DBaaS token endpoint") {
+		name = xe.Endpoint
+	}
+	status, msg := h.classifyUpstream(nt.Err, host, name)
 	return status, prefix + msg
 }
 
-// classifyUpstream maps a transport error talking to the upstream.
-func (h *Handler) classifyUpstream(err error) (int, string) {
+// classifyUpstream maps a transport error talking to host: the upstream, or name (the token
+// endpoint, IBM Cloud IAM) on another host.
+func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
 	var (
+		proxyErr   *upstream.ProxyError
+		poolErr    *upstream.PoolError
 		pinErr     *upstream.PinError
 		unknownCA  x509.UnknownAuthorityError
 		hostErr    x509.HostnameError
@@ -153,34 +154,46 @@ func (h *Handler) classifyUpstream(err error) (int, string) {
 		dnsErr     *net.DNSError
 		netErr     net.Error
 	)
+	what, trust := "the upstream "+host, "is not signed by the CA in upstream.ca_file ("+h.opts.CAFile+
+		"); download the CA file of this DBaaS Manager from the service dashboard"
+	if host != h.host {
+		what, trust = name+" "+host, "is not trusted (auth.iam_ca_file, or the system roots when it is unset)"
+	}
 	switch {
+	case errors.As(err, &proxyErr) && proxyErr.Status != "":
+		return http.StatusBadGateway, "bad gateway: the proxy " + proxyErr.Proxy + " (upstream.proxy_url) refused the tunnel to " +
+			host + " with " + proxyErr.Status + "; check upstream.proxy_url and the proxy's rules"
+	case errors.As(err, &proxyErr):
+		return http.StatusBadGateway, "bad gateway: the proxy " + proxyErr.Proxy + " (upstream.proxy_url) could not be reached; check upstream.proxy_url"
+	case errors.As(err, &poolErr):
+		return http.StatusServiceUnavailable, fmt.Sprintf("service unavailable: the upstream connection pool is exhausted: "+
+			"all %d connections (upstream.max_conns) stayed busy for %s (upstream.timeout); try again later", poolErr.MaxConns, poolErr.Waited)
 	case errors.As(err, &hostErr):
-		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
+		return http.StatusBadGateway, "bad gateway: the certificate of " + host +
 			" is not valid for that name; set upstream.server_name to a name the certificate holds"
 	case errors.As(err, &pinErr):
-		return http.StatusBadGateway, "bad gateway: the certificate key of " + h.host +
+		return http.StatusBadGateway, "bad gateway: the certificate key of " + host +
 			" matches none of upstream.pins; if the DBaaS Manager's key changed, print its pins with " +
 			"dbaas-proxy pins and update upstream.pins"
 	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
-		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
-			" is not signed by the CA in upstream.ca_file (" + h.opts.CAFile +
-			"); download the CA file of this DBaaS Manager from the service dashboard"
+		return http.StatusBadGateway, "bad gateway: the certificate of " + host + " " + trust
 	case errors.As(err, &invalidErr):
-		return http.StatusBadGateway, "bad gateway: the certificate of " + h.host +
+		return http.StatusBadGateway, "bad gateway: the certificate of " + host +
 			" is invalid (expired or not yet valid, or not for a server)"
 	case errors.As(err, &recordErr):
-		return http.StatusBadGateway, "bad gateway: " + h.host + " does not speak TLS; upstream.url must be the DBaaS Manager's https address"
+		return http.StatusBadGateway, "bad gateway: " + host + " does not speak TLS; upstream.url must be the DBaaS Manager's https address"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return http.StatusGatewayTimeout, "gateway timeout: the upstream " + h.host +
-			" did not answer within " + h.timeoutText() + "; try again later"
+		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.timeoutText() + "; try again later"
 	case errors.As(err, &dnsErr):
-		return http.StatusBadGateway, "bad gateway: cannot resolve the upstream host " + h.host
-	case upstream.Refused(err):
-		return http.StatusBadGateway, "bad gateway: the upstream " + h.host + " refused the connection"
+		return http.StatusBadGateway, "bad gateway: cannot resolve the host of " + what
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, wsaeconnrefused):
+		return http.StatusBadGateway, "bad gateway: " + what + " refused the connection"
 	}
-	return http.StatusBadGateway, "bad gateway: the connection to the upstream " + h.host +
-		" failed; try again, and check the network if it persists"
+	return http.StatusBadGateway, "bad gateway: the connection to " + what + " failed; try again, and check the network if it persists"
 }
+
+// wsaeconnrefused is Windows' WSAECONNREFUSED: syscall.ECONNREFUSED does not match it there.
+const wsaeconnrefused = syscall.Errno(10061)
 
 func (h *Handler) timeoutText() string {
 	if h.opts.Timeout <= 0 {

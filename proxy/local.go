@@ -45,26 +45,18 @@ func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// PlaceholderPrefix starts every placeholder token the local token endpoint hands out.
-const PlaceholderPrefix = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." // {"alg":"none","typ":"JWT"}
+// placeholderPrefix starts every placeholder token the local token endpoint hands out.
+const placeholderPrefix = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." // {"alg":"none","typ":"JWT"}
 
 // placeholderToken is a JWT-shaped, unsigned stand-in for the access token. Tools that read exp
 // from the token to decide when to ask again see the real expiry; the token itself carries
 // nothing secret and is worthless outside the proxy, which replaces it.
 func placeholderToken(userID string, iat, exp int64) string {
-	payload, _ := json.Marshal(struct {
-		Iss     string `json:"iss"`
-		Sub     string `json:"sub"`
-		Iat     int64  `json:"iat"`
-		Exp     int64  `json:"exp"`
-		Account struct {
-			Bss string `json:"bss"`
-		} `json:"account"`
-	}{Iss: "dbaas-proxy", Sub: "placeholder: dbaas-proxy attaches the real token", Iat: iat, Exp: exp,
-		Account: struct {
-			Bss string `json:"bss"`
-		}{userID}})
-	return PlaceholderPrefix + base64.RawURLEncoding.EncodeToString(payload) + ".placeholder"
+	payload, _ := json.Marshal(map[string]any{
+		"iss": "dbaas-proxy", "sub": "placeholder: dbaas-proxy attaches the real token",
+		"iat": iat, "exp": exp, "account": map[string]string{"bss": userID},
+	})
+	return placeholderPrefix + base64.RawURLEncoding.EncodeToString(payload) + ".placeholder"
 }
 
 // serveMe rewrites /api/v{N}/me/... to /api/v{N}/<user_id>/... and forwards it.
@@ -91,10 +83,10 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 	}
 	u.Path, u.RawPath = p, path // RawPath keeps the escapes exactly as the client sent them
 	r2.URL = &u
-	if rec := recordFrom(r.Context()); rec != nil {
-		rec.Template = Template(path)
+	if st := stateFrom(r.Context()); st != nil {
+		st.rec.Template = template(path)
 	}
-	h.forward(w, r2)
+	h.rp.ServeHTTP(w, r2)
 }
 
 // plainSegment reports whether id can stand in a path as one segment exactly as it is: only

@@ -43,6 +43,9 @@ type Options struct {
 	ClientName func(context.Context) string
 	// Now is the clock of the access record's times and durations; nil means time.Now.
 	Now func() time.Time
+	// WriteIdleTimeout (inbound.write_idle_timeout) cuts a response the client reads no byte
+	// of for that long, which frees its upstream connection. Zero means 30 s.
+	WriteIdleTimeout time.Duration
 }
 
 // Handler is the proxy's http.Handler. Build it with New.
@@ -71,20 +74,20 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.WriteIdleTimeout <= 0 {
+		opts.WriteIdleTimeout = 30 * time.Second
+	}
 	up := *opts.Upstream
 	up.Path, up.RawPath = "", ""
 	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
-		Transport:    h.timing(opts.Transport),
+		Transport:    opts.Transport,
 		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
 	}
 	h.root = h.routes()
-	if opts.ClientName != nil {
-		h.root = h.nameClient(h.root)
-	}
 	if opts.Guard != nil {
 		h.root = opts.Guard(h.root)
 	}
@@ -94,21 +97,17 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &state{Context: r.Context(), now: h.opts.Now}
+	st := &state{now: h.opts.Now}
 	rec := &st.rec
 	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
 	rec.ID = h.idGen.fromRequest(r)
-	// One slice for both: neither header's value is changed in place (Set and Add replace or
-	// grow it), and the outgoing request gets a copy (ReverseProxy clones the header).
-	st.ids[0] = rec.ID
-	ids := st.ids[:]
-	r.Header[requestIDHeader] = ids
-	w.Header()[requestIDHeader] = ids
+	r.Header.Set(requestIDHeader, rec.ID)
+	w.Header().Set(requestIDHeader, rec.ID)
 	// The request is changed on a copy, never on the server's own: net/http decides from the
 	// server's request whether a body announced with "Expect: 100-continue" was left unread, and
 	// then answers at once and closes the connection instead of asking for the body (sending
 	// 100 Continue) only to discard it.
-	r = r.WithContext(st)
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if q, changed := stripSecretQuery(r.URL.RawQuery); changed {
 		u := *r.URL
 		u.RawQuery = q
@@ -116,12 +115,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.RequestURI = "" // it held the secret; nothing reads it after this point
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		st.body = &st.bodyBuf
-		st.body.ReadCloser, st.body.now = r.Body, h.opts.Now
+		st.body = &clientBody{ReadCloser: r.Body, now: h.opts.Now}
 		r.Body = st.body
 	}
 	cw := &st.cw
-	cw.ResponseWriter, cw.rec = w, rec
+	cw.ResponseWriter, cw.rec, cw.idle = w, rec, h.opts.WriteIdleTimeout
+	cw.rc = http.NewResponseController(w)
+	cw.extend()
 	defer h.finish(cw, r, st)
 	h.root.ServeHTTP(cw, r)
 }
@@ -145,7 +145,7 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 		rec.Status = statusAborted
 	}
 	if rec.Template == "" {
-		rec.Template = Template(rec.Path)
+		rec.Template = template(rec.Path)
 	}
 	h.logAccess(r, rec)
 	if h.opts.Observe != nil {
@@ -159,20 +159,6 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 // statusAborted is recorded (never sent) for a response the proxy had to abort mid-body,
 // following nginx's habit of logging 499 for a client that went away.
 const statusAborted = 499
-
-// timing is the ReverseProxy's transport: tr itself when its Base is TimeUpstream's, which
-// times the upstream round trips, else tr timed whole by fallbackTiming.
-func (h *Handler) timing(tr *tokensource.Transport) http.RoundTripper {
-	if _, ok := tr.Base.(upstreamTimer); ok {
-		return tr
-	}
-	return fallbackTiming{next: tr}
-}
-
-// forward sends r upstream through the ReverseProxy.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request) {
-	h.rp.ServeHTTP(w, r)
-}
 
 // bufferPool is the ReverseProxy's pool of copy buffers, so that streaming a response does
 // not allocate a new 32 KiB buffer per request.

@@ -45,52 +45,42 @@ var secretQueryNames = [...]string{"api-key", "apikey", "access-token", "x-auth-
 // stripSecretQuery removes from q, a raw query, every parameter whose name (percent-decoded,
 // compared without case and with '_' equal to '-') is a secretQueryNames entry. Parameters are
 // separated by '&' or ';'; everything else stays byte for byte, each kept parameter with the
-// separator that preceded it. It allocates only when it removes something.
+// separator that preceded it.
 func stripSecretQuery(q string) (string, bool) {
-	if q == "" {
-		return q, false
-	}
-	var b []byte
-	removed := false
-	start := 0
-	for i := 0; i <= len(q); i++ {
-		if i < len(q) && q[i] != '&' && q[i] != ';' {
-			continue
-		}
-		seg := q[start:i] // with the separator before it, except for the first
-		param := seg
-		if start > 0 {
-			param = seg[1:]
+	var b strings.Builder
+	removed, wrote := false, false
+	sep := "" // the separator before param
+	for rest := q; ; {
+		i := strings.IndexAny(rest, "&;")
+		param := rest
+		if i >= 0 {
+			param = rest[:i]
 		}
 		if isSecretParam(param) {
-			if !removed {
-				b = append(make([]byte, 0, len(q)), q[:start]...)
-				removed = true
+			removed = true
+		} else {
+			if wrote {
+				b.WriteString(sep)
 			}
-		} else if removed {
-			if len(b) == 0 && start > 0 {
-				seg = seg[1:] // the first kept parameter needs no separator
-			}
-			b = append(b, seg...)
+			b.WriteString(param)
+			wrote = true
 		}
-		start = i
+		if i < 0 {
+			break
+		}
+		sep, rest = rest[i:i+1], rest[i+1:]
 	}
 	if !removed {
 		return q, false
 	}
-	return string(b), true
+	return b.String(), true
 }
 
 // isSecretParam reports whether param ("name=value" or "name") has a secret name.
 func isSecretParam(param string) bool {
 	name, _, _ := strings.Cut(param, "=")
-	if len(name) > 32 {
-		return false
-	}
-	if strings.ContainsAny(name, "%+") {
-		if dec, err := url.QueryUnescape(name); err == nil {
-			name = dec
-		}
+	if dec, err := url.QueryUnescape(name); err == nil {
+		name = dec
 	}
 	for _, s := range secretQueryNames {
 		if tokensource.SameName(name, s) {

@@ -5,46 +5,42 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gorilla/mux"
-
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 )
 
-// routes builds the router: methods the API does not use are refused, and the paths the
-// proxy forwards (under /api/, none of the local routes below) go straight to the
-// ReverseProxy, checked with a few string tests on the escaped path; only the rest reaches
-// the router of the local routes, which answers the token endpoint, refuses look-alikes of it,
-// rewrites /me/ and answers 404 to everything else. Neither cleans nor decodes paths: the
-// upstream sees exactly the path the client sent.
+// routes returns the handler of every request that passed the guard: it records the client's
+// name, which the guard put into the request's context, for the access log; methods the API
+// does not use are refused; the token endpoint is answered locally, its look-alikes refused, /me/
+// rewritten, every other path under /api/ forwarded, and the rest answered 404. Paths are
+// judged in their escaped form, never cleaned nor decoded: the upstream sees exactly the path
+// the client sent.
 func (h *Handler) routes() http.Handler {
-	local := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	local.MatcherFunc(matchTokenPath).HandlerFunc(h.serveLocalToken)
-	local.MatcherFunc(matchTokenLookalike).HandlerFunc(serveTokenLookalike)
-	local.MatcherFunc(matchMePath).HandlerFunc(h.serveMe)
-	local.NotFoundHandler = http.HandlerFunc(serveNotFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if st := stateFrom(req.Context()); st != nil && h.opts.ClientName != nil {
+			st.rec.ClientName = h.opts.ClientName(req.Context())
+		}
 		if !forwardedMethod(req.Method) {
 			w.Header().Set("Allow", allowedMethods)
 			jsonerr.Write(w, http.StatusMethodNotAllowed, "method not allowed: dbaas-proxy forwards only "+
 				allowedMethods+"; the DBaaS Manager API uses no other method")
 			return
 		}
-		if forwarded(escapedPath(req)) {
-			h.forward(w, req)
-			return
+		p := escapedPath(req)
+		_, rest, versioned := apiVersion(p)
+		switch {
+		case versioned && rest == "/auth/token":
+			h.serveLocalToken(w, req)
+		case tokenLookalike(p):
+			serveTokenLookalike(w)
+		case versioned && (rest == "/me" || strings.HasPrefix(rest, "/me/")):
+			h.serveMe(w, req)
+		case strings.HasPrefix(p, "/api/"):
+			h.rp.ServeHTTP(w, req)
+		default:
+			jsonerr.Write(w, http.StatusNotFound,
+				"not found: dbaas-proxy forwards only paths under /api/ (for example /api/v3/me/services)")
 		}
-		local.ServeHTTP(w, req)
 	})
-}
-
-// forwarded reports whether the escaped path p goes straight upstream: under /api/, and
-// matched by none of the local routes (the token endpoint, its look-alikes, /me/).
-func forwarded(p string) bool {
-	if !strings.HasPrefix(p, "/api/") || tokenLookalike(p) {
-		return false
-	}
-	_, rest, ok := apiVersion(p)
-	return !ok || !isTokenRest(rest) && !isMeRest(rest)
 }
 
 // allowedMethods lists the methods the proxy forwards, for the Allow header.
@@ -60,22 +56,6 @@ func forwardedMethod(method string) bool {
 		return true
 	}
 	return false
-}
-
-// nameClient records the client's name, which the guard put into the context of the request
-// it let through, for the access log.
-func (h *Handler) nameClient(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rec := recordFrom(r.Context()); rec != nil {
-			rec.ClientName = h.opts.ClientName(r.Context())
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func serveNotFound(w http.ResponseWriter, _ *http.Request) {
-	jsonerr.Write(w, http.StatusNotFound,
-		"not found: dbaas-proxy forwards only paths under /api/ (for example /api/v3/me/services)")
 }
 
 // apiVersion returns the version segment ("v3") and the rest of the path after it
@@ -96,35 +76,11 @@ func apiVersion(path string) (version, rest string, ok bool) {
 	return path[vAt : vAt+1+i], p[i:], true
 }
 
-// matchTokenPath matches /api/v{N}/auth/token, any method: the proxy answers it itself.
-func matchTokenPath(r *http.Request, _ *mux.RouteMatch) bool {
-	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && isTokenRest(rest)
-}
-
-// matchMePath matches /api/v{N}/me and /api/v{N}/me/...
-func matchMePath(r *http.Request, _ *mux.RouteMatch) bool {
-	_, rest, ok := apiVersion(escapedPath(r))
-	return ok && isMeRest(rest)
-}
-
-// isTokenRest reports whether rest, the path after /api/v{N}, is the token endpoint's.
-func isTokenRest(rest string) bool { return rest == "/auth/token" }
-
-// isMeRest reports whether rest, the path after /api/v{N}, is /me or under /me/.
-func isMeRest(rest string) bool { return rest == "/me" || strings.HasPrefix(rest, "/me/") }
-
-// matchTokenLookalike matches paths that a server could read as the token endpoint but that
-// are not its exact form (matchTokenPath): another case, an escape, a doubled or final slash,
-// a ";" parameter, a dot segment, any version segment, or more below it. They are refused and
-// never forwarded, since the DBaaS Manager might answer one as its token endpoint.
-func matchTokenLookalike(r *http.Request, _ *mux.RouteMatch) bool {
-	return tokenLookalike(escapedPath(r))
-}
-
 // tokenLookalike reports whether the escaped path p, read the loosest way a server might
 // (percent-decoded, without case, "/" and "\" both separators, empty and "." segments dropped,
-// ".." resolved, ";..." cut from each segment), starts with api/<any>/auth/token.
+// ".." resolved, ";..." cut from each segment), starts with api/<any>/auth/token. Such paths,
+// but for the exact token path, are refused and never forwarded: the DBaaS Manager might
+// answer one as its token endpoint.
 func tokenLookalike(p string) bool {
 	if !strings.Contains(strings.ToLower(p), "auth") && !strings.Contains(p, "%") {
 		return false // the common case, without allocating
@@ -149,7 +105,7 @@ func tokenLookalike(p string) bool {
 	return len(segs) >= 4 && segs[0] == "api" && segs[2] == "auth" && segs[3] == "token"
 }
 
-func serveTokenLookalike(w http.ResponseWriter, _ *http.Request) {
+func serveTokenLookalike(w http.ResponseWriter) {
 	jsonerr.Write(w, http.StatusBadRequest, "bad request: this path is a variant of the token endpoint, "+
 		"which dbaas-proxy never forwards; call GET /api/v1/auth/token exactly (dbaas-proxy answers it "+
 		"itself), or leave the token to dbaas-proxy altogether")

@@ -18,20 +18,20 @@ var idNames = map[string]string{
 // literals are the fixed path segments of the API that are not collections.
 var literals = map[string]bool{
 	"resource": true, "configuration": true, "cos": true, "enable": true, "disable": true,
-	"restore": true, "start": true, "stop": true, "restart": true, "_echo": true,
+	"restore": true, "start": true, "stop": true, "restart": true,
 }
 
 // maxTemplateSegments bounds the template of very deep paths, which fall to "other".
 const maxTemplateSegments = 10
 
-// Template returns the API path template of an escaped request path, for metric labels and
+// template returns the API path template of an escaped request path, for metric labels and
 // the status page: ids become placeholders, so a template never carries an account id, a
 // cluster id or any other value a client chose, and the set of templates stays small.
 //
 //	/api/v3/2f3c.../clusters/8a1b.../users  ->  /api/v3/{user_id}/clusters/{cluster_id}/users
 //	/api/v1/auth/token                      ->  /api/v1/auth/token
 //	/favicon.ico                            ->  other
-func Template(path string) string {
+func template(path string) string {
 	version, rest, ok := apiVersion(path)
 	if !ok || len(version) > 4 {
 		return "other"

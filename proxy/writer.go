@@ -4,16 +4,25 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"time"
 )
 
-// countingWriter records the status and the body bytes of the response. It passes Flush and
+// countingWriter records the status and the body bytes of the response, and gives each write
+// and flush Options.WriteIdleTimeout to reach the client: a client that reads nothing for
+// that long gets its response cut (the ReverseProxy then closes the upstream's body, which
+// frees its connection), while a slow but steady reader gets any amount. It passes Flush and
 // Hijack through (via Unwrap for http.ResponseController, and directly for older callers), so
 // streamed responses are flushed as they arrive.
 type countingWriter struct {
 	http.ResponseWriter
 	rec    *Record
 	status int
+	rc     *http.ResponseController
+	idle   time.Duration
 }
+
+// extend sets the connection's write deadline to idle from now (where the server supports it).
+func (w *countingWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.idle)) }
 
 func (w *countingWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
@@ -28,6 +37,7 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 		w.keepID()
 	}
+	w.extend()
 	n, err := w.ResponseWriter.Write(b)
 	w.rec.BytesOut += int64(n)
 	return n, err
@@ -43,6 +53,7 @@ func (w *countingWriter) keepID() {
 
 // Flush sends any buffered data to the client.
 func (w *countingWriter) Flush() {
+	w.extend()
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -53,7 +64,11 @@ func (w *countingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.status == 0 {
 		w.status = http.StatusSwitchingProtocols // the only reason the proxy hijacks
 	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
+	c, brw, err := w.rc.Hijack()
+	if err == nil {
+		_ = c.SetWriteDeadline(time.Time{}) // the tunnel is no response: no write idle limit
+	}
+	return c, brw, err
 }
 
 // Unwrap gives http.ResponseController the underlying writer.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
 // peerChain is the certificate chain the upstream sends, for doctor and pins.
@@ -32,13 +33,17 @@ func dialChain(ctx context.Context, cfg *config.Config) (*peerChain, error) {
 	if pc.name == "" {
 		pc.name = u.Hostname()
 	}
-	d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified by verify
-	conn, err := d.DialContext(ctx, "tcp", pc.host)
+	raw, err := upstream.Dialer(cfg.UpstreamProxy())(ctx, "tcp", pc.host) // through upstream.proxy_url, as the proxy
 	if err != nil {
 		return nil, err
 	}
+	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, //nolint:gosec // verified by verify
+		ServerName: u.Hostname()})
 	defer conn.Close()
-	pc.state = conn.(*tls.Conn).ConnectionState()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	pc.state = conn.ConnectionState()
 	return pc, nil
 }
 

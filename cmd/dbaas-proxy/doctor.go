@@ -181,11 +181,15 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 
 // printConfig prints the configuration in force, each value set by the file, a variable or a
 // flag marked with where it came from. It holds paths and hashes, never a secret: the key
-// lives in its file, its command's output or the environment, and client tokens only as
-// SHA-256.
+// lives in its file, its command's output or the environment, client tokens only as SHA-256,
+// and upstream.proxy_url's password as ***.
 func (d *doctor) printConfig() {
+	shown := *d.cfg
+	if u := d.cfg.UpstreamProxy(); u != nil {
+		shown.Upstream.ProxyURL = upstream.Redact(u)
+	}
 	var root yaml.Node
-	if err := root.Encode(d.cfg); err != nil {
+	if err := root.Encode(&shown); err != nil {
 		return
 	}
 	annotate(&root, "", d.cfg)

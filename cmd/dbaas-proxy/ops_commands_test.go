@@ -189,3 +189,22 @@ func TestHashTokenCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorThroughProxy: with upstream.proxy_url, doctor reaches the upstream through the
+// proxy's CONNECT tunnels, as the proxy does, and prints the proxy's password nowhere.
+func TestDoctorThroughProxy(t *testing.T) {
+	e := newEnv(t, "")
+	p := testkit.NewConnectProxy(t, false)
+	cfg := testkit.WriteFile(t, e.dir, "proxied.yaml", strings.Replace(mustRead(t, e.config),
+		"upstream:\n", "upstream:\n  proxy_url: "+p.URL.String()+"\n", 1))
+	code, out, errOut := opsRun(t, "", "doctor", "-config", cfg)
+	if code != exitOK {
+		t.Fatalf("doctor = %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if len(p.Seen()) == 0 {
+		t.Error("doctor did not go through the proxy")
+	}
+	if all := out + errOut; strings.Contains(all, "pa:ss") || strings.Contains(all, "pa%3Ass") {
+		t.Errorf("doctor printed the proxy's password:\n%s", all)
+	}
+}

@@ -11,6 +11,7 @@
 package config
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
@@ -51,6 +52,9 @@ type UpstreamConfig struct {
 	// Pins, when set, require a certificate of the upstream's chain to have one of these
 	// SPKI pins (sha256/<base64>), besides verifying against ca_file.
 	Pins []string `yaml:"pins"`
+	// ProxyURL is the http:// or https:// proxy reached with CONNECT for the upstream and
+	// IAM; "" means a direct connection.
+	ProxyURL string `yaml:"proxy_url"`
 }
 
 // AuthConfig says how to obtain and attach the access token.
@@ -104,7 +108,7 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
 		ShutdownDelay:   0,
-		Upstream: UpstreamConfig{Timeout: 60 * time.Second, MaxConns: upstream.DefaultMaxConns,
+		Upstream: UpstreamConfig{Timeout: upstream.DefaultTimeout, HTTP2: true, MaxConns: upstream.DefaultMaxConns,
 			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",
@@ -126,6 +130,16 @@ func Defaults() Config {
 			IdleTimeout:           inbound.DefaultIdleTimeout,
 		},
 	}
+}
+
+// UpstreamProxy returns upstream.proxy_url parsed, or nil when it is unset (Validate has
+// checked it).
+func (c *Config) UpstreamProxy() *url.URL {
+	if c.Upstream.ProxyURL == "" {
+		return nil
+	}
+	u, _ := url.Parse(c.Upstream.ProxyURL)
+	return u
 }
 
 // UpstreamURL returns the base URL of the DBaaS Manager: upstream.url, or the public host

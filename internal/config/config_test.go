@@ -71,6 +71,10 @@ func TestConfigErrors(t *testing.T) {
 		{"syntax error", "upstream: [\n", []string{"config.yaml:", "invalid YAML"}},
 		{"refresh_on other than 401 and 403", good + "auth:\n  refresh_on: [401, 500]\n",
 			[]string{"config.yaml:5: auth.refresh_on[1]:", "500 is not allowed", "only 401 and 403"}},
+		{"bad proxy URL, password hidden", "upstream:\n  url: https://127.0.0.1:20000\n  ca_file: /ca.pem\n  proxy_url: socks5://u:hunter2@p:1080\n",
+			[]string{"config.yaml:4: upstream.proxy_url:", "socks5://u:***@p:1080", "http:// or https://"}},
+		{"negative write idle timeout", good + "inbound:\n  write_idle_timeout: -1s\n",
+			[]string{"config.yaml:5: inbound.write_idle_timeout:", "negative"}},
 		{"admin on the proxy port", good + "listen: 127.0.0.1:7000\nadmin:\n  listen: 127.0.0.1:7000\n",
 			[]string{"config.yaml:6: admin.listen:", "own port"}},
 	}
@@ -80,6 +84,9 @@ func TestConfigErrors(t *testing.T) {
 			_, err := Load(p)
 			if err == nil {
 				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows a password", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

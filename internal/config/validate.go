@@ -90,11 +90,32 @@ func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
 	if u.IdleTimeout < time.Second {
 		add("upstream.idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
 	}
+	if u.ProxyURL != "" {
+		if err := checkProxyURL(u.ProxyURL); err != nil {
+			add("upstream.proxy_url", "%v", err)
+		}
+	}
 	for i, p := range u.Pins {
 		if err := upstream.ValidatePin(p); err != nil {
 			add(fmt.Sprintf("upstream.pins[%d]", i), "%s", strings.TrimPrefix(err.Error(), "upstream.pins: "))
 		}
 	}
+}
+
+// checkProxyURL checks upstream.proxy_url; its errors never quote the password.
+func checkProxyURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return errors.New("is not a URL; use http://HOST:PORT or https://HOST:PORT")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must be an http:// or https:// URL", upstream.Redact(u))
+	case u.Hostname() == "":
+		return fmt.Errorf("%q has no host; use http://HOST:PORT", upstream.Redact(u))
+	case u.Path != "" && u.Path != "/" || u.RawQuery != "":
+		return fmt.Errorf("%q must have no path or query; use http://HOST:PORT", upstream.Redact(u))
+	}
+	return nil
 }
 
 func checkUpstreamURL(raw string) error {

@@ -10,6 +10,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
 	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
 	DefaultBodyIdleTimeout   = 30 * time.Second  // Config.BodyIdleTimeout when 0
+	DefaultWriteIdleTimeout  = 30 * time.Second  // Config.WriteIdleTimeout when 0
 )
 
 // Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
@@ -61,6 +62,10 @@ type Config struct {
 	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
 	// slot. 0: DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// WriteIdleTimeout is how long a response may wait for the client to read before it is
+	// cut and its upstream connection freed, so that clients that do not read cannot hold
+	// every upstream connection. 0: DefaultWriteIdleTimeout.
+	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next request
 	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`

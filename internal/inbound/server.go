@@ -13,16 +13,19 @@ type Limits struct {
 	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
 	IdleTimeout       time.Duration // http.Server.IdleTimeout
 	BodyIdleTimeout   time.Duration // enforced by the Guard on each request body
+	WriteIdleTimeout  time.Duration // enforced by the proxy on each response write
 }
 
 // Limits returns c's limits, each zero replaced by its default (DefaultMaxHeaderBytes,
-// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout).
+// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout,
+// DefaultWriteIdleTimeout).
 func (c Config) Limits() Limits {
 	l := Limits{
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ReadHeaderTimeout: orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		IdleTimeout:       orDefault(c.IdleTimeout, DefaultIdleTimeout),
 		BodyIdleTimeout:   orDefault(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		WriteIdleTimeout:  orDefault(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
 	}
 	if l.MaxHeaderBytes == 0 {
 		l.MaxHeaderBytes = DefaultMaxHeaderBytes

@@ -15,9 +15,9 @@ func TestLimitsAndConfigureServer(t *testing.T) {
 		cfg  Config
 		want Limits
 	}{
-		{"defaults", Config{}, Limits{DefaultMaxHeaderBytes, DefaultReadHeaderTimeout, DefaultIdleTimeout, 30 * time.Second}},
-		{"set", Config{MaxHeaderBytes: 1000, ReadHeaderTimeout: time.Second, IdleTimeout: time.Minute, BodyIdleTimeout: 5 * time.Second},
-			Limits{1000, time.Second, time.Minute, 5 * time.Second}},
+		{"defaults", Config{}, Limits{DefaultMaxHeaderBytes, DefaultReadHeaderTimeout, DefaultIdleTimeout, 30 * time.Second, 30 * time.Second}},
+		{"set", Config{MaxHeaderBytes: 1000, ReadHeaderTimeout: time.Second, IdleTimeout: time.Minute, BodyIdleTimeout: 5 * time.Second, WriteIdleTimeout: 7 * time.Second},
+			Limits{1000, time.Second, time.Minute, 5 * time.Second, 7 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

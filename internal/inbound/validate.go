@@ -189,6 +189,10 @@ func (c Config) validateLimits(p *problems) {
 		p.add("inbound.body_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
 			c.BodyIdleTimeout, DefaultBodyIdleTimeout)
 	}
+	if c.WriteIdleTimeout < 0 {
+		p.add("inbound.write_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
+			c.WriteIdleTimeout, DefaultWriteIdleTimeout)
+	}
 	if c.IdleTimeout < 0 {
 		p.add("inbound.idle_timeout", "%q is negative; use a positive duration such as 2m, or 0 for the default (%v)",
 			c.IdleTimeout, DefaultIdleTimeout)

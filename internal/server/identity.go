@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -108,10 +107,9 @@ func IAMTransport(cfg *config.Config) (*http.Transport, error) {
 			return nil, err
 		}
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 nil, // like the upstream: reached directly
-		DialContext:           d.DialContext,
+		Proxy:                 nil, // like the upstream: directly, or through upstream.proxy_url
+		DialContext:           upstream.Dialer(cfg.UpstreamProxy()),
 		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: cfg.Upstream.Timeout,

@@ -97,6 +97,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
 		return nil, err
 	}
+	if u := cfg.UpstreamProxy(); u != nil {
+		logger.Info().Str("proxy_url", upstream.Redact(u)).Msg("the upstream and IAM are reached through a proxy")
+	}
 	if cfg.Auth.UsesIAM() {
 		t, err := IAMTransport(cfg)
 		if err != nil {
@@ -152,11 +155,12 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 				a.metrics.Replay()
 			},
 		},
-		CAFile:     cfg.Upstream.CAFile,
-		Timeout:    cfg.Upstream.Timeout,
-		Logger:     a.log,
-		Guard:      a.guard.Wrap,
-		ClientName: inbound.ClientName,
+		CAFile:           cfg.Upstream.CAFile,
+		Timeout:          cfg.Upstream.Timeout,
+		WriteIdleTimeout: cfg.Inbound.Limits().WriteIdleTimeout,
+		Logger:           a.log,
+		Guard:            a.guard.Wrap,
+		ClientName:       inbound.ClientName,
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)
 			recent.Add(rec)
@@ -242,6 +246,9 @@ func (a *Server) counts() map[string]int64 {
 func (a *Server) ready() (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
+	}
+	if a.upstream.Saturated() {
+		return false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
 	}
 	return a.tokens.Status().Ready(time.Now())
 }

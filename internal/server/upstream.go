@@ -13,8 +13,9 @@ import (
 func upstreamOptions(cfg *config.Config, pool *x509.CertPool) upstream.Options {
 	u := cfg.Upstream
 	return upstream.Options{
-		CAPool: pool, ServerName: u.ServerName, HTTP2: u.HTTP2, Timeout: u.Timeout,
+		CAPool: pool, ServerName: u.ServerName, HTTP1Only: !u.HTTP2, Timeout: u.Timeout,
 		MaxConns: u.MaxConns, MaxIdleConns: u.MaxIdleConns, IdleTimeout: u.IdleTimeout, Pins: u.Pins,
+		ProxyURL: cfg.UpstreamProxy(),
 	}
 }
 

@@ -21,9 +21,8 @@ func Pin(cert *x509.Certificate) string {
 	return pinPrefix + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// ChainPins returns the pin of each certificate the peer sent, leaf first, for doctor and
-// the pins command to print.
-func ChainPins(state tls.ConnectionState) []string {
+// chainPins returns the pin of each certificate the peer sent, leaf first, for a PinError.
+func chainPins(state tls.ConnectionState) []string {
 	pins := make([]string, 0, len(state.PeerCertificates))
 	for _, c := range state.PeerCertificates {
 		pins = append(pins, Pin(c))
@@ -72,7 +71,7 @@ func verifyPins(pins []string) func(tls.ConnectionState) error {
 		if MatchPins(pins, cs.VerifiedChains) {
 			return nil
 		}
-		return &PinError{Chain: ChainPins(cs)}
+		return &PinError{Chain: chainPins(cs)}
 	}
 }
 

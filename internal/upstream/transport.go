@@ -5,8 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,25 +19,13 @@ const (
 	// DefaultIdleTimeout is the default of upstream.idle_timeout: below the 60 s after which
 	// load balancers commonly close an idle connection, so that the proxy drops it first.
 	DefaultIdleTimeout = 45 * time.Second
-	// DefaultRetryWindow is how long a request that never reached the upstream is retried.
-	DefaultRetryWindow = 2 * time.Second
+	// DefaultTimeout is the default of upstream.timeout.
+	DefaultTimeout = 60 * time.Second
 
-	// bufferSize is the read and the write buffer of each upstream connection (it was 32 KiB
-	// each). Measured on go1.26 linux/amd64, a shared 2-core machine, 256 pooled connections,
-	// heap per connection with the test server's share (the same for every size) and a 256 MiB
-	// download copied in 32 KiB reads as ReverseProxy does (BenchmarkIdleConns,
-	// BenchmarkDownload in memory_test.go, 3 runs each):
-	//
-	//	buffers   heap/conn   download MB/s
-	//	 4 KiB    36 KiB      603-1046
-	//	 8 KiB    44 KiB      943-986
-	//	16 KiB    60 KiB      866-987
-	//	32 KiB    92 KiB      699-1115
-	//
-	// The download does not depend on the size (bufio hands reads larger than its buffer
-	// straight to the TLS connection, whose records are up to 16 KiB), the memory does: 8 KiB
-	// saves 48 KiB per connection against 32 KiB, 12 MiB at the 256 connections of
-	// max_conns, and keeps request heads and small bodies to one write.
+	// bufferSize is the read and the write buffer of each upstream connection: 8 KiB holds
+	// request heads and small bodies in one write and saves 48 KiB per connection against
+	// net/http's 32 KiB (12 MiB at 256 connections), with no loss in download speed: bufio
+	// hands larger reads straight to TLS (BenchmarkIdleConns, BenchmarkDownload).
 	bufferSize = 8 << 10
 
 	sessionCacheSize = 64
@@ -49,9 +37,11 @@ type Options struct {
 	CAPool *x509.CertPool
 	// ServerName is the name checked in the upstream's certificate; empty means the URL's host.
 	ServerName string
-	// HTTP2 offers HTTP/2 by ALPN; false means HTTP/1.1 only.
-	HTTP2 bool
-	// Timeout bounds the wait for the response headers; zero means no bound.
+	// HTTP1Only offers HTTP/1.1 alone (upstream.http2: false); false also offers HTTP/2 by
+	// ALPN, which the upstream may choose.
+	HTTP1Only bool
+	// Timeout bounds the wait for a pooled connection (then RoundTrip returns a *PoolError),
+	// and then the wait for the response headers. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxConns caps the HTTP/1.1 connections to the upstream, those being dialed included;
 	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only: when
@@ -67,11 +57,10 @@ type Options struct {
 	// Pins, when not empty, require the verified chain to hold a certificate whose SPKI pin
 	// (Pin) is one of them; each must pass ValidatePin. Empty means no pinning.
 	Pins []string
-	// RetryWindow bounds the retries of a request that never reached the upstream. Zero means
-	// DefaultRetryWindow; negative means no such retries.
-	RetryWindow time.Duration
-
-	bufSize int // the connection buffers; zero: bufferSize (benchmarks vary it)
+	// ProxyURL, when set, is the http:// or https:// proxy (upstream.proxy_url) through which
+	// the upstream is reached with CONNECT; its userinfo becomes Proxy-Authorization. Nil means
+	// a direct connection; HTTPS_PROXY and the like are never read.
+	ProxyURL *url.URL
 }
 
 // withDefaults returns o with its zero fields set to their defaults, or an error naming the
@@ -107,21 +96,19 @@ func (o Options) withDefaults() (Options, error) {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
-	if o.bufSize == 0 {
-		o.bufSize = bufferSize
-	}
-	if o.RetryWindow == 0 {
-		o.RetryWindow = DefaultRetryWindow
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
 	}
 	o.Pins = append([]string(nil), o.Pins...)
 	return o, nil
 }
 
 // Transport is the pooled, CA-pinned transport to the DBaaS Manager. It is safe for
-// concurrent use; Swap may run while requests are in flight.
+// concurrent use; Reload may run while requests are in flight.
 type Transport struct {
-	mu  sync.Mutex // serialises Swap and Close
-	cur atomic.Pointer[generation]
+	mu        sync.Mutex // serialises Reload
+	cur       atomic.Pointer[generation]
+	exhausted atomic.Int64 // when a request last gave up waiting for a connection, Unix ns
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -144,19 +131,21 @@ func New(opts Options) (*Transport, error) {
 	return t, nil
 }
 
-// Swap installs a transport built from opts (a reloaded CA file, new pins); requests in flight
-// finish on the old one, whose idle connections are closed. The TLS session cache is kept when
-// the CA pool is unchanged and dropped when it changed, because a resumed session skips the
-// verification of the chain against the new pool (pins are checked on resumption too). On error
-// the old transport stays. Connections of the old transport busy at the swap go back to its
-// pool when their request ends and close after IdleTimeout; until then they count against
-// neither transport's MaxConns.
-func (t *Transport) Swap(opts Options) error {
+// Reload installs a transport with a new CA pool and pins (a reloaded CA file); requests in
+// flight finish on the old one, whose idle connections are closed. The TLS session cache is
+// kept when the CA pool is unchanged and dropped when it changed, because a resumed session
+// skips the verification of the chain against the new pool (pins are checked on resumption
+// too). On error the old transport stays. Connections of the old transport busy at the reload
+// go back to its pool when their request ends and close after IdleTimeout; until then they
+// count against neither transport's MaxConns.
+func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.cur.Load()
+	opts := old.opts
+	opts.CAPool, opts.Pins = pool, pins
 	var cache tls.ClientSessionCache
-	if opts.CAPool != nil && opts.CAPool.Equal(old.opts.CAPool) {
+	if pool != nil && pool.Equal(old.opts.CAPool) {
 		cache = old.cache
 	}
 	g, err := newGeneration(opts, cache)
@@ -167,16 +156,6 @@ func (t *Transport) Swap(opts Options) error {
 	old.http.CloseIdleConnections()
 	return nil
 }
-
-// Reload is Swap with the current options and a new CA pool and pins.
-func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
-	opts := t.cur.Load().opts
-	opts.CAPool, opts.Pins = pool, pins
-	return t.Swap(opts)
-}
-
-// Options returns the options in use, defaults filled in.
-func (t *Transport) Options() Options { return t.cur.Load().opts }
 
 // CloseIdleConnections closes the idle connections of the current transport.
 func (t *Transport) CloseIdleConnections() { t.cur.Load().http.CloseIdleConnections() }
@@ -191,10 +170,9 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 	if cache == nil {
 		cache = tls.NewLRUClientSessionCache(sessionCacheSize)
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 nil, // the upstream is reached directly: no HTTPS_PROXY surprise
-		DialContext:           countingDial(d.DialContext),
+		Proxy:                 nil, // no HTTPS_PROXY surprise: Dialer does upstream.proxy_url's CONNECT
+		DialContext:           Dialer(opts.ProxyURL),
 		TLSClientConfig:       tlsConfig(opts, cache),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
@@ -204,11 +182,11 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 		MaxIdleConns:          opts.MaxIdleConns,
 		MaxIdleConnsPerHost:   opts.MaxIdleConns,
 		DisableCompression:    true, // bytes pass unchanged; compression is the client's and the upstream's
-		ForceAttemptHTTP2:     opts.HTTP2,
-		WriteBufferSize:       opts.bufSize,
-		ReadBufferSize:        opts.bufSize,
+		ForceAttemptHTTP2:     !opts.HTTP1Only,
+		WriteBufferSize:       bufferSize,
+		ReadBufferSize:        bufferSize,
 	}
-	if !opts.HTTP2 {
+	if opts.HTTP1Only {
 		// A non-nil empty map disables HTTP/2 even if the server offers it.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
@@ -225,7 +203,7 @@ func tlsConfig(opts Options, cache tls.ClientSessionCache) *tls.Config {
 		ClientSessionCache: cache,
 		VerifyConnection:   verifyPins(opts.Pins),
 	}
-	if opts.HTTP2 {
+	if !opts.HTTP1Only {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
 	return c

@@ -98,9 +98,9 @@ func TestDefaults(t *testing.T) {
 	p := newPKI(t)
 	tr := newTransport(t, p, Options{})
 	o := tr.Options()
-	if o.MaxConns != 256 || o.MaxIdleConns != 256 || o.IdleTimeout != 45*time.Second || o.RetryWindow != 2*time.Second {
-		t.Fatalf("defaults = max_conns %d, max_idle_conns %d, idle_timeout %s, retry %s; want 256, 256, 45s, 2s",
-			o.MaxConns, o.MaxIdleConns, o.IdleTimeout, o.RetryWindow)
+	if o.MaxConns != 256 || o.MaxIdleConns != 256 || o.IdleTimeout != 45*time.Second || o.Timeout != DefaultTimeout {
+		t.Fatalf("defaults = max_conns %d, max_idle_conns %d, idle_timeout %s, timeout %s; want 256, 256, 45s, 60s",
+			o.MaxConns, o.MaxIdleConns, o.IdleTimeout, o.Timeout)
 	}
 	g := tr.cur.Load().http
 	if g.MaxConnsPerHost != 256 || g.IdleConnTimeout != 45*time.Second || g.ReadBufferSize != bufferSize {
@@ -128,7 +128,7 @@ func TestMaxConns(t *testing.T) {
 				}
 				_, _ = io.WriteString(w, "ok")
 			}), h2, 0)
-			tr := newTransport(t, s.p, Options{MaxConns: maxConns, HTTP2: h2})
+			tr := newTransport(t, s.p, Options{MaxConns: maxConns, HTTP1Only: !h2})
 			var started, done sync.WaitGroup
 			errs := make(chan error, n)
 			for range n {

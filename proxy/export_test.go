@@ -1,0 +1,4 @@
+package proxy
+
+// Template is template, for the tests.
+var Template = template
