@@ -48,3 +48,12 @@ func removeEach(dir string) error {
 	}
 	return nil
 }
+
+// SkipUnderWine skips t when it runs under wine (.ci/windows) and says why: bug, a bug of
+// wine 8.0 that fails the test there. On Windows itself, and elsewhere, the test runs.
+func SkipUnderWine(t testing.TB, bug string) {
+	t.Helper()
+	if underWine() {
+		t.Skip("wine 8.0: " + bug + "; this runs on Windows itself")
+	}
+}
