@@ -5,6 +5,7 @@
 #   bench/run.sh               interleaved rounds (ROUNDS=5, DURATION=8s), writes bench/RESULTS.md
 #   QUICK=1 bench/run.sh       smoke test: 1 round of 3 s, writes bench/out/RESULTS.quick.md
 #   bench/run.sh soak 10m      moderate load through dbaas-proxy with 30 s tokens, revoked every 2 m
+#   bench/run.sh abuse 10m     64 slow readers, 64 trickling uploaders and 200 normal clients at once
 #   bench/run.sh go            the Go micro-benchmarks, appended to bench/RESULTS.md
 #   bench/run.sh profile       perf profile of dbaas-proxy under wrk -c16, appended to bench/RESULTS.md
 #
@@ -301,10 +302,11 @@ source "$BENCH_DIR/modes.sh"
 case $MODE in
   bench) bench_main ;;
   soak) soak_main "${2:-10m}" ;;
+  abuse) abuse_main "${2:-10m}" ;;
   go) go_main ;;
   profile) profile_main ;;
   load) load_main ;;
   wan) wan_main ;;
   cpu) cpu_main ;;
-  *) die "unknown mode $MODE (want: bench, load, wan, cpu, soak DURATION, go or profile)" ;;
+  *) die "unknown mode $MODE (want: bench, load, wan, cpu, soak DURATION, abuse DURATION, go or profile)" ;;
 esac

@@ -62,3 +62,27 @@ soak_summary() {
     echo "soak: goroutines n/a: dbaas-proxy's /metrics does not export go_goroutines (no Go collector)"
   ((SOAK_NON2XX + SOAK_SOCKERR == 0)) || die "soak: requests failed"
 }
+
+# abuse_main DURATION: the abuse soak (issue 19): 64 slow readers that never read a large log,
+# 64 uploaders trickling one byte every 2 s, and 200 normal clients at once, through
+# dbaas-proxy with its defaults; RSS, goroutines and fds sampled every 30 s. It passes when the
+# normal clients saw no failure and memory stayed flat.
+abuse_main() {
+  local total
+  total=$(to_seconds "$1")
+  build
+  start_emulator 30m 0
+  start_proxy
+  SOAK_REQS=0 SOAK_NON2XX=0 SOAK_SOCKERR=0
+  echo "abuse soak: $1 through dbaas-proxy (pid $PROXY_PID)"
+  printf '%-12s %8s %10s %7s %5s\n' elapsed RSS_MiB goroutines threads fds
+  "$OUT/client" abuse -addr "127.0.0.1:$PROXY_PORT" -user "$USER_ID" -d "${total}s" >"$OUT/abuse.txt" &
+  local client=$! t0=$SECONDS
+  while kill -0 "$client" 2>/dev/null; do
+    soak_sample "$((SECONDS - t0))s" | cut -c1-48
+    sleep 30
+  done
+  wait "$client" || die "the abuse client failed"
+  tail -n1 "$OUT/abuse.txt"
+  grep -q 'normal_failed=0 ' "$OUT/abuse.txt" || die "normal clients failed under abuse"
+}

@@ -3,16 +3,18 @@ package proxy
 import (
 	"log"
 	"net/http"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // logAccess writes the request's one access line. The query string, which may hold ids a user
 // would rather not keep in logs, is logged only at debug level. route is the path template of
-// the metrics (Template); user_agent is the client's User-Agent, its first maxUserAgent bytes
-// (cut at a character boundary), so that a client cannot make lines of any length.
+// the metrics (Template); the client's values (path, User-Agent, query) are netrule.LogValue:
+// escaped and capped, so that a client cannot forge lines or make them of any length.
 func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	l := &h.opts.Logger
 	if l.GetLevel() > zerolog.InfoLevel {
@@ -25,9 +27,9 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	ev.Str("request_id", rec.ID).
 		Str("client", rec.Client).
 		Str("method", rec.Method).
-		Str("path", rec.Path).
+		Str("path", netrule.LogValue(rec.Path)).
 		Str("route", rec.Template).
-		Str("user_agent", capUserAgent(r.Header.Get("User-Agent"))).
+		Str("user_agent", netrule.LogValue(r.Header.Get("User-Agent"))).
 		Int("status", rec.Status).
 		Int64("bytes_in", rec.BytesIn).
 		Int64("bytes_out", rec.BytesOut).
@@ -38,31 +40,17 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 		ev.Str("client_name", rec.ClientName)
 	}
 	if l.GetLevel() <= zerolog.DebugLevel && r.URL.RawQuery != "" {
-		ev.Str("query", r.URL.RawQuery)
+		ev.Str("query", netrule.LogValue(r.URL.RawQuery))
 	}
 	ev.Msg("request")
-}
-
-// maxUserAgent bounds the User-Agent in an access line, in bytes.
-const maxUserAgent = 256
-
-// capUserAgent is ua cut to at most maxUserAgent bytes, without splitting a UTF-8 sequence.
-func capUserAgent(ua string) string {
-	if len(ua) <= maxUserAgent {
-		return ua
-	}
-	n := maxUserAgent
-	for n > 0 && !utf8.RuneStart(ua[n]) {
-		n--
-	}
-	return ua[:n]
 }
 
 // ms is d in milliseconds, to the microsecond.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
 // ErrorLog returns a *log.Logger, for http.Server.ErrorLog and ReverseProxy.ErrorLog, that
-// writes each line to l at level.
+// writes each line to l at level; an accept error (such as running out of file descriptors),
+// which net/http retries with a backoff of up to 1 s, at warn level at least.
 func ErrorLog(l zerolog.Logger, level zerolog.Level) *log.Logger {
 	return log.New(zerologWriter{l: l, level: level}, "", 0)
 }
@@ -77,6 +65,10 @@ func (w zerologWriter) Write(p []byte) (int, error) {
 	if n := len(msg); n > 0 && msg[n-1] == '\n' {
 		msg = msg[:n-1]
 	}
-	w.l.WithLevel(w.level).Msg(msg)
+	level := w.level
+	if strings.HasPrefix(msg, "http: Accept error") && level < zerolog.WarnLevel {
+		level = zerolog.WarnLevel
+	}
+	w.l.WithLevel(level).Msg(msg)
 	return len(p), nil
 }

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
 
 // accessLine returns the access line ("message":"request") of request id in logs.
@@ -65,5 +69,29 @@ func TestAccessLineFields(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestErrorLogAcceptErrorsAtWarn: running out of file descriptors shows at info level: an
+// accept error goes out at warn even from a debug-level ErrorLog; other lines keep the level.
+func TestErrorLogAcceptErrorsAtWarn(t *testing.T) {
+	var buf strings.Builder
+	l := proxy.ErrorLog(zerolog.New(&buf).Level(zerolog.InfoLevel), zerolog.DebugLevel)
+	l.Print("http: TLS handshake error from 127.0.0.1:1: EOF")
+	l.Print("http: Accept error: accept tcp 127.0.0.1:20000: accept4: too many open files; retrying in 5ms")
+	if got := buf.String(); !strings.Contains(got, `"level":"warn"`) || !strings.Contains(got, "too many open files") ||
+		strings.Contains(got, "handshake") {
+		t.Errorf("log = %s, want only the accept error, at warn", got)
+	}
+}
+
+// TestAccessLineEscapesClientValues: a User-Agent with bidirectional-text and C1 controls is
+// written escaped, in a line a terminal shows as it is.
+func TestAccessLineEscapesClientValues(t *testing.T) {
+	e := newEdge(t, edgeSetup{})
+	e.raw(t, "GET", "/api/v3/me/services", []string{"X-Request-Id: esc-1", "User-Agent: a\u202eb\u0085c"}, "")
+	e.record(t)
+	if ua := accessLine(t, e.logs.String(), "esc-1")["user_agent"]; ua != `a\u202eb\u0085c` {
+		t.Errorf("user_agent %q, want the controls escaped", ua)
 	}
 }

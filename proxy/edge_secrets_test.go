@@ -21,6 +21,7 @@ func TestTokenLookalikesAreNeverForwarded(t *testing.T) {
 		"/api/v1/auth/token/", "/api/v1/auth//token", "/api/v1/auth/%74oken", "/api/v1/AUTH/token",
 		"/api/vX/auth/token", "/api/v1/auth/token;x", "/api//v1/auth/token", "/api/v1/auth/token%2F",
 		"/api/v1/x/../auth/token", "/api/v1/auth/token/more", `/api/v1\auth\token`, "/api/v1/auth/%54OKEN",
+		"/api/v1/auth/token%20", "/api/v1/auth/token%00", "/api/v1/auth/token.json", "/api/v1/auth/token%09;x",
 	} {
 		t.Run(p, func(t *testing.T) {
 			code, _, body := e.raw(t, "GET", p, nil, "")

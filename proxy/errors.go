@@ -68,7 +68,7 @@ func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state,
 	switch {
 	case isTimeout(rerr): // before the context: net/http cancels it on any read error
 		status, msg = http.StatusRequestTimeout, "request timeout: the request body stopped arriving "+
-			"for longer than inbound.body_idle_timeout; send the body without pauses"
+			"for longer than inbound.body_idle_timeout, or arrived slower than inbound.min_body_rate; send the body without pauses"
 	case r.Context().Err() != nil:
 		status = statusAborted
 	}

@@ -289,7 +289,9 @@ func TestTemplate(t *testing.T) {
 		{"/api/v1/auth/token", "/api/v1/auth/token"},
 		{"/api/v3/" + uid + "/nodes/n1/logs/postgresql.log", "/api/v3/{user_id}/nodes/{node_id}/logs/{log_name}"},
 		{"/api/v3/" + uid + "/clusters/c/backups/cos/enable", "/api/v3/{user_id}/clusters/{cluster_id}/backups/cos/enable"},
-		{"/api/v3/" + uid + "/secret-looking-thing", "/api/v3/{user_id}/{id}"},
+		{"/api/v3/" + uid + "/secret-looking-thing", "other"},
+		{"/api/v33/" + uid + "/services", "other"},
+		{"/api/v3/" + uid + "/services/a/b", "other"},
 		{"/other", "other"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // routes returns the handler of every request that passed the guard: it records the client's
@@ -78,8 +79,8 @@ func apiVersion(path string) (version, rest string, ok bool) {
 
 // tokenLookalike reports whether the escaped path p, read the loosest way a server might
 // (percent-decoded, without case, "/" and "\" both separators, empty and "." segments dropped,
-// ".." resolved, ";..." cut from each segment), starts with api/<any>/auth/token. Such paths,
-// but for the exact token path, are refused and never forwarded: the DBaaS Manager might
+// ".." resolved, each segment read as its netrule.Stem), starts with api/<any>/auth/token. Such
+// paths, but for the exact token path, are refused and never forwarded: the DBaaS Manager might
 // answer one as its token endpoint.
 func tokenLookalike(p string) bool {
 	if !strings.Contains(strings.ToLower(p), "auth") && !strings.Contains(p, "%") {
@@ -91,8 +92,7 @@ func tokenLookalike(p string) bool {
 	p = strings.ToLower(p)
 	var segs []string
 	for _, s := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
-		s, _, _ = strings.Cut(s, ";")
-		switch s {
+		switch s = netrule.Stem(s); s {
 		case "", ".":
 		case "..":
 			if len(segs) > 0 {

@@ -2,67 +2,59 @@ package proxy
 
 import "strings"
 
-// idNames maps an API collection to the name of the id that follows it in a path.
-var idNames = map[string]string{
-	"services":  "{service_id}",
-	"clusters":  "{cluster_id}",
-	"databases": "{db_name}",
-	"users":     "{db_user_id}",
-	"tasks":     "{task_id}",
-	"backups":   "{backup_id}",
-	"nodes":     "{node_id}",
-	"instances": "{instance_id}",
-	"logs":      "{log_name}",
+// apiRoutes are the templates of the DBaaS Manager API's paths below /api/v{N}/{user_id}/, a
+// segment in braces standing for an id: with the token
+// endpoint, the only templates, so that the metric labels are a fixed set whatever paths
+// clients send.
+var apiRoutes = []string{
+	"services", "services/{service_id}", "clusters/{cluster_id}", "clusters/{cluster_id}/databases",
+	"clusters/{cluster_id}/databases/{db_name}", "clusters/{cluster_id}/users",
+	"clusters/{cluster_id}/users/{db_user_id}", "clusters/{cluster_id}/resource",
+	"clusters/{cluster_id}/configuration", "clusters/{cluster_id}/tasks", "clusters/{cluster_id}/tasks/{task_id}",
+	"clusters/{cluster_id}/backups", "clusters/{cluster_id}/backups/configuration",
+	"clusters/{cluster_id}/backups/cos/enable", "clusters/{cluster_id}/backups/cos/disable",
+	"clusters/{cluster_id}/backups/cos/configuration", "clusters/{cluster_id}/restore",
+	"nodes/{node_id}/logs", "nodes/{node_id}/logs/{log_name}", "nodes/{node_id}/start", "nodes/{node_id}/stop",
+	"nodes/{node_id}/restart", "instances/{instance_id}/start", "instances/{instance_id}/stop",
+	"instances/{instance_id}/restart",
 }
-
-// literals are the fixed path segments of the API that are not collections.
-var literals = map[string]bool{
-	"resource": true, "configuration": true, "cos": true, "enable": true, "disable": true,
-	"restore": true, "start": true, "stop": true, "restart": true,
-}
-
-// maxTemplateSegments bounds the template of very deep paths, which fall to "other".
-const maxTemplateSegments = 10
 
 // template returns the API path template of an escaped request path, for metric labels and
 // the status page: ids become placeholders, so a template never carries an account id, a
-// cluster id or any other value a client chose, and the set of templates stays small.
+// cluster id or any other value a client chose; a path that is no route of the API (of
+// version 1 to 9) is "other", so the set of templates is fixed.
 //
 //	/api/v3/2f3c.../clusters/8a1b.../users  ->  /api/v3/{user_id}/clusters/{cluster_id}/users
 //	/api/v1/auth/token                      ->  /api/v1/auth/token
-//	/favicon.ico                            ->  other
+//	/favicon.ico, /api/v3/2f3c.../x         ->  other
 func template(path string) string {
 	version, rest, ok := apiVersion(path)
-	if !ok || len(version) > 4 {
+	if !ok || len(version) > 2 {
 		return "other"
 	}
 	if rest == "/auth/token" {
 		return "/api/" + version + "/auth/token"
 	}
-	rest = strings.TrimPrefix(rest, "/")
-	user, tail, more := strings.Cut(rest, "/")
-	if strings.Count(rest, "/") >= maxTemplateSegments || user == "" {
-		return "/api/" + version + "/{other}"
-	}
-	var b strings.Builder
-	b.Grow(len(path) + 16)
-	b.WriteString("/api/")
-	b.WriteString(version)
-	b.WriteString("/{user_id}")
-	prev := ""
-	for more {
-		var s string
-		s, tail, more = strings.Cut(tail, "/")
-		b.WriteByte('/')
-		switch {
-		case idNames[s] != "" || literals[s]:
-			b.WriteString(s)
-		case idNames[prev] != "":
-			b.WriteString(idNames[prev])
-		default:
-			b.WriteString("{id}")
+	user, tail, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	for _, r := range apiRoutes {
+		if user != "" && matchRoute(r, tail) {
+			return "/api/" + version + "/{user_id}/" + r
 		}
-		prev = s
 	}
-	return b.String()
+	return "other"
+}
+
+// matchRoute reports whether the path tail fits route, segment by segment.
+func matchRoute(route, tail string) bool {
+	for {
+		r, rrest, rmore := strings.Cut(route, "/")
+		s, srest, smore := strings.Cut(tail, "/")
+		if s == "" || r[0] != '{' && r != s || rmore != smore {
+			return false
+		}
+		if !rmore {
+			return true
+		}
+		route, tail = rrest, srest
+	}
 }

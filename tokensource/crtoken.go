@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // crToken reads the compute resource token: from CRTokenFile when set, else from the first of
@@ -27,17 +27,9 @@ func (i *IAM) crToken() (string, error) {
 
 // readCRToken reads one CR token file, without surrounding white space.
 func readCRToken(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := files.Read("auth.cr_token_file", path, maxCRTokenFile)
 	if err != nil {
-		return "", fmt.Errorf("tokensource: reading the CR token file (auth.cr_token_file): %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCRTokenFile+1))
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("tokensource: reading the CR token file %s (auth.cr_token_file): %w", path, err)
-	case len(data) > maxCRTokenFile:
-		return "", fmt.Errorf("tokensource: the CR token file %s (auth.cr_token_file) is larger than 64 KiB", path)
+		return "", fmt.Errorf("tokensource: %w", err)
 	}
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {

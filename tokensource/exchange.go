@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -165,14 +166,19 @@ func errorBody(body []byte, secrets ...string) string {
 	return redact(string(body), maxErrorBody, secrets...)
 }
 
-// redact replaces each non-empty secret in s and cuts the result to limit bytes of valid UTF-8.
+// redact replaces each non-empty secret in s, also URL-escaped, and then every 12 bytes in a
+// row of it (a server may echo part of a key, or an escaped form), and cuts the result to
+// limit bytes of valid UTF-8.
 func redact(s string, limit int, secrets ...string) string {
 	if len(s) > maxTokenResponse {
 		s = s[:maxTokenResponse]
 	}
 	for _, secret := range secrets {
 		if secret != "" {
-			s = strings.ReplaceAll(s, secret, redacted)
+			s = strings.ReplaceAll(strings.ReplaceAll(s, secret, redacted), url.QueryEscape(secret), redacted)
+		}
+		for i := 0; i+12 <= len(secret); i++ {
+			s = strings.ReplaceAll(s, secret[i:i+12], redacted)
 		}
 	}
 	if len(s) > limit {

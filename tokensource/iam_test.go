@@ -277,7 +277,7 @@ func TestTrustedProfileErrors(t *testing.T) {
 	tests := []struct {
 		name, file, profile, want string
 	}{
-		{"missing file", filepath.Join(dir, "missing"), "p", "tokensource: reading the CR token file (auth.cr_token_file): open " + filepath.Join(dir, "missing")},
+		{"missing file", filepath.Join(dir, "missing"), "p", "tokensource: auth.cr_token_file: cannot read " + filepath.Join(dir, "missing")},
 		{"empty file", empty, "p", "tokensource: the CR token file " + empty + " (auth.cr_token_file) is empty"},
 		{"no profile", empty, "", "tokensource: the trusted profile exchange needs auth.profile_id or auth.profile_name"},
 	}

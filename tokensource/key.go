@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // maxKeyFile bounds what ReadKeyFile reads: a key file is a few hundred bytes.
@@ -17,17 +17,9 @@ const maxKeyFile = 64 << 10
 // JSON file the IBM Cloud console downloads, {"name", "description", "createdAt", "apiKey"},
 // whose apiKey is used. Errors name the path, never the content.
 func ReadKeyFile(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := files.Read("auth.api_key_file", path, maxKeyFile)
 	if err != nil {
-		return "", fmt.Errorf("tokensource: reading the API key file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return "", fmt.Errorf("tokensource: reading the API key file %s: %w", path, err)
-	}
-	if len(data) > maxKeyFile {
-		return "", fmt.Errorf("tokensource: the API key file %s is larger than 64 KiB", path)
+		return "", fmt.Errorf("tokensource: %w", err)
 	}
 	key, err := parseKey(data)
 	if err != nil {

@@ -127,7 +127,7 @@ func TestReadKeyFile(t *testing.T) {
 	}{
 		{name: "bare", path: write("bare", key+"\n"), want: key},
 		{name: "console JSON", path: write("apikey.json", `{"name":"n","apiKey":"`+key+`"}`), want: key},
-		{name: "missing path names path", path: filepath.Join(dir, "nope"), wantErr: []string{"tokensource: reading the API key file", filepath.Join(dir, "nope"), notFound}},
+		{name: "missing path names path", path: filepath.Join(dir, "nope"), wantErr: []string{"tokensource: auth.api_key_file: cannot read", filepath.Join(dir, "nope"), notFound}},
 		{name: "empty names path", path: write("empty", ""), wantErr: []string{filepath.Join(dir, "empty"), "it is empty"}},
 		{name: "JSON without apiKey names path", path: write("bad.json", `{"key":"`+key+`"}`), wantErr: []string{filepath.Join(dir, "bad.json"), "no apiKey field"}},
 		{name: "too large", path: write("large", strings.Repeat("k", 70<<10)), wantErr: []string{"larger than 64 KiB"}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,5 +156,24 @@ func TestCachedTokenWarmDoesNotAllocate(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(1000, func() { _, _ = c.Token(ctx) }); allocs != 0 {
 		t.Errorf("a warm Token call allocates %v times, want 0", allocs)
+	}
+}
+
+// TestRedactVariants: an error body that echoes the key URL-escaped, or only part of it, keeps
+// no 12 bytes of it in a row.
+func TestRedactVariants(t *testing.T) {
+	const key = "AbCdEfGhIjKl/MnOpQrSt+UvWxYz0123456789-_xyz"
+	for _, body := range []string{
+		"apikey=" + url.QueryEscape(key) + " is revoked",
+		`{"errorMessage":"key ` + key[5:30] + `... unknown"}`,
+		"prefix " + key[len(key)-14:],
+	} {
+		got := redact(body, 1<<10, key)
+		for i := 0; i+12 <= len(key); i++ {
+			if strings.Contains(got, key[i:i+12]) {
+				t.Errorf("redact(%q) = %q keeps %q", body, got, key[i:i+12])
+				break
+			}
+		}
 	}
 }

@@ -14,8 +14,10 @@
 //	client hold -url URL -n 4000 [-ca F -token T]
 //	    opens N keep-alive connections, one GET on each, prints "HOLDING n=N", waits for
 //	    SIGTERM or SIGINT, then sends one more GET on each and prints how many still worked.
+//	client abuse -addr HOST:PORT -user ID [-slow 64 -uploaders 64 -normal 200 -d 10m]
+//	    slow readers, trickling uploaders and normal clients at once (the abuse soak).
 //
-// Each prints one machine-readable line (ONESHOT, BURST, LOAD, HOLD key=value...) on stdout.
+// Each prints one machine-readable line (ONESHOT, BURST, LOAD, HOLD, ABUSE key=value...) on stdout.
 package main
 
 import (
@@ -25,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: client oneshot|burst|load|hold [flags]")
+		fmt.Fprintln(os.Stderr, "usage: client oneshot|burst|load|hold|abuse [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -38,6 +40,8 @@ func main() {
 		err = load(os.Args[2:])
 	case "hold":
 		err = hold(os.Args[2:])
+	case "abuse":
+		err = abuse(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -60,7 +60,7 @@ func runDemo(ctx context.Context, sys system, listen, adminListen, level string,
 		}
 	}
 	printDemo(sys, &cfg, em)
-	return serve(ctx, &cfg, sys)
+	return serve(ctx, func() (*config.Config, error) { return &cfg, nil }, sys)
 }
 
 // portFree reports an error when addr cannot be listened on.

@@ -36,7 +36,8 @@ Environment:
   GOMEMLIMIT          the Go runtime's soft memory limit (default: 80% of a container's memory limit, else 256MiB)
 
 Signals (run, demo):
-  SIGHUP              reload the API key (file or command), the CA and TLS files; reopen log.file
+  SIGHUP              reload the API key (file or command), the CA and TLS files, the client
+                      lists (inbound.clients, admin.clients); reopen log.file
   SIGTERM, SIGINT     shut down gracefully: readiness turns 503, requests in flight get
                       shutdown_timeout to finish
   a second one        exit at once with 128+N

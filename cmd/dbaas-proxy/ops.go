@@ -20,6 +20,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
@@ -68,7 +69,7 @@ func missingFiles(cfg *config.Config) error {
 		}
 		if _, err := os.Stat(check); err != nil {
 			problems = append(problems, &configerr.Error{Key: k.Name, Source: cfg.Source(k.Name),
-				Problem: fmt.Sprintf("cannot read %s: %v", check, errors.Unwrap(err))})
+				Problem: fmt.Sprintf("cannot read %s: %v", files.Shown(check), errors.Unwrap(err))})
 		}
 	}
 	return configerr.Join(problems)

@@ -6,8 +6,8 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"os"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
@@ -39,7 +39,7 @@ func setupPins(fs *flag.FlagSet) runFunc {
 		} else {
 			fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
 		}
-		if data, err := os.ReadFile(cfg.Upstream.CAFile); err == nil {
+		if data, err := files.Read("upstream.ca_file", cfg.Upstream.CAFile, files.MaxConfig); err == nil {
 			fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
 			for rest := data; ; {
 				var block *pem.Block

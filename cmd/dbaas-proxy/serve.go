@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
@@ -23,18 +23,20 @@ func setupServe(fs *flag.FlagSet) runFunc {
 		[2]string{"listen", "the listen `address`: HOST:PORT or unix:/path"},
 		[2]string{"log.level", "the log `level`: trace, debug, info, warn or error"})
 	return func(ctx context.Context, sys system, _ []string) error {
-		cfg, err := cf.load(sys)
-		if err != nil {
-			return err
-		}
-		return serve(ctx, cfg, sys)
+		return serve(ctx, func() (*config.Config, error) { return cf.load(sys) }, sys)
 	}
 }
 
 // serve builds the server from cfg and runs it until a signal: SIGHUP reopens log.file and
-// reloads; SIGTERM or SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a
-// SIGHUP, exits at once with 128+N.
-func serve(ctx context.Context, cfg *config.Config, sys system) error {
+// reloads, on a goroutine of its own (SIGHUPs that arrive during a reload make one more);
+// SIGTERM or SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a
+// SIGHUP, exits at once with 128+N. load reads the configuration: at start, and on SIGHUP for
+// the client lists (inbound.clients, admin.clients).
+func serve(ctx context.Context, load func() (*config.Config, error), sys system) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
 	out, closeLog, err := logOutput(cfg.Log, sys.stderr)
 	if err != nil {
 		return usageErr(err)
@@ -43,9 +45,68 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	logs := newLogBuffer(out, logFlushPeriod)
 	defer logs.Close() // before closeLog: the last lines reach log.file before it is closed
 	logger := newLogger(cfg.Log, logs.writer())
+	srv, err := newServer(cfg, logger, sys)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	sig, stopSignals := sys.signals()
+	defer stopSignals()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	reloads := make(chan struct{}, 1)
+	go reloader(ctx, reloads, func() { reload(srv, load, logger, out, logs) })
+	var forced os.Signal
+	for {
+		select {
+		case err := <-done:
+			return exitErr(err, forced)
+		case s := <-sig:
+			switch {
+			case forced != nil:
+			case s == syscall.SIGHUP:
+				select {
+				case reloads <- struct{}{}:
+				default: // a reload is already due: SIGHUPs coalesce
+				}
+			case ctx.Err() == nil:
+				logger.Info().Str("signal", s.String()).Msg("shutting down: finishing requests in flight")
+				cancel()
+			default:
+				logger.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
+				forced = s
+				logs.Flush()
+				sys.exit(128 + signalNumber(s))
+			}
+		}
+	}
+}
+
+// exitErr is what serve returns when the server stopped with err: exit code 128+N after a
+// forced exit by signal forced, 1 when requests were cut at shutdown_timeout.
+func exitErr(err error, forced os.Signal) error {
+	switch {
+	case forced != nil:
+		return &exitCode{code: 128 + signalNumber(forced), err: errors.New("")}
+	case errors.Is(err, server.ErrShutdownTimeout):
+		return &exitCode{code: exitFailure, err: err}
+	}
+	return err
+}
+
+// newServer builds the server from cfg, off PR_SET_DUMPABLE first, and logs what deserves a
+// note at start.
+func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.Server, error) {
+	if err := notDumpable(); err != nil {
+		logger.Warn().Err(err).Msg("cannot turn PR_SET_DUMPABLE off: a core dump could hold the API key")
+	}
 	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
 	if err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
 	if sys.memory != nil {
 		d, err := sys.memory()
@@ -57,46 +118,35 @@ func serve(ctx context.Context, cfg *config.Config, sys system) error {
 	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
 		logger.Warn().Msg(w)
 	}
-	if err := srv.Listen(); err != nil {
-		return err
+	return srv, nil
+}
+
+// reload is SIGHUP's work: reopen log.file (out), then reload the files of srv, then the
+// client lists of the configuration read again with load.
+func reload(srv *server.Server, load func() (*config.Config, error), logger zerolog.Logger, out io.Writer, logs *logBuffer) {
+	if lf, ok := out.(*logFile); ok {
+		logs.Flush() // the lines before the signal go to the old file
+		if err := lf.reopen(); err != nil {
+			logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
+		}
 	}
-	sig, stopSignals := sys.signals()
-	defer stopSignals()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	var forced os.Signal
+	srv.Reload() // does nothing once shutdown has begun
+	if cfg, err := load(); err != nil {
+		logger.Error().Err(err).Msg("cannot read the configuration again; keeping the old client lists")
+	} else if err := srv.SetClients(cfg); err != nil {
+		logger.Error().Err(err).Msg("keeping the old client lists")
+	}
+}
+
+// reloader runs reload for each request on reloads until ctx ends, off the signal loop, so
+// that a slow reload (a slow api_key_command) never keeps a SIGTERM waiting.
+func reloader(ctx context.Context, reloads <-chan struct{}, reload func()) {
 	for {
 		select {
-		case err := <-done:
-			switch {
-			case forced != nil:
-				return &exitCode{code: 128 + signalNumber(forced), err: errors.New("")}
-			case errors.Is(err, server.ErrShutdownTimeout):
-				return &exitCode{code: exitFailure, err: err}
-			}
-			return err
-		case s := <-sig:
-			switch {
-			case forced != nil:
-			case s == syscall.SIGHUP:
-				if lf, ok := out.(*logFile); ok {
-					logs.Flush() // the lines before the signal go to the old file
-					if err := lf.reopen(); err != nil {
-						logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
-					}
-				}
-				srv.Reload() // does nothing once shutdown has begun
-			case ctx.Err() == nil:
-				logger.Info().Str("signal", s.String()).Msg("shutting down: finishing requests in flight")
-				cancel()
-			default:
-				logger.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
-				forced = s
-				logs.Flush()
-				sys.exit(128 + signalNumber(s))
-			}
+		case <-ctx.Done():
+			return
+		case <-reloads:
+			reload()
 		}
 	}
 }
@@ -176,9 +226,9 @@ func (l *logFile) Write(p []byte) (int, error) {
 }
 
 func (l *logFile) reopen() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := files.OpenAppend("log.file", l.path)
 	if err != nil {
-		return fmt.Errorf("log.file: cannot open %s: %w", l.path, errors.Unwrap(err))
+		return err
 	}
 	l.mu.Lock()
 	old := l.f

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // authorized lets r on when the listener is loopback or r carries the bearer token of one of
@@ -14,13 +15,13 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if name, ok := h.clients.Check(r); ok {
-		h.log.Debug().Str("client", name).Str("path", r.URL.Path).Msg("admin: client authenticated")
+		h.log.Debug().Str("client", name).Str("path", netrule.LogValue(r.URL.Path)).Msg("admin: client authenticated")
 		return true
 	}
-	h.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin: refused a request without a valid admin client token")
+	h.refused.Warn().Str("remote", r.RemoteAddr).Str("path", netrule.LogValue(r.URL.Path)).Msg("admin: refused a request without a valid admin client token")
 	msg := "unauthorized: admin.listen is not a loopback address, so the status page and POST /token/refresh " +
 		"need \"Authorization: Bearer <token>\" with a token whose SHA-256 is in admin.clients"
-	if len(h.opts.Clients) == 0 {
+	if h.clients.Empty() {
 		msg += "; admin.clients is empty, so they are unavailable from afar until you add one " +
 			"(/healthz, /readyz and /metrics stay open)"
 	}

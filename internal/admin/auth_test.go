@@ -48,7 +48,7 @@ func TestRemoteAdminNeedsAClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := baseOptions()
-			opts.Listen, opts.Clients = tt.listen, tt.clients
+			opts.Listen, opts.Clients = tt.listen, inbound.NewBearer(tt.clients)
 			opts.Gatherer = prometheus.NewRegistry()
 			opts.TryRefresh = func() (time.Duration, error) { return 0, nil }
 			srv := serve(t, opts)

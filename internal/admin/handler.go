@@ -56,9 +56,9 @@ type Options struct {
 	// (netrule.IsLoopbackListen), the status page and /token/refresh need a bearer token of
 	// Clients. "" counts as loopback.
 	Listen string
-	// Clients may use the status page and /token/refresh when Listen is not loopback (see
-	// Config.Clients). Ignored on loopback.
-	Clients []inbound.Client
+	// Clients (admin.clients) may use the status page and /token/refresh when Listen is not
+	// loopback; the caller may Set them again on SIGHUP. Ignored on loopback; nil: none.
+	Clients *inbound.Bearer
 }
 
 // pageRows is how many of the last requests the status page lists.
@@ -68,6 +68,7 @@ const pageRows = 50
 type handler struct {
 	opts    Options
 	log     zerolog.Logger
+	refused zerolog.Logger // log, sampled: a flood of refusals writes a few lines a minute
 	hosts   netrule.HostRule
 	remote  bool            // Listen is not loopback: the status page and refresh need a client
 	clients *inbound.Bearer // the clients of a remote listener
@@ -90,9 +91,10 @@ func NewHandler(opts Options) http.Handler {
 	h := &handler{
 		opts:    opts,
 		log:     opts.Logger.With().Str("component", "admin").Logger(),
+		refused: opts.Logger.With().Str("component", "admin").Logger().Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
 		hosts:   netrule.NewHostRule(opts.AllowedHosts...).WithLoopback(),
 		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
-		clients: inbound.NewBearer(opts.Clients),
+		clients: opts.Clients,
 		page:    newPage(),
 	}
 	if opts.Gatherer != nil {
@@ -113,7 +115,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Content-Security-Policy", baseCSP)
 	if !h.hosts.Allow(r.Host) {
-		h.log.Warn().Str("host", r.Host).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
+		h.refused.Warn().Str("host", netrule.LogValue(r.Host)).Str("remote", r.RemoteAddr).Msg("admin: refused a request for another host")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: the Host header does not name the admin listener; "+
 			"add it to admin.allowed_hosts if you trust it")
 		return
@@ -186,7 +188,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if reason, blocked := inbound.CrossSite(r, nil); blocked {
-		h.log.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a token refresh from a web page")
+		h.refused.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a token refresh from a web page")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: "+reason+"; dbaas-proxy refuses admin requests from web pages")
 		return
 	}

@@ -128,6 +128,7 @@ func Defaults() Config {
 			MaxHeaderBytes:        inbound.DefaultMaxHeaderBytes,
 			ReadHeaderTimeout:     inbound.DefaultReadHeaderTimeout,
 			IdleTimeout:           inbound.DefaultIdleTimeout,
+			MinBodyRate:           inbound.DefaultMinBodyRate,
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -168,6 +169,12 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 	bad := func() (reflect.Value, string) {
 		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
 	}
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText([]byte(s)); err != nil {
+			return v, err.Error()
+		}
+		return v, ""
+	}
 	switch {
 	case t == durationType:
 		d, err := time.ParseDuration(s)
@@ -189,12 +196,6 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 			return bad()
 		}
 		v.SetInt(n)
-	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
-		n, err := strconv.ParseUint(s, 10, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetUint(n)
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		f, err := strconv.ParseFloat(s, t.Bits())
 		if err != nil {
@@ -210,16 +211,9 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 // set sets the scalar key to the text s, which came from source (a flag or a variable).
 // Relative paths stay relative: they resolve against the working directory.
 func (c *Config) set(key, s, source string) *Error {
-	v := reflect.ValueOf(c).Elem()
-	for _, part := range strings.Split(key, ".") {
-		if v.Kind() != reflect.Struct {
-			return &Error{Source: source, Key: key, Problem: "unknown key"}
-		}
-		f, ok := structFields(v.Type())[part]
-		if !ok {
-			return &Error{Source: source, Key: key, Problem: "unknown key"}
-		}
-		v = v.Field(f.index)
+	v, ok := c.field(key)
+	if !ok {
+		return &Error{Source: source, Key: key, Problem: "unknown key"}
 	}
 	nv, problem := parseScalar(v.Type(), s)
 	if problem != "" {
@@ -301,16 +295,9 @@ func unknownEnvHint(name string, known map[string]Key) string {
 // Value returns the value of the scalar key as text ("" for an unknown key); a list is
 // comma-separated, as in its variable.
 func (c *Config) Value(key string) string {
-	v := reflect.ValueOf(c).Elem()
-	for _, part := range strings.Split(key, ".") {
-		if v.Kind() != reflect.Struct {
-			return ""
-		}
-		f, ok := structFields(v.Type())[part]
-		if !ok {
-			return ""
-		}
-		v = v.Field(f.index)
+	v, ok := c.field(key)
+	if !ok {
+		return ""
 	}
 	if v.Kind() == reflect.Slice {
 		parts := make([]string, v.Len())
@@ -320,4 +307,20 @@ func (c *Config) Value(key string) string {
 		return strings.Join(parts, ",")
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// field returns the field of the dotted key, and whether there is one.
+func (c *Config) field(key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	for _, part := range strings.Split(key, ".") {
+		if v.Kind() != reflect.Struct {
+			return v, false
+		}
+		f, ok := structFields(v.Type())[part]
+		if !ok {
+			return v, false
+		}
+		v = v.Field(f.index)
+	}
+	return v, true
 }

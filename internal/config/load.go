@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // Error is one configuration problem: its key, where the value came from, what is wrong and
@@ -41,24 +41,15 @@ type Sources struct {
 	Flags []Flag
 }
 
-// Load reads, decodes and validates the configuration file at path, applying override
-// (command-line flags), if any, before validating. It returns every problem at once
-// (errors.Join of *Error), each naming the file, the line and the key.
-func Load(path string, override ...func(*Config)) (*Config, error) {
-	return resolve(Sources{File: path}, override...)
-}
-
 // Resolve builds the configuration from src over the defaults and validates it. It returns
 // every problem at once (errors.Join of *Error), each naming where its value came from.
-func Resolve(src Sources) (*Config, error) { return resolve(src) }
-
-func resolve(src Sources, override ...func(*Config)) (*Config, error) {
+func Resolve(src Sources) (*Config, error) {
 	cfg := Defaults()
 	var decodeErrs []error
 	if src.File != "" {
-		data, err := os.ReadFile(src.File)
+		data, err := files.Read("-config", src.File, files.MaxConfig)
 		if err != nil {
-			return nil, &Error{Source: src.File, Problem: "cannot read the config file: " + errors.Unwrap(err).Error()}
+			return nil, &Error{Source: src.File, Problem: "cannot read the config file: " + err.Error()}
 		}
 		c, d, err := decode(src.File, data)
 		if err != nil {
@@ -73,9 +64,6 @@ func resolve(src Sources, override ...func(*Config)) (*Config, error) {
 		if err := cfg.set(f.Key, f.Value, "flag -"+f.Name); err != nil {
 			problems = append(problems, err)
 		}
-	}
-	for _, f := range override {
-		f(&cfg)
 	}
 	// Validate even when some values could not be decoded (they keep their defaults), so that
 	// a type error or an unknown key does not hide the other problems; a key already reported
@@ -140,6 +128,10 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 		}
 		return nil, nil, syntaxError(file, err)
 	}
+	if budget := countNodes(&root, maxNodes); budget < 0 {
+		return nil, nil, &Error{Source: file, Problem: fmt.Sprintf("the file expands to more than %d YAML nodes "+
+			"(aliases, *name, repeat what they point to)", maxNodes), Hint: "write the values out instead of nesting aliases"}
+	}
 	var second yaml.Node
 	if err := dec.Decode(&second); err == nil {
 		return nil, nil, &Error{Source: at(file, second.Line), Line: second.Line,
@@ -162,6 +154,26 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 	}
 	d.value(doc, reflect.ValueOf(&cfg).Elem(), "")
 	return &cfg, d, nil
+}
+
+// maxNodes caps the nodes of a config file with its aliases expanded: a few nested aliases
+// (a "billion laughs") would otherwise take minutes and gigabytes to decode.
+const maxNodes = 100_000
+
+// countNodes subtracts the nodes of n, aliases expanded, from budget and returns what is left;
+// it stops below zero, so it costs at most budget steps.
+func countNodes(n *yaml.Node, budget int) int {
+	budget--
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return countNodes(n.Alias, budget)
+	}
+	for _, c := range n.Content {
+		if budget < 0 {
+			break
+		}
+		budget = countNodes(c, budget)
+	}
+	return budget
 }
 
 // decoder decodes a YAML node tree into a Config, collecting every problem.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -252,5 +253,71 @@ func TestExampleIsTheRootFile(t *testing.T) {
 	}
 	if string(root) != Example {
 		t.Error("internal/config/config.example.yaml differs from the root config.example.yaml: run go generate ./internal/config")
+	}
+}
+
+// TestConfigsThatExplode: nested aliases (a "billion laughs") and a file over 1 MiB are
+// refused at once with an error naming the file and the limit.
+func TestConfigsThatExplode(t *testing.T) {
+	dir := testkit.TempDir(t)
+	bomb := "x0: &a0 [k,k,k,k,k,k,k,k,k,k]\n"
+	for i := 1; i < 9; i++ {
+		bomb += fmt.Sprintf("x%d: &a%d [%s]\n", i, i, strings.Repeat(fmt.Sprintf("*a%d,", i-1), 10))
+	}
+	cases := []struct{ name, content, want string }{
+		{"aliases", bomb + "admin:\n  clients: *a8\n", "expands to more than 100000 YAML nodes"},
+		{"large", minimal + "#" + strings.Repeat("x", 1<<20) + "\n", "is larger than 1 MiB, the cap for this file"},
+	}
+	for _, c := range cases {
+		path := testkit.WriteFile(t, dir, c.name+".yaml", c.content)
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: Load = %v, want %q and the path", c.name, err, c.want)
+		}
+	}
+}
+
+// TestNumbersHaveRanges: a number or duration beyond its range, and a log level zerolog takes
+// but the documentation does not, are refused with the key and the range.
+func TestNumbersHaveRanges(t *testing.T) {
+	cases := []struct{ env, key, want string }{
+		{"AUTH_MAX_REPLAY_BYTES=9223372036854775807", "auth.max_replay_bytes", "is out of range; use 0 to 67108864"},
+		{"INBOUND_MAX_HEADER_BYTES=9223372036854775807", "inbound.max_header_bytes", "is out of range; use 0 to 1048576"},
+		{"UPSTREAM_MAX_CONNS=100000000", "upstream.max_conns", "is out of range; use 0 to 65536"},
+		{"UPSTREAM_TIMEOUT=2000000h", "upstream.timeout", "is out of range; use 0s to 24h0m0s"},
+		{"INBOUND_MAX_BODY_BYTES=-1", "inbound.max_body_bytes", "-1 is out of range; use 0 to 1099511627776"},
+		{"INBOUND_MAX_CONCURRENT_REQUESTS=-2", "inbound.max_concurrent_requests", "-2 is out of range"},
+		{"INBOUND_READ_HEADER_TIMEOUT=-1s", "inbound.read_header_timeout", "-1s is out of range"},
+		{"INBOUND_BODY_IDLE_TIMEOUT=-1s", "inbound.body_idle_timeout", "-1s is out of range"},
+		{"SHUTDOWN_DELAY=-1s", "shutdown_delay", "-1s is out of range"},
+		{"INBOUND_MIN_BODY_RATE=1GB", "inbound.min_body_rate", "is not a rate"},
+		{"LOG_LEVEL=60", "log.level", "is not a level"},
+		{"LOG_LEVEL=disabled", "log.level", "is not a level"},
+	}
+	for _, c := range cases {
+		_, err := Resolve(Sources{Environ: []string{EnvPrefix + c.env, EnvPrefix + "UPSTREAM_URL=https://127.0.0.1:1",
+			EnvPrefix + "UPSTREAM_CA_FILE=/ca.pem"}})
+		p := problems(t, err)[c.key]
+		if p == nil || !strings.Contains(p.Error(), c.want) {
+			t.Errorf("%s: problem %v, want %q (all: %v)", c.env, p, c.want, err)
+		}
+	}
+}
+
+// TestListenAddressesThatCannotWork: validate refuses a malformed port and a socket path
+// longer than a socket address holds.
+func TestListenAddressesThatCannotWork(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:http":                    "the port must be a number",
+		"127.0.0.1:99999":                   "the port must be a number",
+		"127.0.0.1:-1":                      "the port must be a number",
+		"unix:/" + strings.Repeat("d", 120): "more than the 103 a socket address holds",
+	} {
+		if err := checkListen(addr, false); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("checkListen(%q) = %v, want %q", addr, err, want)
+		}
+	}
+	if err := checkListen("127.0.0.1:0", false); err != nil {
+		t.Errorf("port 0: %v", err)
 	}
 }

@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -28,16 +27,13 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Listen, false); err != nil {
 		add("listen", "%v", err)
 	}
-	if c.ShutdownTimeout < 0 {
-		add("shutdown_timeout", "%q is negative; use a duration such as 30s", c.ShutdownTimeout)
-	}
-	if c.ShutdownDelay < 0 {
-		add("shutdown_delay", "%q is negative; use 0s, or e.g. 5s behind a load balancer", c.ShutdownDelay)
-	}
+	c.validateRanges(add)
 	c.validateUpstream(add)
 	c.validateAuth(add)
 	c.validateSource(add)
-	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default: // zerolog also takes numbers, "disabled", "fatal" and "panic", which silence lines
 		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
@@ -61,6 +57,38 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// maxima are the largest values of the numeric keys; other durations take maxDuration and
+// other numbers maxNumber. Beyond them a value is a mistake, or overflows where it is used.
+var maxima = map[string]int64{
+	"auth.max_replay_bytes":           64 << 20,
+	"inbound.max_header_bytes":        1 << 20,
+	"inbound.max_body_bytes":          1 << 40,
+	"inbound.max_concurrent_requests": 1 << 20,
+	"inbound.min_body_rate":           1 << 30,
+}
+
+const (
+	maxNumber   = 1 << 16
+	maxDuration = int64(24 * time.Hour)
+)
+
+// validateRanges refuses a number or duration below zero or above its maximum; keys whose
+// zero makes no sense check their lower bound themselves.
+func (c *Config) validateRanges(add func(key, format string, args ...any)) {
+	for _, k := range Keys() {
+		v, _ := c.field(k.Name)
+		hi, ok := maxima[k.Name]
+		switch n := v.Int; {
+		case v.Type() == durationType && (n() < 0 || n() > maxDuration):
+			add(k.Name, "%v is out of range; use 0s to %v", time.Duration(n()), time.Duration(maxDuration))
+		case v.Type() != durationType && v.CanInt() && !ok && (n() < 0 || n() > maxNumber):
+			add(k.Name, "%d is out of range; use 0 to %d", n(), maxNumber)
+		case v.Type() != durationType && v.CanInt() && ok && (n() < 0 || n() > hi):
+			add(k.Name, "%d is out of range; use 0 to %d", n(), hi)
+		}
+	}
+}
+
 func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
 	u := c.Upstream
 	switch {
@@ -80,9 +108,6 @@ func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
 	}
 	if u.Timeout <= 0 {
 		add("upstream.timeout", "%q must be positive, e.g. 60s", u.Timeout)
-	}
-	if u.MaxIdleConns < 0 {
-		add("upstream.max_idle_conns", "%d is negative; use 0 for max_conns", u.MaxIdleConns)
 	}
 	if u.MaxConns < 1 {
 		add("upstream.max_conns", "%d must be at least 1 (the default is %d)", u.MaxConns, upstream.DefaultMaxConns)
@@ -165,9 +190,6 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
 		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
 	}
-	if a.MaxReplayBytes < 0 {
-		add("auth.max_replay_bytes", "%d is negative; use 0 to never replay a request with a body", a.MaxReplayBytes)
-	}
 }
 
 // checkListen checks a listen address: host:port, or unix:/path when unix is allowed.
@@ -178,6 +200,8 @@ func checkListen(addr string, tcpOnly bool) error {
 			return fmt.Errorf("%q: unix: sockets are not supported on Windows, where they cannot be made owner-only; listen on 127.0.0.1:PORT", addr)
 		case !filepath.IsAbs(path):
 			return fmt.Errorf("%q: the socket path must be absolute, e.g. unix:/run/dbaas-proxy/proxy.sock", addr)
+		case len(path) > 103: // sun_path holds 104 bytes on macOS, 108 on Linux, with a final NUL
+			return fmt.Errorf("%q: the socket path has %d bytes, more than the 103 a socket address holds; use a shorter one", addr, len(path))
 		}
 		return nil
 	}
@@ -187,6 +211,9 @@ func checkListen(addr string, tcpOnly bool) error {
 			return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:9090)", addr)
 		}
 		return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:20000) or unix:/path", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || len(port) > 5 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
 	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
 		return fmt.Errorf("%q: the host must be an IP address or localhost", addr)

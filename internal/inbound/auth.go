@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 )
 
 // client is a compiled Client; nil stands for a caller with default rights.
@@ -50,18 +51,22 @@ func newAuthenticator(cfg Config, clients []*client) *authenticator {
 	}
 	a := &authenticator{byCN: map[string]*client{}, anyCN: true}
 	for i, cl := range cfg.Clients {
-		if cl.TokenSHA256 != "" {
-			var h [32]byte
-			_, _ = hex.Decode(h[:], []byte(cl.TokenSHA256)) // checked by Validate
-			a.hashes = append(a.hashes, h)
-			a.tokenOf = append(a.tokenOf, clients[i])
-		}
+		a.addToken(cl.TokenSHA256, clients[i])
 		if cl.CertCN != "" {
 			a.byCN[cl.CertCN] = clients[i]
 			a.anyCN = false
 		}
 	}
 	return a
+}
+
+// addToken adds the token hash of c, 64 hex digits (checked by Validate); "" adds nothing.
+func (a *authenticator) addToken(hash string, c *client) {
+	var h [32]byte
+	if _, err := hex.Decode(h[:], []byte(hash)); err == nil && len(hash) == 64 {
+		a.hashes = append(a.hashes, h)
+		a.tokenOf = append(a.tokenOf, c)
+	}
 }
 
 // authenticate returns the caller's client (nil for default rights), its name and whether r
@@ -111,35 +116,38 @@ func (a *authenticator) byToken(token string) (*client, string, bool) {
 // Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients:
 // the same rule and constant-time compare as the Guard's, for other listeners (the admin
 // listener's admin.clients). Only Name and TokenSHA256 of each Client are used. Build it with
-// NewBearer; it is immutable and safe for concurrent use.
-type Bearer struct{ a *authenticator }
+// NewBearer; it is safe for concurrent use, Set included. A nil *Bearer refuses every request.
+type Bearer struct{ a atomic.Pointer[authenticator] }
 
 // NewBearer compiles the token hashes of clients (checked with ValidateTokenClients). With no
 // client with a token, Check refuses every request.
 func NewBearer(clients []Client) *Bearer {
+	b := &Bearer{}
+	b.Set(clients)
+	return b
+}
+
+// Set replaces the clients (on SIGHUP): from the next request on, kept-alive connections
+// included, only their tokens pass.
+func (b *Bearer) Set(clients []Client) {
 	a := &authenticator{byCN: map[string]*client{}}
 	for _, cl := range clients {
-		if cl.TokenSHA256 == "" {
-			continue
-		}
-		var h [32]byte
-		if _, err := hex.Decode(h[:], []byte(cl.TokenSHA256)); err != nil {
-			continue
-		}
-		a.hashes = append(a.hashes, h)
-		a.tokenOf = append(a.tokenOf, &client{name: cl.Name})
+		a.addToken(cl.TokenSHA256, &client{name: cl.Name})
 	}
-	return &Bearer{a: a}
+	b.a.Store(a)
 }
+
+// Empty reports whether no client has a token, so that Check refuses every request.
+func (b *Bearer) Empty() bool { return b == nil || len(b.a.Load().hashes) == 0 }
 
 // Check returns the name of the client whose token r carries, and whether there is one. More
 // than one Authorization header, another scheme or an unknown token is refused; missing and
 // wrong tokens are not told apart.
 func (b *Bearer) Check(r *http.Request) (string, bool) {
 	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 || len(vals[0]) <= 7 || !strings.EqualFold(vals[0][:7], "bearer ") {
+	if b == nil || len(vals) != 1 || len(vals[0]) <= 7 || !strings.EqualFold(vals[0][:7], "bearer ") {
 		return "", false
 	}
-	_, name, ok := b.a.byToken(strings.TrimLeft(vals[0][7:], " "))
+	_, name, ok := b.a.Load().byToken(strings.TrimLeft(vals[0][7:], " "))
 	return name, ok
 }

@@ -320,7 +320,7 @@ func TestNewErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"invalid config", Config{MaxBodyBytes: -1}, "inbound: invalid configuration: inbound.max_body_bytes: -1 is negative"},
+		{"invalid config", Config{DenyMethods: []string{"GET /"}}, "inbound: invalid configuration: inbound.deny_methods[0]"},
 		{"missing certificate", Config{TLS: TLSConfig{CertFile: missing, KeyFile: p.keyFile}}, missing},
 		{"missing client CA", Config{TLS: TLSConfig{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: missing}}, missing},
 		{"key of another certificate", Config{TLS: TLSConfig{CertFile: p.certFile, KeyFile: filepath.Join(p.dir, "other.key")}}, "other.key"},
@@ -341,14 +341,14 @@ func TestAccessors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !g.Remote() || g.TLSConfig() != nil || g.MaxHeaderBytes() != 1000 || len(g.Warnings()) != 2 {
-		t.Errorf("Remote %v, TLSConfig %v, MaxHeaderBytes %d, Warnings %q", g.Remote(), g.TLSConfig(), g.MaxHeaderBytes(), g.Warnings())
+	if g.TLSConfig() != nil || g.limits.MaxHeaderBytes != 1000 || len(g.Warnings()) != 2 {
+		t.Errorf("TLSConfig %v, MaxHeaderBytes %d, Warnings %q", g.TLSConfig(), g.limits.MaxHeaderBytes, g.Warnings())
 	}
 	g, err = New(Config{}, Options{Listen: "unix:/run/p.sock"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Remote() || g.MaxHeaderBytes() != DefaultMaxHeaderBytes || g.Reload() != nil || len(g.Warnings()) != 0 {
-		t.Errorf("Remote %v, MaxHeaderBytes %d, Warnings %q", g.Remote(), g.MaxHeaderBytes(), g.Warnings())
+	if g.limits.MaxHeaderBytes != DefaultMaxHeaderBytes || g.Reload() != nil || len(g.Warnings()) != 0 {
+		t.Errorf("MaxHeaderBytes %d, Warnings %q", g.limits.MaxHeaderBytes, g.Warnings())
 	}
 }

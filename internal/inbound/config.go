@@ -1,11 +1,18 @@
 package inbound
 
-import "time"
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Defaults applied when a limit in Config is zero.
 const (
 	DefaultMaxConcurrentRequests = 1024     // Config.MaxConcurrentRequests when 0
 	DefaultMaxHeaderBytes        = 64 << 10 // Config.MaxHeaderBytes when 0
+	DefaultMinBodyRate           = 1 << 10  // Config.MinBodyRate when 0, bytes per second
 
 	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
 	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
@@ -62,6 +69,10 @@ type Config struct {
 	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
 	// slot. 0: DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
+	// MinBodyRate is the slowest average rate, in bytes per second since its first byte, at
+	// which a request body may arrive once it has been arriving for 30 s; a slower one is cut
+	// like a stalled one (408, connection closed, slot freed). 0: DefaultMinBodyRate.
+	MinBodyRate Rate `yaml:"min_body_rate"`
 	// WriteIdleTimeout is how long a response may wait for the client to read before it is
 	// cut and its upstream connection freed, so that clients that do not read cannot hold
 	// every upstream connection. 0: DefaultWriteIdleTimeout.
@@ -117,4 +128,73 @@ func (c Config) pathPolicy() bool {
 		}
 	}
 	return false
+}
+
+// Rate is a number of bytes per second, written as a whole number or with a unit: "1024",
+// "1KiB", "2MiB".
+type Rate int64
+
+// UnmarshalText parses a Rate (yaml.v3 and the configuration's variables and flags use it).
+func (r *Rate) UnmarshalText(b []byte) error {
+	s, unit := string(b), int64(1)
+	if t, ok := strings.CutSuffix(s, "KiB"); ok {
+		s, unit = t, 1<<10
+	} else if t, ok := strings.CutSuffix(s, "MiB"); ok {
+		s, unit = t, 1<<20
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 || n > 1<<40 {
+		return fmt.Errorf("%q is not a rate; write bytes per second, e.g. 1024 or 1KiB", b)
+	}
+	*r = Rate(n * unit)
+	return nil
+}
+
+// Limits are the connection limits of the inbound configuration with every default applied:
+// what the listener's http.Server enforces (ConfigureServer) and what the Guard enforces on
+// bodies. It is the one place where a zero in Config becomes its default.
+type Limits struct {
+	MaxHeaderBytes    int           // http.Server.MaxHeaderBytes
+	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
+	IdleTimeout       time.Duration // http.Server.IdleTimeout
+	BodyIdleTimeout   time.Duration // enforced by the Guard on each request body
+	WriteIdleTimeout  time.Duration // enforced by the proxy on each response write
+	MinBodyRate       int64         // bytes per second, enforced by the Guard from rateWindow on
+	rateWindow        time.Duration // bodyRateWindow; tests shorten it
+}
+
+// bodyRateWindow is how long after its first byte a body's rate is first judged.
+const bodyRateWindow = 30 * time.Second
+
+// Limits returns c's limits, each zero replaced by its default (DefaultMaxHeaderBytes,
+// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout, DefaultWriteIdleTimeout,
+// DefaultMinBodyRate).
+func (c Config) Limits() Limits {
+	return Limits{
+		MaxHeaderBytes:    orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ReadHeaderTimeout: orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		IdleTimeout:       orDefault(c.IdleTimeout, DefaultIdleTimeout),
+		BodyIdleTimeout:   orDefault(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		WriteIdleTimeout:  orDefault(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
+		MinBodyRate:       int64(orDefault(c.MinBodyRate, DefaultMinBodyRate)),
+		rateWindow:        bodyRateWindow,
+	}
+}
+
+// ConfigureServer sets up srv for the inbound listener: MaxHeaderBytes, ReadHeaderTimeout (a
+// slow-loris client cannot hold a connection) and IdleTimeout of the Guard's Limits and, when
+// inbound TLS is on, TLSConfig. Call it before Serve or ServeTLS.
+func (g *Guard) ConfigureServer(srv *http.Server) {
+	srv.MaxHeaderBytes = g.limits.MaxHeaderBytes
+	srv.ReadHeaderTimeout = g.limits.ReadHeaderTimeout
+	srv.IdleTimeout = g.limits.IdleTimeout
+	srv.TLSConfig = g.TLSConfig()
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

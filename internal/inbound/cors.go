@@ -21,15 +21,15 @@ func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 		return nil
 	}
 	addVary(w.Header(), "Origin")
-	if origin == "" || !g.originAllowed(origin) {
+	if origin == "" || !originIn(g.origins, origin) {
 		return nil
 	}
 	return &corsWriter{ResponseWriter: w, origin: origin}
 }
 
-// originAllowed reports whether origin is in allowed_origins (compared case-insensitively).
-func (g *Guard) originAllowed(origin string) bool {
-	for _, o := range g.origins {
+// originIn reports whether origin is in origins (compared case-insensitively).
+func originIn(origins []string, origin string) bool {
+	for _, o := range origins {
 		if strings.EqualFold(o, origin) {
 			return true
 		}
@@ -107,28 +107,27 @@ type corsWriter struct {
 	done   bool // a final header was written
 }
 
-func (w *corsWriter) WriteHeader(code int) {
+// set sets the CORS headers unless a final header was written; final says whether this one is.
+func (w *corsWriter) set(final bool) {
 	if !w.done {
 		setCORS(w.Header(), w.origin)
-		w.done = code >= 200
+		w.done = final
 	}
+}
+
+func (w *corsWriter) WriteHeader(code int) {
+	w.set(code >= 200)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *corsWriter) Write(b []byte) (int, error) {
-	if !w.done {
-		setCORS(w.Header(), w.origin)
-		w.done = true
-	}
+	w.set(true)
 	return w.ResponseWriter.Write(b)
 }
 
 // Flush sends any buffered data to the client.
 func (w *corsWriter) Flush() {
-	if !w.done {
-		setCORS(w.Header(), w.origin)
-		w.done = true
-	}
+	w.set(true)
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -158,4 +157,24 @@ func addVary(h http.Header, name string) {
 		}
 	}
 	h.Add("Vary", name)
+}
+
+// CrossSite reports whether r was sent by a web page of another site than the listener's own,
+// and why. Browsers mark such requests with Sec-Fetch-Site "cross-site" or "same-site", or with
+// an Origin header; curl, scripts and SDKs send neither and always pass. An Origin equal (case
+// insensitively) to one in allowedOrigins passes whatever Sec-Fetch-Site says: a page on
+// another port of localhost is "same-site", and browsers never let a page forge its Origin.
+func CrossSite(r *http.Request, allowedOrigins []string) (reason string, blocked bool) {
+	origin := r.Header.Get("Origin")
+	if origin != "" && originIn(allowedOrigins, origin) {
+		return "", false
+	}
+	switch site := r.Header.Get("Sec-Fetch-Site"); {
+	case strings.EqualFold(site, "cross-site"), strings.EqualFold(site, "same-site"):
+		return "a request from a web page of another site (Sec-Fetch-Site: " + strings.ToLower(site) + ")", true
+	}
+	if origin == "" {
+		return "", false
+	}
+	return "a request from a web page whose Origin is not in inbound.allowed_origins", true
 }

@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -162,28 +161,6 @@ func TestCORSReplacesUpstreamHeaders(t *testing.T) {
 		t.Errorf("Flush through the CORS writer: %v", err)
 	}
 	checkCORS(t, got.header, corsWant{allowOrigin: trusted, expose: "X-Request-Id", vary: []string{"Origin", "Accept-Encoding"}})
-}
-
-func TestTimeouts(t *testing.T) {
-	tests := []struct {
-		name                 string
-		cfg                  Config
-		wantHeader, wantIdle time.Duration
-	}{
-		{"defaults", Config{}, 10 * time.Second, 120 * time.Second},
-		{"configured", Config{ReadHeaderTimeout: time.Second, IdleTimeout: 5 * time.Minute}, time.Second, 5 * time.Minute},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g, err := New(tt.cfg, Options{Listen: "127.0.0.1:20000", Logger: zerolog.Nop()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if g.ReadHeaderTimeout() != tt.wantHeader || g.IdleTimeout() != tt.wantIdle {
-				t.Errorf("timeouts = %v, %v; want %v, %v", g.ReadHeaderTimeout(), g.IdleTimeout(), tt.wantHeader, tt.wantIdle)
-			}
-		})
-	}
 }
 
 // FuzzPreflight checks what a preflight from a trusted page can make the Guard echo: only a

@@ -1,9 +1,13 @@
 package inbound
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,14 +34,14 @@ type Guard struct {
 	log      zerolog.Logger
 	onReject func(string)
 	now      func() time.Time
-	remote   bool
 	warnings []string
 
 	cidrs       []netip.Prefix
 	hosts       netrule.HostRule
 	origins     []string
-	auth        *authenticator // nil: no inbound authentication
-	rules       bool           // some path rule exists: refuse paths they cannot judge
+	clients     atomic.Pointer[clientState]
+	base        Config // as given to New, for SetClients
+	listen      string
 	denyMethods []string
 	denyPaths   []*regexp.Regexp
 	allowPaths  []*regexp.Regexp
@@ -45,7 +49,6 @@ type Guard struct {
 	limits      Limits
 	sem         chan struct{}
 	tls         *tlsFiles // nil: plain HTTP
-	msg         messages
 }
 
 // New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the
@@ -62,18 +65,17 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		log:         opts.Logger,
 		onReject:    opts.OnReject,
 		now:         time.Now,
-		remote:      !netrule.IsLoopbackListen(opts.Listen),
+		base:        cfg,
+		listen:      opts.Listen,
 		warnings:    warnings(cfg, opts.Listen),
 		hosts:       newHostRule(cfg, opts.Listen),
 		origins:     cfg.AllowedOrigins,
-		rules:       cfg.pathPolicy(),
 		denyMethods: cfg.DenyMethods,
 		denyPaths:   mustCompile(cfg.DenyPaths),
 		allowPaths:  mustCompile(cfg.AllowPaths),
 		maxBody:     cfg.MaxBodyBytes,
 		limits:      cfg.Limits(),
 		tls:         tf,
-		msg:         newMessages(cfg),
 	}
 	n := cfg.MaxConcurrentRequests
 	if n == 0 {
@@ -83,17 +85,41 @@ func New(cfg Config, opts Options) (*Guard, error) {
 	for _, s := range cfg.AllowCIDRs {
 		g.cidrs = append(g.cidrs, netip.MustParsePrefix(s).Masked()) // checked by Validate
 	}
+	g.clients.Store(newClientState(cfg))
+	return g, nil
+}
+
+// clientState is what depends on inbound.clients; SetClients replaces it whole.
+type clientState struct {
+	auth  *authenticator // nil: no inbound authentication
+	rules bool           // some path rule exists: refuse paths they cannot judge
+}
+
+func newClientState(cfg Config) *clientState {
 	clients := make([]*client, len(cfg.Clients))
 	for i, cl := range cfg.Clients {
 		clients[i] = &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
 			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
 	}
-	g.auth = newAuthenticator(cfg, clients)
-	return g, nil
+	return &clientState{auth: newAuthenticator(cfg, clients), rules: cfg.pathPolicy()}
 }
 
-// Remote reports whether the listen address is not loopback (gateway mode).
-func (g *Guard) Remote() bool { return g.remote }
+// SetClients replaces inbound.clients (on SIGHUP): from the next request on, kept-alive
+// connections included, only they pass, with their rights and fresh rate limits. It keeps the
+// old ones and returns an error when the new ones are invalid or would turn inbound
+// authentication on or off, which changes the mode and takes a restart.
+func (g *Guard) SetClients(clients []Client) error {
+	cfg := g.base
+	cfg.Clients = clients
+	if cfg.authConfigured() != g.base.authConfigured() {
+		return errors.New("inbound: turning inbound authentication on or off takes a restart; kept the old inbound.clients")
+	}
+	if err := cfg.Validate(g.listen); err != nil {
+		return fmt.Errorf("inbound: kept the old inbound.clients: %w", err)
+	}
+	g.clients.Store(newClientState(cfg))
+	return nil
+}
 
 // Warnings returns what the configuration allows that deserves a loud note at start, such as
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
@@ -136,4 +162,25 @@ func warnings(cfg Config, listen string) []string {
 		}
 	}
 	return w
+}
+
+// newHostRule compiles the Host rule for cfg on listen; see Config.AllowedHosts.
+func newHostRule(cfg Config, listen string) netrule.HostRule {
+	if len(cfg.AllowedHosts) > 0 {
+		return netrule.NewHostRule(cfg.AllowedHosts...)
+	}
+	if !netrule.IsLoopbackListen(listen) && cfg.authConfigured() {
+		return netrule.NewHostRule("*")
+	}
+	entries := []string{"localhost", "127.0.0.1", "[::1]"}
+	if strings.HasPrefix(listen, "unix:") {
+		return netrule.NewHostRule(entries...).WithEmpty()
+	}
+	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]" // an IPv6 address, as a Host header writes it
+		}
+		entries = append(entries, host)
+	}
+	return netrule.NewHostRule(entries...)
 }

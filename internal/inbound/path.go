@@ -3,6 +3,7 @@ package inbound
 import (
 	"net/url"
 	"regexp"
+	"unicode/utf8"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
@@ -40,9 +41,14 @@ func hasDotSegment(p string) bool {
 }
 
 // ambiguousForRules reports whether p, an escaped path, holds something that makes regular
-// expressions over it ambiguous: "%2F", "%5C", "\", "//", or a percent-encoded unreserved
-// character (a letter, digit, "-", ".", "_" or "~"), which the upstream reads as the plain one.
+// expressions over it ambiguous: "%2F", "%5C", "\", "//", a percent-encoded unreserved
+// character (a letter, digit, "-", ".", "_" or "~"), which the upstream reads as the plain one,
+// "%25" (a double encoding, "%252e"), an encoded control character ("..%00") or bytes that
+// do not decode to UTF-8 (the overlong "%c0%ae").
 func ambiguousForRules(p string) bool {
+	if dec, err := url.PathUnescape(p); err != nil || !utf8.ValidString(dec) {
+		return true
+	}
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
 		case '\\':
@@ -52,7 +58,7 @@ func ambiguousForRules(p string) bool {
 				return true
 			}
 		case '%':
-			if c, n := byteAt(p, i); n == 3 && (c == '/' || c == '\\' || unreserved(c)) {
+			if c, n := byteAt(p, i); n == 3 && (c == '/' || c == '\\' || c == '%' || c < 0x20 || c == 0x7f || unreserved(c)) {
 				return true
 			}
 		}

@@ -5,8 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // tlsState is one loaded set of TLS files; it is replaced whole, never changed.
@@ -48,16 +49,16 @@ func (t *tlsFiles) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 
 // reload reads the files and, when all load, makes them current.
 func (t *tlsFiles) reload() error {
-	cert, err := tls.LoadX509KeyPair(t.files.CertFile, t.files.KeyFile)
+	cert, err := loadKeyPair(t.files)
 	if err != nil {
 		return fmt.Errorf("inbound: load inbound.tls.cert_file %q with inbound.tls.key_file %q: %w",
 			t.files.CertFile, t.files.KeyFile, err)
 	}
 	st := &tlsState{cert: &cert}
 	if ca := t.files.ClientCAFile; ca != "" {
-		pem, err := os.ReadFile(ca)
+		pem, err := files.Read("inbound.tls.client_ca_file", ca, files.MaxConfig)
 		if err != nil {
-			return fmt.Errorf("inbound: read inbound.tls.client_ca_file: %w", err)
+			return fmt.Errorf("inbound: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
@@ -76,6 +77,35 @@ func (t *tlsFiles) reload() error {
 	}
 	t.state.Store(st)
 	return nil
+}
+
+// loadKeyPair is tls.LoadX509KeyPair through files.Read.
+func loadKeyPair(f TLSConfig) (tls.Certificate, error) {
+	cert, err := files.Read("inbound.tls.cert_file", f.CertFile, files.MaxConfig)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := files.Read("inbound.tls.key_file", f.KeyFile, files.MaxConfig)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cert, key)
+}
+
+// trusted reports whether the client certificate of cs, verified at the handshake, is still
+// signed by the client CA last loaded, so that a connection made before Reload removed its CA
+// is not kept. Without a client certificate or client CA there is nothing to re-check.
+func (t *tlsFiles) trusted(cs *tls.ConnectionState) bool {
+	if t == nil || cs == nil || len(cs.PeerCertificates) == 0 || t.state.Load().client == nil {
+		return true
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: t.state.Load().client.ClientCAs,
+		Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
 }
 
 var errNoPEM = errors.New("no PEM certificate found; use the CA certificates (PEM) that sign client certificates")

@@ -62,7 +62,6 @@ func (c Config) Validate(listen string) error {
 	}
 	c.TLS.validate(&p)
 	c.validateClients(&p)
-	c.validateLimits(&p)
 	return errors.Join(p...)
 }
 
@@ -88,14 +87,7 @@ func ValidateTokenClients(key string, clients []Client) error {
 	tokens := map[string]int{}
 	for i, cl := range clients {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		switch j, dup := names[cl.Name]; {
-		case cl.Name == "":
-			p.add(k+".name", "not set; give each client a unique name (shown in logs)")
-		case dup:
-			p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", cl.Name, key, j)
-		default:
-			names[cl.Name] = i
-		}
+		checkName(&p, k, key, cl.Name, names, i)
 		checkTokenHash(&p, k, key, cl.TokenSHA256, tokens, i)
 		if cl.TokenSHA256 == "" {
 			p.add(k+".token_sha256", "not set; use the 64 hex digits printed by `dbaas-proxy hash-token`")
@@ -106,6 +98,17 @@ func ValidateTokenClients(key string, clients []Client) error {
 		}
 	}
 	return errors.Join(p...)
+}
+
+// checkName checks the name of client i of the list key, noting it in names.
+func checkName(p *problems, k, key, name string, names map[string]int, i int) {
+	if j, dup := names[name]; name == "" {
+		p.add(k+".name", "not set; give each client a unique name (shown in logs and metrics)")
+	} else if dup {
+		p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", name, key, j)
+	} else {
+		names[name] = i
+	}
 }
 
 // checkTokenHash checks the token_sha256 of client i of the list key, noting it in tokens.
@@ -130,13 +133,7 @@ func (c Config) validateClients(p *problems) {
 	cns := map[string]int{}
 	for i, cl := range c.Clients {
 		key := fmt.Sprintf("inbound.clients[%d]", i)
-		if cl.Name == "" {
-			p.add(key+".name", "not set; give each client a unique name (shown in logs and metrics)")
-		} else if j, dup := names[cl.Name]; dup {
-			p.add(key+".name", "%q is also the name of inbound.clients[%d]; names must be unique", cl.Name, j)
-		} else {
-			names[cl.Name] = i
-		}
+		checkName(p, key, "inbound.clients", cl.Name, names, i)
 		if cl.TokenSHA256 == "" && cl.CertCN == "" {
 			p.add(key, "has neither token_sha256 nor cert_cn; set token_sha256 (from `dbaas-proxy "+
 				"hash-token`) or cert_cn (with inbound.tls.client_ca_file)")
@@ -159,43 +156,13 @@ func (c Config) validateClients(p *problems) {
 
 func (cl Client) validateRate(p *problems, key string) {
 	r := cl.RatePerSecond
-	if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		p.add(key+".rate_per_second", "%v is not a rate; use a positive number of requests per second, or 0 for no limit", r)
+	if r < 0 || r > 1e6 || math.IsNaN(r) || math.IsInf(r, 0) {
+		p.add(key+".rate_per_second", "%v is not a rate; use 0 (no limit) to 1000000 requests per second", r)
 	}
-	if cl.Burst < 0 {
-		p.add(key+".burst", "%d is negative; use a positive number of requests, or 0 for max(1, rate_per_second)", cl.Burst)
+	if cl.Burst < 0 || cl.Burst > 1<<20 {
+		p.add(key+".burst", "%d is out of range; use 0 (max(1, rate_per_second)) to 1048576 requests", cl.Burst)
 	} else if cl.Burst > 0 && r == 0 {
 		p.add(key+".burst", "%d is set without rate_per_second; set rate_per_second too, or remove burst", cl.Burst)
-	}
-}
-
-func (c Config) validateLimits(p *problems) {
-	if c.MaxBodyBytes < 0 {
-		p.add("inbound.max_body_bytes", "%d is negative; use a number of bytes, or 0 for no limit", c.MaxBodyBytes)
-	}
-	if c.MaxConcurrentRequests < 0 {
-		p.add("inbound.max_concurrent_requests", "%d is negative; use a positive number, or 0 for the default (%d)",
-			c.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
-	}
-	if c.MaxHeaderBytes < 0 {
-		p.add("inbound.max_header_bytes", "%d is negative; use a number of bytes, or 0 for the default (%d)",
-			c.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	}
-	if c.ReadHeaderTimeout < 0 {
-		p.add("inbound.read_header_timeout", "%q is negative; use a positive duration such as 10s, or 0 for the default (%v)",
-			c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	}
-	if c.BodyIdleTimeout < 0 {
-		p.add("inbound.body_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
-			c.BodyIdleTimeout, DefaultBodyIdleTimeout)
-	}
-	if c.WriteIdleTimeout < 0 {
-		p.add("inbound.write_idle_timeout", "%q is negative; use a positive duration such as 30s, or 0 for the default (%v)",
-			c.WriteIdleTimeout, DefaultWriteIdleTimeout)
-	}
-	if c.IdleTimeout < 0 {
-		p.add("inbound.idle_timeout", "%q is negative; use a positive duration such as 2m, or 0 for the default (%v)",
-			c.IdleTimeout, DefaultIdleTimeout)
 	}
 }
 

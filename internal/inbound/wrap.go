@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
 // verdict is a rejection: status 0 lets the request on.
@@ -20,31 +21,24 @@ type verdict struct {
 	msg    string // the JSON message
 }
 
-// messages are the fixed rejection messages, built once in New.
-type messages struct {
-	cidr, auth, readOnly, denyPath, allowPath, clientPath, dots, ambiguous, tooLarge, overload string
-}
-
-func newMessages(cfg Config) messages {
-	return messages{
-		cidr: "forbidden: your address is not in inbound.allow_cidrs; ask the operator to add your network",
-		auth: "unauthorized: dbaas-proxy needs a client credential: send \"Authorization: Bearer <token>\" " +
-			"with a token whose SHA-256 is in inbound.clients, or connect with a client certificate " +
-			"signed by inbound.tls.client_ca_file",
-		readOnly:   "forbidden: this client is read-only (inbound.clients[].read_only): only GET and HEAD are allowed",
-		denyPath:   "forbidden: this path is refused by inbound.deny_paths",
-		allowPath:  "forbidden: this path is not allowed by inbound.allow_paths",
-		clientPath: "forbidden: this path is not allowed for this client (inbound.clients[].allow_paths)",
-		dots: "bad request: the path has a \".\" or \"..\" segment (literal or percent-encoded); " +
-			"send the path without dot segments",
-		ambiguous: "bad request: the path has \"%2F\", \"%5C\", \"\\\", \"//\" or a percent-encoded letter, " +
-			"digit or \"-._~\", which the path rules (inbound.allow_paths, inbound.deny_paths, " +
-			"inbound.clients[].allow_paths) cannot judge; send the path in its plain form",
-		tooLarge: fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", cfg.MaxBodyBytes),
-		overload: "service unavailable: dbaas-proxy is serving its maximum of concurrent requests " +
-			"(inbound.max_concurrent_requests); retry shortly",
-	}
-}
+// The fixed rejection messages.
+const (
+	msgCIDR = "forbidden: your address is not in inbound.allow_cidrs; ask the operator to add your network"
+	msgAuth = "unauthorized: dbaas-proxy needs a client credential: send \"Authorization: Bearer <token>\" " +
+		"with a token whose SHA-256 is in inbound.clients, or connect with a client certificate " +
+		"signed by inbound.tls.client_ca_file"
+	msgReadOnly   = "forbidden: this client is read-only (inbound.clients[].read_only): only GET and HEAD are allowed"
+	msgDenyPath   = "forbidden: this path is refused by inbound.deny_paths"
+	msgAllowPath  = "forbidden: this path is not allowed by inbound.allow_paths"
+	msgClientPath = "forbidden: this path is not allowed for this client (inbound.clients[].allow_paths)"
+	msgDots       = "bad request: the path has a \".\" or \"..\" segment (literal or percent-encoded); " +
+		"send the path without dot segments"
+	msgAmbiguous = "bad request: the path has \"%2F\", \"%5C\", \"\\\", \"//\", \"%25\", a percent-encoded " +
+		"letter, digit, \"-._~\" or control character, or bytes that are not UTF-8, which the path rules " +
+		"(inbound.allow_paths, inbound.deny_paths, inbound.clients[].allow_paths) cannot judge; send the path in its plain form"
+	msgOverload = "service unavailable: dbaas-proxy is serving its maximum of concurrent requests " +
+		"(inbound.max_concurrent_requests); retry shortly"
+)
 
 // Wrap returns a handler that runs the inbound checks on each request and passes the ones
 // that survive to next, with the Authorization header removed and the client name in the
@@ -64,6 +58,11 @@ type guarded struct {
 func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	path := escapedPath(r.URL)
+	if !r.ProtoAtLeast(1, 1) && r.Body != nil && r.Body != http.NoBody {
+		// net/http frames an HTTP/1.0 body by Content-Length even when Transfer-Encoding says
+		// otherwise (it drops that header): a request hidden in the body must not be read next.
+		w.Header().Set("Connection", "close")
+	}
 	cw := g.cors(w, r)
 	if cw != nil {
 		w = cw
@@ -84,13 +83,9 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, path, v)
 		return
 	}
-	if c != nil && c.bucket != nil {
-		if ok, retry := c.bucket.take(g.now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(retry))
-			g.reject(w, r, path, verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many "+
-				"requests: this client's limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)})
-			return
-		}
+	if v := g.limitRate(w, c); v.status != 0 {
+		g.reject(w, r, path, v)
+		return
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	if hasBody {
@@ -100,36 +95,57 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(r.Context())
 	}
 	if !g.limitBody(r, w, path) {
-		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large", g.msg.tooLarge})
+		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.maxBody)})
 		return
 	}
 	select {
 	case g.sem <- struct{}{}:
 	default:
 		w.Header().Set("Retry-After", "1")
-		g.reject(w, r, path, verdict{http.StatusServiceUnavailable, "overload", g.msg.overload})
+		g.reject(w, r, path, verdict{http.StatusServiceUnavailable, "overload", msgOverload})
 		return
 	}
 	defer func() { <-g.sem }()
 	if hasBody {
-		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout}
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout,
+			minRate: g.limits.MinBodyRate, window: g.limits.rateWindow}
 		defer ib.done()
 		r.Body = ib
 	}
 	h.next.ServeHTTP(w, r)
 }
 
+// limitRate takes a request from client c's rate limit, if it has one.
+func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
+	if c == nil || c.bucket == nil {
+		return verdict{}
+	}
+	ok, retry := c.bucket.take(g.now())
+	if ok {
+		return verdict{}
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
+		"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
+}
+
 // authenticate checks r's credential when inbound authentication is configured. It returns r
 // with the client name in its context and without Authorization, and the client (nil for
 // default rights); or, having answered 401, false.
 func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string) (*http.Request, *client, bool) {
-	if g.auth == nil {
+	auth := g.clients.Load().auth
+	if auth == nil {
 		return r, nil, true
 	}
-	c, name, ok := g.auth.authenticate(r)
+	c, name, ok := auth.authenticate(r)
+	if !g.tls.trusted(r.TLS) {
+		w.Header().Set("Connection", "close")
+		ok = false
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dbaas-proxy"`)
-		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", g.msg.auth})
+		g.reject(w, r, path, verdict{http.StatusUnauthorized, "auth", msgAuth})
 		return r, nil, false
 	}
 	r.Header.Del("Authorization")
@@ -139,7 +155,7 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string
 // admit runs the checks that need no credential: source address, Host and browser.
 func (g *Guard) admit(r *http.Request) verdict {
 	if !g.fromAllowedAddr(r.RemoteAddr) {
-		return verdict{http.StatusForbidden, "cidr", g.msg.cidr}
+		return verdict{http.StatusForbidden, "cidr", msgCIDR}
 	}
 	if !g.hosts.Allow(r.Host) {
 		host := r.Host
@@ -180,27 +196,49 @@ func (g *Guard) fromAllowedAddr(remote string) bool {
 func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	switch {
 	case hasDotSegment(path):
-		return verdict{http.StatusBadRequest, "encoding", g.msg.dots}
-	case g.rules && ambiguousForRules(path):
-		return verdict{http.StatusBadRequest, "encoding", g.msg.ambiguous}
+		return verdict{http.StatusBadRequest, "encoding", msgDots}
+	case g.clients.Load().rules && ambiguousForRules(path):
+		return verdict{http.StatusBadRequest, "encoding", msgAmbiguous}
 	}
-	for _, m := range g.denyMethods {
-		if strings.EqualFold(m, r.Method) {
-			return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
+	for _, method := range g.methods(r, c) {
+		for _, m := range g.denyMethods {
+			if strings.EqualFold(m, method) {
+				return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
+			}
+		}
+		if c != nil && c.readOnly && method != http.MethodGet && method != http.MethodHead {
+			return verdict{http.StatusForbidden, "read_only", msgReadOnly}
 		}
 	}
-	if c != nil && c.readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return verdict{http.StatusForbidden, "read_only", g.msg.readOnly}
-	}
 	switch {
-	case matchAny(g.denyPaths, path):
-		return verdict{http.StatusForbidden, "path", g.msg.denyPath}
+	case matchAny(g.denyPaths, path) || len(g.denyPaths) > 0 && matchAny(g.denyPaths, netrule.LoosePath(path)):
+		return verdict{http.StatusForbidden, "path", msgDenyPath}
 	case len(g.allowPaths) > 0 && !matchAny(g.allowPaths, path):
-		return verdict{http.StatusForbidden, "path", g.msg.allowPath}
+		return verdict{http.StatusForbidden, "path", msgAllowPath}
 	case c != nil && len(c.allow) > 0 && !matchAny(c.allow, path):
-		return verdict{http.StatusForbidden, "path", g.msg.clientPath}
+		return verdict{http.StatusForbidden, "path", msgClientPath}
 	}
 	return verdict{}
+}
+
+// overrideHeaders are the headers some servers obey as the request's real method.
+var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// methods returns r's method and every method override it carries (overrideHeaders and a
+// _method query parameter): each is judged as the method, since the upstream might obey it.
+// Without a method rule for client c it returns nil, allocating nothing.
+func (g *Guard) methods(r *http.Request, c *client) []string {
+	if len(g.denyMethods) == 0 && (c == nil || !c.readOnly) {
+		return nil
+	}
+	ms := []string{r.Method}
+	for _, h := range overrideHeaders {
+		ms = append(ms, r.Header.Values(h)...)
+	}
+	if strings.Contains(r.URL.RawQuery, "_method") {
+		ms = append(ms, r.URL.Query()["_method"]...)
+	}
+	return ms
 }
 
 // limitBody applies max_body_bytes: false when the declared length is over it; a body of
@@ -248,5 +286,5 @@ func (g *Guard) rejected(r *http.Request, path, reason string) {
 	if g.onReject != nil {
 		g.onReject(reason)
 	}
-	g.log.Debug().Str("method", r.Method).Str("path", path).Str("reason", reason).Msg("inbound: request rejected")
+	g.log.Debug().Str("method", r.Method).Str("path", netrule.LogValue(path)).Str("reason", reason).Msg("inbound: request rejected")
 }

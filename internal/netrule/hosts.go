@@ -60,9 +60,7 @@ func (r HostRule) Allow(host string) bool {
 	case host == "":
 		return r.empty
 	}
-	if hasUpper(host) {
-		host = strings.ToLower(host)
-	}
+	host = strings.ToLower(host) // returns host itself, without allocating, when it has no upper case
 	if _, ok := r.exact[host]; ok {
 		return true
 	}
@@ -139,14 +137,4 @@ func isPort(s string) bool {
 		}
 	}
 	return true
-}
-
-// hasUpper reports whether s has an ASCII upper-case letter.
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 'A' && s[i] <= 'Z' {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package netrule
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -126,5 +127,33 @@ func TestEscapedPath(t *testing.T) {
 				t.Errorf("EscapedPath(%q) = %q, want %q", tt.sent, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoosePath(t *testing.T) {
+	for p, want := range map[string]string{
+		"/x": "/x", "/x/": "/x", "/x;a=b": "/x", "/x%20": "/x", "/x.json": "/x", "/x%00": "/x", "/x%20%09 ": "/x",
+		"/a//b/": "/a/b", "/": "/", "/.hidden/..": "/.hidden/..", "/v1.2/x": "/v1/x",
+	} {
+		if got := LoosePath(p); got != want {
+			t.Errorf("LoosePath(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+func TestLogValue(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	for in, want := range map[string]string{
+		"curl/8.5.0": "curl/8.5.0", long: long[:256], "é": "é",
+		"a\u202eb\u2066c\u061c": `a\u202eb\u2066c\u061c`, "\u0085x\x1b[31m\x7f": `\u0085x\x1b[31m\x7f`,
+		"bad\xffutf8": `bad\xffutf8`, "$(rm -rf ~)\n": `$(rm -rf ~)\n`, `a"b\c`: `a\"b\\c`,
+		strings.Repeat("b", 255) + "é": strings.Repeat("b", 255),
+	} {
+		if got := LogValue(in); got != want {
+			t.Errorf("LogValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { LogValue("/api/v3/me/services") }); n != 0 {
+		t.Errorf("LogValue of a plain value allocates %v times", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -95,7 +96,7 @@ func (a *Server) KeyWarnings() []string {
 func (ks *keyStore) source() string {
 	switch {
 	case ks.path != "":
-		return "file " + ks.path
+		return "file " + files.Shown(ks.path)
 	case len(ks.command) > 0:
 		return "command " + filepath.Base(ks.command[0]) + " (auth.api_key_command)"
 	}
@@ -135,7 +136,7 @@ func (ks *keyStore) reload() (changed bool, err error) {
 func (ks *keyStore) readFile() (string, error) {
 	st, err := os.Stat(ks.path)
 	if err != nil {
-		return "", errors.New("auth.api_key_file: cannot read " + ks.path + ": " + errors.Unwrap(err).Error())
+		return "", errors.New("auth.api_key_file: cannot read " + files.Shown(ks.path) + ": " + errors.Unwrap(err).Error())
 	}
 	key, err := tokensource.ReadKeyFile(ks.path)
 	ks.mu.Lock()

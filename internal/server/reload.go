@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
@@ -16,7 +17,7 @@ func (a *Server) Reload() { a.reload("reload requested") }
 func (a *Server) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	if a.stopping.Load() || a.closed {
+	if a.stopping.Load() || a.closed.Load() {
 		return
 	}
 	_ = sdnotify.Reloading()
@@ -40,6 +41,17 @@ func (a *Server) reload(why string) {
 	}
 }
 
+// SetClients applies inbound.clients and admin.clients of cfg, the configuration read again
+// on SIGHUP, so that a removed token is refused from the next request on; other changes take a
+// restart. Invalid client lists are refused whole and the old ones kept.
+func (a *Server) SetClients(cfg *config.Config) error {
+	if err := a.guard.SetClients(cfg.Inbound.Clients); err != nil {
+		return err
+	}
+	a.admins.Set(cfg.Admin.Clients)
+	return nil
+}
+
 // reloadKey re-reads the API key, if there is one, and drops the token of an old key.
 func (a *Server) reloadKey() {
 	if a.keys == nil {
@@ -47,7 +59,7 @@ func (a *Server) reloadKey() {
 	}
 	if changed, err := a.keys.reload(); err != nil {
 		a.log.Error().Err(err).Msg("keeping the old API key")
-	} else if changed {
+	} else if changed && !a.closed.Load() {
 		a.keyChanged()
 	}
 }

@@ -49,7 +49,7 @@ func (a *Server) Listen() error {
 			pl.Close()
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		s.admin = &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second,
+		s.admin = &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
 			IdleTimeout: 60 * time.Second, ErrorLog: errLog}
 	}
 	a.ls = s
@@ -111,9 +111,7 @@ func (a *Server) Serve(ctx context.Context) error {
 	cleanup := func() {
 		stopBG()
 		a.watchers.Wait()
-		a.reloadMu.Lock() // a Reload in progress finishes first; later ones do nothing
-		a.closed = true
-		a.reloadMu.Unlock()
+		a.closed.Store(true) // a reload in progress (a slow api_key_command) is not waited for
 		a.tokens.Close()
 		a.upstream.CloseIdleConnections()
 		if a.iam != nil {

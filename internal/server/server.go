@@ -56,14 +56,15 @@ type Server struct {
 	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
 	tokens   *tokensource.Cached
 	guard    *inbound.Guard
+	admins   *inbound.Bearer // admin.clients, set again on SIGHUP
 	proxy    http.Handler
 	admin    http.Handler
 	metrics  *admin.Metrics
 	stopping atomic.Bool
+	closed   atomic.Bool     // the token source is closed: reloads do nothing
 	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
-	closed   bool       // under reloadMu: the token source is closed, reloads do nothing
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
@@ -82,7 +83,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.FilePollInterval = 10 * time.Second
 	}
 	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger}
+	a := &Server{cfg: cfg, opts: opts, log: logger, admins: inbound.NewBearer(cfg.Admin.Clients)}
 	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
 		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Listen: cfg.Admin.Listen, Clients: cfg.Admin.Clients,
+		Listen: cfg.Admin.Listen, Clients: a.admins,
 		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
 	})
 	return a, nil

@@ -3,9 +3,9 @@ package upstream
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // ReadCA reads the CA file: PEM, one or more certificates. It is the upstream's only trust
@@ -15,12 +15,9 @@ func ReadCA(path string) (*x509.CertPool, error) { return ReadPEMPool("upstream.
 // ReadPEMPool reads a file of PEM certificates for the config key key (upstream.ca_file,
 // auth.iam_ca_file); errors name the key and the path.
 func ReadPEMPool(key, path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	data, err := files.Read(key, path, files.MaxConfig)
 	if err != nil {
-		if u := errors.Unwrap(err); u != nil {
-			err = u
-		}
-		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	n := 0

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -112,5 +113,27 @@ func checkPinErr(t *testing.T, resp *http.Response, err error, want bool, chain 
 	}
 	if !strings.Contains(err.Error(), "the upstream's certificate key matches none of upstream.pins") {
 		t.Errorf("error = %q", err)
+	}
+}
+
+// TestReloadUnchangedKeepsThePool: a reload that finds the same CA and pins (every SIGHUP that
+// changed nothing) keeps the transport, so reloads under load never multiply max_conns; a new
+// CA builds a new one.
+func TestReloadUnchangedKeepsThePool(t *testing.T) {
+	p := newPKI(t)
+	tr := newTransport(t, p, Options{MaxConns: 2})
+	before := tr.cur.Load()
+	for range 8 {
+		same := x509.NewCertPool()
+		same.AddCert(p.ca)
+		if err := tr.Reload(same, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tr.cur.Load() != before {
+		t.Error("8 reloads of the same CA built new transports, each with its own max_conns")
+	}
+	if err := tr.Reload(newPKI(t).pool, nil); err != nil || tr.cur.Load() == before {
+		t.Errorf("a new CA kept the old transport (%v)", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +143,9 @@ func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.cur.Load()
+	if pool.Equal(old.opts.CAPool) && slices.Equal(pins, old.opts.Pins) {
+		return nil // nothing changed: reloads must not multiply the pool (each has its MaxConns)
+	}
 	opts := old.opts
 	opts.CAPool, opts.Pins = pool, pins
 	var cache tls.ClientSessionCache
