@@ -74,7 +74,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad proxy URL, password hidden", "upstream:\n  url: https://127.0.0.1:20000\n  ca_file: /ca.pem\n  proxy_url: socks5://u:hunter2@p:1080\n",
 			[]string{"config.yaml:4: upstream.proxy_url:", "socks5://u:***@p:1080", "http:// or https://"}},
 		{"negative write idle timeout", good + "inbound:\n  write_idle_timeout: -1s\n",
-			[]string{"config.yaml:5: inbound.write_idle_timeout:", "negative"}},
+			[]string{"config.yaml:5: inbound.write_idle_timeout: -1s is out of range"}},
 		{"admin on the proxy port", good + "listen: 127.0.0.1:7000\nadmin:\n  listen: 127.0.0.1:7000\n",
 			[]string{"config.yaml:6: admin.listen:", "own port"}},
 	}
