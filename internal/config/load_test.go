@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -307,11 +308,15 @@ func TestNumbersHaveRanges(t *testing.T) {
 // TestListenAddressesThatCannotWork: validate refuses a malformed port and a socket path
 // longer than a socket address holds.
 func TestListenAddressesThatCannotWork(t *testing.T) {
+	long := "more than the 103 a socket address holds"
+	if runtime.GOOS == "windows" {
+		long = "unix: sockets are not supported on Windows" // whatever the length
+	}
 	for addr, want := range map[string]string{
 		"127.0.0.1:http":                    "the port must be a number",
 		"127.0.0.1:99999":                   "the port must be a number",
 		"127.0.0.1:-1":                      "the port must be a number",
-		"unix:/" + strings.Repeat("d", 120): "more than the 103 a socket address holds",
+		"unix:/" + strings.Repeat("d", 120): long,
 	} {
 		if err := checkListen(addr, false); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("checkListen(%q) = %v, want %q", addr, err, want)
