@@ -1,11 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,10 +20,8 @@ type clientBody struct {
 	io.ReadCloser
 	now  func() time.Time
 	n    atomic.Int64
-	wait atomic.Int64 // nanoseconds spent in Read
-
-	mu  sync.Mutex
-	err error // the first error other than io.EOF
+	wait atomic.Int64          // nanoseconds spent in Read
+	err  atomic.Pointer[error] // the first error other than io.EOF
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -32,11 +30,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	b.wait.Add(int64(b.now().Sub(start)))
 	b.n.Add(int64(n))
 	if err != nil && err != io.EOF {
-		b.mu.Lock()
-		if b.err == nil {
-			b.err = err
-		}
-		b.mu.Unlock()
+		b.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }
@@ -51,16 +45,15 @@ func (b *clientBody) waited() time.Duration {
 
 // readErr returns the first error reading the body gave, other than io.EOF; nil for a nil body.
 func (b *clientBody) readErr() error {
-	if b == nil {
+	if b == nil || b.err.Load() == nil {
 		return nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
+	return *b.err.Load()
 }
 
-// isTimeout reports whether err is a read deadline passing (inbound.body_idle_timeout).
+// isTimeout reports whether err is a deadline passing: a context's, a connection's
+// (inbound.body_idle_timeout) or any other net.Error timeout.
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	ne, _ := errors.AsType[net.Error](err)
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || ne != nil && ne.Timeout()
 }

@@ -17,10 +17,10 @@
 // Options.WriteIdleTimeout. TimeUpstream, put under the token transport, makes
 // upstream_duration the upstream round trip alone.
 //
-// The access token itself is attached by the http.RoundTripper given in Options (see package
-// tokensource); the proxy only strips every credential a client sent. Every error the proxy
-// produces is one JSON body, {"code": <status>, "message": "..."}, with a fixed message a person
-// can act on: never a Go error string, never a secret.
+// The access token is attached, and every credential header of the client stripped, by the
+// *tokensource.Transport given in Options. Every error the proxy produces is one JSON body,
+// {"code": <status>, "message": "..."}, with a fixed message a person can act on: never a Go
+// error string, never a secret.
 //
 // A Handler is safe for concurrent use; it holds no per-request state outside the request.
 //

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -35,10 +36,8 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 		// 200 from net/http, which looks like success.
 		panic(http.ErrAbortHandler)
 	}
-	var nt *tokensource.NoTokenError
-	if errors.As(err, &nt) && status == http.StatusServiceUnavailable {
-		secs := int((nt.RetryAfter() + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	if nt, ok := errors.AsType[*tokensource.NoTokenError](err); ok && status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int(nt.RetryAfter()/time.Second))) // whole seconds, at least 1
 	}
 	ev := h.opts.Logger.Warn()
 	if status == http.StatusRequestEntityTooLarge {
@@ -46,8 +45,9 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if st != nil {
 		ev.Str("request_id", st.rec.ID)
+		st.rec.Error, st.rec.Fault = msg, cause.Kind(err)
 	}
-	ev.Int("status", status).Err(err).Msg("request failed")
+	ev.Int("status", status).Str("reason", msg).Err(err).Msg("request failed")
 	jsonerr.Write(w, status, msg)
 }
 
@@ -102,10 +102,10 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError) (int, string) {
 	const prefix = "no access token: "
 	xe, _ := errors.AsType[*tokensource.ExchangeError](nt)
+	ue, _ := errors.AsType[*url.Error](nt)
 	switch {
 	case xe != nil && xe.Rejected():
-		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
-			"; check the credential (auth.api_key_file, DBAAS_API_KEY or auth.source)"
+		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) + "; " + cause.Fix[cause.Rejected]
 	case xe != nil && xe.Status != 0:
 		return http.StatusServiceUnavailable, prefix + tokensource.Describe(xe) +
 			"; dbaas-proxy retries with backoff, try again later"
@@ -116,7 +116,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 		return statusAborted, ""
 	case xe != nil && errors.Is(xe, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, prefix + tokensource.Describe(xe) + "; try again later"
-	case nt.Err != nil && !errors.As(nt.Err, new(*url.Error)):
+	case nt.Err != nil && ue == nil:
 		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
 		// token that expires within its margin by the local clock), or the key could not be
 		// read: no network failure, and Describe says which without a secret.
@@ -126,8 +126,7 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 	// The exchange failed below HTTP: a 502 or 504 like any failure to reach the upstream,
 	// naming the endpoint and the host that failed (the upstream itself, or IAM).
 	host, name := h.host, "the token endpoint"
-	var ue *url.Error
-	if errors.As(nt.Err, &ue) {
+	if ue != nil {
 		if u, err := url.Parse(ue.URL); err == nil && u.Host != "" {
 			host = u.Host
 		}
@@ -142,49 +141,39 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 // classifyUpstream maps a transport error talking to host: the upstream, or name (the token
 // endpoint, IBM Cloud IAM) on another host.
 func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
-	var (
-		proxyErr   *upstream.ProxyError
-		poolErr    *upstream.PoolError
-		pinErr     *upstream.PinError
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		invalidErr x509.CertificateInvalidError
-		verifyErr  *tls.CertificateVerificationError
-		recordErr  tls.RecordHeaderError
-		dnsErr     *net.DNSError
-		netErr     net.Error
-	)
+	proxyErr, _ := errors.AsType[*upstream.ProxyError](err)
+	poolErr, _ := errors.AsType[*upstream.PoolError](err)
 	what, trust := "the upstream "+host, "is not signed by the CA in upstream.ca_file ("+h.opts.CAFile+
 		"); download the CA file of this DBaaS Manager from the service dashboard"
 	if host != h.host {
 		what, trust = name+" "+host, "is not trusted (auth.iam_ca_file, or the system roots when it is unset)"
 	}
 	switch {
-	case errors.As(err, &proxyErr) && proxyErr.Status != "":
+	case proxyErr != nil && proxyErr.Status != "":
 		return http.StatusBadGateway, "bad gateway: the proxy " + proxyErr.Proxy + " (upstream.proxy_url) refused the tunnel to " +
 			host + " with " + proxyErr.Status + "; check upstream.proxy_url and the proxy's rules"
-	case errors.As(err, &proxyErr):
+	case proxyErr != nil:
 		return http.StatusBadGateway, "bad gateway: the proxy " + proxyErr.Proxy + " (upstream.proxy_url) could not be reached; check upstream.proxy_url"
-	case errors.As(err, &poolErr):
+	case poolErr != nil:
 		return http.StatusServiceUnavailable, fmt.Sprintf("service unavailable: the upstream connection pool is exhausted: "+
 			"all %d connections (upstream.max_conns) stayed busy for %s (upstream.timeout); try again later", poolErr.MaxConns, poolErr.Waited)
-	case errors.As(err, &hostErr):
+	case is[x509.HostnameError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + host +
 			" is not valid for that name; set upstream.server_name to a name the certificate holds"
-	case errors.As(err, &pinErr):
+	case is[*upstream.PinError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate key of " + host +
 			" matches none of upstream.pins; if the DBaaS Manager's key changed, print its pins with " +
 			"dbaas-proxy pins and update upstream.pins"
-	case errors.As(err, &unknownCA), errors.As(err, &verifyErr):
+	case is[x509.UnknownAuthorityError](err), is[*tls.CertificateVerificationError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + host + " " + trust
-	case errors.As(err, &invalidErr):
+	case is[x509.CertificateInvalidError](err):
 		return http.StatusBadGateway, "bad gateway: the certificate of " + host +
 			" is invalid (expired or not yet valid, or not for a server)"
-	case errors.As(err, &recordErr):
+	case is[tls.RecordHeaderError](err):
 		return http.StatusBadGateway, "bad gateway: " + host + " does not speak TLS; upstream.url must be the DBaaS Manager's https address"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.timeoutText() + "; try again later"
-	case errors.As(err, &dnsErr):
+	case isTimeout(err):
+		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.opts.Timeout.String() + " (upstream.timeout); try again later"
+	case is[*net.DNSError](err):
 		return http.StatusBadGateway, "bad gateway: cannot resolve the host of " + what
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, wsaeconnrefused):
 		return http.StatusBadGateway, "bad gateway: " + what + " refused the connection"
@@ -195,9 +184,8 @@ func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
 // wsaeconnrefused is Windows' WSAECONNREFUSED: syscall.ECONNREFUSED does not match it there.
 const wsaeconnrefused = syscall.Errno(10061)
 
-func (h *Handler) timeoutText() string {
-	if h.opts.Timeout <= 0 {
-		return "the upstream timeout"
-	}
-	return h.opts.Timeout.String() + " (upstream.timeout)"
+// is reports whether err's chain holds a T.
+func is[T error](err error) bool {
+	_, ok := errors.AsType[T](err)
+	return ok
 }

@@ -9,13 +9,8 @@ import (
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
-
-// tokenReply is the body of the local token endpoint, the same shape as the DBaaS Manager's.
-type tokenReply struct {
-	AccessToken string `json:"access_token"`
-	UserID      string `json:"user_id"`
-}
 
 // serveLocalToken answers the token exchange of legacy tools: the user id is real, the access
 // token a placeholder that the proxy replaces on every forwarded request. Whatever api_key the
@@ -32,9 +27,9 @@ func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
 		h.serveError(w, r, err)
 		return
 	}
-	b, _ := json.Marshal(tokenReply{
-		AccessToken: placeholderToken(tok.UserID, tok.IssuedAt.Unix(), tok.Expiry.Unix()),
-		UserID:      tok.UserID,
+	b, _ := json.Marshal(map[string]string{ // the DBaaS Manager's shape: {"access_token","user_id"}
+		"access_token": placeholderToken(tok.UserID, tok.IssuedAt.Unix(), tok.Expiry.Unix()),
+		"user_id":      tok.UserID,
 	})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -71,22 +66,19 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 			"bad gateway: the token endpoint returned no usable user id, so /me/ cannot be rewritten; use the account id in the path")
 		return
 	}
-	version, rest, _ := apiVersion(escapedPath(r))
+	version, rest, _ := apiVersion(netrule.EscapedPath(r.URL))
 	path := "/api/" + version + "/" + tok.UserID + strings.TrimPrefix(rest, "/me")
-	r2 := new(http.Request)
-	*r2 = *r
-	u := *r.URL
 	p, err := url.PathUnescape(path)
 	if err != nil {
 		jsonerr.Write(w, http.StatusBadRequest, "bad request: the path is not validly escaped")
 		return
 	}
-	u.Path, u.RawPath = p, path // RawPath keeps the escapes exactly as the client sent them
-	r2.URL = &u
+	r = r.Clone(r.Context())
+	r.URL.Path, r.URL.RawPath = p, path // RawPath keeps the escapes exactly as the client sent them
 	if st := stateFrom(r.Context()); st != nil {
 		st.rec.Template = template(path)
 	}
-	h.rp.ServeHTTP(w, r2)
+	h.rp.ServeHTTP(w, r)
 }
 
 // plainSegment reports whether id can stand in a path as one segment exactly as it is: only
@@ -94,14 +86,6 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 // Account ids are hex; anything else (an escape, a separator, a space, UTF-8) would change
 // what the rewritten path means.
 func plainSegment(id string) bool {
-	if id == "" || id == "." || id == ".." {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-			return false
-		}
-	}
-	return true
+	const unreserved = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
+	return id != "." && id != ".." && id != "" && strings.Trim(id, unreserved) == ""
 }

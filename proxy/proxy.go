@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -28,7 +31,8 @@ type Options struct {
 	Transport *tokensource.Transport
 	// CAFile is the path of the CA file, named in the message of a certificate error.
 	CAFile string
-	// Timeout is the configured upstream timeout, named in the message of a 504.
+	// Timeout is the configured upstream timeout, named in the message of a 504. Zero means
+	// upstream.DefaultTimeout.
 	Timeout time.Duration
 	// Logger receives one access line per request at info level (query strings only at debug)
 	// and proxy errors. The zero value logs nothing.
@@ -50,11 +54,10 @@ type Options struct {
 
 // Handler is the proxy's http.Handler. Build it with New.
 type Handler struct {
-	opts  Options
-	rp    *httputil.ReverseProxy
-	root  http.Handler
-	host  string // the upstream's host:port, named in error messages
-	idGen *idGenerator
+	opts Options
+	rp   *httputil.ReverseProxy
+	root http.Handler
+	host string // the upstream's host:port, named in error messages
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -74,12 +77,11 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.WriteIdleTimeout <= 0 {
-		opts.WriteIdleTimeout = 30 * time.Second
-	}
+	opts.Timeout = cmp.Or(max(opts.Timeout, 0), upstream.DefaultTimeout)
+	opts.WriteIdleTimeout = cmp.Or(max(opts.WriteIdleTimeout, 0), 30*time.Second)
 	up := *opts.Upstream
 	up.Path, up.RawPath = "", ""
-	h := &Handler{opts: opts, host: up.Host, idGen: newIDGenerator()}
+	h := &Handler{opts: opts, host: up.Host}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
 		Transport:    opts.Transport,
@@ -97,10 +99,9 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &state{now: h.opts.Now}
+	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: requestID(r), Method: r.Method,
+		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}}
 	rec := &st.rec
-	*rec = Record{Time: h.opts.Now(), Method: r.Method, Path: escapedPath(r), Client: r.RemoteAddr}
-	rec.ID = h.idGen.fromRequest(r)
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)
 	// The request is changed on a copy, never on the server's own: net/http decides from the
@@ -137,10 +138,7 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 	if st.body != nil {
 		rec.BytesIn = st.body.n.Load()
 	}
-	rec.Status = cw.status
-	if rec.Status == 0 {
-		rec.Status = http.StatusOK
-	}
+	rec.Status = cmp.Or(cw.status, http.StatusOK)
 	if p != nil {
 		rec.Status = statusAborted
 	}

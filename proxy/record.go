@@ -19,4 +19,6 @@ type Record struct {
 	Duration         time.Duration // from arrival to the end of the response
 	UpstreamDuration time.Duration // time to the upstream's response headers, 0 when not forwarded
 	Replayed         bool          // the request was sent again after an upstream 401
+	Error            string        // the message of a local error answer, "" when none
+	Fault            string        // why the upstream was not reached (cause.Kind), "" when it was
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -12,7 +11,7 @@ import (
 
 // rewrite returns the ReverseProxy's Rewrite function: the outgoing request goes to the
 // upstream with the client's escaped path and query unchanged (but for the secret query
-// parameters ServeHTTP removed), the upstream's Host, and none of the client's credentials.
+// parameters ServeHTTP removed) and the upstream's Host.
 // X-Forwarded-* headers are not added: the DBaaS Manager has no use for the address of a proxy
 // on the user's own machine.
 func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
@@ -24,19 +23,11 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 		// dropped. The proxy decides nothing on the query, so it goes byte for byte.
 		out.URL.RawQuery = pr.In.URL.RawQuery
 		if pr.In.URL.RawPath != "" {
-			out.URL.RawPath = escapedPath(pr.In) // kept as sent; see netrule.EscapedPath
+			out.URL.RawPath = netrule.EscapedPath(pr.In.URL) // the one form policy judges and logs show
 		}
-		out.Host = ""
-		// Client credentials are stripped here, and again by the token transport on the
-		// clone it sends.
-		tokensource.StripCredentials(out.Header)
-		tokensource.StripCredentials(out.Trailer)
+		out.Host = "" // client credentials: Options.Transport strips them on the clone it sends
 	}
 }
-
-// escapedPath is the request's path in the one form the inbound policy judges and the proxy
-// forwards and logs: netrule.EscapedPath.
-func escapedPath(r *http.Request) string { return netrule.EscapedPath(r.URL) }
 
 // secretQueryNames are the query parameter names, lower case with '-' for '_', that carry a
 // credential (the API key or a token). They are never forwarded and never logged.

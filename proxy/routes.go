@@ -26,13 +26,15 @@ func (h *Handler) routes() http.Handler {
 				allowedMethods+"; the DBaaS Manager API uses no other method")
 			return
 		}
-		p := escapedPath(req)
+		p := netrule.EscapedPath(req.URL)
 		_, rest, versioned := apiVersion(p)
 		switch {
 		case versioned && rest == "/auth/token":
 			h.serveLocalToken(w, req)
 		case tokenLookalike(p):
-			serveTokenLookalike(w)
+			jsonerr.Write(w, http.StatusBadRequest, "bad request: this path is a variant of the token endpoint, "+
+				"which dbaas-proxy never forwards; call GET /api/v1/auth/token exactly (dbaas-proxy answers it "+
+				"itself), or leave the token to dbaas-proxy altogether")
 		case versioned && (rest == "/me" || strings.HasPrefix(rest, "/me/")):
 			h.serveMe(w, req)
 		case strings.HasPrefix(p, "/api/"):
@@ -103,10 +105,4 @@ func tokenLookalike(p string) bool {
 		}
 	}
 	return len(segs) >= 4 && segs[0] == "api" && segs[2] == "auth" && segs[3] == "token"
-}
-
-func serveTokenLookalike(w http.ResponseWriter) {
-	jsonerr.Write(w, http.StatusBadRequest, "bad request: this path is a variant of the token endpoint, "+
-		"which dbaas-proxy never forwards; call GET /api/v1/auth/token exactly (dbaas-proxy answers it "+
-		"itself), or leave the token to dbaas-proxy altogether")
 }

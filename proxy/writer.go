@@ -54,9 +54,7 @@ func (w *countingWriter) keepID() {
 // Flush sends any buffered data to the client.
 func (w *countingWriter) Flush() {
 	w.extend()
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	_ = w.rc.Flush()
 }
 
 // Hijack lets the caller take over the connection (101 Switching Protocols upgrades).

@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -88,7 +89,7 @@ type Cached struct {
 
 	mu       sync.Mutex
 	st       Status             // the state that Status reports, but the token's
-	ctx      context.Context    // the parent of every exchange: no caller's values or cancel
+	ctx      context.Context    // the loop's and every exchange's: no caller's values or cancel
 	cancel   context.CancelFunc // cancels ctx (Close)
 	flight   *flight            // the exchange in flight, if any
 	running  map[*flight]bool   // every exchange in flight, including those Reset replaced
@@ -96,8 +97,7 @@ type Cached struct {
 	prev     *entry             // the token held at Reset, served again if the new credential fails
 	failures int                // failures in a row
 	budget   budget             // paces Invalidate and Refresh
-	stop     chan struct{}      // closes to stop the loop; nil when not running
-	loopDone chan struct{}
+	loopDone chan struct{}      // closes when the loop ends; nil before Start
 	closed   bool
 }
 
@@ -121,22 +121,15 @@ type flight struct {
 // NewCached returns a Cached drawing tokens from src. It does nothing until Token or Start is
 // called.
 func NewCached(src Source, opts CachedOptions) *Cached {
-	if opts.ExchangeTimeout <= 0 {
-		opts.ExchangeTimeout = DefaultExchangeTimeout
-	}
+	opts.ExchangeTimeout = cmp.Or(max(opts.ExchangeTimeout, 0), DefaultExchangeTimeout)
 	switch {
 	case opts.Jitter == 0:
 		opts.Jitter = defaultJitter
 	case opts.Jitter < 0:
 		opts.Jitter = 0
 	}
-	if opts.BackoffMin <= 0 {
-		opts.BackoffMin = defaultBackoffMin
-	}
-	if opts.BackoffMax <= 0 {
-		opts.BackoffMax = defaultBackoffMax
-	}
-	opts.BackoffMax = max(opts.BackoffMax, opts.BackoffMin)
+	opts.BackoffMin = cmp.Or(max(opts.BackoffMin, 0), defaultBackoffMin)
+	opts.BackoffMax = max(cmp.Or(max(opts.BackoffMax, 0), defaultBackoffMax), opts.BackoffMin)
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}
@@ -251,9 +244,8 @@ func (c *Cached) Start() {
 	if c.loopDone != nil || c.closed {
 		return
 	}
-	c.stop = make(chan struct{})
 	c.loopDone = make(chan struct{})
-	go c.loop(c.stop, c.loopDone)
+	go c.loop(c.ctx, c.loopDone)
 }
 
 // Close stops the background goroutine, cancels every exchange in flight (those replaced by
@@ -263,17 +255,15 @@ func (c *Cached) Start() {
 func (c *Cached) Close() {
 	c.mu.Lock()
 	c.closed = true
-	stop, done := c.stop, c.loopDone
-	c.stop = nil
-	c.cancel()
+	done := c.loopDone
+	c.cancel() // ends the loop and every exchange
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	flights := make([]*flight, 0, len(c.running))
 	for f := range c.running {
 		flights = append(flights, f)
 	}
 	c.mu.Unlock()
-	if stop != nil {
-		close(stop)
+	if done != nil {
 		<-done
 	}
 	grace := time.After(closeGrace)
@@ -327,8 +317,8 @@ func (c *Cached) Status() Status {
 	return s
 }
 
-// loop refreshes the token ahead of its expiry until stop closes.
-func (c *Cached) loop(stop <-chan struct{}, done chan<- struct{}) {
+// loop refreshes the token ahead of its expiry until ctx (Close) ends.
+func (c *Cached) loop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	for {
 		select { // what woke us is about to be looked at
@@ -343,7 +333,7 @@ func (c *Cached) loop(stop <-chan struct{}, done chan<- struct{}) {
 			timer = c.opts.After(wait)
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-ended:
 		case <-timer:

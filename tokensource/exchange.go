@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,9 +55,7 @@ type Exchange struct {
 // NewExchange returns an Exchange using opts. Missing required options surface as errors from
 // Token, not as panics.
 func NewExchange(opts ExchangeOptions) *Exchange {
-	if opts.DefaultLifetime <= 0 {
-		opts.DefaultLifetime = defaultLifetime
-	}
+	opts.DefaultLifetime = cmp.Or(max(opts.DefaultLifetime, 0), defaultLifetime)
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}
@@ -76,12 +75,6 @@ func noRedirects(c *http.Client) *http.Client {
 	cp := *c
 	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cp
-}
-
-// tokenResponse is the 200 answer of the token endpoint.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	UserID      string `json:"user_id"`
 }
 
 // Token performs one exchange: GET URL with the headers api_key and accept, no body. A non-2xx
@@ -129,7 +122,10 @@ func (e *Exchange) parse(body []byte) (Token, error) {
 	if len(body) > maxTokenResponse {
 		return Token{}, &ResponseError{Reason: "larger than 64 KiB"}
 	}
-	var r tokenResponse
+	var r struct {
+		AccessToken string `json:"access_token"`
+		UserID      string `json:"user_id"`
+	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return Token{}, &ResponseError{Reason: "not the expected JSON object", Err: err}
 	}
@@ -170,9 +166,6 @@ func errorBody(body []byte, secrets ...string) string {
 // row of it (a server may echo part of a key, or an escaped form), and cuts the result to
 // limit bytes of valid UTF-8.
 func redact(s string, limit int, secrets ...string) string {
-	if len(s) > maxTokenResponse {
-		s = s[:maxTokenResponse]
-	}
 	for _, secret := range secrets {
 		if secret != "" {
 			s = strings.ReplaceAll(strings.ReplaceAll(s, secret, redacted), url.QueryEscape(secret), redacted)
@@ -249,11 +242,6 @@ func (e *ExchangeError) code() string {
 // retrying will not help until the key changes.
 func (e *ExchangeError) Rejected() bool {
 	return e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
-}
-
-// Temporary reports whether the status means a failure that may pass (5xx or 429).
-func (e *ExchangeError) Temporary() bool {
-	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 }
 
 // retryAfterHeader reads the value of a Retry-After header (seconds or an HTTP date, taken

@@ -11,8 +11,8 @@ import (
 // refreshBurst is how many paced exchanges may follow one another without a pause.
 const refreshBurst = 2
 
-// forever returns the refresh and stale points of a token without a known expiry.
-func forever() time.Time { return time.Unix(1<<62, 0) }
+// forever is the refresh and stale point of a token without a known expiry.
+var forever = time.Unix(1<<62, 0)
 
 // startLocked starts an exchange on c.ctx, bounded by ExchangeTimeout, and makes it the one in
 // flight. c.mu must be held.
@@ -96,7 +96,7 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 	e := &entry{tok: tok}
 	if tok.Expiry.IsZero() {
-		e.refreshAt, e.staleAt = forever(), forever()
+		e.refreshAt, e.staleAt = forever, forever
 		return e, nil
 	}
 	life := tok.Expiry.Sub(now)

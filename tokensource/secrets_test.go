@@ -91,7 +91,10 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		t.Fatalf("invalidating the current token: %v", err) // so that Reset keeps no old token
 	}
 	r.c.Reset()
-	eventually(t, "the rejected exchange", func() bool { return r.c.Status().LastError != nil })
+	// The failure is stored before it is logged: wait for the log line too.
+	eventually(t, "the rejected exchange", func() bool {
+		return r.c.Status().LastError != nil && strings.Contains(r.logs.String(), "backing off")
+	})
 	_, err = r.c.Token(ctxTimeout(t))
 	var xe *ExchangeError
 	if !errors.As(err, &xe) || !xe.Rejected() {

@@ -62,9 +62,8 @@ var _ http.RoundTripper = (*Transport)(nil)
 type body struct {
 	first      io.ReadCloser
 	replayable bool
-	buf        []byte                        // the whole body, when it was kept for a replay
-	getBody    func() (io.ReadCloser, error) // the caller's GetBody, when set
-	reserved   int64                         // replay memory budget taken, given back by release
+	buf        []byte // the whole body, when it was kept for a replay
+	reserved   int64  // replay memory budget taken, given back when RoundTrip returns
 }
 
 // RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
@@ -72,21 +71,20 @@ type body struct {
 // closes req.Body on every path, as the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	bearer, err := t.check()
-	if err != nil {
-		closeBody(req)
-		return nil, err
-	}
 	// A token that cannot be had now fails the request before its body is read: the client
 	// (Expect: 100-continue) need not send it.
-	if req.Body != nil && req.Body != http.NoBody {
-		if err := t.Cache.unavailable(); err != nil {
-			closeBody(req)
-			return nil, err
+	if err == nil && req.Body != nil && req.Body != http.NoBody {
+		err = t.Cache.unavailable()
+	}
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
 		}
+		return nil, err
 	}
 	// The body first: a slow client's upload must not age the token it is sent with.
 	b, err := t.body(req)
-	defer t.release(b)
+	defer t.replayMemory.Add(-b.reserved) // give back the replay memory it took
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +118,8 @@ func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, 
 	switch {
 	case b.buf != nil:
 		next = io.NopCloser(bytes.NewReader(b.buf))
-	case b.getBody != nil:
-		if next, err = b.getBody(); err != nil {
+	case req.GetBody != nil:
+		if next, err = req.GetBody(); err != nil {
 			return nil, fmt.Errorf("tokensource: rewinding the request body for a replay: %w", err)
 		}
 	}
@@ -157,15 +155,10 @@ func (t *Transport) refreshOn(status int) bool {
 // replay memory budget spent, is sent as a stream of what was read and the rest, and not
 // replayed. On error it has closed req.Body.
 func (t *Transport) body(req *http.Request) (body, error) {
-	limit := t.MaxReplayBytes
-	if limit == 0 {
-		limit = defaultMaxReplay
-	}
+	limit := cmp.Or(t.MaxReplayBytes, defaultMaxReplay)
 	switch {
-	case req.Body == nil || req.Body == http.NoBody:
-		return body{first: req.Body, replayable: true}, nil
-	case req.GetBody != nil:
-		return body{first: req.Body, replayable: true, getBody: req.GetBody}, nil
+	case req.Body == nil || req.Body == http.NoBody || req.GetBody != nil:
+		return body{first: req.Body, replayable: true}, nil // a replay sends it again or uses GetBody
 	case limit < 0 || req.ContentLength > limit:
 		return body{first: req.Body}, nil
 	}
@@ -208,7 +201,8 @@ type budgetReader struct {
 
 func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if n > 0 && !b.t.reserve(int64(n)) {
+	if n > 0 && b.t.replayMemory.Add(int64(n)) > cmp.Or(b.t.replayBudget, maxReplayMemory) {
+		b.t.replayMemory.Add(-int64(n)) // spent: the body streams through unreplayable
 		return n, errBudgetSpent
 	}
 	b.taken += int64(n)
@@ -223,31 +217,13 @@ func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
 	}{io.MultiReader(bytes.NewReader(prefix), rc), rc}
 }
 
-// reserve takes n bytes of the replay memory budget, or reports that it is spent: then the
-// body streams through unreplayable instead of being kept.
-func (t *Transport) reserve(n int64) bool {
-	budget := cmp.Or(t.replayBudget, maxReplayMemory)
-	if t.replayMemory.Add(n) > budget {
-		t.replayMemory.Add(-n)
-		return false
-	}
-	return true
-}
-
-// release gives back the budget b took.
-func (t *Transport) release(b body) {
-	if b.reserved > 0 {
-		t.replayMemory.Add(-b.reserved)
-	}
-}
-
 // outgoing returns the request to send: a clone of req with every client credential stripped,
 // the body b and the token. When buf is not nil, its GetBody returns buf, so that the base
 // transport can retry.
 func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
 	out := req.Clone(req.Context())
-	StripCredentials(out.Header)
-	StripCredentials(out.Trailer)
+	stripCredentials(out.Header)
+	stripCredentials(out.Trailer)
 	out.Body = b
 	if buf != nil {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
@@ -263,39 +239,23 @@ func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.
 	return out
 }
 
-// StripCredentials deletes from h every header a client could use to pass a credential
+// stripCredentials deletes from h every header a client could use to pass a credential
 // upstream: x-auth-token, Authorization, api_key, Proxy-Authorization and Cookie, in any case
 // and with '_' and '-' alike (net/http does not canonicalise names with an underscore).
-func StripCredentials(h http.Header) {
+func stripCredentials(h http.Header) {
 	for name := range h {
-		if isCredential(name) {
-			delete(h, name)
+		for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
+			if SameName(name, owned) {
+				delete(h, name)
+			}
 		}
 	}
-}
-
-// isCredential reports whether name, compared without case and with '_' equal to '-', is a
-// header the transport owns.
-func isCredential(name string) bool {
-	for _, owned := range [...]string{"x-auth-token", "authorization", "api-key", "proxy-authorization", "cookie"} {
-		if SameName(name, owned) {
-			return true
-		}
-	}
-	return false
 }
 
 // SameName reports whether name is owned, a lower-case, hyphenated ASCII name, compared
 // without case and with '_' equal to '-': the one rule for the names of credentials, in
-// headers (StripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
+// headers (stripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
 // case folding (the Kelvin sign, the long s) out: every owned name is ASCII.
 func SameName(name, owned string) bool {
 	return len(name) == len(owned) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), owned)
-}
-
-// closeBody closes req.Body, if any.
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
 }

@@ -23,12 +23,18 @@ type running struct {
 // run starts the binary with args; the test's cleanup kills it if it is still running.
 func run(t *testing.T, args ...string) *running {
 	t.Helper()
+	return runEnv(t, nil, args...)
+}
+
+// runEnv is run with env added to baseEnv.
+func runEnv(t *testing.T, env []string, args ...string) *running {
+	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("these send SIGHUP and SIGTERM, which Windows does not have (Ctrl-C's drain is checked by .ci/windows's demo step; the service's Stop by compiling)")
 	}
 	r := &running{cmd: exec.Command(binary(t), args...), stderr: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	r.cmd.Stderr = r.stderr
-	r.cmd.Env = baseEnv()
+	r.cmd.Env = append(baseEnv(), env...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

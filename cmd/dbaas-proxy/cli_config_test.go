@@ -36,7 +36,7 @@ func TestConfigProblemsThroughBinary(t *testing.T) {
 	}{
 		{"type errors, an unknown key and a bad value at once", nil, []string{"validate", "-config", typeErrs}, []string{
 			typeErrs + ":4: upstream.timeout: 60 is not a duration; write 60s",
-			typeErrs + ":5: listn: unknown key; valid keys here:",
+			typeErrs + ":5: listn: unknown key; did you mean listen? valid keys here:",
 			typeErrs + `:7: log.level: "loud" is not a level`}},
 		{"a document that is not a mapping", nil, []string{"validate", "-config", list}, []string{
 			list + ":1: the file holds a list, not a mapping of keys"}},
@@ -53,7 +53,7 @@ func TestConfigProblemsThroughBinary(t *testing.T) {
 		{"no file: the variables that would set what is missing", []string{"DBAAS_PROXY_UPSTREAM_REGION=eu-de"}, []string{"validate"}, []string{
 			"upstream.ca_file: not set", "DBAAS_PROXY_UPSTREAM_CA_FILE", "no -config FILE given"}},
 		{"log.format says where the lines go", []string{"DBAAS_PROXY_LOG_FORMAT=xml"}, []string{"validate", "-config", typeErrs}, []string{
-			`environment variable DBAAS_PROXY_LOG_FORMAT: log.format: "xml" is not a format; use auto (console on a terminal, else JSON: log lines go to stderr, or to log.file)`}},
+			`environment variable DBAAS_PROXY_LOG_FORMAT: log.format: "xml" is not a format; use auto (text on a terminal, else JSON: log lines go to stderr, or to log.file)`}},
 		{"a stray argument", nil, []string{"run", "-config", typeErrs, "my-api-key"}, []string{"never an argument"}},
 	}
 	for _, tt := range tests {
@@ -109,7 +109,8 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 			}
 			if tt.name == "file" { // each value set is marked with where it was set
 				mustContainAll(t, out, "ca_file: "+e.caFile+" # "+e.config+":5\n",
-					"level: warn # environment variable DBAAS_PROXY_LOG_LEVEL\n", "  timeout: 1m0s\n")
+					"  log.level: warn # environment variable DBAAS_PROXY_LOG_LEVEL\n", "  upstream.timeout: 1m0s\n",
+					"  inbound.body_idle_timeout: 30s\n")
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
@@ -28,7 +29,7 @@ type runFunc func(ctx context.Context, sys system, args []string) error
 
 func commands() []command {
 	return []command{
-		{name: "run", synopsis: "[-config FILE] [-listen ADDR] [-log-level LEVEL]",
+		{name: "run", synopsis: "[-config FILE] [-listen ADDR] [-admin-listen ADDR] [-log-level LEVEL]",
 			summary: "serve until a signal (the default command)",
 			details: "Serves the proxy and the admin listener until SIGTERM or SIGINT. SIGHUP reloads the API key, the CA and TLS files and reopens log.file.",
 			example: "dbaas-proxy run -config /etc/dbaas-proxy/config.yaml\n  DBAAS_PROXY_UPSTREAM_REGION=eu-de DBAAS_PROXY_UPSTREAM_CA_FILE=ca.pem DBAAS_API_KEY=... dbaas-proxy",
@@ -37,9 +38,9 @@ func commands() []command {
 			summary: "serve in front of the built-in DBaaS Manager emulator",
 			details: "Starts the built-in emulator over TLS with a fresh CA and serves it, with no API key needed; prints commands to try.",
 			example: "dbaas-proxy demo -listen 127.0.0.1:20001", setup: setupDemo},
-		{name: "validate", synopsis: "[-config FILE]",
-			summary: "check the configuration and the files it names; print every problem",
-			details: "Checks the configuration (file, variables) and that every file it names is there and usable, without contacting the upstream. Exits 2 with every problem, each naming its key and where the value came from.",
+		{name: "validate", synopsis: "[-strict] [run's flags]",
+			summary: "the preflight: check what run would use; print every problem and warning",
+			details: "Takes run's flags and checks what run would check at start (the configuration, every file it names, the API key), without contacting the upstream or listening. Prints each risk as warning: KEY: problem (fix). Exits 0 (with warnings), 1 with warnings and -strict, 2 with every problem, each naming its key and where the value came from.",
 			example: "dbaas-proxy validate -config config.yaml", setup: setupValidate},
 		{name: "token", synopsis: "[-config FILE] [-json]",
 			summary: "print a fresh access token",
@@ -57,17 +58,21 @@ func commands() []command {
 			summary: "read a client token from stdin, print its token_sha256 line",
 			details: "Reads a client token (16 characters at least) from stdin and prints the token_sha256 line for inbound.clients, so that client tokens never live in config files.",
 			example: "openssl rand -hex 32 | tee client.token | dbaas-proxy hash-token", setup: setupHashToken},
-		{name: "healthcheck", synopsis: "[-addr HOST:PORT] [-config FILE]",
-			summary: "probe the admin listener's /healthz (for a Docker HEALTHCHECK)",
-			details: "Probes /healthz of the admin listener (-addr, else admin.listen of the configuration); exits 0 when healthy, 1 when not.",
-			example: `HEALTHCHECK CMD ["/dbaas-proxy", "healthcheck"]`, setup: setupHealthcheck},
+		{name: "healthcheck", synopsis: "[-ready] [-addr HOST:PORT] [-config FILE]",
+			summary: "probe the admin listener's /healthz, or /readyz with -ready (for a Docker HEALTHCHECK)",
+			details: "Probes /healthz (with -ready: /readyz) of the admin listener (-addr, else admin.listen of the configuration); exits 0 when it answers 200, 1 when not.",
+			example: `HEALTHCHECK CMD ["/dbaas-proxy", "healthcheck"]`, setup: setupProbe(false)},
+		{name: "wait", synopsis: "[-timeout 30s] [-addr HOST:PORT] [-config FILE]",
+			summary: "wait until the proxy is ready (/readyz answers 200), for scripts and jobs",
+			details: "Polls /readyz of the admin listener (-addr, else admin.listen of the configuration) until it answers 200 (exit 0) or -timeout passes (exit 1).",
+			example: "dbaas-proxy wait -timeout 60s && ./my-job", setup: setupProbe(true)},
 		{name: "config", synopsis: "example | keys",
 			summary: "print the annotated example configuration, or every key and its variable",
 			details: "config example prints config.example.yaml: every key with its default and what it does. config keys lists every key that a DBAAS_PROXY_ variable or a file can set, with its variable and type.",
 			example: "dbaas-proxy config example > config.yaml", operands: []string{"example", "keys"}, setup: setupConfig},
 		{name: "completion", synopsis: "bash | zsh | fish | powershell",
 			summary:  "print a shell completion script",
-			details:  "Prints a completion script for the shell: the commands, their flags and file names for -config.",
+			details:  "Prints a completion script for the shell: the commands, their flags and file names for -config (the script asks dbaas-proxy itself).",
 			example:  "source <(dbaas-proxy completion bash)\n  dbaas-proxy completion fish > ~/.config/fish/completions/dbaas-proxy.fish",
 			operands: []string{"bash", "zsh", "fish", "powershell"}, setup: setupCompletion},
 		{name: "version", summary: "print the version",
@@ -91,6 +96,7 @@ func lookup(name string) (command, bool) {
 
 // runMain runs the command in args and returns the process's exit code.
 func runMain(ctx context.Context, args []string, sys system) int {
+	total := len(args)
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "-help", "--help": // the overview; "run -h" is run's own help
@@ -98,6 +104,9 @@ func runMain(ctx context.Context, args []string, sys system) int {
 			return exitOK
 		case "-version", "--version":
 			args = append([]string{"version"}, args[1:]...)
+		case "__complete": // the completion scripts ask here
+			complete(sys.stdout, args[1:])
+			return exitOK
 		}
 	}
 	name := "run"
@@ -106,7 +115,15 @@ func runMain(ctx context.Context, args []string, sys system) int {
 	}
 	c, ok := lookup(name)
 	if !ok {
-		fmt.Fprintf(sys.stderr, "dbaas-proxy: unknown command %q\n\n", name)
+		var names []string
+		for _, c := range commands() {
+			names = append(names, c.name)
+		}
+		hint := ""
+		if m := configerr.Closest(name, names); m != "" {
+			hint = "; did you mean " + m + "?"
+		}
+		fmt.Fprintf(sys.stderr, "dbaas-proxy: unknown command (argument 1, %d characters)%s\n\n", len(name), hint)
 		usage(sys.stderr)
 		return exitUsage
 	}
@@ -119,7 +136,9 @@ func runMain(ctx context.Context, args []string, sys system) int {
 		return exitUsage // the flag package has printed the problem and the usage
 	}
 	if len(c.operands) == 0 && c.name != "help" && fs.NArg() > 0 {
-		return report(usageErr(fmt.Errorf("unexpected argument %q (the API key is never an argument: use auth.api_key_file, auth.api_key_command or %s)", fs.Arg(0), server.APIKeyEnv)), sys.stderr)
+		pos := total - fs.NArg() + 1
+		return report(usageErr(fmt.Errorf("unexpected argument %d (%d characters, not shown: it could be a secret); "+
+			"the API key is never an argument: use auth.api_key_file, auth.api_key_command or %s", pos, len(fs.Arg(0)), server.APIKeyEnv)), sys.stderr)
 	}
 	return report(run(ctx, sys, fs.Args()), sys.stderr)
 }
@@ -154,13 +173,12 @@ func flagSet(c command, out io.Writer) *flag.FlagSet {
 type configFlags struct {
 	path  *string
 	flags []config.Flag
-	fs    *flag.FlagSet
 }
 
 // addConfigFlags defines -config and, for each key in keys, a flag named like the key's last
 // part with - for _ (log.level is -log-level), overriding the file and the environment.
 func addConfigFlags(fs *flag.FlagSet, keys ...[2]string) *configFlags {
-	cf := &configFlags{fs: fs}
+	cf := &configFlags{}
 	cf.path = fs.String("config", "", "the config `file` (YAML; optional: DBAAS_PROXY_* variables can do without it; see dbaas-proxy config example)")
 	for _, k := range keys {
 		name, usage := strings.ReplaceAll(strings.ReplaceAll(k[0], ".", "-"), "_", "-"), k[1]

@@ -9,46 +9,44 @@ import (
 	"strings"
 )
 
-// compCommand is what completion knows of a command: its flags and operands.
-type compCommand struct {
-	name, summary string
-	flags         []compFlag
-	operands      []string
+// scripts are the completion scripts: each asks `dbaas-proxy __complete WORDS...` for the
+// candidates (complete), and completes file names when it answers ":file".
+var scripts = map[string]string{
+	"bash": `# bash completion for dbaas-proxy. Load it with: source <(dbaas-proxy completion bash)
+_dbaas_proxy() {
+    local out
+    out=$(dbaas-proxy __complete "${COMP_WORDS[@]:1:COMP_CWORD}")
+    if [[ $out == ":file" ]]; then
+        COMPREPLY=($(compgen -f -- "${COMP_WORDS[COMP_CWORD]}"))
+    else
+        COMPREPLY=($out)
+    fi
 }
-
-type compFlag struct {
-	name, usage string
-	file        bool // takes a file name
-	value       bool // takes a value (not a boolean)
+complete -o default -F _dbaas_proxy dbaas-proxy
+`,
+	"zsh": `#compdef dbaas-proxy
+# zsh completion for dbaas-proxy. Load it with: source <(dbaas-proxy completion zsh)
+_dbaas_proxy() {
+  local -a c
+  c=("${(@f)$(dbaas-proxy __complete "${(@)words[2,CURRENT]}")}")
+  if [[ $c == ":file" ]]; then _files; else compadd -a c; fi
 }
-
-// completionModel reads every command's flags from its FlagSet, so the scripts cannot drift.
-func completionModel() []compCommand {
-	var out []compCommand
-	for _, c := range commands() {
-		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-		c.setup(fs)
-		cc := compCommand{name: c.name, summary: c.summary, operands: c.operands}
-		if c.name == "help" {
-			for _, o := range commands() {
-				cc.operands = append(cc.operands, o.name)
-			}
-		}
-		fs.VisitAll(func(f *flag.Flag) {
-			arg, usage := flag.UnquoteUsage(f)
-			b, isBool := f.Value.(interface{ IsBoolFlag() bool })
-			cc.flags = append(cc.flags, compFlag{name: f.Name, usage: firstClause(usage), file: arg == "file", value: !isBool || !b.IsBoolFlag()})
-		})
-		out = append(out, cc)
-	}
-	return out
+compdef _dbaas_proxy dbaas-proxy
+`,
+	"fish": `# fish completion for dbaas-proxy. Save it as ~/.config/fish/completions/dbaas-proxy.fish
+complete -c dbaas-proxy -f -a '(set -l c (dbaas-proxy __complete (commandline -opc)[2..-1] (commandline -ct)); if test "$c" = ":file"; __fish_complete_path (commandline -ct); else; printf "%s\n" $c; end)'
+`,
+	"powershell": `# PowerShell completion for dbaas-proxy. Load it with:
+#   dbaas-proxy completion powershell | Out-String | Invoke-Expression
+Register-ArgumentCompleter -Native -CommandName dbaas-proxy, dbaas-proxy.exe -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+    $words = @($commandAst.CommandElements | Select-Object -Skip 1 | ForEach-Object { $_.ToString() })
+    if ($wordToComplete -eq '') { $words += '""' }
+    $c = & dbaas-proxy __complete @words
+    if ($c -eq ':file') { return }  # file names: PowerShell's own completion
+    $c | ForEach-Object { [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_) }
 }
-
-func firstClause(s string) string {
-	if i := strings.IndexAny(s, "(;:"); i > 0 {
-		s = s[:i]
-	}
-	return strings.TrimSpace(strings.NewReplacer("'", "", `"`, "", "[", "", "]", "", "`", "").Replace(s))
+`,
 }
 
 func setupCompletion(*flag.FlagSet) runFunc {
@@ -56,198 +54,53 @@ func setupCompletion(*flag.FlagSet) runFunc {
 		if len(args) != 1 {
 			return usageErr(errors.New("completion: name the shell: bash, zsh, fish or powershell"))
 		}
-		m := completionModel()
-		switch args[0] {
-		case "bash":
-			bashCompletion(sys.stdout, m)
-		case "zsh":
-			zshCompletion(sys.stdout, m)
-		case "fish":
-			fishCompletion(sys.stdout, m)
-		case "powershell":
-			powershellCompletion(sys.stdout, m)
-		default:
-			return usageErr(fmt.Errorf("completion: no script for %q; say bash, zsh, fish or powershell", args[0]))
+		s, ok := scripts[args[0]]
+		if !ok {
+			return usageErr(errors.New("completion: no script for that shell; say bash, zsh, fish or powershell"))
 		}
-		return nil
+		_, err := io.WriteString(sys.stdout, s)
+		return err
 	}
 }
 
-func names(m []compCommand) string {
-	var n []string
-	for _, c := range m {
-		n = append(n, c.name)
+// complete prints the candidates for the last of words (the command line after the program's
+// name), one a line, read from the command table and each command's flags; ":file" asks the
+// shell for file names.
+func complete(w io.Writer, words []string) {
+	if len(words) == 0 {
+		words = []string{""}
 	}
-	return strings.Join(n, " ")
-}
-
-func bashCompletion(w io.Writer, m []compCommand) {
-	fmt.Fprintf(w, `# bash completion for dbaas-proxy. Load it with: source <(dbaas-proxy completion bash)
-_dbaas_proxy() {
-    local cur prev cmd words
-    cur="${COMP_WORDS[COMP_CWORD]}"
-    prev="${COMP_WORDS[COMP_CWORD-1]}"
-    cmd=run
-    if [[ ${COMP_CWORD} -gt 1 && ${COMP_WORDS[1]} != -* ]]; then
-        cmd="${COMP_WORDS[1]}"
-    fi
-    if [[ ${COMP_CWORD} -eq 1 && $cur != -* ]]; then
-        COMPREPLY=($(compgen -W "%s" -- "$cur"))
-        return
-    fi
-    case "$cmd:$prev" in
-`, names(m))
-	for _, c := range m {
-		var files, values []string
-		for _, f := range c.flags {
-			if f.file {
-				files = append(files, c.name+":-"+f.name, c.name+":--"+f.name)
-			} else if f.value {
-				values = append(values, c.name+":-"+f.name, c.name+":--"+f.name)
-			}
+	cur, prev := words[len(words)-1], ""
+	if len(words) > 1 {
+		prev = words[len(words)-2]
+	}
+	var cands []string
+	c, isCmd := lookup(words[0])
+	if !isCmd {
+		c, _ = lookup("run")
+	}
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.setup(fs)
+	if f := fs.Lookup(strings.TrimLeft(prev, "-")); f != nil && strings.HasPrefix(prev, "-") {
+		if arg, _ := flag.UnquoteUsage(f); arg == "file" {
+			fmt.Fprintln(w, ":file")
 		}
-		if len(files) > 0 {
-			fmt.Fprintf(w, "        %s) COMPREPLY=($(compgen -f -- \"$cur\")); return;;\n", strings.Join(files, "|"))
-		}
-		if len(values) > 0 {
-			fmt.Fprintf(w, "        %s) COMPREPLY=(); return;;\n", strings.Join(values, "|"))
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			return // a value, which nothing can guess
 		}
 	}
-	fmt.Fprint(w, "    esac\n    case \"$cmd\" in\n")
-	for _, c := range m {
-		var words []string
-		for _, f := range c.flags {
-			words = append(words, "-"+f.name)
-		}
-		words = append(words, c.operands...)
-		fmt.Fprintf(w, "        %s) words=%q;;\n", c.name, strings.Join(words, " "))
-	}
-	fmt.Fprint(w, `        *) words="";;
-    esac
-    COMPREPLY=($(compgen -W "$words" -- "$cur"))
-}
-complete -o default -F _dbaas_proxy dbaas-proxy
-`)
-}
-
-func zshCompletion(w io.Writer, m []compCommand) {
-	fmt.Fprint(w, `#compdef dbaas-proxy
-# zsh completion for dbaas-proxy. Load it with: source <(dbaas-proxy completion zsh)
-# or save it as _dbaas-proxy in a folder of $fpath.
-_dbaas_proxy() {
-  local -a commands
-  commands=(
-`)
-	for _, c := range m {
-		fmt.Fprintf(w, "    %s\n", zshQuote(c.name+":"+c.summary))
-	}
-	fmt.Fprint(w, `  )
-  local cmd=run
-  if (( CURRENT == 2 )) && [[ ${words[2]} != -* ]]; then
-    _describe 'command' commands
-    return
-  fi
-  if [[ ${words[2]} != -* ]]; then
-    cmd=${words[2]}
-    shift words
-    (( CURRENT-- ))
-  fi
-  case $cmd in
-`)
-	for _, c := range m {
-		var specs []string
-		for _, f := range c.flags {
-			spec := "-" + f.name + "[" + f.usage + "]"
-			switch {
-			case f.file:
-				spec += ":file:_files"
-			case f.value:
-				spec += ":value: "
-			}
-			specs = append(specs, zshQuote(spec))
-		}
-		if len(c.operands) > 0 {
-			specs = append(specs, zshQuote("1:operand:("+strings.Join(c.operands, " ")+")"))
-		}
-		fmt.Fprintf(w, "    %s) _arguments %s ;;\n", c.name, strings.Join(specs, " "))
-	}
-	fmt.Fprint(w, `  esac
-}
-if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
-  _dbaas_proxy "$@"
-else
-  compdef _dbaas_proxy dbaas-proxy
-fi
-`)
-}
-
-func zshQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-func fishCompletion(w io.Writer, m []compCommand) {
-	fmt.Fprintf(w, "# fish completion for dbaas-proxy. Save it as ~/.config/fish/completions/dbaas-proxy.fish\ncomplete -c dbaas-proxy -f\n")
-	for _, c := range m {
-		fmt.Fprintf(w, "complete -c dbaas-proxy -n __fish_use_subcommand -a %s -d %s\n", c.name, zshQuote(c.summary))
-	}
-	for _, c := range m {
-		cond := "__fish_seen_subcommand_from " + c.name
-		if c.name == "run" { // the default command: its flags work without the word run
-			cond = "__fish_use_subcommand; or " + cond
-		}
-		for _, f := range c.flags {
-			extra := ""
-			switch {
-			case f.file:
-				extra = " -r -F"
-			case f.value:
-				extra = " -x"
-			}
-			fmt.Fprintf(w, "complete -c dbaas-proxy -n %s -o %s%s -d %s\n", zshQuote(cond), f.name, extra, zshQuote(f.usage))
-		}
-		if len(c.operands) > 0 {
-			fmt.Fprintf(w, "complete -c dbaas-proxy -n %s -a %s\n", zshQuote(cond), zshQuote(strings.Join(c.operands, " ")))
+	for _, o := range commands() {
+		if len(words) == 1 || c.name == "help" {
+			cands = append(cands, o.name)
 		}
 	}
-}
-
-func powershellCompletion(w io.Writer, m []compCommand) {
-	fmt.Fprint(w, `# PowerShell completion for dbaas-proxy. Load it with:
-#   dbaas-proxy completion powershell | Out-String | Invoke-Expression
-Register-ArgumentCompleter -Native -CommandName dbaas-proxy, dbaas-proxy.exe -ScriptBlock {
-    param($wordToComplete, $commandAst, $cursorPosition)
-    $words = @($commandAst.CommandElements | ForEach-Object { $_.ToString() })
-    $commands = @(`)
-	for i, c := range m {
-		if i > 0 {
-			fmt.Fprint(w, ", ")
-		}
-		fmt.Fprintf(w, "'%s'", c.name)
+	if len(words) > 1 || strings.HasPrefix(cur, "-") {
+		fs.VisitAll(func(f *flag.Flag) { cands = append(cands, "-"+f.Name) })
+		cands = append(cands, c.operands...)
 	}
-	fmt.Fprint(w, `)
-    $words_of = @{
-`)
-	for _, c := range m {
-		var words []string
-		for _, f := range c.flags {
-			words = append(words, "'-"+f.name+"'")
+	for _, s := range cands {
+		if strings.HasPrefix(s, cur) {
+			fmt.Fprintln(w, s)
 		}
-		for _, o := range c.operands {
-			words = append(words, "'"+o+"'")
-		}
-		fmt.Fprintf(w, "        '%s' = @(%s)\n", c.name, strings.Join(words, ", "))
 	}
-	fmt.Fprint(w, `    }
-    $typed = if ($wordToComplete -eq '') { $words.Count } else { $words.Count - 1 }
-    if ($typed -le 1 -and -not $wordToComplete.StartsWith('-')) {
-        $candidates = $commands
-    } else {
-        $cmd = if ($words.Count -gt 1 -and -not $words[1].StartsWith('-')) { $words[1] } else { 'run' }
-        $prev = if ($wordToComplete -eq '') { $words[-1] } else { $words[-2] }
-        if ($prev -eq '-config') { return }  # file names: PowerShell's own completion
-        $candidates = $words_of[$cmd]
-    }
-    $candidates | Where-Object { $_ -like "$wordToComplete*" } | ForEach-Object {
-        [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)
-    }
-}
-`)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -37,6 +36,11 @@ func runDemo(ctx context.Context, sys system, listen, adminListen, level string,
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	exit := sys.exit
+	sys.exit = func(code int) { // a second Ctrl-C exits at once: remove the key and the CA first
+		os.RemoveAll(dir)
+		exit(code)
+	}
 	cfg := config.Defaults()
 	cfg.Listen, cfg.Admin.Listen, cfg.Log.Level = listen, adminListen, level
 	cfg.Upstream.URL = em.URL()
@@ -54,25 +58,8 @@ func runDemo(ctx context.Context, sys system, listen, adminListen, level string,
 	if err := cfg.Validate(); err != nil {
 		return usageErr(err)
 	}
-	for _, addr := range []string{cfg.Listen, cfg.Admin.Listen} {
-		if err := portFree(addr); err != nil {
-			return usageErr(fmt.Errorf("demo: %v; choose another with -listen or -admin-listen", err))
-		}
-	}
 	printDemo(sys, &cfg, em)
 	return serve(ctx, func() (*config.Config, error) { return &cfg, nil }, sys)
-}
-
-// portFree reports an error when addr cannot be listened on.
-func portFree(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", addr, err)
-	}
-	return l.Close()
 }
 
 func printDemo(sys system, cfg *config.Config, em *emulator.Server) {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -33,7 +33,11 @@ type doctor struct {
 func (d *doctor) check(name string, err error, detail string) bool {
 	if err != nil {
 		d.failed = true
-		fmt.Fprintf(d.out, "FAIL  %-10s %v\n", name, err)
+		fix := ""
+		if kind := cause.Of(err); kind != "" {
+			fix = " (" + cause.Fix[kind] + ")" // as the proxy's error bodies and /readyz say
+		}
+		fmt.Fprintf(d.out, "FAIL  %-10s %v%s\n", name, err, fix)
 		return false
 	}
 	fmt.Fprintf(d.out, "ok    %-10s %s\n", name, detail)
@@ -179,67 +183,25 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	d.check("clock", err, fmt.Sprintf("within %s of the upstream's", max(skew, time.Second)))
 }
 
-// printConfig prints the configuration in force, each value set by the file, a variable or a
-// flag marked with where it came from. It holds paths and hashes, never a secret: the key
-// lives in its file, its command's output or the environment, client tokens only as SHA-256,
-// and upstream.proxy_url's password as ***.
+// printConfig prints the value in force of every key that a variable or a flag can set, each
+// set by the file, a variable or a flag marked with where it came from. It holds paths and
+// hashes, never a secret: the key lives in its file, its command's output or the environment,
+// and upstream.proxy_url's password shows as ***.
 func (d *doctor) printConfig() {
-	shown := *d.cfg
+	cfg := *d.cfg // the inbound limits as in force: 0 means their default
+	l := cfg.Inbound.Limits()
+	cfg.Inbound.MaxHeaderBytes, cfg.Inbound.ReadHeaderTimeout = l.MaxHeaderBytes, l.ReadHeaderTimeout
+	cfg.Inbound.IdleTimeout, cfg.Inbound.BodyIdleTimeout = l.IdleTimeout, l.BodyIdleTimeout
+	cfg.Inbound.WriteIdleTimeout = l.WriteIdleTimeout
 	if u := d.cfg.UpstreamProxy(); u != nil {
-		shown.Upstream.ProxyURL = upstream.Redact(u)
+		cfg.Upstream.ProxyURL = upstream.Redact(u)
 	}
-	var root yaml.Node
-	if err := root.Encode(&shown); err != nil {
-		return
-	}
-	annotate(&root, "", d.cfg)
-	var b strings.Builder
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return
-	}
-	fmt.Fprintf(d.out, "\nconfiguration in force (unmarked values are defaults):\n%s", indent(b.String(), "  "))
-}
-
-// scalars reports whether the sequence n holds only scalars.
-func scalars(n *yaml.Node) bool {
-	for _, c := range n.Content {
-		if c.Kind != yaml.ScalarNode {
-			return false
+	fmt.Fprintf(d.out, "\nconfiguration in force (unmarked values are defaults):\n")
+	for _, k := range config.Keys() {
+		line := "  " + k.Name + ": " + cfg.Value(k.Name)
+		if src := cfg.SetBy(k.Name); src != "" {
+			line += " # " + src
 		}
+		fmt.Fprintln(d.out, line)
 	}
-	return true
-}
-
-// annotate marks each key of the mapping n (at prefix) that was set, with where it was set.
-func annotate(n *yaml.Node, prefix string, cfg *config.Config) {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		annotate(n.Content[0], prefix, cfg)
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		key := k.Value
-		if prefix != "" {
-			key = prefix + "." + key
-		}
-		if v.Kind == yaml.MappingNode {
-			annotate(v, key, cfg)
-			continue
-		}
-		if v.Kind == yaml.SequenceNode && scalars(v) {
-			v.Style = yaml.FlowStyle // [401, 403], with room for the comment
-		}
-		if src := cfg.SetBy(key); src != "" {
-			v.LineComment = src
-		}
-	}
-}
-
-func indent(s, pre string) string {
-	return pre + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pre) + "\n"
 }

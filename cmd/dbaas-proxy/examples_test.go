@@ -804,3 +804,49 @@ func TestWindowsDoc(t *testing.T) {
 	}
 	mustContainAll(t, doc, "icacls '"+extra.Auth.APIKeyFile+"' /inheritance:r")
 }
+
+// probeAddr turns a listen address into one to connect to: an unspecified host (0.0.0.0, ::
+// or none) is reached on the loopback address.
+func probeAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+// TestKubernetesJobExample: the Job runs dbaas-proxy as a native sidecar that it waits for.
+func TestKubernetesJobExample(t *testing.T) {
+	var job struct {
+		Kind string
+		Spec struct {
+			Template struct {
+				Spec struct {
+					InitContainers []struct {
+						RestartPolicy string `yaml:"restartPolicy"`
+						Args          []string
+						StartupProbe  struct{ Exec struct{ Command []string } } `yaml:"startupProbe"`
+					} `yaml:"initContainers"`
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(mustRead(t, filepath.Join(examplesDir, "kubernetes", "job", "job.yaml"))), &job); err != nil {
+		t.Fatal(err)
+	}
+	ic := job.Spec.Template.Spec.InitContainers
+	if job.Kind != "Job" || len(ic) != 1 || ic[0].RestartPolicy != "Always" {
+		t.Fatalf("job.yaml: want a Job with one native sidecar, got %+v", job)
+	}
+	probe := ic[0].StartupProbe.Exec.Command
+	code, _, errOut := runBin(t, nil, "", append(probe[1:], "-h")...)
+	if code != 0 || !strings.Contains(strings.Join(probe, " "), "healthcheck -ready") {
+		t.Errorf("startupProbe %q: exit %d %s", probe, code, errOut)
+	}
+	if code, _, errOut := runBin(t, nil, "", append(ic[0].Args, "-h")...); code != 0 {
+		t.Errorf("args %q: exit %d %s", ic[0].Args, code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,8 +46,8 @@ Signals (run, demo):
 
 Exit codes:
   0                   success
-  1                   a runtime failure: cannot listen, a failed check, requests cut off at
-                      shutdown_timeout
+  1                   a runtime failure: cannot listen, a failed check, warnings under
+                      validate -strict, requests cut off at shutdown_timeout
   2                   bad usage or configuration
   128+N               a second signal N forced the exit
 `
@@ -115,7 +116,7 @@ func setupHelp(*flag.FlagSet) runFunc {
 		}
 		c, ok := lookup(args[0])
 		if !ok || len(args) > 1 {
-			return usageErr(fmt.Errorf("help: no command %q; the commands are listed by dbaas-proxy help", strings.Join(args, " ")))
+			return usageErr(errors.New("help: no such command; the commands are listed by dbaas-proxy help"))
 		}
 		fs := flagSet(c, sys.stdout)
 		c.setup(fs)

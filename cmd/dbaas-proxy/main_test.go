@@ -189,7 +189,7 @@ func TestCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"no config", []string{}, exitUsage, "upstream.url: not set"},
-		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command (argument 1, 10 characters)`},
 		{"stray argument", []string{"-config", e.config, "my-api-key"}, exitUsage, "never an argument"},
 		{"missing CA file", []string{"-config", badCA}, exitUsage, filepath.Join(e.dir, "missing-ca.pem")},
 		{"validate a bad file", []string{"validate", "-config", badCA + ".none"}, exitUsage, "cannot read"},

@@ -2,15 +2,17 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,33 +24,69 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
-// setupValidate checks the configuration and the files it names, and exits non-zero with
-// every problem: of the values, and every file that is missing.
+// setupValidate is the preflight: run's flags, run's checks at start, and the warnings.
 func setupValidate(fs *flag.FlagSet) runFunc {
-	cf := addConfigFlags(fs)
+	cf := runFlags(fs)
+	strict := fs.Bool("strict", false, "exit 1 when there are warnings")
 	return func(_ context.Context, sys system, _ []string) error {
 		cfg, err := cf.load(sys)
 		if err != nil {
 			return err
 		}
-		if err := missingFiles(cfg); err != nil {
-			return usageErr(err)
+		srv, err := preflight(cfg, sys, zerolog.Nop())
+		if err != nil {
+			return err
 		}
-		// The files must be usable too: the CA file, the API key and the inbound TLS files.
-		// Building the server reads them and starts nothing.
-		if _, err := server.New(cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()}); err != nil {
-			return usageErr(err)
+		warnings := preflightWarnings(cfg, srv)
+		for _, w := range warnings {
+			fmt.Fprintln(sys.stdout, "warning: "+w)
 		}
-		what := *cf.path
-		if what == "" {
-			what = "the configuration"
+		fmt.Fprintf(sys.stdout, "%s: ok\n", cmp.Or(*cf.path, "the configuration"))
+		if *strict && len(warnings) > 0 {
+			return &exitCode{code: exitFailure, err: fmt.Errorf("validate: %d warnings (-strict)", len(warnings))}
 		}
-		fmt.Fprintf(sys.stdout, "%s: ok\n", what)
 		return nil
 	}
+}
+
+// preflight is what run checks at start: every file the configuration names is there, and
+// usable (building the server reads the CA, the API key and the TLS files, and starts nothing).
+func preflight(cfg *config.Config, sys system, logger zerolog.Logger) (*server.Server, error) {
+	if err := missingFiles(cfg); err != nil {
+		return nil, usageErr(err)
+	}
+	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return srv, nil
+}
+
+// preflightWarnings are the risks that run logs at start and validate prints, each as
+// "KEY: problem (fix)".
+func preflightWarnings(cfg *config.Config, srv *server.Server) []string {
+	w := append(srv.Warnings(), srv.KeyWarnings()...)
+	if a := cfg.Listen; !strings.HasPrefix(a, "unix:") && !netrule.IsLoopbackListen(a) {
+		w = append(w, fmt.Sprintf("listen: %q is not a loopback address (use 127.0.0.1, or keep inbound.clients or client certificates on it)", a))
+	}
+	if a := cfg.Admin.Listen; a != "" && !netrule.IsLoopbackListen(a) {
+		w = append(w, fmt.Sprintf("admin.listen: %q is not a loopback address (use 127.0.0.1, or list admin.clients: the status "+
+			"page, /status.json and the POSTs answer 401 to everyone else; /healthz, /readyz and /metrics are open to all)", a))
+	}
+	if u, err := url.Parse(cfg.Upstream.URL); err == nil && cfg.Upstream.URL != "" && u.Port() == "" {
+		w = append(w, fmt.Sprintf("upstream.url: %q has no explicit port, so 443 is used (the DBaaS Manager listens on 20000: add :20000)", cfg.Upstream.URL))
+	}
+	for _, c := range fileCerts(cfg.Upstream.CAFile) {
+		if !c.IsCA {
+			w = append(w, fmt.Sprintf("upstream.ca_file: %s holds %q, which is not a CA certificate: trusting it breaks at the "+
+				"server's next certificate renewal (download the CA file from the service dashboard)", cfg.Upstream.CAFile, c.Subject.String()))
+		}
+	}
+	return w
 }
 
 // missingFiles reports every path key whose file is not there (for log.file, whose folder
@@ -68,8 +106,12 @@ func missingFiles(cfg *config.Config) error {
 			check = filepath.Dir(p)
 		}
 		if _, err := os.Stat(check); err != nil {
-			problems = append(problems, &configerr.Error{Key: k.Name, Source: cfg.Source(k.Name),
-				Problem: fmt.Sprintf("cannot read %s: %v", files.Shown(check), errors.Unwrap(err))})
+			src := cfg.Source(k.Name)
+			problem := fmt.Sprintf("cannot read %s: %v", files.Shown(check), errors.Unwrap(err))
+			if wd, _ := os.Getwd(); !filepath.IsAbs(check) && (strings.HasPrefix(src, "flag") || strings.HasPrefix(src, "environment")) {
+				problem += " (a relative path from a flag or variable is resolved against the working directory " + wd + ")"
+			}
+			problems = append(problems, &configerr.Error{Key: k.Name, Source: src, Problem: problem})
 		}
 	}
 	return configerr.Join(problems)
@@ -99,53 +141,64 @@ func setupHashToken(*flag.FlagSet) runFunc {
 	}
 }
 
-// setupHealthcheck probes /healthz of the admin listener: the Docker HEALTHCHECK, which has
-// no shell or curl in a distroless image.
-func setupHealthcheck(fs *flag.FlagSet) runFunc {
+// setupProbe is healthcheck, one probe of /healthz (or /readyz with -ready) for a Docker
+// HEALTHCHECK, which has no shell or curl in a distroless image; and wait, which probes
+// /readyz until it answers 200 or -timeout passes.
+func setupProbe(wait bool) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		ready, timeout := &wait, 5*time.Second
+		if wait {
+			fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait")
+		} else {
+			ready = fs.Bool("ready", false, "probe /readyz (the token is usable) instead of /healthz (the process serves)")
+		}
+		addr := probeFlags(fs)
+		return func(ctx context.Context, sys system, _ []string) error {
+			a, err := addr(sys)
+			if err != nil {
+				return err
+			}
+			path := "/healthz"
+			if *ready {
+				path = "/readyz"
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			for err = admin.Probe(ctx, a, path); err != nil && wait; err = admin.Probe(ctx, a, path) {
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("wait: not ready within %s: %w", timeout, err)
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("healthcheck: %w", err)
+			}
+			fmt.Fprintln(sys.stdout, "ok")
+			return nil
+		}
+	}
+}
+
+// probeFlags defines -addr and -config and returns what finds the admin listener's address:
+// -addr, else admin.listen of the configuration, else its default.
+func probeFlags(fs *flag.FlagSet) func(system) (string, error) {
 	addr := fs.String("addr", "", "the admin listener's `address` (default: admin.listen of the configuration, else "+config.Defaults().Admin.Listen+")")
 	cf := addConfigFlags(fs)
-	return func(ctx context.Context, sys system, _ []string) error {
-		if *addr == "" {
-			*addr = config.Defaults().Admin.Listen
-			if *cf.path != "" || sys.environ != nil && hasConfigEnv(sys.environ()) {
-				cfg, err := cf.load(sys)
-				if err != nil {
-					return err
-				}
-				*addr = cfg.Admin.Listen
+	return func(sys system) (string, error) {
+		if *addr != "" {
+			return *addr, nil
+		}
+		setsAddr := func(kv string) bool { return strings.HasPrefix(kv, config.EnvName("admin.listen")+"=") }
+		if *cf.path != "" || sys.environ != nil && slices.ContainsFunc(sys.environ(), setsAddr) {
+			cfg, err := cf.load(sys)
+			if err != nil {
+				return "", err
 			}
+			return cfg.Admin.Listen, nil
 		}
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := admin.Probe(ctx, probeAddr(*addr)); err != nil {
-			return fmt.Errorf("healthcheck: %w", err)
-		}
-		fmt.Fprintln(sys.stdout, "ok")
-		return nil
+		return config.Defaults().Admin.Listen, nil
 	}
-}
-
-// hasConfigEnv reports whether environ sets DBAAS_PROXY_ADMIN_LISTEN.
-func hasConfigEnv(environ []string) bool {
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, config.EnvName("admin.listen")+"=") {
-			return true
-		}
-	}
-	return false
-}
-
-// probeAddr turns a listen address into one to connect to: an unspecified host (0.0.0.0, ::
-// or none) is reached on the loopback address.
-func probeAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return addr
 }
 
 // setupConfig prints the annotated example (config example) or every key with its variable
@@ -169,6 +222,6 @@ func setupConfig(*flag.FlagSet) runFunc {
 			fmt.Fprintln(tw, "admin.clients\t(file only)\ta list of mappings")
 			return tw.Flush()
 		}
-		return usageErr(fmt.Errorf("config: unknown %q; say example or keys", args[0]))
+		return usageErr(errors.New("config: say example or keys"))
 	}
 }

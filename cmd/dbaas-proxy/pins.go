@@ -39,19 +39,23 @@ func setupPins(fs *flag.FlagSet) runFunc {
 		} else {
 			fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
 		}
-		if data, err := files.Read("upstream.ca_file", cfg.Upstream.CAFile, files.MaxConfig); err == nil {
-			fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
-			for rest := data; ; {
-				var block *pem.Block
-				if block, rest = pem.Decode(rest); block == nil {
-					break
-				}
-				if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
-					fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
-				}
-			}
+		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
+		for _, c := range fileCerts(cfg.Upstream.CAFile) {
+			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
 		}
 		fmt.Fprintf(sys.stdout, "# upstream.pins: pin the CA's key (it outlives the leaf's), and add the next key before a rotation\n")
 		return nil
 	}
+}
+
+// fileCerts are the certificates of the PEM file at path; none when it cannot be read.
+func fileCerts(path string) []*x509.Certificate {
+	var certs []*x509.Certificate
+	data, _ := files.Read("upstream.ca_file", path, files.MaxConfig)
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if c, err := x509.ParseCertificate(block.Bytes); err == nil && block.Type == "CERTIFICATE" {
+			certs = append(certs, c)
+		}
+	}
+	return certs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -17,11 +18,17 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
+// runFlags are run's flags, which validate takes too.
+func runFlags(fs *flag.FlagSet) *configFlags {
+	return addConfigFlags(fs,
+		[2]string{"listen", "the listen `address`: HOST:PORT or unix:/path"},
+		[2]string{"admin.listen", "the admin listener's `address` (\"\" disables it)"},
+		[2]string{"log.level", "the log `level`: trace, debug, info, warn or error"})
+}
+
 // setupServe is the default command: serve until a signal.
 func setupServe(fs *flag.FlagSet) runFunc {
-	cf := addConfigFlags(fs,
-		[2]string{"listen", "the listen `address`: HOST:PORT or unix:/path"},
-		[2]string{"log.level", "the log `level`: trace, debug, info, warn or error"})
+	cf := runFlags(fs)
 	return func(ctx context.Context, sys system, _ []string) error {
 		return serve(ctx, func() (*config.Config, error) { return cf.load(sys) }, sys)
 	}
@@ -49,7 +56,7 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 	if err != nil {
 		return err
 	}
-	if err := srv.Listen(); err != nil {
+	if err := listen(srv); err != nil {
 		return err
 	}
 	sig, stopSignals := sys.signals()
@@ -104,9 +111,9 @@ func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.S
 	if err := notDumpable(); err != nil {
 		logger.Warn().Err(err).Msg("cannot turn PR_SET_DUMPABLE off: a core dump could hold the API key")
 	}
-	srv, err := server.New(cfg, server.Options{Logger: logger, Getenv: sys.getenv, Version: versionString()})
+	srv, err := preflight(cfg, sys, logger)
 	if err != nil {
-		return nil, usageErr(err)
+		return nil, err
 	}
 	if sys.memory != nil {
 		d, err := sys.memory()
@@ -115,7 +122,7 @@ func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.S
 			logger.Warn().Err(err).Msg("cannot read the container's memory limit; using the default")
 		}
 	}
-	for _, w := range append(srv.Warnings(), srv.KeyWarnings()...) {
+	for _, w := range preflightWarnings(cfg, srv) {
 		logger.Warn().Msg(w)
 	}
 	return srv, nil
@@ -151,6 +158,15 @@ func reloader(ctx context.Context, reloads <-chan struct{}, reload func()) {
 	}
 }
 
+// listen opens the listeners of srv; a port in use gets a hint.
+func listen(srv *server.Server) error {
+	err := srv.Listen()
+	if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.Errno(10048)) { // 10048: Windows' WSAEADDRINUSE
+		err = fmt.Errorf("%w: is another dbaas-proxy already running? (`-listen` / `-admin-listen` to pick other ports)", err)
+	}
+	return err
+}
+
 // signalNumber is the number of s, for the exit code 128+N; SIGTERM's for a signal that has
 // none.
 func signalNumber(s os.Signal) int {
@@ -174,29 +190,55 @@ func (h timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Bytes(zerolog.TimestampFieldName, h.now().UTC().AppendFormat(b[:0], timeFormat))
 }
 
-// newLogger builds the root logger: JSON, or human-readable console output when log.format
-// is console, or auto and w is a terminal.
+// newLogger builds the root logger: JSON, or text (textWriter) when log.format is text, or
+// auto and w is a terminal.
 func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	console := c.Format == "console"
-	if c.Format == "auto" || c.Format == "" {
-		tty := w
-		if b, ok := w.(*logBuffer); ok {
-			tty = b.w
-		}
-		if f, ok := tty.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				console = true
-			}
-		}
+	tty := w
+	if b, ok := w.(*logBuffer); ok {
+		tty = b.w
 	}
-	if console {
-		return zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}).Level(level).With().Timestamp().Logger()
+	terminal := false
+	if f, ok := tty.(*os.File); ok {
+		st, err := f.Stat()
+		terminal = err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	if c.Format == "text" || c.Format == "console" || (c.Format == "auto" || c.Format == "") && terminal {
+		w = textWriter(w, !terminal)
 	}
 	return zerolog.New(w).Level(level).Hook(timeHook{now: time.Now})
+}
+
+// textWriter turns the JSON lines into one short line each for a person: the time of day in
+// UTC with milliseconds, the level, the message (for an access line: method, path, status and
+// duration, then the route's name, the request id and the path template), then the other fields.
+func textWriter(w io.Writer, noColor bool) io.Writer {
+	return zerolog.ConsoleWriter{Out: w, NoColor: noColor, FieldsOrder: []string{"route", "id"},
+		FieldsExclude: []string{"bytes_in", "bytes_out", "replayed", "upstream_duration_ms", "user_agent", "client", "request_id"},
+		TimeFormat:    "15:04:05.000", TimeLocation: time.UTC,
+		FormatPrepare: func(ev map[string]any) error {
+			if ev[zerolog.MessageFieldName] == "request" {
+				ev[zerolog.MessageFieldName] = fmt.Sprintf("%v %v → %v %vms", ev["method"], ev["path"], ev["status"], ev["duration_ms"])
+				delete(ev, "method")
+				delete(ev, "path")
+				delete(ev, "status")
+				delete(ev, "duration_ms")
+				name, ok := ev["route_name"] // the route's name once there are several; "default" today
+				if !ok {
+					name = "default"
+				}
+				ev["template"], ev["route"] = ev["route"], name
+				delete(ev, "route_name")
+			}
+			if id, ok := ev["request_id"]; ok {
+				ev["id"] = id
+			}
+			return nil
+		},
+	}
 }
 
 // logOutput is where the log lines go: log.file, appended to (created 0600), or stderr.

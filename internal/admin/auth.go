@@ -8,8 +8,8 @@ import (
 )
 
 // authorized lets r on when the listener is loopback or r carries the bearer token of one of
-// Options.Clients; otherwise it answers 401 and reports false. Only the status page and the
-// token refresh ask: health, readiness and metrics stay open for probes and scrapers.
+// Options.Clients; otherwise it answers 401 and reports false. The status page, /status.json
+// and the POSTs ask: health, readiness and metrics stay open for probes and scrapers.
 func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if !h.remote {
 		return true
@@ -19,7 +19,7 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	h.refused.Warn().Str("remote", r.RemoteAddr).Str("path", netrule.LogValue(r.URL.Path)).Msg("admin: refused a request without a valid admin client token")
-	msg := "unauthorized: admin.listen is not a loopback address, so the status page and POST /token/refresh " +
+	msg := "unauthorized: admin.listen is not a loopback address, so the status page, /status.json and the POSTs " +
 		"need \"Authorization: Bearer <token>\" with a token whose SHA-256 is in admin.clients"
 	if h.clients.Empty() {
 		msg += "; admin.clients is empty, so they are unavailable from afar until you add one " +

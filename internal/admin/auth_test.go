@@ -148,10 +148,4 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if w := (Config{Listen: "0.0.0.0:9090"}).Warnings(); len(w) != 1 || !strings.Contains(w[0], "401") {
-		t.Errorf("Warnings = %q, want one saying the page answers 401", w)
-	}
-	if w := (Config{Listen: "127.0.0.1:9090"}).Warnings(); len(w) != 0 {
-		t.Errorf("Warnings on loopback = %q", w)
-	}
 }

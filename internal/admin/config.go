@@ -13,12 +13,14 @@ import (
 // KnownFields(true). The zero value disables the admin listener (no listen address).
 type Config struct {
 	// Listen is the admin listener's address, host:port ("" disables it). On a loopback address
-	// everything is open to local processes; on any other address the status page and
-	// POST /token/refresh need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
+	// everything is open to local processes; on any other address the status page, /status.json
+	// and the POSTs need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
 	Listen string `yaml:"listen"`
-	// AllowedHosts are further Host header values answered; see Options.AllowedHosts.
+	// AllowedHosts are further Host header values answered, each a host name or address (any
+	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
+	// Set it when Listen is not a loopback address.
 	AllowedHosts []string `yaml:"allowed_hosts"`
-	// Clients may use the status page and POST /token/refresh when Listen is not loopback, each
+	// Clients may use the status page, /status.json and the POSTs when Listen is not loopback, each
 	// with "Authorization: Bearer <token>" whose SHA-256 is its token_sha256 (the form of
 	// inbound.clients; only name and token_sha256 are used). Empty: nobody may, from afar.
 	Clients []inbound.Client `yaml:"clients"`
@@ -39,15 +41,4 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// Warnings returns what deserves a note at start: a non-loopback admin listener without
-// clients, whose status page and token refresh then answer 401 to everyone.
-func (c Config) Warnings() []string {
-	if c.Listen == "" || netrule.IsLoopbackListen(c.Listen) || len(c.Clients) > 0 {
-		return nil
-	}
-	return []string{fmt.Sprintf("admin.listen %q is not a loopback address and admin.clients is empty: "+
-		"the status page and POST /token/refresh answer 401 to everyone (/healthz, /readyz and /metrics "+
-		"stay open); add admin.clients with a token_sha256 each (from `dbaas-proxy hash-token`) to use them", c.Listen)}
 }

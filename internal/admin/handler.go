@@ -14,6 +14,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
+	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -40,11 +41,18 @@ type Options struct {
 	TryRefresh func() (retryAfter time.Duration, err error)
 	// Gatherer serves /metrics. nil means /metrics does not exist (404).
 	Gatherer prometheus.Gatherer
-	// Recent holds the last requests for the status page. nil means the page lists none.
+	// Recent holds the last requests, and counts them by status class and minute, for the
+	// status page. nil means the page lists and counts none.
 	Recent *Recent
-	// Counts returns request counts by status class ("2xx": n, ...) for the status page.
-	// nil means the page shows no counts.
-	Counts func() map[string]int64
+	// Health is the upstream's health per route, shown first on the status page, in
+	// /status.json and as a note of /readyz. nil means none is tracked.
+	Health *Health
+	// Quit starts the graceful shutdown (as SIGTERM does); POST /quitquitquit calls it. nil means
+	// /quitquitquit does not exist (404).
+	Quit func()
+	// ProxyListen is the proxy's listen address and Credential where its credential comes from
+	// (never the credential), both shown on the status page; "" shows nothing.
+	ProxyListen, Credential string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AllowedHosts are further Host header values accepted, each a host name or address (any
@@ -53,10 +61,10 @@ type Options struct {
 	// so the empty list accepts those only. Set it when admin.listen is not a loopback address.
 	AllowedHosts []string
 	// Listen is the admin listener's address (admin.listen). When it is not a loopback address
-	// (netrule.IsLoopbackListen), the status page and /token/refresh need a bearer token of
-	// Clients. "" counts as loopback.
+	// (netrule.IsLoopbackListen), the status page, /status.json and the POSTs need a bearer
+	// token of Clients. "" counts as loopback.
 	Listen string
-	// Clients (admin.clients) may use the status page and /token/refresh when Listen is not
+	// Clients (admin.clients) may use the status page, /status.json and the POSTs when Listen is not
 	// loopback; the caller may Set them again on SIGHUP. Ignored on loopback; nil: none.
 	Clients *inbound.Bearer
 }
@@ -70,16 +78,18 @@ type handler struct {
 	log     zerolog.Logger
 	refused zerolog.Logger // log, sampled: a flood of refusals writes a few lines a minute
 	hosts   netrule.HostRule
-	remote  bool            // Listen is not loopback: the status page and refresh need a client
+	remote  bool            // Listen is not loopback: the page, /status.json and POSTs need a client
 	clients *inbound.Bearer // the clients of a remote listener
 	page    *page
 	metrics http.Handler
+	started time.Time
 }
 
 // NewHandler returns the admin listener's handler. It panics if opts.Token or opts.Ready is nil,
 // a programming error. The handler is safe for concurrent use.
 //
-// Routes: GET /healthz, GET /readyz, GET /metrics, GET / (status page), POST /token/refresh.
+// Routes: GET /healthz, GET /readyz, GET /metrics, GET / (status page), GET /status.json,
+// POST /token/refresh, POST /quitquitquit.
 // Every other path answers 404 and a wrong method 405, both as JSON errors.
 func NewHandler(opts Options) http.Handler {
 	if opts.Token == nil || opts.Ready == nil {
@@ -96,10 +106,11 @@ func NewHandler(opts Options) http.Handler {
 		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
 		clients: opts.Clients,
 		page:    newPage(),
+		started: opts.Now(),
 	}
 	if opts.Gatherer != nil {
 		h.metrics = promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
-			ErrorLog:      promLogger{log: h.log},
+			ErrorLog:      proxy.ErrorLog(h.log, zerolog.ErrorLevel),
 			ErrorHandling: promhttp.ContinueOnError,
 		})
 	}
@@ -121,8 +132,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case "/healthz":
-		h.serveGet(w, r, h.healthz)
+	case "/healthz": // liveness says nothing about the upstream
+		h.serveGet(w, r, func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok\n") })
 	case "/readyz":
 		h.serveGet(w, r, h.readyz)
 	case "/metrics":
@@ -135,12 +146,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.authorized(w, r) {
 			h.serveGet(w, r, h.status)
 		}
-	case "/token/refresh":
-		if h.opts.TryRefresh == nil {
+	case "/status.json":
+		if h.authorized(w, r) {
+			h.serveGet(w, r, h.statusJSON)
+		}
+	case "/token/refresh", "/quitquitquit":
+		if r.URL.Path == "/quitquitquit" && h.opts.Quit == nil || r.URL.Path == "/token/refresh" && h.opts.TryRefresh == nil {
 			notFound(w)
 			return
 		}
-		if h.authorized(w, r) {
+		if h.authorized(w, r) && h.post(w, r) {
 			h.refresh(w, r)
 		}
 	default:
@@ -157,22 +172,16 @@ func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, fn http.Handl
 	fn(w, r)
 }
 
-// healthz answers 200 while the process serves: liveness says nothing about the upstream.
-func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeText(w, http.StatusOK, "ok\n")
-}
-
-// readyz answers 200 when Options.Ready says so (with its warning, if any), else 503 with its
-// one-line reason.
+// readyz answers 200 when Options.Ready says so (with its warning, if any, and a note while the
+// upstream is unreachable), else 503 with its one-line reason.
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready, reason := h.opts.Ready()
 	reason = oneLine(reason)
-	if ready && reason != "" {
-		writeText(w, http.StatusOK, "ready; warning: "+reason+"\n")
-		return
-	}
 	if ready {
-		writeText(w, http.StatusOK, "ready\n")
+		if reason != "" {
+			reason = "; warning: " + reason
+		}
+		writeText(w, http.StatusOK, "ready"+h.upstreamNote()+reason+"\n")
 		return
 	}
 	if reason == "" {
@@ -181,18 +190,39 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusServiceUnavailable, reason+"\n")
 }
 
-// refresh serves POST /token/refresh: it asks the token cache for a new token (202).
-func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
+// upstreamNote is " (upstream unreachable since …)" while a route's upstream is down, else "".
+func (h *handler) upstreamNote() string {
+	for _, s := range h.opts.Health.Snapshot() {
+		if !s.Up {
+			return " (upstream unreachable since " + formatTime(s.DownSince) + ")"
+		}
+	}
+	return ""
+}
+
+// post lets a POST from anything but a web page on, and answers anything else itself.
+func (h *handler) post(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, "POST")
-		return
+		return false
 	}
 	if reason, blocked := inbound.CrossSite(r, nil); blocked {
-		h.refused.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a token refresh from a web page")
+		h.refused.Warn().Str("remote", r.RemoteAddr).Str("reason", reason).Msg("admin: refused a POST from a web page")
 		jsonerr.Write(w, http.StatusForbidden, "forbidden: "+reason+"; dbaas-proxy refuses admin requests from web pages")
+		return false
+	}
+	return true
+}
+
+// refresh serves POST /token/refresh, which asks the token cache for a new token (202), and
+// POST /quitquitquit, which starts the graceful shutdown (202).
+func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
+	h.log.Info().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin: requested")
+	if r.URL.Path == "/quitquitquit" {
+		jsonerr.Write(w, http.StatusAccepted, "shutting down: finishing requests in flight")
+		h.opts.Quit()
 		return
 	}
-	h.log.Info().Str("remote", r.RemoteAddr).Msg("admin: token refresh requested")
 	retry, err := h.opts.TryRefresh()
 	switch {
 	case retry > 0:
@@ -211,7 +241,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 
 // status renders the status page.
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	body, err := h.page.render(h.pageData())
+	body, err := h.page.render(h.pageData(r))
 	if err != nil {
 		h.log.Error().Err(err).Msg("admin: status page")
 		jsonerr.Write(w, http.StatusInternalServerError, "the status page could not be rendered; see the log")
@@ -236,8 +266,8 @@ func writeText(w http.ResponseWriter, status int, body string) {
 }
 
 func notFound(w http.ResponseWriter) {
-	jsonerr.Write(w, http.StatusNotFound, "not found: the admin listener serves /, /healthz, /readyz, /metrics "+
-		"and POST /token/refresh")
+	jsonerr.Write(w, http.StatusNotFound, "not found: the admin listener serves /, /status.json, /healthz, /readyz, /metrics, "+
+		"POST /token/refresh and POST /quitquitquit")
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) {
@@ -252,12 +282,4 @@ func oneLine(s string) string {
 		fields[i] = strings.TrimSpace(fields[i])
 	}
 	return strings.Join(fields, "; ")
-}
-
-// promLogger hands promhttp's errors to zerolog.
-type promLogger struct{ log zerolog.Logger }
-
-// Println logs one promhttp error.
-func (l promLogger) Println(v ...any) {
-	l.log.Error().Msg("admin: metrics: " + oneLine(fmt.Sprint(v...)))
 }

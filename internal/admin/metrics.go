@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
@@ -19,13 +20,6 @@ const namespace = "dbaas_proxy"
 // maxSeries bounds the cached (method, code, template) combinations; beyond it new templates are
 // counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
 const maxSeries = 4096
-
-// Exchange results for Metrics.TokenExchange.
-const (
-	ExchangeOK       = "ok"       // a token was obtained
-	ExchangeRejected = "rejected" // the token endpoint refused the API key (400, 401, 403)
-	ExchangeError    = "error"    // any other failure
-)
 
 // durationBuckets covers quick API calls up to long log downloads, in seconds.
 func durationBuckets() []float64 {
@@ -106,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer, version, source string, token func() 
 			[]string{"reason"}),
 		children: make(map[seriesKey]series),
 	}
-	for _, r := range []string{ExchangeOK, ExchangeRejected, ExchangeError} {
+	for _, r := range []string{"ok", "rejected", "error"} {
 		m.exchanges.WithLabelValues(r) // the series exist from the start, at 0
 	}
 	expiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_seconds",
@@ -241,16 +235,17 @@ func (m *Metrics) RequestDone() {
 	}
 }
 
-// TokenExchange counts one token exchange by result: ExchangeOK, ExchangeRejected or
-// ExchangeError; any other value counts as ExchangeError.
-func (m *Metrics) TokenExchange(result string) {
-	if m == nil {
+// TokenExchange counts one token exchange by its error: "ok" (nil), "rejected" (the token
+// endpoint refused the credential, cause.Rejected) or "error".
+func (m *Metrics) TokenExchange(err error) {
+	result := "error"
+	switch {
+	case m == nil:
 		return
-	}
-	switch result {
-	case ExchangeOK, ExchangeRejected:
-	default:
-		result = ExchangeError
+	case err == nil:
+		result = "ok"
+	case cause.Of(err) == cause.Rejected:
+		result = "rejected"
 	}
 	m.exchanges.WithLabelValues(result).Inc()
 }

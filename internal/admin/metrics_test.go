@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -96,8 +97,8 @@ func exercise(m *Metrics, rec *proxy.Record) {
 	m.RequestStarted()
 	m.RequestStarted()
 	m.RequestDone()
-	m.TokenExchange(ExchangeOK)
-	m.TokenExchange("bogus")
+	m.TokenExchange(nil)
+	m.TokenExchange(errors.New("bogus"))
 	m.Replay()
 	m.Reject("host")
 }
@@ -176,7 +177,7 @@ func TestMetricsNil(t *testing.T) {
 	m.Observe(&proxy.Record{})
 	m.RequestStarted()
 	m.RequestDone()
-	m.TokenExchange(ExchangeOK)
+	m.TokenExchange(nil)
 	m.Replay()
 	m.Reject("host")
 }

@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html/template"
+	"net"
+	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -59,71 +63,129 @@ func (p *page) render(d pageData) ([]byte, error) {
 // pageData is what the template shows, every value already formatted.
 type pageData struct {
 	CSS         template.CSS
-	Version     string
-	Upstream    string
-	TokenSource string
+	Opts        Options // Version, Upstream, TokenSource, Credential, ProxyListen
+	AdminAddr   string  // the address the page was asked on
+	Uptime      string
 	Now         string
 	Ready       bool
 	ReadyReason string
+	Health      []healthView
+	Down        bool // some route's upstream is down
 	Token       tokenView
 	Counts      map[string]int64
+	Rate        chart // requests per minute over the last chartMinutes
+	ErrorRate   chart // 5xx per minute
+	Errors      []requestView
 	Requests    []requestView
 }
 
-// tokenView is the token cache's tokensource.Status for a person.
+// healthView is UpstreamHealth for a person.
+type healthView struct {
+	UpstreamHealth
+	Since, Success, Failure string
+}
+
+// chart is a bar chart of one value per minute, as SVG rectangles in a 150×40 box.
+type chart struct {
+	Bars []bar
+	Max  int64
+}
+
+type bar struct{ X, Y, H, N int64 }
+
+// newChart scales values into bars 10 wide and up to 40 high.
+func newChart(values []int64) chart {
+	c := chart{Max: max(slices.Max(values), 1)}
+	for i, v := range values {
+		h := v * 40 / c.Max
+		if v > 0 {
+			h = max(h, 1)
+		}
+		c.Bars = append(c.Bars, bar{X: int64(i) * 10, Y: 40 - h, H: h, N: v})
+	}
+	return c
+}
+
+// tokenView is tokensource.Status for a person (and /status.json): never the token.
 type tokenView struct {
-	HasToken    bool
-	Expired     bool
-	UserID      string
-	ExpiresIn   string // "expires in 41m2s" or "expired 3s ago"
-	Expiry      string
-	Fingerprint string
-	IssuedAt    string
-	LastRefresh string
-	LastError   string
-	NextAttempt string
-	Exchanges   int64
-	Failures    int64
+	HasToken    bool   `json:"has_token"`
+	Expired     bool   `json:"expired"`
+	UserID      string `json:"user_id"`
+	ExpiresIn   string `json:"expires_in"` // "expires in 41m2s" or "expired 3s ago"
+	Expiry      string `json:"expiry"`
+	Fingerprint string `json:"fingerprint"`
+	IssuedAt    string `json:"issued_at"`
+	LastRefresh string `json:"last_refresh"`
+	LastError   string `json:"last_error"`
+	NextAttempt string `json:"next_attempt"`
+	Exchanges   int64  `json:"exchanges"`
+	Failures    int64  `json:"failures"`
+	LifePercent int64  `json:"life_percent"` // the share of the token's lifetime left, 0 to 100
 }
 
-// requestView is one row of the last requests.
+// requestView is one row of the last requests, or one of the recent errors of /status.json.
 type requestView struct {
-	Time       string
-	Method     string
-	Path       string
-	Status     int
-	Class      string // "s2xx", "s4xx", ... for the colour
-	Duration   string
-	Replayed   bool
-	ClientName string
+	Time       string `json:"time"`
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	Status     int    `json:"status"`
+	Class      string `json:"-"` // "s2xx", "s4xx", ... for the colour
+	Duration   string `json:"duration"`
+	Replayed   bool   `json:"-"`
+	ClientName string `json:"-"`
+	Error      string `json:"message,omitempty"`
 }
 
-// pageData gathers the page's state from the options.
-func (h *handler) pageData() pageData {
+// pageData gathers the page's state from the options; r is the request for the page.
+func (h *handler) pageData(r *http.Request) pageData {
 	now := h.opts.Now()
 	ready, reason := h.opts.Ready()
 	d := pageData{
-		CSS:         h.page.css,
-		Version:     h.opts.Version,
-		Upstream:    h.opts.Upstream,
-		TokenSource: h.opts.TokenSource,
-		Now:         formatTime(now),
-		Ready:       ready,
-		ReadyReason: oneLine(reason),
-		Token:       newTokenView(h.opts.Token(), now),
+		CSS: h.page.css, Opts: h.opts,
+		Uptime: roundSeconds(now.Sub(h.started)), Now: formatTime(now),
+		Ready: ready, ReadyReason: oneLine(reason), Token: newTokenView(h.opts.Token(), now),
 	}
-	if h.opts.Counts != nil {
-		d.Counts = h.opts.Counts()
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		d.AdminAddr = a.String()
 	}
-	recs := h.opts.Recent.Snapshot()
-	if len(recs) > pageRows {
-		recs = recs[:pageRows]
+	for _, s := range h.opts.Health.Snapshot() {
+		d.Down = d.Down || !s.Up
+		d.Health = append(d.Health, healthView{UpstreamHealth: s, Since: formatTime(s.DownSince),
+			Success: relative(s.LastSuccess, now), Failure: relative(s.LastFailure, now)})
 	}
-	d.Requests = make([]requestView, len(recs))
-	for i := range recs {
-		d.Requests[i] = newRequestView(&recs[i])
+	d.Counts = h.opts.Recent.counts()
+	reqs, errs := h.opts.Recent.perMinute(now)
+	d.Rate, d.ErrorRate = newChart(reqs), newChart(errs)
+	for i, rec := range h.opts.Recent.Snapshot() {
+		v := newRequestView(&rec)
+		if i < pageRows {
+			d.Requests = append(d.Requests, v)
+		}
+		if rec.Status >= 500 || rec.Error != "" {
+			d.Errors = append(d.Errors, v)
+		}
 	}
 	return d
+}
+
+// statusJSON serves GET /status.json: the status page's state for a program.
+func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
+	d := h.pageData(r)
+	v := struct {
+		Version       string           `json:"version"`
+		Ready         bool             `json:"ready"`
+		ReadyReason   string           `json:"ready_reason,omitempty"`
+		UptimeSeconds int64            `json:"uptime_seconds"`
+		Token         tokenView        `json:"token"`
+		Upstream      []UpstreamHealth `json:"upstream"`
+		Counts        map[string]int64 `json:"counts"`
+		RecentErrors  []requestView    `json:"recent_errors"`
+	}{Version: d.Opts.Version, Ready: d.Ready, ReadyReason: d.ReadyReason, Token: d.Token,
+		UptimeSeconds: int64(h.opts.Now().Sub(h.started).Seconds()), Upstream: h.opts.Health.Snapshot(),
+		Counts: d.Counts, RecentErrors: append([]requestView{}, d.Errors...)}
+	body, _ := json.MarshalIndent(v, "", "  ") // plain values: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // newTokenView formats s relative to now.
@@ -139,6 +201,9 @@ func newTokenView(s tokensource.Status, now time.Time) tokenView {
 		NextAttempt: relative(s.NextAttempt, now),
 		Exchanges:   s.Exchanges,
 		Failures:    s.Failures,
+	}
+	if life := s.Expiry.Sub(s.IssuedAt); life > 0 && s.Expiry.After(now) {
+		v.LifePercent = int64(100 * s.Expiry.Sub(now) / life)
 	}
 	switch {
 	case !s.HasToken:
@@ -165,6 +230,7 @@ func newRequestView(rec *proxy.Record) requestView {
 		Duration:   rec.Duration.Round(time.Millisecond / 10).String(),
 		Replayed:   rec.Replayed,
 		ClientName: rec.ClientName,
+		Error:      rec.Error,
 	}
 }
 

@@ -31,6 +31,11 @@ func TestStatusPage(t *testing.T) {
 		LastError: errors.New("tokensource: token endpoint answered 503: busy"), NextAttempt: t0.Add(7 * time.Second),
 		Exchanges: 5, Failures: 2}
 	recent := NewRecent(10)
+	for range 15 {
+		recent.Add(&proxy.Record{Time: t0.Add(-time.Minute), Status: 200})
+	}
+	recent.Add(&proxy.Record{Time: t0.Add(-time.Minute), Status: 500})
+	recent.Add(&proxy.Record{Time: t0.Add(-time.Minute), Status: 502})
 	recent.Add(&proxy.Record{Time: t0.Add(-2 * time.Second), Method: http.MethodGet,
 		Path: "/api/v3/" + fakeUserID + "/clusters/older", Status: 200, Duration: 10 * time.Millisecond})
 	recent.Add(&proxy.Record{Time: t0.Add(-time.Second), Method: http.MethodPatch,
@@ -39,7 +44,6 @@ func TestStatusPage(t *testing.T) {
 	opts := baseOptions()
 	opts.Token = func() tokensource.Status { return state }
 	opts.Recent = recent
-	opts.Counts = func() map[string]int64 { return map[string]int64{"2xx": 17, "5xx": 2} }
 	got := do(t, serve(t, opts), http.MethodGet, "/", "", nil)
 	if got.status != http.StatusOK {
 		t.Fatalf("status %d: %s", got.status, got.body)

@@ -6,27 +6,17 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"time"
 )
 
-// probeTimeout bounds Probe when ctx has no deadline.
-const probeTimeout = 10 * time.Second
-
-// Probe asks the admin listener at addr (host:port, as in admin.listen) whether the process is
-// alive: GET http://addr/healthz must answer 200. An unspecified or empty host (":9090",
-// "0.0.0.0:9090", "[::]:9090") is probed on loopback. Without a deadline in ctx, Probe gives up
-// after 10 s. It is what `dbaas-proxy healthcheck` (a Docker HEALTHCHECK) runs.
-func Probe(ctx context.Context, addr string) error {
+// Probe asks the admin listener at addr (host:port, as in admin.listen) about path: GET
+// http://addr/healthz (alive) or /readyz (ready) must answer 200. An unspecified or empty host (":9090",
+// "0.0.0.0:9090", "[::]:9090") is probed on loopback; ctx bounds the wait. It is what `dbaas-proxy healthcheck` (a Docker HEALTHCHECK) and `wait` run.
+func Probe(ctx context.Context, addr, path string) error {
 	target, err := probeTarget(addr)
 	if err != nil {
 		return err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, probeTimeout)
-		defer cancel()
-	}
-	url := "http://" + target + "/healthz"
+	url := "http://" + target + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("admin: probe %s: %w", url, err)
@@ -54,9 +44,6 @@ func probeTarget(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("admin: probe: the address %q is not host:port: %w", addr, err)
-	}
-	if port == "" {
-		return "", fmt.Errorf("admin: probe: the address %q has no port", addr)
 	}
 	switch host {
 	case "", "0.0.0.0":

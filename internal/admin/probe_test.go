@@ -33,7 +33,7 @@ func TestProbe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := Probe(ctx, tt.addr)
+			err := Probe(ctx, tt.addr, "/healthz")
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Probe: %v", err)
@@ -49,7 +49,7 @@ func TestProbe(t *testing.T) {
 func TestProbeHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := Probe(ctx, serve(t, baseOptions()).Listener.Addr().String()); err == nil ||
+	if err := Probe(ctx, serve(t, baseOptions()).Listener.Addr().String(), "/healthz"); err == nil ||
 		!strings.Contains(err.Error(), context.Canceled.Error()) {
 		t.Fatalf("Probe with a cancelled context: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -214,6 +215,9 @@ func (c *Config) set(key, s, source string) *Error {
 	v, ok := c.field(key)
 	if !ok {
 		return &Error{Source: source, Key: key, Problem: "unknown key"}
+	}
+	if slices.ContainsFunc(Keys(), func(k Key) bool { return k.Name == key && k.Path }) {
+		s = expandHome(s)
 	}
 	nv, problem := parseScalar(v.Type(), s)
 	if problem != "" {

@@ -127,7 +127,7 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 		if errors.Is(err, io.EOF) { // an empty file: all defaults
 			return &cfg, d, nil
 		}
-		return nil, nil, syntaxError(file, err)
+		return nil, nil, syntaxError(file, data, err)
 	}
 	if budget := countNodes(&root, maxNodes); budget < 0 {
 		return nil, nil, &Error{Source: file, Problem: fmt.Sprintf("the file expands to more than %d YAML nodes "+
@@ -229,7 +229,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 				names = append(names, name)
 			}
 			sort.Strings(names)
-			d.fail(k, sub, "unknown key", "valid keys here: "+strings.Join(names, ", "))
+			hint := "valid keys here: " + strings.Join(names, ", ")
+			if c := configerr.Closest(k.Value, names); c != "" {
+				hint = "did you mean " + c + "? " + hint
+			}
+			d.fail(k, sub, "unknown key", hint)
 			continue
 		case seen[k.Value] > 0:
 			d.fail(k, sub, fmt.Sprintf("set twice (first on line %d)", seen[k.Value]), "keep one")
@@ -239,6 +243,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
 		fv := v.Field(f.index)
 		d.value(val, fv, sub)
+		if f.path && fv.Kind() == reflect.String {
+			fv.SetString(expandHome(fv.String()))
+		}
 		if f.path && fv.Kind() == reflect.String && fv.String() != "" && relative(fv.String()) && d.dir != "" {
 			fv.SetString(filepath.Join(d.dir, fv.String()))
 		}
@@ -314,11 +321,17 @@ var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // syntaxError turns a YAML syntax error (yaml.v3 has no typed one: its text is all there is)
 // into an *Error naming the file and the line.
-func syntaxError(file string, err error) error {
+func syntaxError(file string, data []byte, err error) error {
 	msg, line := strings.TrimPrefix(err.Error(), "yaml: "), 0
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		fmt.Sscan(m[1], &line)
 		msg = m[2]
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
+			return &Error{Source: at(file, i+1), Line: i + 1, Problem: fmt.Sprintf("YAML does not allow tabs for indentation (line %d)", i+1),
+				Hint: "indent with spaces"}
+		}
 	}
 	return &Error{Source: at(file, line), Line: line, Problem: "invalid YAML: " + msg}
 }
@@ -395,4 +408,12 @@ func (c *Config) locate(err error) error {
 		}
 	}
 	return configerr.Join(problems)
+}
+
+// expandHome turns a leading "~/" into the user's home folder, as a shell would.
+func expandHome(p string) string {
+	if home, err := os.UserHomeDir(); err == nil && strings.HasPrefix(p, "~/") {
+		return filepath.Join(home, p[2:])
+	}
+	return p
 }

@@ -37,9 +37,9 @@ func (c *Config) Validate() error {
 		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
 	}
 	switch c.Log.Format {
-	case "auto", "json", "console":
+	case "auto", "json", "text", "console":
 	default:
-		add("log.format", "%q is not a format; use auto (console on a terminal, else JSON: log lines go to stderr, or to log.file), json or console", c.Log.Format)
+		add("log.format", "%q is not a format; use auto (text on a terminal, else JSON: log lines go to stderr, or to log.file), json or text", c.Log.Format)
 	}
 	if c.Admin.Listen != "" {
 		if err := checkListen(c.Admin.Listen, true); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
@@ -105,6 +106,11 @@ func (a *Server) Serve(ctx context.Context) error {
 		defer a.watchers.Done()
 		files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") })
 	}()
+	a.watchers.Add(1)
+	go func() {
+		defer a.watchers.Done()
+		a.health.Run(bg, defaultRoute, admin.ProbeInterval, a.probe)
+	}()
 	// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
 	// start a new exchange), then the token source (cancelling an exchange in flight), then the
 	// upstream pool.
@@ -123,6 +129,9 @@ func (a *Server) Serve(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
+		return a.stop(s, cleanup)
+	case <-a.quit:
+		a.log.Info().Msg("shutting down: POST /quitquitquit; finishing requests in flight")
 		return a.stop(s, cleanup)
 	case err := <-s.errs:
 		a.stopping.Store(true)

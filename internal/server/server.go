@@ -10,8 +10,12 @@
 package server
 
 import (
+	"cmp"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -23,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
@@ -60,9 +65,11 @@ type Server struct {
 	proxy    http.Handler
 	admin    http.Handler
 	metrics  *admin.Metrics
+	health   *admin.Health
+	quit     chan struct{} // closed by POST /quitquitquit
+	quitOnce sync.Once
 	stopping atomic.Bool
-	closed   atomic.Bool     // the token source is closed: reloads do nothing
-	classes  [6]atomic.Int64 // requests by status class (index status/100), for the status page
+	closed   atomic.Bool // the token source is closed: reloads do nothing
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
 	watchers sync.WaitGroup
@@ -83,7 +90,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.FilePollInterval = 10 * time.Second
 	}
 	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger, admins: inbound.NewBearer(cfg.Admin.Clients)}
+	a := &Server{cfg: cfg, opts: opts, log: logger, admins: inbound.NewBearer(cfg.Admin.Clients), quit: make(chan struct{})}
 	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
 	if err != nil {
 		return nil, err
@@ -108,12 +115,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		a.iam = newSwapTransport(t)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	a.metrics = admin.NewMetrics(reg, opts.Version, cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
+	reg := a.newMetrics()
 	if err := a.buildTokens(); err != nil {
 		return nil, err
 	}
@@ -129,13 +131,34 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	a.proxy = inFlight(ph, a.metrics)
-	a.admin = admin.NewHandler(admin.Options{
-		Logger: logger, Version: opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
-		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
-		Listen: cfg.Admin.Listen, Clients: a.admins,
-		Gatherer: reg, Recent: recent, AllowedHosts: cfg.Admin.AllowedHosts, Counts: a.counts,
-	})
+	a.admin = a.newAdmin(base, reg, recent)
 	return a, nil
+}
+
+// newMetrics builds the registry that /metrics serves, with the proxy's collectors (a.metrics)
+// and the upstream's health (a.health).
+func (a *Server) newMetrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	a.metrics = admin.NewMetrics(reg, a.opts.Version, a.cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
+	a.health = admin.NewHealth(reg, time.Now, defaultRoute)
+	return reg
+}
+
+// newAdmin builds the admin listener's handler.
+func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin.Recent) http.Handler {
+	cfg := a.cfg
+	return admin.NewHandler(admin.Options{
+		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
+		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
+		Listen: cfg.Admin.Listen, Clients: a.admins, AllowedHosts: cfg.Admin.AllowedHosts,
+		Gatherer: reg, Recent: recent,
+		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
+		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
+	})
 }
 
 // buildProxy builds the proxy handler: the token-attaching transport over the upstream pool,
@@ -164,10 +187,8 @@ func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler
 		ClientName:       inbound.ClientName,
 		Observe: func(rec *proxy.Record) {
 			a.metrics.Observe(rec)
+			a.health.Observe(defaultRoute, rec)
 			recent.Add(rec)
-			if c := rec.Status / 100; c >= 1 && c <= 5 {
-				a.classes[c].Add(1)
-			}
 		},
 	})
 }
@@ -188,7 +209,7 @@ func (a *Server) buildTokens() error {
 		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
 		OnSuppressed:       a.metrics.TokenSuppressed,
 		OnExchange: func(_ tokensource.Token, err error) {
-			a.metrics.TokenExchange(exchangeResult(err))
+			a.metrics.TokenExchange(err)
 		},
 	})
 	return nil
@@ -203,21 +224,37 @@ func replayLimit(n int64) int64 {
 	return n
 }
 
-func exchangeResult(err error) string {
-	var xe *tokensource.ExchangeError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &xe) && xe.Rejected():
-		return "rejected"
+// defaultRoute names the one route of today's configuration, in the upstream's health.
+const defaultRoute = "default"
+
+// probe is the light check of the upstream while no request flows: a TLS handshake through
+// upstream.proxy_url (if set), verified against upstream.ca_file.
+func (a *Server) probe(ctx context.Context) error {
+	u, err := url.Parse(a.cfg.UpstreamURL())
+	if err != nil {
+		return err
 	}
-	return "error"
+	pool, err := upstream.ReadCA(a.cfg.Upstream.CAFile)
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	raw, err := upstream.Dialer(a.cfg.UpstreamProxy())(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	return tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: cmp.Or(a.cfg.Upstream.ServerName, u.Hostname()),
+		MinVersion: tls.VersionTLS12}).HandshakeContext(ctx)
 }
 
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
 // remote listener that the config explicitly allows).
 func (a *Server) Warnings() []string {
-	return append(a.guard.Warnings(), a.cfg.Admin.Warnings()...)
+	return a.guard.Warnings()
 }
 
 // tryRefresh is POST /token/refresh: a refresh within the refresh budget.
@@ -234,15 +271,6 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 // auth.source trusted_profile it says that no API key is used.
 func (a *Server) APIKeySource() string { return a.credentialSource() }
 
-// counts returns the requests served so far by status class, for the status page.
-func (a *Server) counts() map[string]int64 {
-	m := make(map[string]int64, 5)
-	for c := 1; c <= 5; c++ {
-		m[fmt.Sprintf("%dxx", c)] = a.classes[c].Load()
-	}
-	return m
-}
-
 // ready is the readiness check: a usable token and not shutting down.
 func (a *Server) ready() (bool, string) {
 	if a.stopping.Load() {
@@ -251,7 +279,12 @@ func (a *Server) ready() (bool, string) {
 	if a.upstream.Saturated() {
 		return false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
 	}
-	return a.tokens.Status().Ready(time.Now())
+	st := a.tokens.Status()
+	ok, reason := st.Ready(time.Now())
+	if kind := cause.Of(st.LastError); !ok && kind != "" {
+		reason += " (" + cause.Fix[kind] + ")" // the words the clients' 502 and 503 bodies use
+	}
+	return ok, reason
 }
 
 // inFlight counts the requests being served.

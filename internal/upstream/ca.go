@@ -21,12 +21,7 @@ func ReadPEMPool(key, path string) (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	n := 0
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		if block.Type != "CERTIFICATE" {
 			continue
 		}

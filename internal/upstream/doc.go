@@ -3,7 +3,7 @@
 // pins, a TLS session cache), the optional CONNECT proxy of upstream.proxy_url, and the pooled,
 // bounded HTTP transport.
 //
-// A Transport is an http.RoundTripper that Swap can rebuild on reload (a new CA file, new pins)
+// A Transport is an http.RoundTripper that Reload can rebuild on reload (a new CA file, new pins)
 // without dropping requests in flight.
 //
 // # Retries

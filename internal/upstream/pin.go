@@ -21,15 +21,6 @@ func Pin(cert *x509.Certificate) string {
 	return pinPrefix + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// chainPins returns the pin of each certificate the peer sent, leaf first, for a PinError.
-func chainPins(state tls.ConnectionState) []string {
-	pins := make([]string, 0, len(state.PeerCertificates))
-	for _, c := range state.PeerCertificates {
-		pins = append(pins, Pin(c))
-	}
-	return pins
-}
-
 // ValidatePin reports whether s is a well-formed pin: "sha256/" and the standard base64 (with
 // padding) of 32 bytes. The error quotes s and says what is expected; config validation calls it
 // for each entry of upstream.pins.
@@ -71,7 +62,11 @@ func verifyPins(pins []string) func(tls.ConnectionState) error {
 		if MatchPins(pins, cs.VerifiedChains) {
 			return nil
 		}
-		return &PinError{Chain: chainPins(cs)}
+		e := &PinError{}
+		for _, c := range cs.PeerCertificates {
+			e.Chain = append(e.Chain, Pin(c))
+		}
+		return e
 	}
 }
 

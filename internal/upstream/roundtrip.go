@@ -78,22 +78,15 @@ func sentOnce(req *http.Request) *http.Request {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
 		return req
 	}
-	var out *http.Request
+	out := req
 	for _, k := range idempotencyHeaders {
-		v, ok := req.Header[k]
-		if !ok {
-			continue
+		if v, ok := req.Header[k]; ok {
+			if out == req {
+				out = req.Clone(req.Context())
+			}
+			delete(out.Header, k)
+			out.Header[strings.ToLower(k)] = v
 		}
-		if out == nil {
-			out = new(http.Request)
-			*out = *req
-			out.Header = req.Header.Clone()
-		}
-		delete(out.Header, k)
-		out.Header[strings.ToLower(k)] = v
-	}
-	if out == nil {
-		return req
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -45,13 +46,11 @@ type Options struct {
 	// and then the wait for the response headers. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxConns caps the HTTP/1.1 connections to the upstream, those being dialed included;
-	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only: when
-	// every stream of a connection is busy, net/http stops counting it and dials another
-	// (TestMaxConns saw 16 connections for 4); http.HTTP2Config.StrictMaxConcurrentRequests,
-	// which should prevent that, stalls requests forever in the same test (golang/go#70809,
-	// open), so it is not used. Zero means DefaultMaxConns; negative is an error.
+	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only (net/http
+	// dials another connection when every stream is busy; StrictMaxConcurrentRequests, which
+	// should stop that, stalls requests: golang/go#70809). Zero means DefaultMaxConns; negative is an error.
 	MaxConns int
-	// MaxIdleConns caps the idle connections kept for reuse. Zero means MaxConns.
+	// MaxIdleConns caps the idle connections kept for reuse. Zero (or less) means MaxConns.
 	MaxIdleConns int
 	// IdleTimeout drops a connection idle that long. Zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
@@ -74,9 +73,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxConns < 0 {
 		errs = append(errs, fmt.Errorf("upstream.max_conns: %d is negative (0 means %d)", o.MaxConns, DefaultMaxConns))
 	}
-	if o.MaxIdleConns < 0 {
-		errs = append(errs, fmt.Errorf("upstream.max_idle_conns: %d is negative (0 means upstream.max_conns)", o.MaxIdleConns))
-	}
 	if o.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("upstream.idle_timeout: %s is negative (0 means %s)", o.IdleTimeout, DefaultIdleTimeout))
 	}
@@ -88,18 +84,12 @@ func (o Options) withDefaults() (Options, error) {
 	if len(errs) > 0 {
 		return o, errors.Join(errs...)
 	}
-	if o.MaxConns == 0 {
-		o.MaxConns = DefaultMaxConns
-	}
-	if o.MaxIdleConns == 0 || o.MaxIdleConns > o.MaxConns {
+	o.MaxConns = cmp.Or(o.MaxConns, DefaultMaxConns)
+	if o.MaxIdleConns <= 0 || o.MaxIdleConns > o.MaxConns {
 		o.MaxIdleConns = o.MaxConns
 	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o.IdleTimeout = cmp.Or(o.IdleTimeout, DefaultIdleTimeout)
+	o.Timeout = cmp.Or(max(o.Timeout, 0), DefaultTimeout)
 	o.Pins = append([]string(nil), o.Pins...)
 	return o, nil
 }
