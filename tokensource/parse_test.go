@@ -3,6 +3,7 @@ package tokensource
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,15 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
+
+// ParseKey is ReadKeyFile on the content of a file, for the tests of parseKey.
+func ParseKey(data []byte) (string, error) {
+	key, err := parseKey(data)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: parsing the API key: %w", err)
+	}
+	return key, nil
+}
 
 func TestParseExpiry(t *testing.T) {
 	exp := time.Unix(1772370000, 0)

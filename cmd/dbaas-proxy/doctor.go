@@ -58,20 +58,15 @@ func setupDoctor(fs *flag.FlagSet) runFunc {
 		if !d.check("config", err, what) {
 			return &exitCode{code: exitUsage, err: errors.New("doctor: the config has problems")}
 		}
-		return d.runAll(ctx, sys)
+		ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
+		defer cancel()
+		d.run(ctx, sys)
+		d.printConfig()
+		if d.failed {
+			return &exitCode{code: exitFailure, err: errors.New("doctor: some checks failed")}
+		}
+		return nil
 	}
-}
-
-func (d *doctor) runAll(ctx context.Context, sys system) error {
-	cfg := d.cfg
-	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Upstream.Timeout)
-	defer cancel()
-	d.run(ctx, sys)
-	d.printConfig()
-	if d.failed {
-		return &exitCode{code: exitFailure, err: errors.New("doctor: some checks failed")}
-	}
-	return nil
 }
 
 func (d *doctor) run(ctx context.Context, sys system) {
@@ -83,7 +78,7 @@ func (d *doctor) run(ctx context.Context, sys system) {
 		return
 	}
 	d.check("source", nil, sourceDetail(d.cfg))
-	if d.cfg.Auth.Source != config.SourceTrustedProfile {
+	if credentialCheck(d.cfg) == "api_key" {
 		source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
 		if !d.check("api_key", err, "from "+source) {
 			return
@@ -92,12 +87,18 @@ func (d *doctor) run(ctx context.Context, sys system) {
 			fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
 		}
 	}
+	// NewTokenSource reads the API key, or for the keyless sources only their setup (the
+	// token is got at the exchange).
+	check := credentialCheck(d.cfg)
 	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
-	if !d.check(credentialCheck(d.cfg), err, "found") {
+	if !d.check(check, err, "found") {
 		return
 	}
 	defer closeFn()
 	tok, err := ex.Token(ctx)
+	if hint := metadataHint(d.cfg, err); hint != "" {
+		fmt.Fprintf(d.out, "hint  %-10s %s\n", "metadata", hint)
+	}
 	if err != nil {
 		err = errors.New(tokensource.Describe(err)) // e.g. IAM's errorCode and message
 	}

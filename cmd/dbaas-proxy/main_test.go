@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "token" { // demo -source command runs the test binary as its token command
+		os.Exit(runMain(context.Background(), os.Args[1:], system{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		removeBinaries()
 		os.Exit(code)
@@ -118,14 +122,21 @@ func newEnv(t *testing.T, extra string) *env {
 	return e
 }
 
+// freeAddr returns a loopback address that is free now, for a listener the code under test opens
+// itself. It is released before use, so it is drawn at random from below the ephemeral port ranges
+// (Linux 32768-60999, Windows and macOS 49152-65535): a port 0 listener or an outbound connection in
+// a test package running in parallel cannot take it in between, as it could a port from ":0".
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20001+rand.IntN(11999)))
+		if err == nil {
+			defer l.Close()
+			return l.Addr().String()
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20001-31999 after 100 tries")
+	return ""
 }
 
 // get is testkit.Get: GET on a new connection.

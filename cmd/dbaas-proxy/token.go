@@ -23,32 +23,28 @@ func setupToken(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		return runToken(ctx, sys, cfg, *asJSON)
+		ex, closeFn, err := server.NewTokenSource(cfg, server.Options{
+			Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: versionString()})
+		if err != nil {
+			return usageErr(err)
+		}
+		defer closeFn()
+		ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
+		defer cancel()
+		tok, err := ex.Token(ctx)
+		if err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+		if !*asJSON {
+			fmt.Fprintln(sys.stdout, tok.AccessToken)
+			return nil
+		}
+		enc := json.NewEncoder(sys.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			AccessToken string    `json:"access_token"`
+			UserID      string    `json:"user_id"`
+			Expiry      time.Time `json:"expiry"`
+		}{tok.AccessToken, tok.UserID, tok.Expiry.UTC()})
 	}
-}
-
-func runToken(ctx context.Context, sys system, cfg *config.Config, asJSON bool) error {
-	ex, closeFn, err := server.NewTokenSource(cfg, server.Options{
-		Logger: newLogger(config.LogConfig{Level: "warn", Format: cfg.Log.Format}, sys.stderr), Getenv: sys.getenv, Version: versionString()})
-	if err != nil {
-		return usageErr(err)
-	}
-	defer closeFn()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
-	defer cancel()
-	tok, err := ex.Token(ctx)
-	if err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	if !asJSON {
-		fmt.Fprintln(sys.stdout, tok.AccessToken)
-		return nil
-	}
-	enc := json.NewEncoder(sys.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		AccessToken string    `json:"access_token"`
-		UserID      string    `json:"user_id"`
-		Expiry      time.Time `json:"expiry"`
-	}{tok.AccessToken, tok.UserID, tok.Expiry.UTC()})
 }

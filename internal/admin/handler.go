@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -55,17 +56,11 @@ type Options struct {
 	ProxyListen, Credential string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// AllowedHosts are further Host header values accepted, each a host name or address (any
-	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
-	// Loopback names and addresses (localhost, 127.0.0.0/8, [::1], any port) are always accepted,
-	// so the empty list accepts those only. Set it when admin.listen is not a loopback address.
+	// AllowedHosts is Config.AllowedHosts; loopback names and addresses are always accepted.
 	AllowedHosts []string
-	// Listen is the admin listener's address (admin.listen). When it is not a loopback address
-	// (netrule.IsLoopbackListen), the status page, /status.json and the POSTs need a bearer
-	// token of Clients. "" counts as loopback.
+	// Listen is Config.Listen; "" counts as loopback.
 	Listen string
-	// Clients (admin.clients) may use the status page, /status.json and the POSTs when Listen is not
-	// loopback; the caller may Set them again on SIGHUP. Ignored on loopback; nil: none.
+	// Clients are Config.Clients; the caller may Set them again on SIGHUP. nil: none.
 	Clients *inbound.Bearer
 }
 
@@ -78,8 +73,7 @@ type handler struct {
 	log     zerolog.Logger
 	refused zerolog.Logger // log, sampled: a flood of refusals writes a few lines a minute
 	hosts   netrule.HostRule
-	remote  bool            // Listen is not loopback: the page, /status.json and POSTs need a client
-	clients *inbound.Bearer // the clients of a remote listener
+	remote  bool // Listen is not loopback: the page, /status.json and POSTs need a client
 	page    *page
 	metrics http.Handler
 	started time.Time
@@ -104,7 +98,6 @@ func NewHandler(opts Options) http.Handler {
 		refused: opts.Logger.With().Str("component", "admin").Logger().Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
 		hosts:   netrule.NewHostRule(opts.AllowedHosts...).WithLoopback(),
 		remote:  opts.Listen != "" && !netrule.IsLoopbackListen(opts.Listen),
-		clients: opts.Clients,
 		page:    newPage(),
 		started: opts.Now(),
 	}
@@ -239,10 +232,10 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// status renders the status page.
+// status renders the status page, into a buffer so that a failure can still become a 500.
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	body, err := h.page.render(h.pageData(r))
-	if err != nil {
+	var body bytes.Buffer
+	if err := h.page.tmpl.Execute(&body, h.pageData(r)); err != nil {
 		h.log.Error().Err(err).Msg("admin: status page")
 		jsonerr.Write(w, http.StatusInternalServerError, "the status page could not be rendered; see the log")
 		return
@@ -250,10 +243,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Content-Security-Policy", h.page.csp)
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Content-Length", strconv.Itoa(body.Len()))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		_, _ = w.Write(body.Bytes())
 	}
 }
 

@@ -21,10 +21,8 @@ const namespace = "dbaas_proxy"
 // counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
 const maxSeries = 4096
 
-// durationBuckets covers quick API calls up to long log downloads, in seconds.
-func durationBuckets() []float64 {
-	return []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
-}
+// durationBuckets covers quick API calls up to long log downloads, in seconds. Read-only.
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
 // Metrics holds dbaas-proxy's Prometheus collectors. Its methods are safe for concurrent use and
 // do nothing on a nil *Metrics. No label ever carries a secret or a raw path.
@@ -75,10 +73,10 @@ func NewMetrics(reg prometheus.Registerer, version, source string, token func() 
 			[]string{"method", "code", "template"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
 			Name: "request_duration_seconds", Help: "Time from a request's arrival to the end of its response.",
-			Buckets: durationBuckets()}, []string{"template"}),
+			Buckets: durationBuckets}, []string{"template"}),
 		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace,
 			Name: "upstream_duration_seconds", Help: "Time to the upstream's response headers.",
-			Buckets: durationBuckets()}),
+			Buckets: durationBuckets}),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "request_bytes_total",
 			Help: "Request body bytes read from clients."}),
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "response_bytes_total",
@@ -141,7 +139,7 @@ func (m *Metrics) Observe(rec *proxy.Record) {
 	if m == nil || rec == nil {
 		return
 	}
-	s := m.series(seriesKey{method: normMethod(rec.Method), code: rec.Status, template: normTemplate(rec.Template)})
+	s := m.series(seriesKey{method: normMethod(rec.Method), code: rec.Status, template: rec.Template})
 	s.requests.Inc()
 	s.duration.Observe(rec.Duration.Seconds())
 	if rec.UpstreamDuration > 0 {
@@ -198,19 +196,11 @@ func normMethod(method string) string {
 	return "OTHER"
 }
 
-// normTemplate keeps a path template and maps anything that is not one to "other".
-func normTemplate(t string) string {
-	if t == "" || t[0] != '/' {
-		return "other"
-	}
-	return t
-}
-
-// isTemplate reports whether t looks like a path template rather than a raw path: it must not
-// hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
+// isTemplate reports whether t looks like a path template rather than a raw path: it must start
+// with a slash and must not hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
 // UUIDs are), nor a query. Checked once per new series, not per request.
 func isTemplate(t string) bool {
-	if strings.ContainsAny(t, "?#") {
+	if t == "" || t[0] != '/' || strings.ContainsAny(t, "?#") {
 		return false
 	}
 	for seg := range strings.SplitSeq(t, "/") {

@@ -1,12 +1,10 @@
 package admin
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"html/template"
 	"net"
 	"net/http"
@@ -37,27 +35,14 @@ type page struct {
 // newPage parses the embedded template. The assets are part of the binary, so a failure is a
 // programming error caught by every test.
 func newPage() *page {
-	css, err := assets.ReadFile("page.css")
-	if err != nil {
-		panic("admin: page.css: " + err.Error())
-	}
-	tmpl := template.Must(template.New("page.html.tmpl").ParseFS(assets, "page.html.tmpl"))
+	css, _ := assets.ReadFile("page.css") // embedded: a missing file fails the build
 	sum := sha256.Sum256(css)
 	return &page{
-		tmpl: tmpl,
+		tmpl: template.Must(template.New("page.html.tmpl").ParseFS(assets, "page.html.tmpl")),
 		css:  template.CSS(css),
 		csp: "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
 			"base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 	}
-}
-
-// render executes the template into a buffer, so that a failure can still become a 500.
-func (p *page) render(d pageData) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, d); err != nil {
-		return nil, fmt.Errorf("admin: render the status page: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // pageData is what the template shows, every value already formatted.

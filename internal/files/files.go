@@ -6,6 +6,7 @@
 package files
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,14 +23,14 @@ const MaxConfig = 1 << 20
 func Read(key, path string, limit int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read %s: %w", key, Shown(path), unwrap(err))
+		return nil, fmt.Errorf("%s: cannot read %s: %w", key, Shown(path), errors.Unwrap(err))
 	}
 	if err := regular(key, path, st); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, unwrap(err))
+		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, errors.Unwrap(err))
 	}
 	defer f.Close()
 	if st, err = f.Stat(); err != nil || !st.Mode().IsRegular() {
@@ -37,7 +38,7 @@ func Read(key, path string, limit int64) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, unwrap(err))
+		return nil, fmt.Errorf("%s: cannot read %s: %w", key, path, errors.Unwrap(err))
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%s: %s is larger than %s, the cap for this file; point %s at the right file", key, path, size(limit), key)
@@ -56,7 +57,7 @@ func OpenAppend(key, path string) (*os.File, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|noFollow, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot open %s: %w", key, path, unwrap(err))
+		return nil, fmt.Errorf("%s: cannot open %s: %w", key, path, errors.Unwrap(err))
 	}
 	st, err1 := f.Stat()
 	lst, err2 := os.Lstat(path)
@@ -93,14 +94,6 @@ func Shown(path string) string {
 		return path
 	}
 	return filepath.Join(filepath.Dir(path), "<a name that looks like a key or token, not shown>")
-}
-
-// unwrap drops the *fs.PathError around err: the messages name the path themselves.
-func unwrap(err error) error {
-	if pe, ok := err.(*fs.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 func size(n int64) string {

@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // client is a compiled Client; nil stands for a caller with default rights.
@@ -43,17 +46,19 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// newAuthenticator compiles the credentials of clients; it returns nil when cfg configures no
-// inbound authentication.
-func newAuthenticator(cfg Config, clients []*client) *authenticator {
+// newAuthenticator compiles cfg.Clients; it returns nil when cfg configures no inbound
+// authentication.
+func newAuthenticator(cfg Config) *authenticator {
 	if !cfg.authConfigured() {
 		return nil
 	}
 	a := &authenticator{byCN: map[string]*client{}, anyCN: true}
-	for i, cl := range cfg.Clients {
-		a.addToken(cl.TokenSHA256, clients[i])
+	for _, cl := range cfg.Clients {
+		c := &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
+			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
+		a.addToken(cl.TokenSHA256, c)
 		if cl.CertCN != "" {
-			a.byCN[cl.CertCN] = clients[i]
+			a.byCN[cl.CertCN] = c
 			a.anyCN = false
 		}
 	}
@@ -113,10 +118,9 @@ func (a *authenticator) byToken(token string) (*client, string, bool) {
 	return c, c.name, true
 }
 
-// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients:
-// the same rule and constant-time compare as the Guard's, for other listeners (the admin
-// listener's admin.clients). Only Name and TokenSHA256 of each Client are used. Build it with
-// NewBearer; it is safe for concurrent use, Set included. A nil *Bearer refuses every request.
+// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients,
+// as the Guard does, for other listeners (admin.clients). Build it with NewBearer; it is safe
+// for concurrent use, Set included. A nil *Bearer refuses every request.
 type Bearer struct{ a atomic.Pointer[authenticator] }
 
 // NewBearer compiles the token hashes of clients (checked with ValidateTokenClients). With no
@@ -130,7 +134,7 @@ func NewBearer(clients []Client) *Bearer {
 // Set replaces the clients (on SIGHUP): from the next request on, kept-alive connections
 // included, only their tokens pass.
 func (b *Bearer) Set(clients []Client) {
-	a := &authenticator{byCN: map[string]*client{}}
+	a := &authenticator{}
 	for _, cl := range clients {
 		a.addToken(cl.TokenSHA256, &client{name: cl.Name})
 	}
@@ -144,10 +148,50 @@ func (b *Bearer) Empty() bool { return b == nil || len(b.a.Load().hashes) == 0 }
 // than one Authorization header, another scheme or an unknown token is refused; missing and
 // wrong tokens are not told apart.
 func (b *Bearer) Check(r *http.Request) (string, bool) {
-	vals := r.Header.Values("Authorization")
-	if b == nil || len(vals) != 1 || len(vals[0]) <= 7 || !strings.EqualFold(vals[0][:7], "bearer ") {
+	if b == nil {
 		return "", false
 	}
-	_, name, ok := b.a.Load().byToken(strings.TrimLeft(vals[0][7:], " "))
+	_, name, ok := b.a.Load().authenticate(r) // it knows no certificate
 	return name, ok
+}
+
+// bucket is a token bucket: it holds up to burst tokens, gains rate tokens a second, and each
+// request takes one. It is safe for concurrent use.
+type bucket struct {
+	rate  float64 // tokens a second, > 0
+	burst float64 // capacity, >= 1
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time // when tokens was last brought up to date; zero: never
+}
+
+// newBucket returns a full bucket, or nil when rate is 0 (no limit). burst 0 means
+// max(1, ceil(rate)).
+func newBucket(rate float64, burst int) *bucket {
+	if rate <= 0 {
+		return nil
+	}
+	b := float64(burst)
+	if burst == 0 {
+		b = math.Max(1, math.Ceil(rate))
+	}
+	return &bucket{rate: rate, burst: b, tokens: b}
+}
+
+// take takes a token at now. When none is left it returns false and how many whole seconds
+// (at least 1) to wait for the next.
+func (b *bucket) take(now time.Time) (ok bool, retryAfter int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d := now.Sub(b.last).Seconds(); d > 0 { // from the zero last: a full bucket
+		b.tokens = math.Min(b.burst, b.tokens+d*b.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	wait := math.Ceil((1 - b.tokens) / b.rate)
+	return false, int(math.Min(math.Max(wait, 1), 1<<30))
 }

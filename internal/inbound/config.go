@@ -1,34 +1,31 @@
 package inbound
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Defaults applied when a limit in Config is zero.
+// Defaults applied when the Config field of the same name is zero.
 const (
-	DefaultMaxConcurrentRequests = 1024     // Config.MaxConcurrentRequests when 0
-	DefaultMaxHeaderBytes        = 64 << 10 // Config.MaxHeaderBytes when 0
-	DefaultMinBodyRate           = 1 << 10  // Config.MinBodyRate when 0, bytes per second
-
-	DefaultReadHeaderTimeout = 10 * time.Second  // Config.ReadHeaderTimeout when 0
-	DefaultIdleTimeout       = 120 * time.Second // Config.IdleTimeout when 0
-	DefaultBodyIdleTimeout   = 30 * time.Second  // Config.BodyIdleTimeout when 0
-	DefaultWriteIdleTimeout  = 30 * time.Second  // Config.WriteIdleTimeout when 0
+	DefaultMaxConcurrentRequests = 1024
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultMinBodyRate           = 1 << 10 // bytes per second
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultIdleTimeout           = 120 * time.Second
+	DefaultBodyIdleTimeout       = 30 * time.Second
+	DefaultWriteIdleTimeout      = 30 * time.Second
 )
 
-// Config is the `inbound:` section of the configuration file, decoded with yaml.v3 and
-// KnownFields(true). The zero value is the safe default for a loopback listener: no origins
-// allowed, the default Host list, no authentication, no path rules, no body limit, 1024
-// concurrent requests, 64 KiB of headers sent within 10 s, request bodies that may pause 30 s
-// between bytes, and idle connections kept 120 s.
+// Config is the `inbound:` section of the configuration file. The zero value is the safe
+// default for a loopback listener; a zero limit means its Default.
 type Config struct {
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
-	// proxy, e.g. "http://localhost:8888". Their requests pass the browser check and get CORS
-	// headers, so that the page can read the answers; their preflights are answered locally.
+	// proxy, e.g. "http://localhost:8888": they pass the browser check and get CORS headers.
 	// Empty: no web page may.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// AllowedHosts lists the Host header values accepted. An entry without a port matches that
@@ -56,29 +53,23 @@ type Config struct {
 	// MaxBodyBytes caps request bodies; larger ones get 413. 0: unlimited.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxConcurrentRequests caps requests in flight; beyond it requests get 503 at once.
-	// 0: DefaultMaxConcurrentRequests.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
-	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes). 0: DefaultMaxHeaderBytes.
+	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
-	// ReadHeaderTimeout is how long a client may take to send a request's line and headers
-	// (http.Server.ReadHeaderTimeout); a slower connection is closed without an answer, so a
-	// slow-loris client cannot hold it. 0: DefaultReadHeaderTimeout.
+	// ReadHeaderTimeout is how long a client may take to send a request's line and headers; a
+	// slower connection is closed without an answer (slow loris).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// BodyIdleTimeout is how long a request body may send no byte before it is cut: the client
-	// gets 408 (if no answer has started), the connection is closed and its
-	// max_concurrent_requests slot is freed, so that clients trickling bodies cannot hold every
-	// slot. 0: DefaultBodyIdleTimeout.
+	// BodyIdleTimeout is how long a request body may send no byte before it is cut: 408 (if no
+	// answer has started), the connection closed and its max_concurrent_requests slot freed.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
 	// MinBodyRate is the slowest average rate, in bytes per second since its first byte, at
 	// which a request body may arrive once it has been arriving for 30 s; a slower one is cut
-	// like a stalled one (408, connection closed, slot freed). 0: DefaultMinBodyRate.
+	// like a stalled one.
 	MinBodyRate Rate `yaml:"min_body_rate"`
 	// WriteIdleTimeout is how long a response may wait for the client to read before it is
-	// cut and its upstream connection freed, so that clients that do not read cannot hold
-	// every upstream connection. 0: DefaultWriteIdleTimeout.
+	// cut and its upstream connection freed.
 	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
-	// IdleTimeout is how long a keep-alive connection may wait for its next request
-	// (http.Server.IdleTimeout) before it is closed. 0: DefaultIdleTimeout.
+	// IdleTimeout is how long a keep-alive connection may wait for its next request.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
@@ -106,28 +97,14 @@ type Client struct {
 // authConfigured reports whether inbound authentication is configured: a client CA or at least
 // one client with a token.
 func (c Config) authConfigured() bool {
-	if c.TLS.ClientCAFile != "" {
-		return true
-	}
-	for _, cl := range c.Clients {
-		if cl.TokenSHA256 != "" {
-			return true
-		}
-	}
-	return false
+	return c.TLS.ClientCAFile != "" ||
+		slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.TokenSHA256 != "" })
 }
 
 // pathPolicy reports whether any path rule exists, globally or for a client.
 func (c Config) pathPolicy() bool {
-	if len(c.AllowPaths) > 0 || len(c.DenyPaths) > 0 {
-		return true
-	}
-	for _, cl := range c.Clients {
-		if len(cl.AllowPaths) > 0 {
-			return true
-		}
-	}
-	return false
+	return len(c.AllowPaths) > 0 || len(c.DenyPaths) > 0 ||
+		slices.ContainsFunc(c.Clients, func(cl Client) bool { return len(cl.AllowPaths) > 0 })
 }
 
 // Rate is a number of bytes per second, written as a whole number or with a unit: "1024",
@@ -150,9 +127,8 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Limits are the connection limits of the inbound configuration with every default applied:
-// what the listener's http.Server enforces (ConfigureServer) and what the Guard enforces on
-// bodies. It is the one place where a zero in Config becomes its default.
+// Limits are the connection limits of a Config with every zero replaced by its default: the
+// one place where that happens.
 type Limits struct {
 	MaxHeaderBytes    int           // http.Server.MaxHeaderBytes
 	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
@@ -166,35 +142,28 @@ type Limits struct {
 // bodyRateWindow is how long after its first byte a body's rate is first judged.
 const bodyRateWindow = 30 * time.Second
 
-// Limits returns c's limits, each zero replaced by its default (DefaultMaxHeaderBytes,
-// DefaultReadHeaderTimeout, DefaultIdleTimeout, DefaultBodyIdleTimeout, DefaultWriteIdleTimeout,
-// DefaultMinBodyRate).
+// Limits returns c's limits, each zero replaced by its default.
 func (c Config) Limits() Limits {
 	return Limits{
-		MaxHeaderBytes:    orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		ReadHeaderTimeout: orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		IdleTimeout:       orDefault(c.IdleTimeout, DefaultIdleTimeout),
-		BodyIdleTimeout:   orDefault(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
-		WriteIdleTimeout:  orDefault(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
-		MinBodyRate:       int64(orDefault(c.MinBodyRate, DefaultMinBodyRate)),
+		MaxHeaderBytes:    cmp.Or(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		ReadHeaderTimeout: cmp.Or(c.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		IdleTimeout:       cmp.Or(c.IdleTimeout, DefaultIdleTimeout),
+		BodyIdleTimeout:   cmp.Or(c.BodyIdleTimeout, DefaultBodyIdleTimeout),
+		WriteIdleTimeout:  cmp.Or(c.WriteIdleTimeout, DefaultWriteIdleTimeout),
+		MinBodyRate:       int64(cmp.Or(c.MinBodyRate, DefaultMinBodyRate)),
 		rateWindow:        bodyRateWindow,
 	}
 }
 
-// ConfigureServer sets up srv for the inbound listener: MaxHeaderBytes, ReadHeaderTimeout (a
-// slow-loris client cannot hold a connection) and IdleTimeout of the Guard's Limits and, when
-// inbound TLS is on, TLSConfig. Call it before Serve or ServeTLS.
+// ConfigureServer sets srv's MaxHeaderBytes, ReadHeaderTimeout and IdleTimeout from the Limits
+// and, when inbound TLS is on, a TLSConfig that reads the files last loaded at each handshake
+// (so Reload needs no restart; do not set Certificates on it). Call it before Serve.
 func (g *Guard) ConfigureServer(srv *http.Server) {
 	srv.MaxHeaderBytes = g.limits.MaxHeaderBytes
 	srv.ReadHeaderTimeout = g.limits.ReadHeaderTimeout
 	srv.IdleTimeout = g.limits.IdleTimeout
-	srv.TLSConfig = g.TLSConfig()
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
+	srv.TLSConfig = nil
+	if g.tls != nil {
+		srv.TLSConfig = g.tls.base.Clone()
 	}
-	return v
 }

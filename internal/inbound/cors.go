@@ -2,14 +2,9 @@ package inbound
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
-
-// corsMaxAge is how many seconds a browser may reuse a preflight answer.
-const corsMaxAge = "600"
-
-// corsExposed are the response headers a trusted page may read beyond the CORS-safelisted ones.
-const corsExposed = "X-Request-Id"
 
 // cors prepares w for r's Origin. When allowed_origins is set or r has an Origin, the answer
 // depends on the Origin, so it gets "Vary: Origin". When the Origin is in allowed_origins it
@@ -17,11 +12,11 @@ const corsExposed = "X-Request-Id"
 // replacing any the upstream sent; otherwise nil.
 func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 	origin := r.Header.Get("Origin")
-	if origin == "" && len(g.origins) == 0 {
+	if origin == "" && len(g.cfg.AllowedOrigins) == 0 {
 		return nil
 	}
 	addVary(w.Header(), "Origin")
-	if origin == "" || !originIn(g.origins, origin) {
+	if origin == "" || !originIn(g.cfg.AllowedOrigins, origin) {
 		return nil
 	}
 	return &corsWriter{ResponseWriter: w, origin: origin}
@@ -29,19 +24,7 @@ func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 
 // originIn reports whether origin is in origins (compared case-insensitively).
 func originIn(origins []string, origin string) bool {
-	for _, o := range origins {
-		if strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
-}
-
-// isPreflight reports whether r is a CORS preflight: OPTIONS with an Origin and an
-// Access-Control-Request-Method. Other OPTIONS requests are forwarded like any request.
-func isPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
-		r.Header.Get("Access-Control-Request-Method") != ""
+	return slices.ContainsFunc(origins, func(o string) bool { return strings.EqualFold(o, origin) })
 }
 
 // preflight answers a preflight from an allowed origin locally: 204 allowing the requested
@@ -49,22 +32,14 @@ func isPreflight(r *http.Request) bool {
 // credentials.
 func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 	method := r.Header.Get("Access-Control-Request-Method")
-	if !isToken(method) {
-		g.reject(w, r, path, verdict{http.StatusBadRequest, "cors", "bad request: " +
-			"Access-Control-Request-Method is not an HTTP method"})
-		return
-	}
-	for _, m := range g.denyMethods {
-		if strings.EqualFold(m, method) {
-			g.reject(w, r, path, verdict{http.StatusForbidden, "method", "forbidden: method " + m +
-				" is refused by inbound.deny_methods"})
-			return
-		}
-	}
 	headers, ok := requestedHeaders(r.Header.Values("Access-Control-Request-Headers"))
-	if !ok {
-		g.reject(w, r, path, verdict{http.StatusBadRequest, "cors", "bad request: " +
-			"Access-Control-Request-Headers is not a list of header names"})
+	v := g.denyMethod(method)
+	if !isToken(method) || !ok {
+		v = verdict{http.StatusBadRequest, "cors", "bad request: Access-Control-Request-Method is not " +
+			"an HTTP method, or Access-Control-Request-Headers is not a list of header names"}
+	}
+	if v.status != 0 {
+		g.reject(w, r, path, v)
 		return
 	}
 	h := w.Header()
@@ -74,7 +49,7 @@ func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 	if headers != "" {
 		h.Set("Access-Control-Allow-Headers", headers)
 	}
-	h.Set("Access-Control-Max-Age", corsMaxAge)
+	h.Set("Access-Control-Max-Age", "600") // seconds a browser may reuse this answer
 	addVary(h, "Access-Control-Request-Method")
 	addVary(h, "Access-Control-Request-Headers")
 	w.WriteHeader(http.StatusNoContent)
@@ -84,15 +59,12 @@ func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 // reports whether each is a header name (an RFC 9110 token).
 func requestedHeaders(vals []string) (string, bool) {
 	var names []string
-	for _, v := range vals {
-		for _, name := range strings.Split(v, ",") {
-			name = strings.TrimSpace(name)
-			if name == "" {
-				continue
-			}
-			if !isToken(name) {
-				return "", false
-			}
+	for name := range strings.SplitSeq(strings.Join(vals, ","), ",") {
+		switch name = strings.TrimSpace(name); {
+		case name == "":
+		case !isToken(name):
+			return "", false
+		default:
 			names = append(names, strings.ToLower(name))
 		}
 	}
@@ -143,7 +115,7 @@ func setCORS(h http.Header, origin string) {
 		}
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", corsExposed)
+	h.Set("Access-Control-Expose-Headers", "X-Request-Id") // readable beyond the safelisted ones
 	addVary(h, "Origin")
 }
 

@@ -1,11 +1,12 @@
 package inbound
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,24 +32,18 @@ type Options struct {
 // Guard enforces the inbound configuration on requests. Build it with New; it is safe for
 // concurrent use.
 type Guard struct {
-	log      zerolog.Logger
-	onReject func(string)
-	now      func() time.Time
-	warnings []string
+	opts Options
+	now  func() time.Time
 
-	cidrs       []netip.Prefix
-	hosts       netrule.HostRule
-	origins     []string
-	clients     atomic.Pointer[clientState]
-	base        Config // as given to New, for SetClients
-	listen      string
-	denyMethods []string
-	denyPaths   []*regexp.Regexp
-	allowPaths  []*regexp.Regexp
-	maxBody     int64
-	limits      Limits
-	sem         chan struct{}
-	tls         *tlsFiles // nil: plain HTTP
+	cidrs      []netip.Prefix
+	hosts      netrule.HostRule
+	clients    atomic.Pointer[clientState]
+	cfg        Config // as given to New
+	denyPaths  []*regexp.Regexp
+	allowPaths []*regexp.Regexp
+	limits     Limits
+	sem        chan struct{}
+	tls        *tlsFiles // nil: plain HTTP
 }
 
 // New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the
@@ -62,26 +57,16 @@ func New(cfg Config, opts Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{
-		log:         opts.Logger,
-		onReject:    opts.OnReject,
-		now:         time.Now,
-		base:        cfg,
-		listen:      opts.Listen,
-		warnings:    warnings(cfg, opts.Listen),
-		hosts:       newHostRule(cfg, opts.Listen),
-		origins:     cfg.AllowedOrigins,
-		denyMethods: cfg.DenyMethods,
-		denyPaths:   mustCompile(cfg.DenyPaths),
-		allowPaths:  mustCompile(cfg.AllowPaths),
-		maxBody:     cfg.MaxBodyBytes,
-		limits:      cfg.Limits(),
-		tls:         tf,
+		opts:       opts,
+		now:        time.Now,
+		cfg:        cfg,
+		hosts:      newHostRule(cfg, opts.Listen),
+		denyPaths:  mustCompile(cfg.DenyPaths),
+		allowPaths: mustCompile(cfg.AllowPaths),
+		limits:     cfg.Limits(),
+		tls:        tf,
+		sem:        make(chan struct{}, cmp.Or(cfg.MaxConcurrentRequests, DefaultMaxConcurrentRequests)),
 	}
-	n := cfg.MaxConcurrentRequests
-	if n == 0 {
-		n = DefaultMaxConcurrentRequests
-	}
-	g.sem = make(chan struct{}, n)
 	for _, s := range cfg.AllowCIDRs {
 		g.cidrs = append(g.cidrs, netip.MustParsePrefix(s).Masked()) // checked by Validate
 	}
@@ -96,25 +81,19 @@ type clientState struct {
 }
 
 func newClientState(cfg Config) *clientState {
-	clients := make([]*client, len(cfg.Clients))
-	for i, cl := range cfg.Clients {
-		clients[i] = &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
-			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
-	}
-	return &clientState{auth: newAuthenticator(cfg, clients), rules: cfg.pathPolicy()}
+	return &clientState{auth: newAuthenticator(cfg), rules: cfg.pathPolicy()}
 }
 
-// SetClients replaces inbound.clients (on SIGHUP): from the next request on, kept-alive
-// connections included, only they pass, with their rights and fresh rate limits. It keeps the
-// old ones and returns an error when the new ones are invalid or would turn inbound
-// authentication on or off, which changes the mode and takes a restart.
+// SetClients replaces inbound.clients (on SIGHUP) from the next request on, kept-alive
+// connections included, with fresh rate limits. It keeps the old ones and returns an error
+// when the new ones are invalid or would turn inbound authentication on or off.
 func (g *Guard) SetClients(clients []Client) error {
-	cfg := g.base
+	cfg := g.cfg
 	cfg.Clients = clients
-	if cfg.authConfigured() != g.base.authConfigured() {
+	if cfg.authConfigured() != g.cfg.authConfigured() {
 		return errors.New("inbound: turning inbound authentication on or off takes a restart; kept the old inbound.clients")
 	}
-	if err := cfg.Validate(g.listen); err != nil {
+	if err := cfg.Validate(g.opts.Listen); err != nil {
 		return fmt.Errorf("inbound: kept the old inbound.clients: %w", err)
 	}
 	g.clients.Store(newClientState(cfg))
@@ -123,7 +102,7 @@ func (g *Guard) SetClients(clients []Client) error {
 
 // Warnings returns what the configuration allows that deserves a loud note at start, such as
 // allow_unauthenticated_remote on a non-loopback address. It never contains a secret.
-func (g *Guard) Warnings() []string { return append([]string(nil), g.warnings...) }
+func (g *Guard) Warnings() []string { return warnings(g.cfg, g.opts.Listen) }
 
 func mustCompile(exprs []string) []*regexp.Regexp {
 	res := make([]*regexp.Regexp, len(exprs))
@@ -154,12 +133,9 @@ func warnings(cfg Config, listen string) []string {
 		w = append(w, fmt.Sprintf("inbound bearer tokens travel in clear text: listen %q is not a "+
 			"loopback address and inbound.tls.cert_file is not set", listen))
 	}
-	for _, h := range cfg.AllowedHosts {
-		if h == "*" && !auth {
-			w = append(w, "inbound.allowed_hosts has \"*\": without inbound authentication, web pages "+
-				"can reach the proxy through DNS rebinding")
-			break
-		}
+	if !auth && slices.Contains(cfg.AllowedHosts, "*") {
+		w = append(w, "inbound.allowed_hosts has \"*\": without inbound authentication, web pages "+
+			"can reach the proxy through DNS rebinding")
 	}
 	return w
 }
@@ -176,11 +152,8 @@ func newHostRule(cfg Config, listen string) netrule.HostRule {
 	if strings.HasPrefix(listen, "unix:") {
 		return netrule.NewHostRule(entries...).WithEmpty()
 	}
-	if host, _, err := net.SplitHostPort(listen); err == nil && host != "" {
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]" // an IPv6 address, as a Host header writes it
-		}
-		entries = append(entries, host)
+	if i := strings.LastIndexByte(listen, ':'); i > 0 {
+		entries = append(entries, listen[:i]) // the host as written, IPv6 in brackets as in Host
 	}
 	return netrule.NewHostRule(entries...)
 }

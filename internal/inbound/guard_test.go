@@ -230,3 +230,23 @@ func TestUnixSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultHostsNameTheListenHost pins the default Host list: the listen address's host, IPv6
+// in brackets, with any port.
+func TestDefaultHostsNameTheListenHost(t *testing.T) {
+	for _, tt := range []struct {
+		listen, host string
+		want         bool
+	}{
+		{"[fd00::5]:20000", "[fd00::5]:20000", true},
+		{"[fd00::5]:20000", "[fd00::5]", true},
+		{"[fd00::5]:20000", "[fd00::6]", false},
+		{"10.0.0.5:1", "10.0.0.5:1", true},
+		{":20000", "localhost:20000", true},
+		{":20000", ":20000", false},
+	} {
+		if got := newHostRule(Config{}, tt.listen).Allow(tt.host); got != tt.want {
+			t.Errorf("listen %q: Allow(%q) = %v, want %v", tt.listen, tt.host, got, tt.want)
+		}
+	}
+}

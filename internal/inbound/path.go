@@ -3,15 +3,11 @@ package inbound
 import (
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
-
-	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
-
-// escapedPath is the path the rules judge: netrule.EscapedPath, the very form the proxy
-// forwards, so that a rule written for the forwarded path cannot be passed by sending a byte
-// raw that the proxy encodes.
-func escapedPath(u *url.URL) string { return netrule.EscapedPath(u) }
 
 // hasDotSegment reports whether p, an escaped path, holds a segment that is "." or "..",
 // literally or percent-encoded (%2e, %2E, mixed). "/", "\", "%2F" and "%5C" all separate
@@ -68,26 +64,15 @@ func ambiguousForRules(p string) bool {
 
 // byteAt returns the byte at p[i], decoding a valid "%XX" escape, and how many bytes it took.
 func byteAt(p string, i int) (byte, int) {
-	if p[i] == '%' && i+2 < len(p) {
-		hi, ok1 := unhex(p[i+1])
-		lo, ok2 := unhex(p[i+2])
-		if ok1 && ok2 {
-			return hi<<4 | lo, 3
-		}
+	if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+		n, _ := strconv.ParseUint(p[i+1:i+3], 16, 8)
+		return byte(n), 3
 	}
 	return p[i], 1
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+func isHex(c byte) bool {
+	return strings.IndexByte("0123456789abcdefABCDEF", c) >= 0
 }
 
 // unreserved reports whether c is an RFC 3986 unreserved character.
@@ -98,10 +83,5 @@ func unreserved(c byte) bool {
 
 // matchAny reports whether any of res matches s.
 func matchAny(res []*regexp.Regexp, s string) bool {
-	for _, re := range res {
-		if re.MatchString(s) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(s) })
 }

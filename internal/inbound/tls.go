@@ -3,7 +3,6 @@ package inbound
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -34,8 +33,10 @@ func newTLSFiles(files TLSConfig) (*tlsFiles, error) {
 		return nil, err
 	}
 	t.base = &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		GetCertificate: t.getCertificate,
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return t.state.Load().cert, nil
+		},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return t.state.Load().client, nil
 		},
@@ -43,13 +44,17 @@ func newTLSFiles(files TLSConfig) (*tlsFiles, error) {
 	return t, nil
 }
 
-func (t *tlsFiles) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return t.state.Load().cert, nil
-}
-
 // reload reads the files and, when all load, makes them current.
 func (t *tlsFiles) reload() error {
-	cert, err := loadKeyPair(t.files)
+	certPEM, err := files.Read("inbound.tls.cert_file", t.files.CertFile, files.MaxConfig)
+	if err != nil {
+		return fmt.Errorf("inbound: %w", err)
+	}
+	keyPEM, err := files.Read("inbound.tls.key_file", t.files.KeyFile, files.MaxConfig)
+	if err != nil {
+		return fmt.Errorf("inbound: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("inbound: load inbound.tls.cert_file %q with inbound.tls.key_file %q: %w",
 			t.files.CertFile, t.files.KeyFile, err)
@@ -62,7 +67,8 @@ func (t *tlsFiles) reload() error {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("inbound: inbound.tls.client_ca_file %q: %w", ca, errNoPEM)
+			return fmt.Errorf("inbound: inbound.tls.client_ca_file %q: no PEM certificate found; use the CA "+
+				"certificates (PEM) that sign client certificates", ca)
 		}
 		st.client = &tls.Config{
 			MinVersion:   tls.VersionTLS12,
@@ -77,19 +83,6 @@ func (t *tlsFiles) reload() error {
 	}
 	t.state.Store(st)
 	return nil
-}
-
-// loadKeyPair is tls.LoadX509KeyPair through files.Read.
-func loadKeyPair(f TLSConfig) (tls.Certificate, error) {
-	cert, err := files.Read("inbound.tls.cert_file", f.CertFile, files.MaxConfig)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	key, err := files.Read("inbound.tls.key_file", f.KeyFile, files.MaxConfig)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.X509KeyPair(cert, key)
 }
 
 // trusted reports whether the client certificate of cs, verified at the handshake, is still
@@ -108,24 +101,8 @@ func (t *tlsFiles) trusted(cs *tls.ConnectionState) bool {
 	return err == nil
 }
 
-var errNoPEM = errors.New("no PEM certificate found; use the CA certificates (PEM) that sign client certificates")
-
-// TLSConfig returns the server TLS configuration for the listener, or nil when inbound TLS is
-// off. The certificate comes from GetCertificate and, with a client CA, the client-certificate
-// settings from GetConfigForClient, both reading the files last loaded, so Reload affects new
-// handshakes without dropping connections. Do not set Certificates on it (crypto/tls would
-// prefer them). Connections that must present a client certificate negotiate HTTP/1.1 only
-// and never resume a TLS session. Each call returns a new copy.
-func (g *Guard) TLSConfig() *tls.Config {
-	if g.tls == nil {
-		return nil
-	}
-	return g.tls.base.Clone()
-}
-
-// Reload re-reads the certificate, key and client CA files. When any fails to load it keeps
-// the ones in use and returns an error naming the path. It is safe to call at any time, e.g.
-// on SIGHUP; it does nothing when inbound TLS is off.
+// Reload re-reads the inbound TLS files (on SIGHUP, at any time); when one fails to load it
+// keeps those in use and returns an error naming the path. Without inbound TLS it does nothing.
 func (g *Guard) Reload() error {
 	if g.tls == nil {
 		return nil

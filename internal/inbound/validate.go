@@ -21,9 +21,8 @@ func (p *problems) add(key, format string, args ...any) {
 	*p = append(*p, configerr.Newf(key, format, args...))
 }
 
-// Validate checks c for a proxy listening on listen and returns every problem at once
-// (errors.Join), each naming its full key (e.g. "inbound.clients[0].token_sha256"), quoting the
-// bad value and saying what would be valid. It reads no files: New checks that they load.
+// Validate checks c for a proxy listening on listen and returns every problem at once, each
+// naming its full key, quoting the value and saying what would be valid. It reads no files.
 func (c Config) Validate(listen string) error {
 	var p problems
 	if !netrule.IsLoopbackListen(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
@@ -83,12 +82,9 @@ func (t TLSConfig) validate(p *problems) {
 // unique token_sha256 of 64 hex digits, and sets nothing else. It returns every problem at once.
 func ValidateTokenClients(key string, clients []Client) error {
 	var p problems
-	names := map[string]int{}
-	tokens := map[string]int{}
+	checkUnique(&p, key, clients)
 	for i, cl := range clients {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		checkName(&p, k, key, cl.Name, names, i)
-		checkTokenHash(&p, k, key, cl.TokenSHA256, tokens, i)
 		if cl.TokenSHA256 == "" {
 			p.add(k+".token_sha256", "not set; use the 64 hex digits printed by `dbaas-proxy hash-token`")
 		}
@@ -100,45 +96,46 @@ func ValidateTokenClients(key string, clients []Client) error {
 	return errors.Join(p...)
 }
 
-// checkName checks the name of client i of the list key, noting it in names.
-func checkName(p *problems, k, key, name string, names map[string]int, i int) {
-	if j, dup := names[name]; name == "" {
-		p.add(k+".name", "not set; give each client a unique name (shown in logs and metrics)")
-	} else if dup {
-		p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", name, key, j)
-	} else {
-		names[name] = i
-	}
-}
-
-// checkTokenHash checks the token_sha256 of client i of the list key, noting it in tokens.
-func checkTokenHash(p *problems, k, key, t string, tokens map[string]int, i int) {
-	if t == "" {
-		return
-	}
-	if b, err := hex.DecodeString(t); err != nil || len(b) != 32 {
-		// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
-		p.add(k+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
-			"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
-	} else if j, dup := tokens[strings.ToLower(t)]; dup {
-		p.add(k+".token_sha256", "%q is also the token_sha256 of %s[%d]; give each client its own token", t, key, j)
-	} else {
-		tokens[strings.ToLower(t)] = i
+// checkUnique checks that each client of the list key has a unique name and, if it has a
+// token_sha256, a unique one of 64 hex digits.
+func checkUnique(p *problems, key string, clients []Client) {
+	names := map[string]int{}
+	tokens := map[string]int{}
+	for i, cl := range clients {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		switch j, dup := names[cl.Name]; {
+		case cl.Name == "":
+			p.add(k+".name", "not set; give each client a unique name (shown in logs and metrics)")
+		case dup:
+			p.add(k+".name", "%q is also the name of %s[%d]; names must be unique", cl.Name, key, j)
+		default:
+			names[cl.Name] = i
+		}
+		t := strings.ToLower(cl.TokenSHA256)
+		j, dup := tokens[t]
+		switch b, err := hex.DecodeString(t); {
+		case t == "":
+		case err != nil || len(b) != 32:
+			// Not quoted: a value that is no hash may be the token itself, pasted by mistake.
+			p.add(k+".token_sha256", "is not a SHA-256 hash (%d characters, value not shown in case "+
+				"it is the token itself); use the 64 hex digits printed by `dbaas-proxy hash-token`", len(t))
+		case dup:
+			p.add(k+".token_sha256", "%q is also the token_sha256 of %s[%d]; give each client its own token", cl.TokenSHA256, key, j)
+		default:
+			tokens[t] = i
+		}
 	}
 }
 
 func (c Config) validateClients(p *problems) {
-	names := map[string]int{}
-	tokens := map[string]int{}
+	checkUnique(p, "inbound.clients", c.Clients)
 	cns := map[string]int{}
 	for i, cl := range c.Clients {
 		key := fmt.Sprintf("inbound.clients[%d]", i)
-		checkName(p, key, "inbound.clients", cl.Name, names, i)
 		if cl.TokenSHA256 == "" && cl.CertCN == "" {
 			p.add(key, "has neither token_sha256 nor cert_cn; set token_sha256 (from `dbaas-proxy "+
 				"hash-token`) or cert_cn (with inbound.tls.client_ca_file)")
 		}
-		checkTokenHash(p, key, "inbound.clients", cl.TokenSHA256, tokens, i)
 		if cl.CertCN != "" {
 			if c.TLS.ClientCAFile == "" {
 				p.add(key+".cert_cn", "%q needs inbound.tls.client_ca_file, the CA that signs client certificates", cl.CertCN)
@@ -193,17 +190,6 @@ func checkOrigin(o string) string {
 
 // isToken reports whether s is an RFC 9110 token, the syntax of a method name.
 func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	const tchar = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	return s != "" && strings.Trim(s, tchar) == ""
 }

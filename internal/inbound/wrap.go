@@ -7,8 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
@@ -40,24 +44,16 @@ const (
 		"(inbound.max_concurrent_requests); retry shortly"
 )
 
-// Wrap returns a handler that runs the inbound checks on each request and passes the ones
-// that survive to next, with the Authorization header removed and the client name in the
-// context (ClientName) when inbound authentication is configured, and the body capped at
-// max_body_bytes (reads beyond it fail with *http.MaxBytesError; report it as 413). For an
-// Origin in allowed_origins it answers preflights itself (204) and sets the CORS headers on
-// every answer, replacing any that next sets.
+// Wrap returns a handler that passes the requests that survive the inbound checks to next,
+// without Authorization and with ClientName in the context when inbound authentication is on,
+// and the body capped at max_body_bytes (reads beyond it fail with *http.MaxBytesError: report
+// it as 413). It answers preflights of allowed origins itself and sets their CORS headers.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
-	return &guarded{g: g, next: next}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, next) })
 }
 
-type guarded struct {
-	g    *Guard
-	next http.Handler
-}
-
-func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := h.g
-	path := escapedPath(r.URL)
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	path := netrule.EscapedPath(r.URL)
 	if !r.ProtoAtLeast(1, 1) && r.Body != nil && r.Body != http.NoBody {
 		// net/http frames an HTTP/1.0 body by Content-Length even when Transfer-Encoding says
 		// otherwise (it drops that header): a request hidden in the body must not be read next.
@@ -71,20 +67,13 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, path, v)
 		return
 	}
-	if cw != nil && isPreflight(r) {
+	if cw != nil && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		// A CORS preflight (cw != nil: it has an allowed Origin); other OPTIONS are forwarded.
 		g.preflight(cw, r, path)
 		return
 	}
 	r, c, ok := g.authenticate(w, r, path)
 	if !ok {
-		return
-	}
-	if v := g.checkRequest(r, path, c); v.status != 0 {
-		g.reject(w, r, path, v)
-		return
-	}
-	if v := g.limitRate(w, c); v.status != 0 {
-		g.reject(w, r, path, v)
 		return
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody
@@ -94,9 +83,15 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Continue) after an answer only to discard it, instead of closing the connection.
 		r = r.WithContext(r.Context())
 	}
-	if !g.limitBody(r, w, path) {
-		g.reject(w, r, path, verdict{http.StatusRequestEntityTooLarge, "body_too_large",
-			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", g.maxBody)})
+	v := g.checkRequest(r, path, c)
+	if v.status == 0 {
+		v = g.limitRate(w, c)
+	}
+	if v.status == 0 {
+		v = g.limitBody(r, w, path)
+	}
+	if v.status != 0 {
+		g.reject(w, r, path, v)
 		return
 	}
 	select {
@@ -108,12 +103,11 @@ func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { <-g.sem }()
 	if hasBody {
-		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: g.limits.BodyIdleTimeout,
-			minRate: g.limits.MinBodyRate, window: g.limits.rateWindow}
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), lim: &g.limits}
 		defer ib.done()
 		r.Body = ib
 	}
-	h.next.ServeHTTP(w, r)
+	next.ServeHTTP(w, r)
 }
 
 // limitRate takes a request from client c's rate limit, if it has one.
@@ -121,13 +115,12 @@ func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
 	if c == nil || c.bucket == nil {
 		return verdict{}
 	}
-	ok, retry := c.bucket.take(g.now())
-	if ok {
-		return verdict{}
+	if ok, retry := c.bucket.take(g.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+		return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
+			"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(retry))
-	return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
-		"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
+	return verdict{}
 }
 
 // authenticate checks r's credential when inbound authentication is configured. It returns r
@@ -158,15 +151,11 @@ func (g *Guard) admit(r *http.Request) verdict {
 		return verdict{http.StatusForbidden, "cidr", msgCIDR}
 	}
 	if !g.hosts.Allow(r.Host) {
-		host := r.Host
-		if len(host) > 100 {
-			host = host[:100] + "..."
-		}
 		return verdict{http.StatusForbidden, "host", fmt.Sprintf("forbidden: dbaas-proxy does not answer to "+
-			"Host %q; this blocks DNS rebinding from web pages; if you reach the proxy by this name, "+
-			"add it to inbound.allowed_hosts", host)}
+			"Host \"%s\"; this blocks DNS rebinding from web pages; if you reach the proxy by this name, "+
+			"add it to inbound.allowed_hosts", netrule.LogValue(r.Host))}
 	}
-	if why, blocked := CrossSite(r, g.origins); blocked {
+	if why, blocked := CrossSite(r, g.cfg.AllowedOrigins); blocked {
 		return verdict{http.StatusForbidden, "cross_site", "forbidden: " + why + "; dbaas-proxy refuses " +
 			"requests from web pages; add the page's origin to inbound.allowed_origins if you trust it"}
 	}
@@ -184,12 +173,7 @@ func (g *Guard) fromAllowedAddr(remote string) bool {
 		return false
 	}
 	ip := ap.Addr().WithZone("").Unmap()
-	for _, p := range g.cidrs {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(g.cidrs, func(p netip.Prefix) bool { return p.Contains(ip) })
 }
 
 // checkRequest runs the encoding, method and path checks for client c (nil: default rights).
@@ -201,10 +185,8 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 		return verdict{http.StatusBadRequest, "encoding", msgAmbiguous}
 	}
 	for _, method := range g.methods(r, c) {
-		for _, m := range g.denyMethods {
-			if strings.EqualFold(m, method) {
-				return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
-			}
+		if v := g.denyMethod(method); v.status != 0 {
+			return v
 		}
 		if c != nil && c.readOnly && method != http.MethodGet && method != http.MethodHead {
 			return verdict{http.StatusForbidden, "read_only", msgReadOnly}
@@ -221,6 +203,16 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	return verdict{}
 }
 
+// denyMethod refuses method if deny_methods lists it.
+func (g *Guard) denyMethod(method string) verdict {
+	for _, m := range g.cfg.DenyMethods {
+		if strings.EqualFold(m, method) {
+			return verdict{http.StatusForbidden, "method", "forbidden: method " + m + " is refused by inbound.deny_methods"}
+		}
+	}
+	return verdict{}
+}
+
 // overrideHeaders are the headers some servers obey as the request's real method.
 var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
@@ -228,7 +220,7 @@ var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 // _method query parameter): each is judged as the method, since the upstream might obey it.
 // Without a method rule for client c it returns nil, allocating nothing.
 func (g *Guard) methods(r *http.Request, c *client) []string {
-	if len(g.denyMethods) == 0 && (c == nil || !c.readOnly) {
+	if len(g.cfg.DenyMethods) == 0 && (c == nil || !c.readOnly) {
 		return nil
 	}
 	ms := []string{r.Method}
@@ -241,36 +233,34 @@ func (g *Guard) methods(r *http.Request, c *client) []string {
 	return ms
 }
 
-// limitBody applies max_body_bytes: false when the declared length is over it; a body of
-// unknown length is wrapped so that reading past the limit fails with *http.MaxBytesError.
-func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) bool {
-	if g.maxBody <= 0 {
-		return true
+// limitBody applies max_body_bytes: it refuses a declared length over it and wraps a body of
+// unknown length so that reading past the limit fails with *http.MaxBytesError.
+func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) verdict {
+	limit := g.cfg.MaxBodyBytes
+	if limit > 0 && r.ContentLength > limit {
+		return verdict{http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", limit)}
 	}
-	if r.ContentLength > g.maxBody {
-		return false
-	}
-	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, g.maxBody), report: func() {
+	if limit > 0 && r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), report: func() {
 			g.rejected(r, path, "body_too_large")
 		}}
 	}
-	return true
+	return verdict{}
 }
 
 // limitedBody reports the first read that passes the body limit.
 type limitedBody struct {
 	io.ReadCloser
-	report   func()
-	reported bool
+	report func() // nil once called
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	var tooLarge *http.MaxBytesError
-	if err != nil && !b.reported && errors.As(err, &tooLarge) {
-		b.reported = true
+	if b.report != nil && errors.As(err, &tooLarge) {
 		b.report()
+		b.report = nil
 	}
 	return n, err
 }
@@ -283,8 +273,73 @@ func (g *Guard) reject(w http.ResponseWriter, r *http.Request, path string, v ve
 
 // rejected records a rejection: OnReject and a debug line without headers or query.
 func (g *Guard) rejected(r *http.Request, path, reason string) {
-	if g.onReject != nil {
-		g.onReject(reason)
+	if g.opts.OnReject != nil {
+		g.opts.OnReject(reason)
 	}
-	g.log.Debug().Str("method", r.Method).Str("path", netrule.LogValue(path)).Str("reason", reason).Msg("inbound: request rejected")
+	g.opts.Logger.Debug().Str("method", r.Method).Str("path", netrule.LogValue(path)).Str("reason", reason).Msg("inbound: request rejected")
+}
+
+// idleBody cuts a request body that sends no byte for BodyIdleTimeout: before each read it sets
+// the connection's read deadline that far ahead, so a stalled read fails with
+// os.ErrDeadlineExceeded, which the proxy answers with 408. From rateWindow after its first
+// byte on, a body slower on average than MinBodyRate fails the same way and its deadline is set
+// in the past, so that net/http closes the connection. The deadline is cleared at the end of the body and on Close. The
+// transport may read the body on a goroutine of its own and close it on another.
+type idleBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	lim   *Limits
+	first time.Time // of the first byte; Read runs on one goroutine at a time
+	n     int64     // bytes read
+
+	mu  sync.Mutex // held while setting a deadline, never during a read
+	off bool       // no more deadlines: not supported, or the body is done
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if !b.off {
+		if err := b.rc.SetReadDeadline(time.Now().Add(b.lim.BodyIdleTimeout)); errors.Is(err, http.ErrNotSupported) {
+			b.off = true
+		}
+	}
+	b.mu.Unlock()
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.stop(time.Time{})
+	}
+	if now := time.Now(); n > 0 && b.first.IsZero() {
+		b.first = now
+	} else if d := now.Sub(b.first); err == nil && !b.first.IsZero() && d > b.lim.rateWindow &&
+		float64(b.n+int64(n)) < float64(b.lim.MinBodyRate)*d.Seconds() {
+		b.stop(now) // net/http fails to discard the rest and closes the connection
+		return n, errTooSlow
+	}
+	b.n += int64(n)
+	return n, err
+}
+
+var errTooSlow = fmt.Errorf("inbound: the request body arrives slower than inbound.min_body_rate: %w", os.ErrDeadlineExceeded)
+
+// Close closes the body, then clears the deadline: net/http's Close discards what is left of
+// the body, and a body that stalled must not make that wait forever.
+func (b *idleBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.stop(time.Time{})
+	return err
+}
+
+// done is called when the request is answered: a last deadline is set idle ahead and kept, as
+// net/http discards what is left of the body after the handler returns and must not wait
+// forever on a stalled client.
+func (b *idleBody) done() { b.stop(time.Now().Add(b.lim.BodyIdleTimeout)) }
+
+// stop stops setting deadlines and sets the last one, once; zero removes the one set.
+func (b *idleBody) stop(last time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.off {
+		b.off = true
+		_ = b.rc.SetReadDeadline(last)
+	}
 }

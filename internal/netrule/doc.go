@@ -1,12 +1,9 @@
 // Package netrule holds the request and address rules that several parts of dbaas-proxy must
-// apply identically: whether a listen address or a host name is loopback (IsLoopbackListen,
-// IsLoopbackHost), which Host header values a listener answers (HostRule), and the one escaped
-// form of a request path that the inbound policy judges and the proxy forwards (EscapedPath),
-// the loosest reading of a path segment that deny rules and token look-alikes go by (Stem),
-// and how a client-supplied value may appear in a log line (LogValue).
-// Each rule has exactly one function here; packages proxy, internal/inbound, internal/admin and
-// cmd/dbaas-proxy call it rather than keeping a copy.
+// apply identically: loopback detection, the Host rule against DNS rebinding, the one escaped
+// form of a request path that the inbound policy judges and the proxy forwards, the loosest
+// reading of a path that deny rules go by, and how a client-supplied value may appear in a log.
+// Each rule has exactly one function here, which the other packages call.
 //
-// netrule is a leaf: it imports only the standard library, never another package of this
-// module, and holds no state. Everything in it is safe for concurrent use.
+// netrule is a leaf: it imports only the standard library and holds no state. Everything in it
+// is safe for concurrent use.
 package netrule

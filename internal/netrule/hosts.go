@@ -1,6 +1,7 @@
 package netrule
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -9,11 +10,12 @@ import (
 // rebinding. Build it with NewHostRule; the zero value answers nothing. It is immutable and
 // safe for concurrent use.
 type HostRule struct {
-	any      bool                // accept every Host
-	empty    bool                // accept an empty Host (HTTP/1.0, or a Unix socket)
-	loopback bool                // accept every loopback name and address, any port
-	exact    map[string]struct{} // lower-case host:port values, that port only
-	names    map[string]struct{} // lower-case host names and addresses (IPv6 in brackets), any port
+	any      bool // accept every Host
+	empty    bool // accept an empty Host (HTTP/1.0, or a Unix socket)
+	loopback bool // accept every loopback name and address, any port
+	// entries holds lower-case host names and addresses (IPv6 in brackets), any port, and
+	// host:port values, that port only.
+	entries map[string]bool
 }
 
 // NewHostRule compiles entries: each a host name or address, which matches any port or none,
@@ -21,22 +23,18 @@ type HostRule struct {
 // matches every Host and "" is ignored. Names compare without case and without a final dot.
 // Check entries with ValidHost first: a malformed one matches nothing useful.
 func NewHostRule(entries ...string) HostRule {
-	r := HostRule{exact: map[string]struct{}{}, names: map[string]struct{}{}}
+	r := HostRule{entries: map[string]bool{}}
 	for _, e := range entries {
 		e = strings.ToLower(strings.TrimSpace(e))
+		name, port, ok := splitHost(e)
 		switch {
-		case e == "":
 		case e == "*":
 			r.any = true
+		case e == "" || !ok:
+		case port != "":
+			r.entries[name+":"+port] = true
 		default:
-			name, port, ok := splitHost(e)
-			switch {
-			case !ok:
-			case port != "":
-				r.exact[name+":"+port] = struct{}{}
-			default:
-				r.names[name] = struct{}{}
-			}
+			r.entries[name] = true
 		}
 	}
 	return r
@@ -60,23 +58,11 @@ func (r HostRule) Allow(host string) bool {
 	case host == "":
 		return r.empty
 	}
-	host = strings.ToLower(host) // returns host itself, without allocating, when it has no upper case
-	if _, ok := r.exact[host]; ok {
-		return true
-	}
-	name, port, ok := splitHost(host)
+	name, port, ok := splitHost(strings.ToLower(host)) // ToLower allocates only for upper case
 	if !ok {
 		return false
 	}
-	if port != "" {
-		if _, ok := r.exact[name+":"+port]; ok {
-			return true
-		}
-	}
-	if _, ok := r.names[name]; ok {
-		return true
-	}
-	return r.loopback && IsLoopbackHost(name)
+	return port != "" && r.entries[name+":"+port] || r.entries[name] || r.loopback && IsLoopbackHost(name)
 }
 
 // ValidHost reports whether h can be an allowed-hosts entry: "*", or a host name or address
@@ -128,13 +114,33 @@ func splitHost(h string) (name, port string, ok bool) {
 
 // isPort reports whether s is a decimal port number of at most five digits.
 func isPort(s string) bool {
-	if s == "" || len(s) > 5 {
+	return s != "" && len(s) <= 5 && strings.Trim(s, "0123456789") == ""
+}
+
+// IsLoopbackListen reports whether listen (a listen key value) can be reached only from this
+// machine: a Unix socket ("unix:/path"), or "localhost" or a loopback address with a port.
+func IsLoopbackListen(listen string) bool {
+	if strings.HasPrefix(listen, "unix:") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
+	return IsLoopbackHost(host)
+}
+
+// IsLoopbackHost reports whether name, a host without a port (IPv6 with or without brackets),
+// is "localhost" (any case, with or without a final dot) or a loopback address (127.0.0.0/8,
+// ::1, ::ffff:127.0.0.0/104; a zone is ignored).
+func IsLoopbackHost(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if strings.EqualFold(name, "localhost") {
+		return true
 	}
-	return true
+	if len(name) > 1 && name[0] == '[' && name[len(name)-1] == ']' {
+		name = name[1 : len(name)-1]
+	}
+	ip, err := netip.ParseAddr(name)
+	return err == nil && ip.WithZone("").Unmap().IsLoopback()
 }

@@ -2,7 +2,9 @@ package netrule
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // EscapedPath returns the path of u in the one escaped form dbaas-proxy both judges (the
@@ -79,4 +81,28 @@ func LoosePath(p string) string {
 		return "/"
 	}
 	return b.String()
+}
+
+// MaxLogValue bounds a client-supplied value in a log line, in bytes, before escaping.
+const MaxLogValue = 256
+
+// LogValue is the client-supplied s (a Host, a path, a User-Agent) as a log line may hold it:
+// cut to MaxLogValue bytes without splitting a character and, unless all printable ASCII,
+// escaped as by strconv.Quote without the quotes (\n, \x1b, \u202e, \xff), so that no client
+// can forge, hide or lengthen lines nor plant terminal controls. It allocates only to escape.
+func LogValue(s string) string {
+	if len(s) > MaxLogValue {
+		n := MaxLogValue
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }
