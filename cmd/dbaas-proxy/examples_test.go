@@ -161,7 +161,7 @@ func exampleConfig(t *testing.T, file, raw string) *config.Config {
 		n++
 		return inbound.HashToken("example client token " + strconv.Itoa(n))
 	})
-	cfg, err := config.Resolve(config.Sources{File: testkit.WriteFile(t, t.TempDir(), filepath.Base(file), filled)})
+	cfg, err := config.Resolve(config.Sources{File: testkit.WriteFile(t, testkit.TempDir(t), filepath.Base(file), filled)})
 	if err != nil {
 		t.Fatalf("the configuration of %s, placeholders filled, does not decode or validate: %v", file, err)
 	}
