@@ -3,6 +3,7 @@ package config
 import (
 	"encoding"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -262,21 +263,11 @@ func applyEnv(c *Config, environ []string) error {
 	return configerr.Join(errs)
 }
 
-// unknownEnvHint suggests the variable meant: the known one sharing the longest prefix.
+// unknownEnvHint suggests the variable meant, if one is close.
 func unknownEnvHint(name string, known map[string]Key) string {
-	best, bestLen := "", 0
-	for env := range known {
-		n := 0
-		for n < len(env) && n < len(name) && env[n] == name[n] {
-			n++
-		}
-		if n > bestLen || (n == bestLen && env < best) {
-			best, bestLen = env, n
-		}
-	}
 	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients, routes and identities are file-only); see dbaas-proxy help"
-	if bestLen > len(EnvPrefix) {
-		hint = "did you mean " + best + "? " + hint
+	if c := configerr.Closest(name, slices.Sorted(maps.Keys(known))); c != "" {
+		hint = "did you mean " + c + "? " + hint
 	}
 	return hint
 }

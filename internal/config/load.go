@@ -185,22 +185,17 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	t := v.Type()
-	switch {
-	case t == durationType || isScalarKind(t.Kind()):
+	switch t := v.Type(); {
+	case t == durationType || t.Kind() != reflect.Struct && t.Kind() != reflect.Slice && t.Kind() != reflect.Pointer:
 		d.scalar(n, v, key)
 	case t.Kind() == reflect.Struct:
 		d.mapping(n, v, key)
 	case t.Kind() == reflect.Slice:
 		d.sequence(n, v, key)
-	case t.Kind() == reflect.Pointer: // routes[].auth: nil when absent
+	default: // a pointer, routes[].auth: nil when absent
 		v.Set(reflect.New(t.Elem()))
 		v.Elem().Set(itemDefault(t.Elem()))
 		d.value(n, v.Elem(), key)
-	default: // maps and the like: yaml.v3's own decoding, its message kept
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.fail(n, key, typeProblem(err), "")
-		}
 	}
 }
 
@@ -325,18 +320,6 @@ func syntaxError(file string, data []byte, err error) error {
 		}
 	}
 	return &Error{Source: at(file, line), Line: line, Problem: "invalid YAML: " + msg}
-}
-
-// typeProblem is the problem text of a yaml.v3 decoding error, without its "line N:" part.
-func typeProblem(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		if m := yamlLineRE.FindStringSubmatch(te.Errors[0]); m != nil {
-			return m[2]
-		}
-		return te.Errors[0]
-	}
-	return err.Error()
 }
 
 // at is the Source of a value on line of file.
