@@ -43,14 +43,8 @@ func Keys() []Key {
 	var keys []Key
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
-		fields := structFields(t)
-		names := make([]string, 0, len(fields))
-		for n := range fields {
-			names = append(names, n)
-		}
-		sort.Slice(names, func(i, j int) bool { return slices.Compare(fields[names[i]].index, fields[names[j]].index) < 0 })
-		for _, n := range names {
-			f, key := fields[n], joinKey(prefix, n)
+		for _, n := range fieldNames(t) {
+			f, key := structFields(t)[n], joinKey(prefix, n)
 			switch {
 			case settable(f.typ):
 				keys = append(keys, Key{Name: key, Env: EnvName(key), Type: typeName(f.typ), Path: f.path})
@@ -68,6 +62,14 @@ type field struct {
 	index []int // for reflect.Value.FieldByIndex
 	typ   reflect.Type
 	path  bool // named file or *_file, or tagged path:"true": a relative path resolves against the config file's folder
+}
+
+// fieldNames lists the yaml key names of struct t in the order of its fields.
+func fieldNames(t reflect.Type) []string {
+	fields := structFields(t)
+	names := slices.Collect(maps.Keys(fields))
+	sort.Slice(names, func(i, j int) bool { return slices.Compare(fields[names[i]].index, fields[names[j]].index) < 0 })
+	return names
 }
 
 // structFields maps the yaml key names of struct t to its fields.

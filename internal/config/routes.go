@@ -161,6 +161,7 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 	for i, id := range c.Identities {
 		p := fmt.Sprintf("identities[%d].", i)
 		checkName(p+"name", id.Name, "identity", names, add)
+		validateRanges(reflect.ValueOf(id), p, add)
 		validateAuth(filled(id.AuthConfig, d.Auth), p, add)
 	}
 	validateAuth(filled(c.Auth, d.Auth), "auth.", add)
@@ -180,6 +181,7 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d].", i)
 		checkName(p+"name", r.Name, "route", routes, add)
+		validateRanges(reflect.ValueOf(r), p, add)
 		if err := checkListen(r.Listen, false); err != nil {
 			add(p+"listen", "%v", err)
 		} else if other, dup := addrs[r.Listen]; dup && !strings.HasSuffix(r.Listen, ":0") {

@@ -1,11 +1,13 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,7 +28,7 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Listen, false); err != nil {
 		add("listen", "%v", err)
 	}
-	c.validateRanges(add)
+	validateRanges(reflect.ValueOf(c).Elem(), "", add)
 	identities := c.validateRoutes(add)
 	for i, cl := range c.Inbound.Clients {
 		key := fmt.Sprintf("inbound.clients[%d].identity", i)
@@ -67,14 +69,14 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// maxima are the largest values of the numeric keys; other durations take maxDuration and
+// maxima are the largest values of the numeric keys, by their last name; other durations take maxDuration and
 // other numbers maxNumber. Beyond them a value is a mistake, or overflows where it is used.
 var maxima = map[string]int64{
-	"auth.max_replay_bytes":           64 << 20,
-	"inbound.max_header_bytes":        1 << 20,
-	"inbound.max_body_bytes":          1 << 40,
-	"inbound.max_concurrent_requests": 1 << 20,
-	"inbound.min_body_rate":           1 << 30,
+	"max_replay_bytes":        64 << 20,
+	"max_header_bytes":        1 << 20,
+	"max_body_bytes":          1 << 40,
+	"max_concurrent_requests": 1 << 20,
+	"min_body_rate":           1 << 30,
 }
 
 const (
@@ -82,22 +84,23 @@ const (
 	maxDuration = int64(24 * time.Hour)
 )
 
-// validateRanges refuses a number or duration below zero or above its maximum; keys whose
-// zero makes no sense check their lower bound themselves.
-func (c *Config) validateRanges(add func(key, format string, args ...any)) {
-	for _, k := range Keys() {
-		v, _ := c.field(k.Name)
-		hi, ok := maxima[k.Name]
-		if k.Name == "auth.max_replay_bytes" && v.Int() < 0 {
-			continue // -1 never replays a body; validateAuth refuses the rest
-		}
-		switch n := v.Int; {
-		case v.Type() == durationType && (n() < 0 || n() > maxDuration):
-			add(k.Name, "%v is out of range; use 0s to %v", time.Duration(n()), time.Duration(maxDuration))
-		case v.Type() != durationType && v.CanInt() && !ok && (n() < 0 || n() > maxNumber):
-			add(k.Name, "%d is out of range; use 0 to %d", n(), maxNumber)
-		case v.Type() != durationType && v.CanInt() && ok && (n() < 0 || n() > hi):
-			add(k.Name, "%d is out of range; use 0 to %d", n(), hi)
+// validateRanges refuses a number or duration of the struct v, whose keys start with prefix,
+// below zero or above its maximum; keys whose zero makes no sense check their lower bound
+// themselves.
+func validateRanges(v reflect.Value, prefix string, add func(key, format string, args ...any)) {
+	for _, name := range fieldNames(v.Type()) {
+		f := structFields(v.Type())[name]
+		fv, key, hi := v.FieldByIndex(f.index), prefix+name, cmp.Or(maxima[name], maxNumber)
+		switch n := fv.Int; {
+		case fv.Kind() == reflect.Struct:
+			validateRanges(fv, key+".", add)
+		case fv.Kind() == reflect.Pointer && !fv.IsNil():
+			validateRanges(fv.Elem(), key+".", add)
+		case !fv.CanInt() || name == "max_replay_bytes" && n() < 0: // -1 never replays; validateAuth refuses the rest
+		case f.typ == durationType && (n() < 0 || n() > maxDuration):
+			add(key, "%v is out of range; use 0s to %v", time.Duration(n()), time.Duration(maxDuration))
+		case f.typ != durationType && (n() < 0 || n() > hi):
+			add(key, "%d is out of range; use 0 to %d", n(), hi)
 		}
 	}
 }
@@ -141,15 +144,6 @@ func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, fo
 	}
 	if u.CAFile == "" && u.API == APIDBaaS { // generic: "" is the system roots
 		add("upstream.ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
-	}
-	if u.Timeout < 0 {
-		add("upstream.timeout", "%q is negative; use e.g. 60s, or 0 for the default", u.Timeout)
-	}
-	if u.MaxIdleConns < 0 {
-		add("upstream.max_idle_conns", "%d is negative; use 0 for the default", u.MaxIdleConns)
-	}
-	if u.MaxConns < 0 {
-		add("upstream.max_conns", "%d is negative; use 0 for the default %d", u.MaxConns, upstream.DefaultMaxConns)
 	}
 	if u.IdleTimeout < time.Second {
 		add("upstream.idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
@@ -220,12 +214,6 @@ func validateAuth(a AuthConfig, prefix string, add0 func(key, format string, arg
 			// A replay after any other status (a 500, say) could run a POST twice.
 			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not allowed; only 401 and 403 can mean that the token is no longer good (a replay after another status could run a request twice)", s)
 		}
-	}
-	if a.DefaultLifetime < 0 {
-		add("auth.default_lifetime", "%q is negative; use e.g. 55m, or 0 for the default", a.DefaultLifetime)
-	}
-	if a.Timeout < 0 {
-		add("auth.timeout", "%q is negative; use e.g. 30s, or 0 for the default", a.Timeout)
 	}
 	if a.MinRefreshInterval < time.Second {
 		add("auth.min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
