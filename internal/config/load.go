@@ -130,13 +130,7 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 		return nil, nil, &Error{Source: at(file, second.Line), Line: second.Line,
 			Problem: "the file holds more than one YAML document (a --- line)", Hint: "keep one document"}
 	}
-	doc := &root
-	if doc.Kind == yaml.DocumentNode {
-		if len(doc.Content) == 0 {
-			return &cfg, d, nil
-		}
-		doc = doc.Content[0]
-	}
+	doc := root.Content[0]                                  // root is the document, which holds one node
 	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" { // only comments, or "~"
 		return &cfg, d, nil
 	}

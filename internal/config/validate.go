@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
@@ -51,7 +52,8 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Admin.Listen, true); c.Admin.Listen != "" && err != nil {
 		add("admin.listen", "%v", err)
 	}
-	if err := c.Admin.Validate(); err != nil {
+	c.Admin.validate(add)
+	if err := inbound.ValidateTokenClients("admin.clients", c.Admin.Clients); err != nil {
 		errs = append(errs, err)
 	}
 	seen := map[string]bool{}
