@@ -200,11 +200,11 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 // set sets the scalar key to the text s, which came from source (a flag or a variable).
 // Relative paths stay relative: they resolve against the working directory.
 func (c *Config) set(key, s, source string) *Error {
-	v, ok := c.field(key)
+	v, f, ok := c.field(key)
 	if !ok {
 		return &Error{Source: source, Key: key, Problem: "unknown key"}
 	}
-	if slices.ContainsFunc(Keys(), func(k Key) bool { return k.Name == key && k.Path }) {
+	if f.path {
 		s = expandHome(s)
 	}
 	nv, problem := parseScalar(v.Type(), s)
@@ -277,7 +277,7 @@ func unknownEnvHint(name string, known map[string]Key) string {
 // Value returns the value of the scalar key as text ("" for an unknown key); a list is
 // comma-separated, as in its variable.
 func (c *Config) Value(key string) string {
-	v, ok := c.field(key)
+	v, _, ok := c.field(key)
 	if !ok {
 		return ""
 	}
@@ -291,18 +291,17 @@ func (c *Config) Value(key string) string {
 	return fmt.Sprint(v.Interface())
 }
 
-// field is the value of the dotted key in c; false for an unknown key.
-func (c *Config) field(key string) (reflect.Value, bool) {
-	v := reflect.ValueOf(c).Elem()
+// field is the value of the dotted key in c and its field; false for an unknown key.
+func (c *Config) field(key string) (v reflect.Value, f field, ok bool) {
+	v = reflect.ValueOf(c).Elem()
 	for _, part := range strings.Split(key, ".") {
 		if v.Kind() != reflect.Struct {
-			return v, false
+			return v, f, false
 		}
-		f, ok := structFields(v.Type())[part]
-		if !ok {
-			return v, false
+		if f, ok = structFields(v.Type())[part]; !ok {
+			return v, f, false
 		}
 		v = v.FieldByIndex(f.index)
 	}
-	return v, true
+	return v, f, true
 }

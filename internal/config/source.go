@@ -29,12 +29,6 @@ const (
 // sources are the values of auth.source.
 var sources = []string{SourceDBaaS, SourceIAM, SourceTrustedProfile, SourceVPC, SourceCommand}
 
-// UsesIAM reports whether the token comes from IBM Cloud IAM (auth.source iam or
-// trusted_profile).
-func (a *AuthConfig) UsesIAM() bool {
-	return a.Source == SourceIAM || a.Source == SourceTrustedProfile
-}
-
 // TokenEndpoint is where the token of c's auth comes from, for messages and for sharing one
 // token cache between routes: the DBaaS Manager's token path, IAM's token endpoint, the
 // metadata service's, or the token command.
@@ -109,7 +103,7 @@ func validateSource(a AuthConfig, add func(key, format string, args ...any)) {
 		}
 	}
 	if err := checkURL(a.IAMURL, "the API key or CR token would travel in clear text", "/identity/token is appended",
-		"; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); a.UsesIAM() && err != "" {
+		"; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); (a.Source == SourceIAM || a.Source == SourceTrustedProfile) && err != "" {
 		add("auth.iam_url", "%q %s", a.IAMURL, err)
 	}
 	if a.AccountID != "" && strings.Trim(a.AccountID, keyChars+".") != "" {
