@@ -131,8 +131,6 @@ func typeName(t reflect.Type) string {
 		return "a number"
 	case isScalarKind(t.Kind()):
 		return "a whole number"
-	case t.Kind() == reflect.Struct:
-		return "a mapping of keys"
 	}
 	return "a " + t.String()
 }
@@ -155,8 +153,6 @@ func exampleOf(t reflect.Type, bad ...string) string {
 		return "write the text, quoted if it holds a colon"
 	case isScalarKind(t.Kind()):
 		return "write a whole number, e.g. 1024"
-	case t.Kind() == reflect.Slice:
-		return "write a list, e.g. [a, b]"
 	}
 	return ""
 }

@@ -228,11 +228,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
 		fv := v.FieldByIndex(f.index)
 		d.value(val, fv, sub)
-		if f.path && fv.Kind() == reflect.String {
+		if f.path && fv.String() != "" {
 			fv.SetString(expandHome(fv.String()))
-		}
-		if f.path && fv.Kind() == reflect.String && fv.String() != "" && !filepath.IsAbs(fv.String()) && d.dir != "" {
-			fv.SetString(filepath.Join(d.dir, fv.String()))
+			if !filepath.IsAbs(fv.String()) {
+				fv.SetString(filepath.Join(d.dir, fv.String()))
+			}
 		}
 	}
 }
