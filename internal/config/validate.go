@@ -107,57 +107,47 @@ func validateRanges(v reflect.Value, prefix string, add func(key, format string,
 	}
 }
 
-// prefixed returns add with the first part of each key ("upstream", "auth") replaced by
-// prefix ("routes[0].upstream.", "identities[1].").
-func prefixed(prefix string, add func(key, format string, args ...any)) func(key, format string, args ...any) {
-	return func(key, format string, args ...any) {
-		_, rest, _ := strings.Cut(key, ".")
-		add(prefix+rest, format, args...)
-	}
-}
-
-// validateUpstream checks an upstream block whose keys start with prefix; source is the
+// validateUpstream checks an upstream block whose keys start with p; source is the
 // auth.source of its route's identity.
-func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, format string, args ...any)) {
-	add := prefixed(prefix, add0)
+func validateUpstream(u UpstreamConfig, p, source string, add func(key, format string, args ...any)) {
 	switch u.API {
 	case APIDBaaS:
 	case APIGeneric:
 		if u.Region != "" {
-			add("upstream.region", "%q is set but upstream.api is generic; set upstream.url to the API's base URL", u.Region)
+			add(p+"region", "%q is set but upstream.api is generic; set upstream.url to the API's base URL", u.Region)
 		}
 		if source == SourceDBaaS {
-			add("upstream.api", "generic needs an IAM token: set the identity's auth.source to iam, trusted_profile, vpc or command (dbaas tokens are for the DBaaS Manager only)")
+			add(p+"api", "generic needs an IAM token: set the identity's auth.source to iam, trusted_profile, vpc or command (dbaas tokens are for the DBaaS Manager only)")
 		}
 	default:
-		add("upstream.api", "%q is not an API; use dbaas (the DBaaS Manager, the default) or generic (any IBM Cloud API taking an IAM token)", u.API)
+		add(p+"api", "%q is not an API; use dbaas (the DBaaS Manager, the default) or generic (any IBM Cloud API taking an IAM token)", u.API)
 	}
 	switch {
 	case u.URL == "" && u.Region == "":
-		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", nameList(regions))
+		add(p+"url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", nameList(regions))
 	case u.URL != "" && u.Region != "":
-		add("upstream.region", "%q is set together with upstream.url; set only one of them", u.Region)
+		add(p+"region", "%q is set together with upstream.url; set only one of them", u.Region)
 	case u.Region != "" && regions[u.Region] == "":
-		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, nameList(regions))
+		add(p+"region", "%q is not a region; use one of %s, or set upstream.url", u.Region, nameList(regions))
 	case u.URL != "":
 		if err := checkURL(u.URL, "the DBaaS Manager speaks only TLS", "paths come from the requests", "; use https://HOST:PORT"); err != "" {
-			add("upstream.url", "%q %s", u.URL, err)
+			add(p+"url", "%q %s", u.URL, err)
 		}
 	}
 	if u.CAFile == "" && u.API == APIDBaaS { // generic: "" is the system roots
-		add("upstream.ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
+		add(p+"ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
 	}
 	if u.IdleTimeout < time.Second {
-		add("upstream.idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
+		add(p+"idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
 	}
 	if u.ProxyURL != "" {
 		if err := checkProxyURL(u.ProxyURL); err != nil {
-			add("upstream.proxy_url", "%v", err)
+			add(p+"proxy_url", "%v", err)
 		}
 	}
 	for i, p := range u.Pins {
 		if err := upstream.ValidatePin(p); err != nil {
-			add(fmt.Sprintf("upstream.pins[%d]", i), "%s", strings.TrimPrefix(err.Error(), "upstream.pins: "))
+			add(fmt.Sprintf("%spins[%d]", p, i), "%s", strings.TrimPrefix(err.Error(), "upstream.pins: "))
 		}
 	}
 }
@@ -199,34 +189,33 @@ func checkURL(raw, tls, paths, use string) string {
 	return ""
 }
 
-// validateAuth checks an auth block whose keys start with prefix.
-func validateAuth(a AuthConfig, prefix string, add0 func(key, format string, args ...any)) {
-	add := prefixed(prefix, add0)
-	validateSource(a, add)
+// validateAuth checks an auth block whose keys start with p.
+func validateAuth(a AuthConfig, p string, add func(key, format string, args ...any)) {
+	validateSource(a, p, add)
 	if !strings.HasPrefix(a.TokenPath, "/") {
-		add("auth.token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
+		add(p+"token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
 	}
 	switch strings.ToLower(a.Header) {
 	case "", "x-auth-token", "authorization":
 	default:
-		add("auth.header", "%q is not supported; use x-auth-token, authorization (Authorization: Bearer, API v3 only) or \"\" (by auth.source)", a.Header)
+		add(p+"header", "%q is not supported; use x-auth-token, authorization (Authorization: Bearer, API v3 only) or \"\" (by auth.source)", a.Header)
 	}
 	for i, s := range a.RefreshOn {
 		if s != 401 && s != 403 {
 			// A replay after any other status (a 500, say) could run a POST twice.
-			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not allowed; only 401 and 403 can mean that the token is no longer good (a replay after another status could run a request twice)", s)
+			add(fmt.Sprintf("%srefresh_on[%d]", p, i), "%d is not allowed; only 401 and 403 can mean that the token is no longer good (a replay after another status could run a request twice)", s)
 		}
 	}
 	if a.MinRefreshInterval < time.Second {
-		add("auth.min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
+		add(p+"min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
 	}
 	if a.APIKeyFile != "" && len(a.APIKeyCommand) > 0 {
-		add("auth.api_key_command", "is set together with auth.api_key_file; set only one of them")
+		add(p+"api_key_command", "is set together with auth.api_key_file; set only one of them")
 	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
-		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
+		add(p+"api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
 	}
 	if a.MaxReplayBytes < -1 {
-		add("auth.max_replay_bytes", "%d is negative; use -1 to never replay a request with a body, or 0 for the default", a.MaxReplayBytes)
+		add(p+"max_replay_bytes", "%d is negative; use -1 to never replay a request with a body, or 0 for the default", a.MaxReplayBytes)
 	}
 }
 
