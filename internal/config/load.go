@@ -188,7 +188,6 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		d.sequence(n, v, key)
 	default: // a pointer, routes[].auth: nil when absent
 		v.Set(reflect.New(t.Elem()))
-		v.Elem().Set(itemDefault(t.Elem()))
 		d.value(n, v.Elem(), key)
 	}
 }
@@ -249,7 +248,9 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		sub := fmt.Sprintf("%s[%d]", key, i)
-		out.Index(i).Set(itemDefault(v.Type().Elem()))
+		if r, ok := out.Index(i).Addr().Interface().(*Route); ok {
+			r.Upstream = Defaults().Upstream // so that http2, left out, is its default true
+		}
 		d.origins[sub] = origin{source: at(d.file, item.Line), line: item.Line}
 		d.value(item, out.Index(i), sub)
 	}

@@ -129,22 +129,6 @@ func fill(v, def reflect.Value) {
 	}
 }
 
-// itemDefault is what a new item of type t starts from before it is decoded: its keys'
-// defaults for a route, an identity or an auth block (so that a key left out, a true boolean
-// too, is its default), else the zero value.
-func itemDefault(t reflect.Type) reflect.Value {
-	d := Defaults()
-	switch t {
-	case reflect.TypeOf(Route{}):
-		return reflect.ValueOf(Route{Upstream: d.Upstream})
-	case reflect.TypeOf(Identity{}):
-		return reflect.ValueOf(Identity{AuthConfig: d.Auth})
-	case reflect.TypeOf(AuthConfig{}):
-		return reflect.ValueOf(d.Auth)
-	}
-	return reflect.Zero(t)
-}
-
 // fillDefaults sets every zero key to its default, but admin.listen, where "" means off.
 func (c *Config) fillDefaults() {
 	adminListen := c.Admin.Listen
