@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -21,13 +22,10 @@ func (c *Config) RouteConfigs() []*Config {
 	}
 	out := make([]*Config, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		ident, auth := r.Identity, AuthConfig{}
+		ident, auth := cmp.Or(r.Identity, DefaultName), AuthConfig{}
 		if r.Auth != nil {
 			ident, auth = r.Name, *r.Auth
 		} else {
-			if ident == "" {
-				ident = DefaultName
-			}
 			auth, _ = c.root().identity(ident)
 		}
 		out = append(out, c.view(r.Name, r.Listen, r.Upstream, ident, auth))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,14 +40,11 @@ func (c *Config) Validate() error {
 			add(key, "%q takes its token from the DBaaS Manager, but route %s is generic and needs an IAM token", cl.Identity, generic)
 		}
 	}
-	switch c.Log.Level {
-	case "trace", "debug", "info", "warn", "error":
-	default: // zerolog also takes numbers, "disabled", "fatal" and "panic", which silence lines
+	// zerolog also takes numbers, "disabled", "fatal" and "panic", which silence lines.
+	if !slices.Contains([]string{"trace", "debug", "info", "warn", "error"}, c.Log.Level) {
 		add("log.level", "%q is not a level; use trace, debug, info, warn or error", c.Log.Level)
 	}
-	switch c.Log.Format {
-	case "auto", "json", "text", "console":
-	default:
+	if !slices.Contains([]string{"auto", "json", "text", "console"}, c.Log.Format) {
 		add("log.format", "%q is not a format; use auto (text on a terminal, else JSON: log lines go to stderr, or to log.file), json or text", c.Log.Format)
 	}
 	if err := checkListen(c.Admin.Listen, true); c.Admin.Listen != "" && err != nil {
