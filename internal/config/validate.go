@@ -193,9 +193,7 @@ func validateAuth(a AuthConfig, p string, add func(key, format string, args ...a
 	if !strings.HasPrefix(a.TokenPath, "/") {
 		add(p+"token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
 	}
-	switch strings.ToLower(a.Header) {
-	case "", "x-auth-token", "authorization":
-	default:
+	if !slices.Contains([]string{"", "x-auth-token", "authorization"}, strings.ToLower(a.Header)) {
 		add(p+"header", "%q is not supported; use x-auth-token, authorization (Authorization: Bearer, API v3 only) or \"\" (by auth.source)", a.Header)
 	}
 	for i, s := range a.RefreshOn {
