@@ -236,7 +236,7 @@ var kubernetesServiceVar = regexp.MustCompile(`^DBAAS_PROXY_(SERVICE_HOST|SERVIC
 
 // applyEnv sets every key whose DBAAS_PROXY_ variable is in environ. A DBAAS_PROXY_ variable
 // that names no scalar key is an error, so that a typo does not pass unseen.
-func applyEnv(c *Config, environ []string) error {
+func applyEnv(c *Config, environ []string) []*Error {
 	byEnv := envKeys()
 	var errs []*Error
 	for _, kv := range environ {
@@ -258,7 +258,7 @@ func applyEnv(c *Config, environ []string) error {
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Source < errs[j].Source })
-	return configerr.Join(errs)
+	return errs
 }
 
 // unknownEnvHint suggests the variable meant, if one is close.

@@ -47,8 +47,7 @@ type Sources struct {
 // Resolve builds the configuration from src over the defaults and validates it. It returns
 // every problem at once (errors.Join of *Error), each naming where its value came from.
 func Resolve(src Sources) (*Config, error) {
-	cfg := Defaults()
-	var decodeErrs []error
+	cfg, problems := Defaults(), []*Error(nil)
 	if src.File != "" {
 		data, err := files.Read("-config", src.File, files.MaxConfig)
 		if err != nil {
@@ -58,11 +57,10 @@ func Resolve(src Sources) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg, decodeErrs = *c, d.errs
+		cfg, problems = *c, d.errs
 	}
 	cfg.file = src.File
-	problems := configerr.List(errors.Join(decodeErrs...))
-	problems = append(problems, configerr.List(applyEnv(&cfg, src.Environ))...)
+	problems = append(problems, applyEnv(&cfg, src.Environ)...)
 	for _, f := range src.Flags {
 		if err := cfg.set(f.Key, f.Value, "flag -"+f.Name); err != nil {
 			problems = append(problems, err)
@@ -167,7 +165,7 @@ func countNodes(n *yaml.Node, budget int) int {
 type decoder struct {
 	file, dir string
 	origins   map[string]origin
-	errs      []error
+	errs      []*Error
 }
 
 func (d *decoder) fail(n *yaml.Node, key, problem, hint string) {
