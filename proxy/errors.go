@@ -58,8 +58,7 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 // left to classify (413).
 func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state, err error) bool {
 	rerr := st.body.readErr()
-	var mbe *http.MaxBytesError
-	if rerr == nil || errors.As(rerr, &mbe) {
+	if rerr == nil || is[*http.MaxBytesError](rerr) {
 		return false
 	}
 	st.rec.UpstreamDuration = 0
@@ -87,12 +86,10 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		return statusAborted, ""
 	}
-	var nt *tokensource.NoTokenError
-	if errors.As(err, &nt) {
+	if nt, ok := errors.AsType[*tokensource.NoTokenError](err); ok {
 		return h.classifyNoToken(r, nt)
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"request body too large: the limit is %d bytes (inbound.max_body_bytes)", mbe.Limit)
 	}

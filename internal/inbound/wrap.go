@@ -116,7 +116,7 @@ func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
 	if c == nil || c.bucket == nil {
 		return verdict{}
 	}
-	if ok, retry := c.bucket.take(g.now()); !ok {
+	if ok, retry := c.bucket.take(time.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
 			"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
