@@ -38,7 +38,7 @@ func dialChain(ctx context.Context, cfg *config.Config) (*peerChain, error) {
 		return nil, err
 	}
 	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, //nolint:gosec // verified by verify
-		ServerName: u.Hostname()})
+		ServerName: pc.name})
 	defer conn.Close()
 	if err := conn.HandshakeContext(ctx); err != nil {
 		return nil, err
