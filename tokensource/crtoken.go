@@ -9,12 +9,15 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
-// crToken reads the compute resource token: from CRTokenFile when set, else from the first of
-// defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
+// crToken reads the compute resource token: from CRTokenFile when set, else CRToken, else from
+// the first of defaultCRTokenFiles that holds one. Errors name the file and auth.cr_token_file, never the
 // content.
 func (i *IAM) crToken() (string, error) {
 	if i.opts.CRTokenFile != "" {
 		return readCRToken(i.opts.CRTokenFile)
+	}
+	if i.opts.CRToken != "" {
+		return i.opts.CRToken, nil
 	}
 	for _, path := range defaultCRTokenFiles {
 		if tok, err := readCRToken(path); err == nil {
@@ -27,7 +30,7 @@ func (i *IAM) crToken() (string, error) {
 
 // readCRToken reads one CR token file, without surrounding white space.
 func readCRToken(path string) (string, error) {
-	data, err := files.Read("auth.cr_token_file", path, maxCRTokenFile)
+	data, err := files.Read("auth.cr_token_file", path, maxKeyFile)
 	if err != nil {
 		return "", fmt.Errorf("tokensource: %w", err)
 	}

@@ -8,7 +8,9 @@
 //     network round trip; it caches nothing.
 //   - IAM gets the same kind of token from IBM Cloud IAM (POST {iam_url}/identity/token):
 //     NewIAM with an API key, NewTrustedProfile with a trusted profile and the compute
-//     resource token file the platform mounts (re-read at every exchange).
+//     resource token file the platform mounts (re-read at every exchange); with a profile,
+//     NewIAM goes on to IAM's assume grant. VPC gets it from a VPC instance's metadata
+//     service, Command from a program's output (RunCommand never shows its stderr).
 //   - ExchangeError is the one error of every Source whose endpoint failed: it names the
 //     endpoint, and says whether the credential was rejected (400, 401, 403), the failure may
 //     pass (429, 5xx, with the answer's Retry-After) or no answer came.
@@ -26,8 +28,8 @@
 //     the token of its Cached, and on a 401 tells the Cached and, if it allows, replays the
 //     request once with a new token.
 //
-// ReadKeyFile and ParseKey read an API key from a file: a bare key or the JSON file the IBM
-// Cloud console downloads.
+// ReadKeyFile reads an API key from a file: a bare key or the JSON file the IBM Cloud console
+// downloads.
 //
 // # Concurrency
 //

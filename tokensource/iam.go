@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,13 +20,10 @@ const (
 	// DefaultIAMURL is IBM Cloud IAM's public base URL (private networks:
 	// https://private.iam.cloud.ibm.com).
 	DefaultIAMURL = "https://iam.cloud.ibm.com"
-	// iamTokenPath follows IAMOptions.URL.
-	iamTokenPath = "/identity/token"
 	// The grant types of IAM's token endpoint.
 	grantAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
 	grantCRToken = "urn:ibm:params:oauth:grant-type:cr-token"
-	// maxCRTokenFile bounds what is read of a CR token file: a JWT of a few KiB.
-	maxCRTokenFile = 64 << 10
+	grantAssume  = "urn:ibm:params:oauth:grant-type:assume"
 	// maxIAMMessage bounds ExchangeError.Message.
 	maxIAMMessage = 200
 )
@@ -40,42 +38,50 @@ var defaultCRTokenFiles = []string{
 	"/var/run/secrets/codeengine.cloud.ibm.com/compute-resource-token/token",
 }
 
-// IAMOptions configures an IAM source. NewIAM uses Key; NewTrustedProfile uses CRTokenFile,
-// ProfileID and ProfileName, and never reads an API key.
+// IAMOptions configures the sources of IAM access tokens: NewIAM uses Key (and, for the
+// assume grant, a profile); NewTrustedProfile uses CRToken or CRTokenFile and a profile;
+// NewVPC uses a profile or none; NewCommand only AccountID, DefaultLifetime, Now and Logger.
+// Only NewIAM reads an API key.
 type IAMOptions struct {
 	// URL is IAM's base URL (config auth.iam_url); the token endpoint is URL +
-	// "/identity/token". Empty means DefaultIAMURL.
+	// "/identity/token". Empty means DefaultIAMURL. For NewVPC it is the metadata service's
+	// base URL (auth.metadata_url); empty means DefaultMetadataURL.
 	URL string
 	// Client sends the exchange. Its TLS must verify IAM against the system roots or a given
-	// CA pool; redirects are not followed. Required.
+	// CA pool; redirects are not followed. Required but by NewCommand.
 	Client *http.Client
 	// Key returns the current API key, read at every exchange so that a rotated key is
 	// picked up. Required by NewIAM.
 	Key func() (string, error)
 	// CRTokenFile is the compute resource token file (config auth.cr_token_file), read at
-	// every exchange because the platform rotates it. Empty means the first of
-	// go-sdk-core's default files that can be read.
+	// every exchange because the platform rotates it. Empty means CRToken, else the first
+	// of go-sdk-core's default files that can be read.
 	CRTokenFile string
-	// ProfileID and ProfileName name the trusted profile (config auth.profile_id,
-	// auth.profile_name); NewTrustedProfile needs one or both.
-	ProfileID, ProfileName string
-	// AccountID is the account id given as each Token's UserID (config auth.account_id).
-	// Empty means the token's account.bss claim; without either, Token fails.
+	// CRToken is the compute resource token itself (IBMCLOUD_CR_TOKEN); "" means none.
+	CRToken string
+	// ProfileID, ProfileCRN and ProfileName name the trusted profile (config
+	// auth.profile_id, auth.profile_crn, auth.profile_name). NewTrustedProfile needs one;
+	// with NewIAM, one makes it the assume grant; NewVPC takes the id or the CRN, and without
+	// either gets the instance's default profile.
+	ProfileID, ProfileCRN, ProfileName string
+	// AccountID is the account id given as each Token's UserID (config auth.account_id), and
+	// the account of ProfileName in the assume grant. Empty means the token's account.bss
+	// claim; without either, Token fails.
 	AccountID string
 	// DefaultLifetime is assumed when neither the answer nor the JWT gives an expiry. Zero
 	// means 55 minutes.
 	DefaultLifetime time.Duration
 	// Now is the clock. Nil means the wall clock.
 	Now func() time.Time
-	// Logger receives one debug line per exchange and a warning with IAM's error code and
-	// request id when IAM refuses.
+	// Logger receives one debug line per round trip and a warning with the error code and
+	// request id when the endpoint refuses.
 	Logger zerolog.Logger
 }
 
 // IAM is a Source that obtains IBM Cloud IAM access tokens (POST {URL}/identity/token), with
-// an API key (NewIAM) or as a trusted profile with a compute resource token
-// (NewTrustedProfile). Every call is one network round trip; wrap it in a Cached. It is safe
-// for concurrent use.
+// an API key (NewIAM), then as a trusted profile when one is named (the assume grant), or as a
+// trusted profile with a compute resource token (NewTrustedProfile). Every call is one or two
+// network round trips; wrap it in a Cached. It is safe for concurrent use.
 //
 // A token's Expiry is the earlier of IAM's expiration (or, without it, now + expires_in) and
 // the JWT's exp: a token is never kept past what either says.
@@ -84,8 +90,8 @@ type IAM struct {
 	grant string
 }
 
-// NewIAM returns an IAM source using the API-key grant. Missing options surface as errors
-// from Token, not as panics.
+// NewIAM returns an IAM source using the API-key grant, followed by the assume grant when
+// opts names a profile. Missing options surface as errors from Token, not as panics.
 func NewIAM(opts IAMOptions) *IAM { return newIAM(opts, grantAPIKey) }
 
 // NewTrustedProfile returns an IAM source using the compute resource token grant of a
@@ -96,6 +102,11 @@ func newIAM(opts IAMOptions, grant string) *IAM {
 	if opts.URL == "" {
 		opts.URL = DefaultIAMURL
 	}
+	return &IAM{opts: withDefaults(opts), grant: grant}
+}
+
+// withDefaults fills in the defaults of the options every source shares.
+func withDefaults(opts IAMOptions) IAMOptions {
 	if opts.DefaultLifetime <= 0 {
 		opts.DefaultLifetime = defaultLifetime
 	}
@@ -103,29 +114,38 @@ func newIAM(opts IAMOptions, grant string) *IAM {
 		opts.Now = wallClock
 	}
 	opts.Client = noRedirects(opts.Client)
-	return &IAM{opts: opts, grant: grant}
+	return opts
 }
 
-// iamResponse is the 200 answer of IAM's token endpoint; refresh_token is not read.
-type iamResponse struct {
+// answer is the JSON that carries a token: the 200 answers of IAM and of the metadata
+// service, and a token command's output. refresh_token is not read.
+type answer struct {
 	AccessToken string  `json:"access_token"`
+	IAMToken    string  `json:"iam_token"`
+	Token       string  `json:"token"`
 	ExpiresIn   float64 `json:"expires_in"`
 	Expiration  float64 `json:"expiration"`
+	ExpiresAt   string  `json:"expires_at"`
 }
 
-// iamErrorBody is the JSON of IAM's error answers.
-type iamErrorBody struct {
+// errorAnswer is the JSON of IAM's and the metadata service's error answers.
+type errorAnswer struct {
 	ErrorCode    string `json:"errorCode"`
 	ErrorMessage string `json:"errorMessage"`
 	Context      struct {
 		RequestID string `json:"requestId"`
 	} `json:"context"`
+	Errors []struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"errors"`
+	Trace string `json:"trace"`
 }
 
-// Token performs one exchange. A non-2xx answer is an *ExchangeError (Rejected for 400, 401
-// and 403, with IAM's Code, Message and RequestID), a 2xx answer without a usable token a
-// *ResponseError, anything else a wrapped error; none of them contains the key, the CR token
-// or an access token.
+// Token performs one exchange (two for the assume grant). A non-2xx answer is an
+// *ExchangeError (Rejected for 400, 401 and 403, with IAM's Code, Message and RequestID), a
+// 2xx answer without a usable token a *ResponseError, anything else a wrapped error; none of
+// them contains the key, the CR token or an access token.
 func (i *IAM) Token(ctx context.Context) (Token, error) {
 	if i.opts.Client == nil {
 		return Token{}, errors.New("tokensource: the IAM exchange needs a Client")
@@ -134,32 +154,57 @@ func (i *IAM) Token(ctx context.Context) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(i.opts.URL, "/")+iamTokenPath,
+	body, err := i.post(ctx, form, credential, secret)
+	if err == nil && i.grant == grantAPIKey && i.profile() {
+		var access string
+		if access, _, err = decodeAnswer(body, i.opts.Now()); err != nil {
+			return Token{}, err
+		}
+		body, err = i.post(ctx, i.assumeForm(access), "the API key's token (assume grant)", access)
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	access, expiry, err := decodeAnswer(body, i.opts.Now())
+	if err != nil {
+		return Token{}, err
+	}
+	return newToken(access, expiry, &i.opts)
+}
+
+// post sends form to IAM's token endpoint and returns the body of a 2xx answer.
+func (i *IAM) post(ctx context.Context, form url.Values, credential, secret string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(i.opts.URL, "/")+"/identity/token",
 		strings.NewReader(form.Encode()))
 	if err != nil {
-		return Token{}, fmt.Errorf("tokensource: building the IAM token request: %w", err)
+		return nil, fmt.Errorf("tokensource: building the IAM token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	start := i.opts.Now()
-	resp, err := i.opts.Client.Do(req)
-	if err != nil {
-		return Token{}, &ExchangeError{Endpoint: "IBM Cloud IAM", Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
-	i.opts.Logger.Debug().Int("status", resp.StatusCode).Int64("duration_ms", i.opts.Now().Sub(start).Milliseconds()).
-		Str("credential", credential).Msg("IAM token exchange answered")
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Token{}, i.refused(resp, body, secret, credential)
-	}
-	if err != nil {
-		return Token{}, fmt.Errorf("tokensource: reading the IAM token response: %w", err)
-	}
-	return i.parse(body)
+	return send(&i.opts, req, "IBM Cloud IAM", credential, secret)
 }
 
-// form builds the request body of the grant and returns the secret in it and what it is.
+// profile reports whether the options name a trusted profile.
+func (i *IAM) profile() bool {
+	return i.opts.ProfileID != "" || i.opts.ProfileCRN != "" || i.opts.ProfileName != ""
+}
+
+// assumeForm is the assume grant's form: the API key's access token and the profile.
+func (i *IAM) assumeForm(access string) url.Values {
+	form := url.Values{"grant_type": {grantAssume}, "access_token": {access}}
+	switch {
+	case i.opts.ProfileCRN != "":
+		form.Set("profile_crn", i.opts.ProfileCRN)
+	case i.opts.ProfileID != "":
+		form.Set("profile_id", i.opts.ProfileID)
+	default:
+		form.Set("profile_name", i.opts.ProfileName)
+		form.Set("account", i.opts.AccountID)
+	}
+	return form
+}
+
+// form builds the request body of the first grant and returns the secret in it and what it is.
 func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 	if i.grant == grantAPIKey {
 		if i.opts.Key == nil {
@@ -174,64 +219,114 @@ func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 		}
 		return url.Values{"grant_type": {grantAPIKey}, "apikey": {key}}, key, "the API key", nil
 	}
-	if i.opts.ProfileID == "" && i.opts.ProfileName == "" {
-		return nil, "", "", errors.New("tokensource: the trusted profile exchange needs auth.profile_id or auth.profile_name")
+	if !i.profile() {
+		return nil, "", "", errors.New("tokensource: the trusted profile exchange needs auth.profile_id, auth.profile_crn or auth.profile_name")
 	}
 	cr, err := i.crToken()
 	if err != nil {
 		return nil, "", "", err
 	}
 	form = url.Values{"grant_type": {grantCRToken}, "cr_token": {cr}}
-	if i.opts.ProfileID != "" {
-		form.Set("profile_id", i.opts.ProfileID)
-	}
-	if i.opts.ProfileName != "" {
-		form.Set("profile_name", i.opts.ProfileName)
+	for name, v := range map[string]string{"profile_id": i.opts.ProfileID, "profile_crn": i.opts.ProfileCRN, "profile_name": i.opts.ProfileName} {
+		if v != "" {
+			form.Set(name, v)
+		}
 	}
 	return form, cr, "the trusted profile's CR token", nil
 }
 
-// refused makes the *ExchangeError of a non-2xx answer and logs IAM's code and request id.
-func (i *IAM) refused(resp *http.Response, body []byte, secret, credential string) error {
-	status := resp.StatusCode
-	xe := &ExchangeError{Status: status, Body: errorBody(body, secret), Credential: credential,
-		Endpoint: "IBM Cloud IAM", RetryAfter: retryAfterHeader(resp.Header.Get("Retry-After"), i.opts.Now())}
-	var eb iamErrorBody
-	if json.Unmarshal(body, &eb) == nil {
-		xe.Code = redact(eb.ErrorCode, 32, secret)
-		xe.Message = redact(eb.ErrorMessage, maxIAMMessage, secret)
-		xe.RequestID = redact(eb.Context.RequestID, 64, secret)
+// send sends req with o.Client and returns the body of a 2xx answer. A non-2xx answer is an
+// *ExchangeError naming endpoint, with the answer's error code, message, request id and
+// Retry-After, and every secret removed; credential says what was sent, for messages.
+func send(o *IAMOptions, req *http.Request, endpoint, credential string, secrets ...string) ([]byte, error) {
+	start := o.Now()
+	resp, err := o.Client.Do(req)
+	if err != nil {
+		return nil, &ExchangeError{Endpoint: endpoint, Err: err}
 	}
-	i.opts.Logger.Warn().Int("status", status).Str("error_code", xe.Code).Str("request_id", xe.RequestID).
-		Str("error_message", xe.Message).Msg("IAM refused the token exchange; IBM support asks for request_id")
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse+1))
+	o.Logger.Debug().Str("endpoint", endpoint).Int("status", resp.StatusCode).
+		Int64("duration_ms", o.Now().Sub(start).Milliseconds()).Str("credential", credential).Msg("token exchange answered")
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return nil, refused(o, resp, body, endpoint, credential, secrets)
+	case err != nil:
+		return nil, fmt.Errorf("tokensource: reading the answer of %s: %w", endpoint, err)
+	case len(body) > maxTokenResponse:
+		return nil, &ResponseError{Reason: "larger than 64 KiB"}
+	}
+	return body, nil
+}
+
+// refused makes the *ExchangeError of a non-2xx answer and logs its code and request id.
+func refused(o *IAMOptions, resp *http.Response, body []byte, endpoint, credential string, secrets []string) error {
+	xe := &ExchangeError{Status: resp.StatusCode, Body: errorBody(body, secrets...), Credential: credential,
+		Endpoint: endpoint, RetryAfter: retryAfterHeader(resp.Header.Get("Retry-After"), o.Now())}
+	var ea errorAnswer
+	if json.Unmarshal(body, &ea) == nil {
+		code, msg, id := ea.ErrorCode, ea.ErrorMessage, ea.Context.RequestID
+		if len(ea.Errors) > 0 { // the metadata service's shape
+			code, msg, id = ea.Errors[0].Code, ea.Errors[0].Message, ea.Trace
+		}
+		xe.Code = redact(code, 32, secrets...)
+		xe.Message = redact(msg, maxIAMMessage, secrets...)
+		xe.RequestID = redact(id, 64, secrets...)
+	}
+	o.Logger.Warn().Str("endpoint", endpoint).Int("status", xe.Status).Str("error_code", xe.Code).Str("request_id", xe.RequestID).
+		Str("error_message", xe.Message).Msg("the token exchange was refused; IBM support asks for request_id")
 	return xe
 }
 
-// parse turns a 2xx body into a Token.
-func (i *IAM) parse(body []byte) (Token, error) {
-	if len(body) > maxTokenResponse {
-		return Token{}, &ResponseError{Reason: "larger than 64 KiB"}
+// decodeAnswer reads the access token (access_token, iam_token or token, without a "Bearer "
+// prefix) and the expiry (zero when none is given) from a JSON answer.
+func decodeAnswer(body []byte, now time.Time) (string, time.Time, error) {
+	var a answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return "", time.Time{}, &ResponseError{Reason: "not the expected JSON object", Err: err}
 	}
-	var r iamResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		return Token{}, &ResponseError{Reason: "not the expected JSON object", Err: err}
+	access := trimBearer(cmp.Or(a.AccessToken, a.IAMToken, a.Token))
+	if access == "" {
+		return "", time.Time{}, &ResponseError{Reason: "no access_token"}
 	}
-	if r.AccessToken == "" {
-		return Token{}, &ResponseError{Reason: "no access_token"}
+	at, _ := time.Parse(time.RFC3339, a.ExpiresAt)
+	switch {
+	case a.Expiration >= 1 && a.Expiration <= maxEpochSeconds:
+		sec, frac := math.Modf(a.Expiration)
+		return access, time.Unix(int64(sec), int64(frac*1e9)), nil
+	case !at.IsZero():
+		return access, at, nil
+	case a.ExpiresIn > 0 && a.ExpiresIn < 1e9:
+		return access, now.Add(time.Duration(a.ExpiresIn * float64(time.Second))), nil
 	}
-	account := i.opts.AccountID
+	return access, time.Time{}, nil
+}
+
+// trimBearer removes a "Bearer " prefix (any case) and surrounding white space.
+func trimBearer(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 7 && strings.EqualFold(s[:7], "bearer ") {
+		s = strings.TrimSpace(s[7:])
+	}
+	return s
+}
+
+// newToken makes the Token of access, whose answer said it expires at expiry (zero: unknown).
+// It expires at the earlier of that and the JWT's exp, else after o.DefaultLifetime; its
+// UserID is o.AccountID, else the JWT's account.bss.
+func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
+	for _, c := range access {
+		if c < 0x21 || c > 0x7e {
+			return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}
+		}
+	}
+	account := cmp.Or(o.AccountID, AccountID(access))
 	if account == "" {
-		if account = AccountID(r.AccessToken); account == "" {
-			return Token{}, errors.New("tokensource: the IAM token carries no account id (claim account.bss); set auth.account_id")
-		}
+		return Token{}, errors.New("tokensource: the token carries no account id (claim account.bss); set auth.account_id")
 	}
-	now := i.opts.Now()
-	tok := Token{AccessToken: r.AccessToken, UserID: account, IssuedAt: now, Expiry: i.expiry(r, now)}
-	if exp, iat, err := ParseExpiry(r.AccessToken); err == nil {
-		if !tok.Expiry.IsZero() && !exp.Equal(tok.Expiry) {
-			i.opts.Logger.Debug().Time("expiration", tok.Expiry).Time("jwt_exp", exp).
-				Msg("IAM's expiration and the token's exp differ; keeping the earlier")
-		}
+	now := o.Now()
+	tok := Token{AccessToken: access, UserID: account, IssuedAt: now, Expiry: expiry}
+	if exp, iat, err := ParseExpiry(access); err == nil {
 		if tok.Expiry.IsZero() || exp.Before(tok.Expiry) {
 			tok.Expiry = exp
 		}
@@ -240,22 +335,9 @@ func (i *IAM) parse(body []byte) (Token, error) {
 		}
 	}
 	if tok.Expiry.IsZero() {
-		tok.Expiry = now.Add(i.opts.DefaultLifetime)
-		i.opts.Logger.Info().Int64("assumed_lifetime_ms", i.opts.DefaultLifetime.Milliseconds()).
-			Msg("IAM token expiry unknown; assuming the default lifetime")
+		tok.Expiry = now.Add(o.DefaultLifetime)
+		o.Logger.Info().Int64("assumed_lifetime_ms", o.DefaultLifetime.Milliseconds()).
+			Msg("token expiry unknown; assuming the default lifetime")
 	}
 	return tok, nil
-}
-
-// expiry reads the answer's expiration (seconds since the epoch), or else expires_in
-// (seconds from now); zero when it has neither.
-func (i *IAM) expiry(r iamResponse, now time.Time) time.Time {
-	switch {
-	case r.Expiration >= 1 && r.Expiration <= maxEpochSeconds:
-		sec, frac := math.Modf(r.Expiration)
-		return time.Unix(int64(sec), int64(frac*1e9))
-	case r.ExpiresIn > 0 && r.ExpiresIn < 1e9:
-		return now.Add(time.Duration(r.ExpiresIn * float64(time.Second)))
-	}
-	return time.Time{}
 }

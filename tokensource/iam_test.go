@@ -166,7 +166,7 @@ func TestIAMAccountID(t *testing.T) {
 	}{
 		{"configured wins over the claim", "acc-conf", "acc-bss", "acc-conf", ""},
 		{"the claim without configuration", "", "acc-bss", "acc-bss", ""},
-		{"neither", "", "", "", "tokensource: the IAM token carries no account id (claim account.bss); set auth.account_id"},
+		{"neither", "", "", "", "tokensource: the token carries no account id (claim account.bss); set auth.account_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestTrustedProfileErrors(t *testing.T) {
 	}{
 		{"missing file", filepath.Join(dir, "missing"), "p", "tokensource: auth.cr_token_file: cannot read " + filepath.Join(dir, "missing")},
 		{"empty file", empty, "p", "tokensource: the CR token file " + empty + " (auth.cr_token_file) is empty"},
-		{"no profile", empty, "", "tokensource: the trusted profile exchange needs auth.profile_id or auth.profile_name"},
+		{"no profile", empty, "", "tokensource: the trusted profile exchange needs auth.profile_id, auth.profile_crn or auth.profile_name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

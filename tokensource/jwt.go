@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,17 +21,9 @@ const maxEpochSeconds = 253402300799
 // the zero time when absent or unreadable; a missing or unreadable exp is an error. Errors
 // never quote the token.
 func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return time.Time{}, time.Time{}, errors.New("tokensource: the token is not a JWT (want 3 dot-separated parts)")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT payload is not base64url")
-	}
 	var claims map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
-		return time.Time{}, time.Time{}, errors.New("tokensource: the JWT payload is not a JSON object")
+	if err := payload(jwt, &claims); err != nil || claims == nil {
+		return time.Time{}, time.Time{}, cmp.Or(err, errors.New("tokensource: the JWT payload is not a JSON object"))
 	}
 	raw, ok := claims["exp"]
 	if !ok {
@@ -49,23 +42,29 @@ func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
 // AccountID returns the account id in an IBM Cloud IAM token's payload (account.bss), or ""
 // when the token is not a JWT or carries none. Like ParseExpiry it decodes; it verifies nothing.
 func AccountID(jwt string) string {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return ""
-	}
 	var claims struct {
 		Account struct {
 			BSS string `json:"bss"`
 		} `json:"account"`
 	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
+	_ = payload(jwt, &claims)
 	return claims.Account.BSS
+}
+
+// payload decodes the JSON payload of a JWT into v.
+func payload(jwt string, v any) error {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return errors.New("tokensource: the token is not a JWT (want 3 dot-separated parts)")
+	}
+	data, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return errors.New("tokensource: the JWT payload is not base64url")
+	}
+	if json.Unmarshal(data, v) != nil {
+		return errors.New("tokensource: the JWT payload is not a JSON object")
+	}
+	return nil
 }
 
 // epoch turns a JSON number of seconds since the epoch into a time. It refuses strings, NaN,

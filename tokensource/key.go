@@ -9,7 +9,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
-// maxKeyFile bounds what ReadKeyFile reads: a key file is a few hundred bytes.
+// maxKeyFile bounds what is read of a key file (a few hundred bytes) or a CR token file (a
+// JWT of a few KiB).
 const maxKeyFile = 64 << 10
 
 // ReadKeyFile reads an API key from the file at path: either the bare key on one line
@@ -28,15 +29,7 @@ func ReadKeyFile(path string) (string, error) {
 	return key, nil
 }
 
-// ParseKey is ReadKeyFile on the content of a file. Errors never quote data.
-func ParseKey(data []byte) (string, error) {
-	key, err := parseKey(data)
-	if err != nil {
-		return "", fmt.Errorf("tokensource: parsing the API key: %w", err)
-	}
-	return key, nil
-}
-
+// parseKey is ReadKeyFile on the content of a file. Errors never quote data.
 func parseKey(data []byte) (string, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	data = bytes.TrimSpace(data)

@@ -2,12 +2,22 @@ package tokensource
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// ParseKey is ReadKeyFile on the content of a file, for the tests of parseKey.
+func ParseKey(data []byte) (string, error) {
+	key, err := parseKey(data)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: parsing the API key: %w", err)
+	}
+	return key, nil
+}
 
 func TestParseExpiry(t *testing.T) {
 	exp := time.Unix(1772370000, 0)

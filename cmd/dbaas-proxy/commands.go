@@ -34,7 +34,7 @@ func commands() []command {
 			details: "Serves the proxy and the admin listener until SIGTERM or SIGINT. SIGHUP reloads the API key, the CA and TLS files and reopens log.file.",
 			example: "dbaas-proxy run -config /etc/dbaas-proxy/config.yaml\n  DBAAS_PROXY_UPSTREAM_REGION=eu-de DBAAS_PROXY_UPSTREAM_CA_FILE=ca.pem DBAAS_API_KEY=... dbaas-proxy",
 			setup:   setupServe},
-		{name: "demo", synopsis: "[-listen ADDR] [-admin-listen ADDR] [-log-level LEVEL] [-token-lifetime D] [-source dbaas|iam|trusted_profile]",
+		{name: "demo", synopsis: "[-listen ADDR] [-admin-listen ADDR] [-log-level LEVEL] [-token-lifetime D] [-source dbaas|iam|trusted_profile|vpc|command]",
 			summary: "serve in front of the built-in DBaaS Manager emulator",
 			details: "Starts the built-in emulator over TLS with a fresh CA and serves it, with no API key needed; prints commands to try.",
 			example: "dbaas-proxy demo -listen 127.0.0.1:20001", setup: setupDemo},

@@ -19,14 +19,15 @@ func setupDemo(fs *flag.FlagSet) runFunc {
 	adminFlag := fs.String("admin-listen", "127.0.0.1:9090", "the admin listener's `address` (\"\" disables it)")
 	levelFlag := fs.String("log-level", "info", "the log `level`")
 	lifetime := fs.Duration("token-lifetime", time.Hour, "the emulator's token `lifetime`")
-	source := fs.String("source", config.SourceDBaaS, "the token `source` (auth.source): dbaas, iam or trusted_profile, against the emulator's IAM")
+	source := fs.String("source", config.SourceDBaaS, "the token `source` (auth.source): dbaas, iam, trusted_profile, vpc or command, against the emulator's IAM or metadata service")
 	return func(ctx context.Context, sys system, _ []string) error {
 		return runDemo(ctx, sys, *listenFlag, *adminFlag, *levelFlag, *lifetime, *source)
 	}
 }
 
 func runDemo(ctx context.Context, sys system, listen, adminListen, level string, lifetime time.Duration, source string) error {
-	em, err := emulator.Start(emulator.Options{TokenLifetime: lifetime, SeparateIAM: source != config.SourceDBaaS})
+	em, err := emulator.Start(emulator.Options{TokenLifetime: lifetime, Metadata: source == config.SourceVPC,
+		SeparateIAM: source == config.SourceIAM || source == config.SourceTrustedProfile})
 	if err != nil {
 		return fmt.Errorf("demo: starting the emulator: %w", err)
 	}

@@ -78,7 +78,7 @@ func (d *doctor) run(ctx context.Context, sys system) {
 		return
 	}
 	d.check("source", nil, sourceDetail(d.cfg))
-	if d.cfg.Auth.Source != config.SourceTrustedProfile {
+	if credentialCheck(d.cfg) == "api_key" {
 		source, warnings, err := server.APIKeySource(d.cfg.Auth, sys.getenv)
 		if !d.check("api_key", err, "from "+source) {
 			return
@@ -87,18 +87,18 @@ func (d *doctor) run(ctx context.Context, sys system) {
 			fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
 		}
 	}
-	// NewTokenSource reads the API key, or for trusted_profile only the IAM CA (the CR token is
-	// read at the exchange).
-	check := "api_key"
-	if d.cfg.Auth.Source == config.SourceTrustedProfile {
-		check = "iam_setup"
-	}
+	// NewTokenSource reads the API key, or for the keyless sources only their setup (the
+	// token is got at the exchange).
+	check := credentialCheck(d.cfg)
 	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
 	if !d.check(check, err, "found") {
 		return
 	}
 	defer closeFn()
 	tok, err := ex.Token(ctx)
+	if hint := metadataHint(d.cfg, err); hint != "" {
+		fmt.Fprintf(d.out, "hint  %-10s %s\n", "metadata", hint)
+	}
 	if err != nil {
 		err = errors.New(tokensource.Describe(err)) // e.g. IAM's errorCode and message
 	}

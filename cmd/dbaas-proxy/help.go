@@ -28,11 +28,14 @@ const overview = `Configuration (precedence: flags > environment > config file >
 
 The API key, from the first of: auth.api_key_file, auth.api_key_command (a command that
 prints it, e.g. [security, find-generic-password, -s, dbaas, -w]), ` + server.APIKeyEnv + `,
-` + server.IBMCloudAPIKeyEnv + `. Never a command-line argument.
+` + server.IBMCloudAPIKeyEnv + ` (the key or @FILE), HPDB_APIKEY (or ibm-credentials.env). Never a
+command-line argument. auth.source vpc, command and trusted_profile read no API key.
 
 Environment:
   ` + server.APIKeyEnv + `       the API key, when neither auth.api_key_file nor auth.api_key_command is set
-  ` + server.IBMCloudAPIKeyEnv + `    the API key, when DBAAS_API_KEY is not set either
+  ` + server.IBMCloudAPIKeyEnv + `    the API key (or @FILE), when DBAAS_API_KEY is not set either
+  IBMCLOUD_CR_TOKEN, IBMCLOUD_CR_PROFILE, IBMCLOUD_CR_VPC_URL, HPDB_APIKEY, HPDB_URL (also from
+                      ibm-credentials.env): IBM's variables, below every setting of ours
   ` + config.EnvPrefix + `*       configuration keys (above)
   GOMEMLIMIT          the Go runtime's soft memory limit (default: 80% of a container's memory limit, else 256MiB)
 

@@ -1,38 +1,77 @@
 package main
 
 import (
+	"cmp"
+	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
+	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
 // sourceDetail describes auth.source for doctor's "source" line; never a secret.
 func sourceDetail(cfg *config.Config) string {
 	a := cfg.Auth
+	profile := ""
+	for key, v := range map[string]string{"profile_id": a.ProfileID, "profile_crn": a.ProfileCRN, "profile_name": a.ProfileName} {
+		if v != "" {
+			profile = ", trusted profile " + key + " " + v
+		}
+	}
 	switch a.Source {
 	case config.SourceIAM:
-		return "iam: the API key is exchanged at IBM Cloud IAM " + a.IAMURL
+		if profile != "" {
+			profile += " (assume grant)"
+		}
+		return "iam: the API key is exchanged at IBM Cloud IAM " + a.IAMURL + profile
 	case config.SourceTrustedProfile:
-		profile := "profile_id " + a.ProfileID
-		if a.ProfileID == "" {
-			profile = "profile_name " + a.ProfileName
-		}
-		crFile := a.CRTokenFile
-		if crFile == "" {
-			crFile = "the platform's default path"
-		}
-		return "trusted_profile: " + profile + " at IBM Cloud IAM " + a.IAMURL + ", CR token from " + crFile
+		return "trusted_profile: IBM Cloud IAM " + a.IAMURL + profile + ", CR token from " +
+			cmp.Or(a.CRTokenFile, "IBMCLOUD_CR_TOKEN or the platform's default path")
+	case config.SourceVPC:
+		return "vpc: the VPC instance metadata service " + a.MetadataURL + profile
+	case config.SourceCommand:
+		return "command: " + filepath.Base(a.TokenCommand[0]) + " (auth.token_command) prints the token"
 	}
 	return "dbaas: the API key is exchanged at the DBaaS Manager (" + a.TokenPath + ")"
 }
 
+// credentialCheck names doctor's check of the credential that NewTokenSource reads: the API
+// key, or for the sources without one their setup (the token is got at the exchange).
+func credentialCheck(cfg *config.Config) string {
+	switch cfg.Auth.Source {
+	case config.SourceDBaaS, config.SourceIAM:
+		return "api_key"
+	case config.SourceTrustedProfile:
+		return "iam_setup"
+	}
+	return "setup"
+}
+
 // tokenEndpoint names where the token comes from, for doctor's "token" line.
 func tokenEndpoint(cfg *config.Config) string {
-	if cfg.Auth.UsesIAM() {
+	switch cfg.Auth.Source {
+	case config.SourceVPC:
+		return strings.TrimSuffix(cfg.Auth.MetadataURL, "/") + "/instance_identity/v1/iam_token"
+	case config.SourceCommand:
+		return "auth.token_command"
+	case config.SourceIAM, config.SourceTrustedProfile:
 		return strings.TrimSuffix(cfg.Auth.IAMURL, "/") + "/identity/token"
 	}
 	return cfg.Auth.TokenPath
+}
+
+// metadataHint says in words why the metadata service may not answer, when the source is vpc
+// and err is no answer at all (refused, timed out: Status 0); "" otherwise.
+func metadataHint(cfg *config.Config, err error) string {
+	var xe *tokensource.ExchangeError
+	if cfg.Auth.Source != config.SourceVPC || err == nil || errors.As(err, &xe) && xe.Status != 0 {
+		return ""
+	}
+	return "the VPC instance metadata service did not answer at " + cfg.Auth.MetadataURL + ". It is off by default: " +
+		"turn it on in the instance's settings (metadata service), and set auth.metadata_url to " +
+		"https://api.metadata.cloud.ibm.com if it uses the secure protocol"
 }
 
 // setToken attaches the token as the proxy does: in auth.header, by source by default.

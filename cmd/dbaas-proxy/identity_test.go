@@ -20,11 +20,11 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
-// TestDemoSource: `demo -source iam` (and trusted_profile) serves, says which source it uses,
-// and every curl line it prints works as printed (GET, 200); the local token endpoint answers
-// the emulator's account.
+// TestDemoSource: `demo -source iam` (and trusted_profile, vpc, command) serves, says which
+// source it uses, and every curl line it prints works as printed (GET, 200); the local token
+// endpoint answers the emulator's account.
 func TestDemoSource(t *testing.T) {
-	for _, source := range []string{"iam", "trusted_profile"} {
+	for _, source := range []string{"iam", "trusted_profile", "vpc", "command"} {
 		t.Run(source, func(t *testing.T) {
 			listen, admin := freeAddr(t), freeAddr(t)
 			var out, errOut testkit.SyncBuffer
@@ -160,6 +160,36 @@ func TestTokenAndDoctorSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoctorVPC: doctor with auth.source vpc gets the token through the metadata service and
+// calls the API; with the service off, it fails and says in words that the service is off by
+// default.
+func TestDoctorVPC(t *testing.T) {
+	em, err := emulator.Start(emulator.Options{Metadata: true, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := em.WriteCAFile(ca); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testkit.WriteFile(t, dir, "config.yaml", fmt.Sprintf(
+		"upstream:\n  url: %s\n  ca_file: %s\nauth:\n  source: vpc\n  metadata_url: %s\nadmin:\n  listen: \"\"\n", em.URL(), ca, em.MetadataURL()))
+	code, out, errOut := opsRun(t, "", "doctor", "-config", cfg)
+	if code != exitOK {
+		t.Fatalf("doctor = %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	mustContainAll(t, out, "ok    source     vpc: the VPC instance metadata service "+em.MetadataURL(),
+		"ok    token      from "+em.MetadataURL()+"/instance_identity/v1/iam_token", "ok    api_call")
+	em.SetMetadataDisabled(true)
+	code, out, _ = opsRun(t, "", "doctor", "-config", cfg)
+	if code == exitOK {
+		t.Fatal("doctor passed with the metadata service off")
+	}
+	mustContainAll(t, out, "hint  metadata", "It is off by default", "FAIL  token")
 }
 
 // TestDoctorShowsIAMsErrorCode: with a key IAM does not know, doctor's token line names IAM

@@ -23,6 +23,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "token" { // demo -source command runs the test binary as its token command
+		os.Exit(runMain(context.Background(), os.Args[1:], system{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+	}
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
 		removeBinaries()
 		os.Exit(code)

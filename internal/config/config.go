@@ -74,15 +74,23 @@ type AuthConfig struct {
 	// MinRefreshInterval paces the exchanges that clients can cause (an upstream refresh_on
 	// status, POST /token/refresh): a burst of 2, then one per interval.
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
-	// Source is where the access token comes from: SourceDBaaS, SourceIAM or
-	// SourceTrustedProfile (source.go). The IAM keys below are for the last two.
+	// Source is where the access token comes from: SourceDBaaS, SourceIAM,
+	// SourceTrustedProfile, SourceVPC or SourceCommand (source.go), each using some of the
+	// keys below.
 	Source      string `yaml:"source"`
 	IAMURL      string `yaml:"iam_url"`
 	IAMCAFile   string `yaml:"iam_ca_file"`   // "" means the system roots
-	CRTokenFile string `yaml:"cr_token_file"` // "" means go-sdk-core's default paths
+	CRTokenFile string `yaml:"cr_token_file"` // "" means IBMCLOUD_CR_TOKEN, else go-sdk-core's default paths
 	ProfileID   string `yaml:"profile_id"`
+	ProfileCRN  string `yaml:"profile_crn"`
 	ProfileName string `yaml:"profile_name"`
 	AccountID   string `yaml:"account_id"` // "" means the token's account.bss claim
+	// MetadataURL is the VPC instance metadata service (auth.source vpc); "" means
+	// IBMCLOUD_CR_VPC_URL, else http://169.254.169.254.
+	MetadataURL string `yaml:"metadata_url"`
+	// TokenCommand is a command and its arguments (no shell) that prints the token (auth.source
+	// command), run at every exchange within 30 s.
+	TokenCommand []string `yaml:"token_command"`
 }
 
 // LogConfig sets the log level, format and destination.
@@ -120,6 +128,7 @@ func Defaults() Config {
 			MinRefreshInterval: tokensource.DefaultMinRefreshInterval,
 			Source:             SourceDBaaS,
 			IAMURL:             tokensource.DefaultIAMURL,
+			MetadataURL:        tokensource.DefaultMetadataURL,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
 		Admin: admin.Config{Listen: "127.0.0.1:9090"},

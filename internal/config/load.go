@@ -36,7 +36,9 @@ type Sources struct {
 	// File is the YAML config file; "" means none (the environment and flags alone).
 	File string
 	// Environ is the environment as "NAME=value" lines (os.Environ). A DBAAS_PROXY_ variable
-	// that names no key is an error. Nil means no environment.
+	// that names no key is an error. IBM's variables (HPDB_URL, also from ibm-credentials.env,
+	// IBMCLOUD_CR_VPC_URL, IBMCLOUD_CR_PROFILE) set what nothing else did. Nil means no
+	// environment.
 	Environ []string
 	// Flags are the command-line values, applied last.
 	Flags []Flag
@@ -65,6 +67,14 @@ func Resolve(src Sources) (*Config, error) {
 		if err := cfg.set(f.Key, f.Value, "flag -"+f.Name); err != nil {
 			problems = append(problems, err)
 		}
+	}
+	if src.Environ != nil { // IBM's variables, below every other source
+		env := map[string]string{}
+		for _, kv := range src.Environ {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		cfg.applyIBM(func(k string) string { return env[k] })
 	}
 	// Validate even when some values could not be decoded (they keep their defaults), so that
 	// a type error or an unknown key does not hide the other problems; a key already reported

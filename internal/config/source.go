@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -16,7 +19,16 @@ const (
 	// SourceTrustedProfile logs in to an IAM trusted profile with the compute resource token
 	// the platform mounts (auth.cr_token_file); it reads no API key.
 	SourceTrustedProfile = "trusted_profile"
+	// SourceVPC gets an IAM token from the VPC instance metadata service (auth.metadata_url);
+	// it reads no API key.
+	SourceVPC = "vpc"
+	// SourceCommand runs auth.token_command at each exchange and takes the token from its
+	// output; it reads no API key.
+	SourceCommand = "command"
 )
+
+// sources are the values of auth.source.
+var sources = []string{SourceDBaaS, SourceIAM, SourceTrustedProfile, SourceVPC, SourceCommand}
 
 // UsesIAM reports whether the token comes from IBM Cloud IAM (auth.source iam or
 // trusted_profile).
@@ -26,77 +38,92 @@ func (a *AuthConfig) UsesIAM() bool {
 
 // HeaderName is the header the token is attached in, lower-case: auth.header when set, else
 // by auth.source: x-auth-token for dbaas, authorization (Authorization: Bearer, as IBM's SDKs
-// send an IAM token) for iam and trusted_profile. This is the one home of that rule.
+// send an IAM token) for the others. This is the one home of that rule.
 func (a *AuthConfig) HeaderName() string {
 	switch {
 	case a.Header != "":
 		return strings.ToLower(a.Header)
-	case a.UsesIAM():
+	case a.Source != SourceDBaaS:
 		return "authorization"
 	}
 	return "x-auth-token"
 }
 
-// validateSource checks auth.source and the keys that belong to one source only.
+// validateSource checks auth.source and the keys that belong to some sources only.
 func (c *Config) validateSource(add func(key, format string, args ...any)) {
 	a := c.Auth
-	// notFor reports each of keys that is set although it does not belong to auth.source.
-	type key struct{ name, value string }
-	profileKeys := []key{{"auth.profile_id", a.ProfileID}, {"auth.profile_name", a.ProfileName}, {"auth.cr_token_file", a.CRTokenFile}}
-	iamKeys := []key{{"auth.iam_ca_file", a.IAMCAFile}, {"auth.account_id", a.AccountID}}
-	notFor := func(keys []key, why string) {
-		for _, k := range keys {
-			if k.value != "" {
-				add(k.name, "%q is set but auth.source is %s: %s", k.value, a.Source, why)
+	if !slices.Contains(sources, a.Source) {
+		add("auth.source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do), trusted_profile (IAM with the platform's compute resource token, no API key), vpc (the VPC instance metadata service, no API key) or command (auth.token_command prints the token)", a.Source)
+		return
+	}
+	for _, k := range []struct{ name, value, sources string }{
+		{"auth.api_key_file", a.APIKeyFile, "dbaas iam"},
+		{"auth.api_key_command", strings.Join(a.APIKeyCommand, " "), "dbaas iam"},
+		{"auth.profile_id", a.ProfileID, "iam trusted_profile vpc"},
+		{"auth.profile_crn", a.ProfileCRN, "iam trusted_profile vpc"},
+		{"auth.profile_name", a.ProfileName, "iam trusted_profile"},
+		{"auth.cr_token_file", a.CRTokenFile, "trusted_profile"},
+		{"auth.iam_ca_file", a.IAMCAFile, "iam trusted_profile"},
+		{"auth.account_id", a.AccountID, "iam trusted_profile vpc command"},
+		{"auth.token_command", strings.Join(a.TokenCommand, " "), "command"},
+	} {
+		if uses := strings.Fields(k.sources); k.value != "" && !slices.Contains(uses, a.Source) {
+			value := fmt.Sprintf("%q", k.value)
+			if strings.HasPrefix(k.name, "auth.api_key") {
+				value = "it" // the value may be the key itself, mistaken for a path
 			}
+			add(k.name, "%s is set but auth.source is %s, which does not use it; remove it, or set auth.source: %s", value, a.Source, strings.Join(uses, " or "))
 		}
 	}
-	switch a.Source {
-	case SourceDBaaS:
-		notFor(profileKeys, "it is for auth.source trusted_profile; remove it, or set auth.source: trusted_profile")
-		notFor(iamKeys, "it is for auth.source iam or trusted_profile (the DBaaS exchange returns the account id itself); remove it, or set auth.source: iam")
-		return
-	case SourceIAM:
-		notFor(profileKeys, "it is for auth.source trusted_profile; remove it, or set auth.source: trusted_profile (which uses no API key)")
-	case SourceTrustedProfile:
-		if a.APIKeyFile != "" {
-			add("auth.api_key_file", "%q is set but auth.source trusted_profile uses no API key; remove it, or set auth.source: iam", a.APIKeyFile)
-		}
-		switch {
-		case a.ProfileID == "" && a.ProfileName == "":
-			add("auth.profile_id", "not set; auth.source trusted_profile needs the trusted profile: set auth.profile_id (e.g. Profile-1b2c...) or auth.profile_name")
-		case a.ProfileID != "" && a.ProfileName != "":
-			add("auth.profile_name", "%q is set together with auth.profile_id; set only one of them", a.ProfileName)
-		}
-	default:
-		add("auth.source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do) or trusted_profile (IAM with the platform's compute resource token, no API key)", a.Source)
-		return
+	if base := filepath.Base(a.APIKeyFile); len(base) >= 40 && strings.Trim(base, keyChars) == "" {
+		add("auth.api_key_file", "is set to what looks like an API key itself, not a file name (not shown here); put the key in a file only you can read and name the file")
 	}
-	if err := checkIAMURL(a.IAMURL); err != "" {
+	profiles := len(slices.DeleteFunc([]string{a.ProfileID, a.ProfileCRN, a.ProfileName}, func(v string) bool { return v == "" }))
+	switch {
+	case profiles > 1:
+		add("auth.profile_id", "is set together with auth.profile_crn or auth.profile_name; set only one of them")
+	case a.Source == SourceTrustedProfile && profiles == 0:
+		add("auth.profile_id", "not set; auth.source trusted_profile needs the trusted profile: set auth.profile_id (e.g. Profile-1b2c...), auth.profile_crn or auth.profile_name")
+	case a.Source == SourceIAM && a.ProfileName != "" && a.AccountID == "":
+		add("auth.account_id", "not set; the assume grant with auth.profile_name needs the account of the profile: set auth.account_id")
+	case a.Source == SourceCommand && (len(a.TokenCommand) == 0 || strings.TrimSpace(a.TokenCommand[0]) == ""):
+		add("auth.token_command", "not set; auth.source command needs the command that prints the token, e.g. [ibmcloud, iam, oauth-tokens, --output, json]")
+	case a.Source == SourceVPC:
+		if err := checkBaseURL(a.MetadataURL, true, "; use http://169.254.169.254, or https://api.metadata.cloud.ibm.com with the secure protocol"); err != "" {
+			add("auth.metadata_url", "%q %s", a.MetadataURL, err)
+		}
+	}
+	if err := checkBaseURL(a.IAMURL, false, "; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); a.UsesIAM() && err != "" {
 		add("auth.iam_url", "%q %s", a.IAMURL, err)
 	}
-	if a.AccountID != "" && strings.Trim(a.AccountID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+	if a.AccountID != "" && strings.Trim(a.AccountID, keyChars+".") != "" {
 		add("auth.account_id", "%q is not an account id; use the 32 hex digits of the IBM Cloud account (ibmcloud account show), or \"\" for the token's account.bss claim", a.AccountID)
 	}
 }
 
-// checkIAMURL checks auth.iam_url and returns what is wrong with it, or "".
-func checkIAMURL(raw string) string {
-	const use = "; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"
+// keyChars are the characters of an IBM Cloud API key.
+const keyChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
+// checkBaseURL checks the base URL of auth.iam_url (https only, since the API key or CR token
+// goes there) or auth.metadata_url (http too: the service is link-local), and returns what is
+// wrong with it, or "".
+func checkBaseURL(raw string, httpOK bool, use string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case raw == "":
 		return "is empty" + use
 	case err != nil:
 		return "is not a URL" + use
-	case u.Scheme != "https":
+	case httpOK && u.Scheme != "https" && u.Scheme != "http":
+		return "must be an http:// or https:// URL" + use
+	case !httpOK && u.Scheme != "https":
 		return "must be an https:// URL: the API key or CR token would travel in clear text" + use
 	case u.Hostname() == "":
 		return "has no host" + use
 	case u.User != nil:
 		return "must not carry a user name or password" + use
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
-		return "must have no path, query or fragment: /identity/token is appended" + use
+		return "must have no path, query or fragment: the API's paths are appended" + use
 	}
 	return ""
 }

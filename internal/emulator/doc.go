@@ -11,14 +11,26 @@
 // # IAM
 //
 // POST /identity/token answers IBM Cloud IAM's apikey grant (grant_type
-// urn:ibm:params:oauth:grant-type:apikey, apikey) and compute-resource grant (grant_type
-// urn:ibm:params:oauth:grant-type:cr-token, cr_token, profile_id or profile_name) with
+// urn:ibm:params:oauth:grant-type:apikey, apikey), compute-resource grant (grant_type
+// urn:ibm:params:oauth:grant-type:cr-token, cr_token, profile_id, profile_crn or profile_name)
+// and assume grant (grant_type urn:ibm:params:oauth:grant-type:assume, access_token, then the
+// profile as for cr-token, with account beside profile_name) with
 // access_token, refresh_token, token_type, expires_in, expiration and scope; errors have IAM's
 // shape (errorCode, errorMessage, errorDetails, context.requestId) and status 400. It needs
 // Content-Type application/x-www-form-urlencoded and an Accept allowing application/json.
 // Its access tokens are the emulator's own, accepted by the API like those of /auth/token. By
 // default IAM is served on the API's listener; Options.SeparateIAM gives it a listener and a
-// CA of its own (IAMURL, IAMCAPEM).
+// CA of its own (IAMURL, IAMCAPEM). A Fault with Status 429 and RetryAfter throttles it as
+// IBM's IAM does.
+//
+// # The VPC instance metadata service
+//
+// With Options.Metadata, plain HTTP on a loopback port of its own (MetadataURL) answers IBM's
+// two calls, PUT /instance_identity/v1/token and POST /instance_identity/v1/iam_token
+// (?version=2022-03-01, Metadata-Flavor: ibm), the second with the identity token as Bearer
+// and an optional {"trusted_profile": {"id" | "crn": ...}}, with tokens of the trusted
+// profile; errors have the VPC API's shape. SetMetadataDisabled makes it close every
+// connection unanswered, as a service that is off.
 //
 // # The operations of IBM's Go SDK (hpdbv3)
 //

@@ -14,7 +14,8 @@ import (
 // order: Latency, then Drop, else Status, else ResetAfter, else the real answer.
 type Fault struct {
 	Latency    time.Duration // wait this long before answering (ending early if the client goes away)
-	Status     int           // if non-zero, answer this status with the JSON error body instead of the real answer
+	Status     int           // if non-zero, answer this status with the JSON error body (IAM's shape on IAM) instead of the real answer
+	RetryAfter time.Duration // with Status: send Retry-After with this many whole seconds (IAM throttling: 429 and 3s)
 	Drop       bool          // close the connection without any response (an HTTP/2 stream is reset)
 	ResetAfter int64         // if > 0: send 200 with the Content-Length of the full answer and this many body bytes, then abort the connection
 	Times      int           // apply this many times, then the fault removes itself; 0 = until cleared
@@ -96,6 +97,9 @@ func (e *exchange) applyFault(f Fault) bool {
 		}
 		panic(http.ErrAbortHandler) // HTTP/2: reset the stream
 	case f.Status != 0:
+		if f.RetryAfter > 0 {
+			e.w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
+		}
 		e.fail(f.Status, "injected fault")
 		return true
 	case f.ResetAfter > 0:

@@ -18,6 +18,7 @@ const (
 	iamTokenPath     = "/identity/token"
 	grantTypeAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
 	grantTypeCRToken = "urn:ibm:params:oauth:grant-type:cr-token"
+	grantTypeAssume  = "urn:ibm:params:oauth:grant-type:assume"
 	maxFormBody      = 64 << 10 // largest IAM form body accepted
 	iamTimeLayout    = "02.01.2006 15:04:05:000 MST"
 )
@@ -68,7 +69,7 @@ type iamAnswer struct {
 	Scope        string `json:"scope"`
 }
 
-// iamToken answers POST /identity/token: the apikey and the cr-token grants.
+// iamToken answers POST /identity/token: the apikey, cr-token and assume grants.
 func (e *exchange) iamToken() {
 	if e.r.Method != http.MethodPost {
 		e.w.Header().Set("Allow", http.MethodPost)
@@ -96,9 +97,11 @@ func (e *exchange) iamToken() {
 		e.iamAPIKey(form)
 	case grantTypeCRToken:
 		e.iamCRToken(form)
+	case grantTypeAssume:
+		e.iamAssume(form)
 	default:
 		e.iamFail(http.StatusBadRequest, IAMCodeInvalid, "Validation of property failed.",
-			"Property 'grant_type' must be "+grantTypeAPIKey+" or "+grantTypeCRToken+".")
+			"Property 'grant_type' must be "+grantTypeAPIKey+", "+grantTypeCRToken+" or "+grantTypeAssume+".")
 	}
 }
 
@@ -138,29 +141,55 @@ func (e *exchange) iamAPIKey(form url.Values) {
 }
 
 func (e *exchange) iamCRToken(form url.Values) {
-	cr, id, name := form.Get("cr_token"), form.Get("profile_id"), form.Get("profile_name")
-	switch {
-	case cr == "":
+	cr := form.Get("cr_token")
+	if cr == "" {
 		e.missing("cr_token")
-		return
-	case id == "" && name == "":
-		e.iamFail(http.StatusBadRequest, IAMCodeMissing, "Property missing or empty.",
-			"Property 'profile_id' or 'profile_name' either missing or empty.")
 		return
 	}
 	a := e.s.auth
 	a.mu.RLock()
 	okToken := slices.Contains(a.crTokens, cr)
-	p := a.profile
 	a.mu.RUnlock()
 	if !okToken {
 		e.iamFail(http.StatusBadRequest, IAMCodeBadCRToken, "Provided compute resource token is not valid.",
 			"The compute resource token is unknown, expired or was rotated.")
 		return
 	}
-	if (id != "" && id != p.id) || (name != "" && name != p.name) {
+	e.iamProfile(form, "")
+}
+
+// iamAssume answers the assume grant: an access token of the emulator's, then the profile.
+func (e *exchange) iamAssume(form url.Values) {
+	access := form.Get("access_token")
+	if access == "" {
+		e.missing("access_token")
+		return
+	}
+	if _, ok := e.s.auth.check(access, e.s.now()); !ok {
+		e.iamFail(http.StatusBadRequest, IAMCodeInvalid, "Validation of property failed.",
+			"Property 'access_token' is not a valid access token.")
+		return
+	}
+	e.iamProfile(form, form.Get("account"))
+}
+
+// iamProfile issues a token of the trusted profile that the form names by profile_id,
+// profile_crn or profile_name (with account, for the assume grant), or answers
+// IAMCodeNoProfile.
+func (e *exchange) iamProfile(form url.Values, account string) {
+	id, crn, name := form.Get("profile_id"), form.Get("profile_crn"), form.Get("profile_name")
+	if id == "" && crn == "" && name == "" {
+		e.iamFail(http.StatusBadRequest, IAMCodeMissing, "Property missing or empty.",
+			"Property 'profile_id', 'profile_crn' or 'profile_name' either missing or empty.")
+		return
+	}
+	e.s.auth.mu.RLock()
+	p := e.s.auth.profile
+	e.s.auth.mu.RUnlock()
+	if (id != "" && id != p.id) || (crn != "" && crn != p.crn()) || (name != "" && name != p.name) ||
+		(account != "" && account != p.account) {
 		e.iamFail(http.StatusBadRequest, IAMCodeNoProfile, "Trusted profile could not be found.",
-			"No trusted profile with that id or name trusts this compute resource.")
+			"No trusted profile with that id, CRN or name trusts this identity.")
 		return
 	}
 	e.iamIssue(p.account, grantCRToken)
@@ -259,6 +288,13 @@ func (s *Server) SetTrustedProfile(id, name string) {
 	s.auth.mu.Lock()
 	s.auth.profile.id, s.auth.profile.name = id, name
 	s.auth.mu.Unlock()
+}
+
+// TrustedProfileCRN returns the CRN of the trusted profile.
+func (s *Server) TrustedProfileCRN() string {
+	s.auth.mu.RLock()
+	defer s.auth.mu.RUnlock()
+	return s.auth.profile.crn()
 }
 
 // TrustedProfile returns the id and name of the trusted profile.

@@ -39,19 +39,21 @@ type Options struct {
 	IAMAddr           string           // listen address of the separate IAM server; "" means "127.0.0.1:0"
 	ProfileID         string           // trusted profile id for the cr-token grant; "" means generated
 	ProfileName       string           // trusted profile name for the cr-token grant; "" means "dbaas-proxy"
+	Metadata          bool             // serve the VPC instance metadata service on a plain-HTTP loopback port (MetadataURL)
 	Now               func() time.Time // clock; nil means time.Now
 	Logger            zerolog.Logger   // zero value logs nothing; tests pass zerolog.Nop()
 }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
-	opts   Options
-	log    zerolog.Logger
-	now    func() time.Time
-	apiKey string
-	userID string
-	api    *endpoint
-	iam    *endpoint // nil unless Options.SeparateIAM
+	opts     Options
+	log      zerolog.Logger
+	now      func() time.Time
+	apiKey   string
+	userID   string
+	api      *endpoint
+	iam      *endpoint        // nil unless Options.SeparateIAM
+	metadata *metadataService // nil unless Options.Metadata
 
 	idleClose atomic.Int64 // time.Duration; see SetIdleClose
 	auth      *authority
@@ -112,6 +114,12 @@ func Start(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opts.Metadata {
+		if err := s.startMetadata(); err != nil {
+			_ = s.stopListeners()
+			return nil, err
+		}
+	}
 	s.log.Info().Str("url", s.URL()).Str("iam_url", s.IAMURL()).Str("user_id", s.userID).
 		Bool("http2", !opts.DisableHTTP2).Msg("emulator: serving")
 	return s, nil
@@ -165,11 +173,14 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// stopListeners stops the DBaaS and the IAM listener.
+// stopListeners stops the DBaaS, the IAM and the metadata listener.
 func (s *Server) stopListeners() error {
 	err := s.api.stop()
 	if s.iam != nil {
 		err = errors.Join(err, s.iam.stop())
+	}
+	if s.metadata != nil {
+		_ = s.metadata.srv.Close() // a second Close finds nothing to close
 	}
 	return err
 }

@@ -33,15 +33,20 @@ type authority struct {
 	noBSS    bool           // see SetOmitAccountClaim
 }
 
-// trustedProfile is the IAM trusted profile the cr-token grant logs in to.
+// trustedProfile is the IAM trusted profile the cr-token, assume and VPC grants log in to.
 type trustedProfile struct{ id, name, account string }
+
+// crn is the profile's CRN, in IAM's form.
+func (p trustedProfile) crn() string {
+	return "crn:v1:bluemix:public:iam-identity::a/" + p.account + "::profile:" + p.id
+}
 
 // grantKind is how a token was obtained: it sets the grant_type and subject claims.
 type grantKind int
 
 const (
 	grantAPIKey  grantKind = iota // a service id's API key, via /auth/token or IAM
-	grantCRToken                  // a compute-resource token and a trusted profile, via IAM
+	grantCRToken                  // a trusted profile (CR token, assume grant or VPC metadata), via IAM
 )
 
 // issued is a new token and its times, in seconds since the epoch.
@@ -227,6 +232,16 @@ func (s *Server) SetTokenLifetime(d time.Duration) {
 	s.auth.mu.Lock()
 	s.auth.lifetime = d
 	s.auth.mu.Unlock()
+}
+
+// IssueToken returns a fresh access token of the account UserID, as a user's CLI login
+// holds one (a token command prints it).
+func (s *Server) IssueToken() string {
+	tok, err := s.auth.issue(s.userID, s.now(), grantAPIKey)
+	if err != nil {
+		panic(err) // signing with a generated P-256 key does not fail
+	}
+	return tok.token
 }
 
 // APIKey returns the API key generated at Start.

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -54,47 +56,61 @@ func NewTokenSource(cfg *config.Config, opts Options) (tokensource.Source, func(
 	}, nil
 }
 
-// newCredentials loads the API key (auth.api_key_file or DBAAS_API_KEY), or returns nil for
-// auth.source trusted_profile, which uses none: no key is looked for, so none can be missing.
+// newCredentials loads the API key, or returns nil for the sources that use none
+// (trusted_profile, vpc, command): no key is looked for, so none can be missing.
 func newCredentials(cfg *config.Config, getenv func(string) string) (*keyStore, error) {
-	if cfg.Auth.Source == config.SourceTrustedProfile {
+	if s := cfg.Auth.Source; s != config.SourceDBaaS && s != config.SourceIAM {
 		return nil, nil
 	}
 	return newKeyStore(cfg.Auth, getenv)
 }
 
-// newSource builds the uncached source of auth.source: the DBaaS exchange over upstream, or
-// the IAM exchange (API key or trusted profile) over iam. keys is nil for trusted_profile.
+// newSource builds the uncached source of auth.source: the DBaaS exchange over upstream, the
+// IAM exchange (API key, assume grant or trusted profile) over iam, the metadata service
+// over a direct transport of its own (never a proxy: it is link-local), or the token command.
+// keys is nil but for dbaas and iam.
 func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keyStore, opts Options) (tokensource.Source, error) {
 	a, log := cfg.Auth, opts.Logger
-	if !a.UsesIAM() {
-		tu, err := tokenURL(cfg.UpstreamURL(), a.TokenPath)
-		if err != nil {
-			return nil, err
-		}
-		return tokensource.NewExchange(tokensource.ExchangeOptions{
-			URL:             tu,
-			Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: cfg.Upstream.Timeout},
-			Key:             keys.Key,
-			DefaultLifetime: a.DefaultLifetime,
-			Logger:          log,
-		}), nil
-	}
 	io := tokensource.IAMOptions{
 		URL:             a.IAMURL,
 		Client:          &http.Client{Transport: WithUserAgent(iam, opts.Version), Timeout: cfg.Upstream.Timeout},
 		CRTokenFile:     a.CRTokenFile,
 		ProfileID:       a.ProfileID,
+		ProfileCRN:      a.ProfileCRN,
 		ProfileName:     a.ProfileName,
 		AccountID:       a.AccountID,
 		DefaultLifetime: a.DefaultLifetime,
 		Logger:          log,
 	}
-	if a.Source == config.SourceTrustedProfile {
+	switch a.Source {
+	case config.SourceIAM:
+		io.Key = keys.Key
+		return tokensource.NewIAM(io), nil
+	case config.SourceTrustedProfile:
+		if cr := opts.Getenv(crTokenEnv); io.CRTokenFile == "" && strings.HasPrefix(cr, "@") {
+			io.CRTokenFile = cr[1:]
+		} else if io.CRTokenFile == "" {
+			io.CRToken = strings.TrimSpace(cr)
+		}
 		return tokensource.NewTrustedProfile(io), nil
+	case config.SourceVPC:
+		io.URL = a.MetadataURL
+		io.Client = &http.Client{Timeout: cfg.Upstream.Timeout, Transport: WithUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
+		return tokensource.NewVPC(io), nil
+	case config.SourceCommand:
+		return tokensource.NewCommand(a.TokenCommand, io), nil
 	}
-	io.Key = keys.Key
-	return tokensource.NewIAM(io), nil
+	tu, err := tokenURL(cfg.UpstreamURL(), a.TokenPath)
+	if err != nil {
+		return nil, err
+	}
+	return tokensource.NewExchange(tokensource.ExchangeOptions{
+		URL:             tu,
+		Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: cfg.Upstream.Timeout},
+		Key:             keys.Key,
+		DefaultLifetime: a.DefaultLifetime,
+		Logger:          log,
+	}), nil
 }
 
 // IAMTransport returns the transport to IBM Cloud IAM. IAM is not behind the DBaaS Manager's
@@ -120,12 +136,24 @@ func IAMTransport(cfg *config.Config) (*http.Transport, error) {
 	}, nil
 }
 
+// crTokenEnv is the IBM Cloud CLI's variable for the CR token (the token, or @FILE), used by
+// auth.source trusted_profile when auth.cr_token_file is "".
+const crTokenEnv = "IBMCLOUD_CR_TOKEN"
+
 // credentialSource says what the token is obtained with, for a log line; never a secret.
 func (a *Server) credentialSource() string {
-	if a.keys == nil {
-		return "the trusted profile's compute resource token"
+	auth := a.cfg.Auth
+	switch cr := a.opts.Getenv(crTokenEnv); {
+	case a.keys != nil:
+		return a.keys.source()
+	case auth.Source == config.SourceVPC:
+		return "the VPC metadata service " + auth.MetadataURL
+	case auth.Source == config.SourceCommand:
+		return "command " + filepath.Base(auth.TokenCommand[0]) + " (auth.token_command)"
+	case auth.CRTokenFile == "" && cr != "":
+		return "environment variable " + crTokenEnv
 	}
-	return a.keys.source()
+	return "the trusted profile's compute resource token"
 }
 
 // swapTransport is the IAM transport that a reload can replace (a new auth.iam_ca_file)

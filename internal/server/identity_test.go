@@ -23,10 +23,17 @@ func newSourceHarness(t *testing.T, source string, opts Options, edit func(*conf
 	t.Helper()
 	dir := t.TempDir()
 	sh := &sourceHarness{crFile: filepath.Join(dir, "cr-token")}
-	emOpts := emulator.Options{SeparateIAM: source != config.SourceDBaaS}
+	iam := source == config.SourceIAM || source == config.SourceTrustedProfile
+	emOpts := emulator.Options{SeparateIAM: iam, Metadata: source == config.SourceVPC}
 	sh.harness = newHarnessWith(t, emOpts, opts, func(c *config.Config, em *emulator.Server) {
 		c.Auth.Source = source
-		if source != config.SourceDBaaS {
+		if source != config.SourceDBaaS && source != config.SourceIAM {
+			c.Auth.APIKeyFile = "" // and no DBAAS_API_KEY either: Options.Getenv is nil
+		}
+		if source == config.SourceVPC {
+			c.Auth.MetadataURL = em.MetadataURL()
+		}
+		if iam {
 			c.Auth.IAMURL = em.IAMURL()
 			c.Auth.IAMCAFile = filepath.Join(dir, "iam-ca.pem")
 			if err := em.WriteIAMCAFile(c.Auth.IAMCAFile); err != nil {
@@ -34,7 +41,6 @@ func newSourceHarness(t *testing.T, source string, opts Options, edit func(*conf
 			}
 		}
 		if source == config.SourceTrustedProfile {
-			c.Auth.APIKeyFile = "" // and no DBAAS_API_KEY either: Options.Getenv is nil
 			c.Auth.ProfileID, _ = em.TrustedProfile()
 			c.Auth.CRTokenFile = sh.crFile
 			writeCRToken(t, sh.crFile, em.CRToken())

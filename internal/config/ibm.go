@@ -1,0 +1,71 @@
+package config
+
+import (
+	"bufio"
+	"cmp"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// IBMCredentialsEnv names the variable that points at IBM's SDK credentials file.
+const IBMCredentialsEnv = "IBM_CREDENTIALS_FILE"
+
+// IBMVar returns the value of one of IBM's SDK variables for this API (HPDB_APIKEY,
+// HPDB_URL) and where it came from: the environment, else ibm-credentials.env, found as IBM's
+// SDKs find it (the file IBM_CREDENTIALS_FILE names, else the one in the home folder, else
+// the one in the working folder). Both are "" when neither has it. The source never holds
+// the value.
+func IBMVar(getenv func(string) string, name string) (value, source string) {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v, "environment variable " + name
+	}
+	home := cmp.Or(getenv("HOME"), getenv("USERPROFILE"))
+	var f *os.File
+	var path string
+	for _, path = range []string{getenv(IBMCredentialsEnv), filepath.Join(home, "ibm-credentials.env"), "ibm-credentials.env"} {
+		if st, err := os.Stat(path); path != "" && err == nil && st.Mode().IsRegular() {
+			f, _ = os.Open(path)
+			break
+		}
+	}
+	if f == nil {
+		return "", ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+		if ok && strings.TrimSpace(k) == name && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v), name + " in " + path
+		}
+	}
+	return "", ""
+}
+
+// applyIBM sets, from IBM's variables, the keys nothing else set: upstream.url from HPDB_URL
+// (without IBM's /api/vN suffix), auth.metadata_url from IBMCLOUD_CR_VPC_URL, and the profile
+// of auth.source trusted_profile and vpc from IBMCLOUD_CR_PROFILE (a CRN when it starts with
+// crn:, else an id).
+func (c *Config) applyIBM(getenv func(string) string) {
+	set := func(key, value, source string) {
+		if value != "" && c.SetBy(key) == "" {
+			_ = c.set(key, value, source) // a string key takes any text
+		}
+	}
+	if c.SetBy("upstream.region") == "" {
+		v, source := IBMVar(getenv, "HPDB_URL")
+		v, _, _ = strings.Cut(v, "/api/v")
+		set("upstream.url", v, source)
+	}
+	set("auth.metadata_url", getenv("IBMCLOUD_CR_VPC_URL"), "environment variable IBMCLOUD_CR_VPC_URL")
+	a := c.Auth
+	if p := getenv("IBMCLOUD_CR_PROFILE"); (a.Source == SourceTrustedProfile || a.Source == SourceVPC) && a.ProfileID+a.ProfileCRN+a.ProfileName == "" {
+		key := "auth.profile_id"
+		if strings.HasPrefix(p, "crn:") {
+			key = "auth.profile_crn"
+		}
+		set(key, p, "environment variable IBMCLOUD_CR_PROFILE")
+	}
+}
