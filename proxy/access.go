@@ -12,9 +12,10 @@ import (
 )
 
 // logAccess writes the request's one access line. The query string, which may hold ids a user
-// would rather not keep in logs, is logged only at debug level. route is the path template of
-// the metrics (Template); the client's values (path, User-Agent, query) are netrule.LogValue:
-// escaped and capped, so that a client cannot forge lines or make them of any length.
+// would rather not keep in logs, is logged only at debug level. route is Options.Route,
+// template the path template of the metrics (Template); the client's values (path,
+// User-Agent, query) are netrule.LogValue: escaped and capped, so that a client cannot forge
+// lines or make them of any length.
 func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	l := &h.opts.Logger
 	if l.GetLevel() > zerolog.InfoLevel {
@@ -28,7 +29,8 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 		Str("client", rec.Client).
 		Str("method", rec.Method).
 		Str("path", netrule.LogValue(rec.Path)).
-		Str("route", rec.Template).
+		Str("route", rec.Route).
+		Str("template", rec.Template).
 		Str("user_agent", netrule.LogValue(r.Header.Get("User-Agent"))).
 		Int("status", rec.Status).
 		Int64("bytes_in", rec.BytesIn).

@@ -52,8 +52,8 @@ func TestAccessLineFields(t *testing.T) {
 			e.raw(t, "GET", tt.path, hdr, "")
 			e.record(t) // Observe runs after the access line is written
 			m := accessLine(t, e.logs.String(), id)
-			if m["route"] != tt.wantRoute {
-				t.Errorf("route %q, want %q", m["route"], tt.wantRoute)
+			if m["template"] != tt.wantRoute {
+				t.Errorf("template %q, want %q", m["template"], tt.wantRoute)
 			}
 			if ua, _ := m["user_agent"].(string); ua != tt.wantUA {
 				t.Errorf("user_agent %q (%d bytes), want %q (%d bytes)", ua, len(ua), tt.wantUA, len(tt.wantUA))

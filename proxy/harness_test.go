@@ -45,6 +45,7 @@ type setup struct {
 	cached    tokensource.CachedOptions                 // the token cache (its Logger is replaced)
 	h2        bool                                      // speak HTTP/2 to the upstream, as upstream.http2 does
 	wrap      func(http.RoundTripper) http.RoundTripper // wraps the proxy's side of the upstream transport
+	generic   bool                                      // Options.Generic
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -94,6 +95,7 @@ func newHarness(t testing.TB, s setup) *harness {
 		CAFile:  "testdata/ca.pem",
 		Timeout: s.timeout,
 		Logger:  logger,
+		Generic: s.generic,
 	})
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)

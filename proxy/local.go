@@ -22,7 +22,7 @@ func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
 			"method not allowed: the token endpoint answers GET (dbaas-proxy answers it itself)")
 		return
 	}
-	tok, err := h.opts.Transport.Cache.Token(r.Context())
+	tok, err := h.opts.Transport.CacheFor(r.Context()).Token(r.Context())
 	if err != nil {
 		h.serveError(w, r, err)
 		return
@@ -56,7 +56,7 @@ func placeholderToken(userID string, iat, exp int64) string {
 
 // serveMe rewrites /api/v{N}/me/... to /api/v{N}/<user_id>/... and forwards it.
 func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
-	tok, err := h.opts.Transport.Cache.Token(r.Context())
+	tok, err := h.opts.Transport.CacheFor(r.Context()).Token(r.Context())
 	if err != nil {
 		h.serveError(w, r, err)
 		return

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,6 +46,11 @@ type Options struct {
 	ClientName func(context.Context) string
 	// Now is the clock of the access record's times and durations; nil means time.Now.
 	Now func() time.Time
+	// Route names the route this handler serves, for the access line and Record.Route.
+	Route string
+	// Generic forwards every path (any API taking the token, not the DBaaS Manager): no local
+	// token endpoint, no /me/ rewrite, no 404 outside /api/.
+	Generic bool
 	// WriteIdleTimeout (inbound.write_idle_timeout) cuts a response the client reads no byte
 	// of for that long, which frees its upstream connection. Zero means 30 s.
 	WriteIdleTimeout time.Duration
@@ -85,7 +89,6 @@ func New(opts Options) (*Handler, error) {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
 		Transport:    opts.Transport,
-		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
 	}
@@ -100,7 +103,7 @@ func New(opts Options) (*Handler, error) {
 // and logs and observes the request when its response is complete.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: requestID(r), Method: r.Method,
-		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr}}
+		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr, Route: h.opts.Route}}
 	rec := &st.rec
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)
@@ -157,12 +160,3 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 // statusAborted is recorded (never sent) for a response the proxy had to abort mid-body,
 // following nginx's habit of logging 499 for a client that went away.
 const statusAborted = 499
-
-// bufferPool is the ReverseProxy's pool of copy buffers, so that streaming a response does
-// not allocate a new 32 KiB buffer per request.
-type bufferPool struct{}
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(copyBuffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -7,6 +7,7 @@ import "time"
 // holds no query string.
 type Record struct {
 	Time             time.Time     // when the request arrived
+	Route            string        // Options.Route
 	ID               string        // X-Request-Id, kept from the client or generated
 	Client           string        // the client's address (host:port, or "@" for a Unix socket)
 	ClientName       string        // the authenticated client's name in gateway mode, else ""

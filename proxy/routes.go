@@ -29,6 +29,8 @@ func (h *Handler) routes() http.Handler {
 		p := netrule.EscapedPath(req.URL)
 		_, rest, versioned := apiVersion(p)
 		switch {
+		case h.opts.Generic: // every path upstream, nothing answered here
+			h.rp.ServeHTTP(w, req)
 		case versioned && rest == "/auth/token":
 			h.serveLocalToken(w, req)
 		case tokenLookalike(p):

@@ -3,6 +3,7 @@ package tokensource
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ type Transport struct {
 	MaxReplayBytes int64
 	// OnReplay, if set, is called with the caller's request when it is replayed.
 	OnReplay func(*http.Request)
+	// Caches, if set, picks the cache of a request by its context (a gateway client with an
+	// identity of its own); nil, or a nil answer, means Cache. See CacheFor.
+	Caches func(context.Context) *Cached
 
 	replayMemory atomic.Int64 // bytes of maxReplayMemory taken by requests in flight
 	replayBudget int64        // maxReplayMemory, unless a test sets it
@@ -66,15 +70,27 @@ type body struct {
 	reserved   int64  // replay memory budget taken, given back when RoundTrip returns
 }
 
+// CacheFor is the cache of the request whose context is ctx: Caches' choice, else Cache. The
+// proxy's local token endpoint and /me/ rewrite read it too, so they agree with the token sent.
+func (t *Transport) CacheFor(ctx context.Context) *Cached {
+	if t.Caches != nil {
+		if c := t.Caches(ctx); c != nil {
+			return c
+		}
+	}
+	return t.Cache
+}
+
 // RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
 // Without a token it returns a *NoTokenError and sends nothing. It never changes req, and it
 // closes req.Body on every path, as the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	bearer, err := t.check()
+	cache := t.CacheFor(req.Context())
 	// A token that cannot be had now fails the request before its body is read: the client
 	// (Expect: 100-continue) need not send it.
 	if err == nil && req.Body != nil && req.Body != http.NoBody {
-		err = t.Cache.unavailable()
+		err = cache.unavailable()
 	}
 	if err != nil {
 		if req.Body != nil {
@@ -88,7 +104,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := t.Cache.Token(req.Context())
+	tok, err := cache.Token(req.Context())
 	if err != nil {
 		if b.first != nil {
 			b.first.Close()
@@ -100,17 +116,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	// Invalidate even when the request cannot be replayed: the next one should not fail too.
-	if !t.Cache.Invalidate(tok) || !b.replayable {
+	if !cache.Invalidate(tok) || !b.replayable {
 		return resp, nil
 	}
-	return t.replay(req, resp, bearer, b)
+	return t.replay(req, resp, cache, bearer, b)
 }
 
 // replay discards resp, whose status rejected the token, and sends req again with a new token.
-func (t *Transport) replay(req *http.Request, resp *http.Response, bearer bool, b body) (*http.Response, error) {
+func (t *Transport) replay(req *http.Request, resp *http.Response, cache *Cached, bearer bool, b body) (*http.Response, error) {
 	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 	resp.Body.Close()
-	tok, err := t.Cache.Token(req.Context())
+	tok, err := cache.Token(req.Context())
 	if err != nil {
 		return nil, err
 	}

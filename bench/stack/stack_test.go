@@ -122,7 +122,7 @@ func layers(b *testing.B, n int) http.Handler {
 	}
 	var m *admin.Metrics
 	if n >= 3 { // metrics, the status page's recent list and counts
-		m = admin.NewMetrics(nil, "bench", "dbaas", nil, time.Now)
+		m = admin.NewMetrics(nil, "bench", time.Now)
 		recent := admin.NewRecent(50)
 		var classes [6]int64
 		var mu sync.Mutex

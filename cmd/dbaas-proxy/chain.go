@@ -37,6 +37,7 @@ func dialChain(ctx context.Context, cfg *config.Config) (*peerChain, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The SNI is what the transport sends: upstream.server_name when set, else the URL's host.
 	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, //nolint:gosec // verified by verify
 		ServerName: pc.name})
 	defer conn.Close()
@@ -59,4 +60,13 @@ func (pc *peerChain) verify(pool *x509.CertPool) ([][]*x509.Certificate, error) 
 		inter.AddCert(c)
 	}
 	return certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: pc.name})
+}
+
+// caName names what the upstream's chain is verified against: upstream.ca_file, or for a
+// generic route without one the system roots.
+func caName(cfg *config.Config) string {
+	if cfg.Upstream.CAFile == "" {
+		return "the system roots"
+	}
+	return cfg.Upstream.CAFile
 }

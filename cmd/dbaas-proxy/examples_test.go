@@ -152,24 +152,18 @@ func TestSystemdExample(t *testing.T) {
 		"systemctl reload does not copy it again", "systemctl restart dbaas-proxy")
 }
 
-// exampleConfig decodes a configuration an example carries, strictly, fills its REPLACE_ME
-// placeholders with token hashes and validates it.
+// exampleConfig resolves a configuration an example carries, strictly, its REPLACE_ME
+// placeholders filled with token hashes, and validates it.
 func exampleConfig(t *testing.T, file, raw string) *config.Config {
 	t.Helper()
-	if _, _, err := config.Decode(file, []byte(raw)); err != nil {
-		t.Fatalf("the configuration of %s does not decode: %v", file, err)
-	}
 	n := 0
 	filled := regexp.MustCompile(`REPLACE_ME`).ReplaceAllStringFunc(raw, func(string) string {
 		n++
 		return inbound.HashToken("example client token " + strconv.Itoa(n))
 	})
-	cfg, _, err := config.Decode(file, []byte(filled))
+	cfg, err := config.Resolve(config.Sources{File: testkit.WriteFile(t, t.TempDir(), filepath.Base(file), filled)})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("the configuration of %s, placeholders filled, does not validate: %v", file, err)
+		t.Fatalf("the configuration of %s, placeholders filled, does not decode or validate: %v", file, err)
 	}
 	return cfg
 }

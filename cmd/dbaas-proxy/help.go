@@ -21,7 +21,8 @@ const overview = `Configuration (precedence: flags > environment > config file >
                       DBAAS_PROXY_UPSTREAM_REGION, DBAAS_PROXY_UPSTREAM_CA_FILE,
                       DBAAS_PROXY_AUTH_API_KEY_FILE, DBAAS_PROXY_LOG_LEVEL, DBAAS_PROXY_ADMIN_LISTEN.
                       Lists are comma-separated: DBAAS_PROXY_AUTH_REFRESH_ON=401,403.
-                      inbound.clients and admin.clients are file-only. All of them: dbaas-proxy config keys
+                      inbound.clients, admin.clients, routes and identities are file-only
+                      (variables set the default route). All of them: dbaas-proxy config keys
   Relative paths in the file resolve against the file's folder; in variables and flags, against
   the working directory. An error names where its value came from: the flag, the variable or
   FILE:LINE.

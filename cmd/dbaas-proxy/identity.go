@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
-	"strings"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -47,19 +46,6 @@ func credentialCheck(cfg *config.Config) string {
 		return "iam_setup"
 	}
 	return "setup"
-}
-
-// tokenEndpoint names where the token comes from, for doctor's "token" line.
-func tokenEndpoint(cfg *config.Config) string {
-	switch cfg.Auth.Source {
-	case config.SourceVPC:
-		return strings.TrimSuffix(cfg.Auth.MetadataURL, "/") + "/instance_identity/v1/iam_token"
-	case config.SourceCommand:
-		return "auth.token_command"
-	case config.SourceIAM, config.SourceTrustedProfile:
-		return strings.TrimSuffix(cfg.Auth.IAMURL, "/") + "/identity/token"
-	}
-	return cfg.Auth.TokenPath
 }
 
 // metadataHint says in words why the metadata service may not answer, when the source is vpc

@@ -220,6 +220,8 @@ func setupConfig(*flag.FlagSet) runFunc {
 			}
 			fmt.Fprintln(tw, "inbound.clients\t(file only)\ta list of mappings")
 			fmt.Fprintln(tw, "admin.clients\t(file only)\ta list of mappings")
+			fmt.Fprintln(tw, "identities\t(file only)\ta list of mappings")
+			fmt.Fprintln(tw, "routes\t(file only)\ta list of mappings")
 			return tw.Flush()
 		}
 		return usageErr(errors.New("config: say example or keys"))

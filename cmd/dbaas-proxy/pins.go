@@ -7,12 +7,13 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// setupPins is `dbaas-proxy pins`: the SPKI pins of the chain the upstream sends and of the CA
-// file, in the form upstream.pins takes, so that a user can copy them.
+// setupPins is `dbaas-proxy pins`: the SPKI pins of the chain each upstream sends and of its
+// CA file, in the form upstream.pins takes, so that a user can copy them.
 func setupPins(fs *flag.FlagSet) runFunc {
 	cf := addConfigFlags(fs)
 	return func(ctx context.Context, sys system, _ []string) error {
@@ -20,32 +21,48 @@ func setupPins(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
-		if err != nil {
-			return usageErr(err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
-		defer cancel()
-		pc, err := dialChain(ctx, cfg)
-		if err != nil {
-			return fmt.Errorf("pins: connecting to the upstream: %w", err)
-		}
-		fmt.Fprintf(sys.stdout, "# the chain %s sends (leaf first)\n", pc.host)
-		for _, c := range pc.state.PeerCertificates {
-			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
-		}
-		if _, err := pc.verify(pool); err != nil {
-			fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", cfg.Upstream.CAFile, pc.name, err)
-		} else {
-			fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", cfg.Upstream.CAFile, pc.name)
-		}
-		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
-		for _, c := range fileCerts(cfg.Upstream.CAFile) {
-			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
+		routes := cfg.RouteConfigs()
+		for _, rc := range routes {
+			if len(routes) > 1 {
+				fmt.Fprintf(sys.stdout, "# route %s\n", rc.RouteName)
+			}
+			if err := printPins(ctx, sys, rc); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(sys.stdout, "# upstream.pins: pin the CA's key (it outlives the leaf's), and add the next key before a rotation\n")
 		return nil
 	}
+}
+
+// printPins prints the pins of the chain that the upstream of cfg sends and of its CA file.
+func printPins(ctx context.Context, sys system, cfg *config.Config) error {
+	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
+	if err != nil {
+		return usageErr(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Upstream.Timeout)
+	defer cancel()
+	pc, err := dialChain(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("pins: connecting to the upstream: %w", err)
+	}
+	fmt.Fprintf(sys.stdout, "# the chain %s sends (leaf first)\n", pc.host)
+	for _, c := range pc.state.PeerCertificates {
+		fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
+	}
+	if _, err := pc.verify(pool); err != nil {
+		fmt.Fprintf(sys.stdout, "# WARNING: this chain does not verify against %s for %q: %v\n", caName(cfg), pc.name, err)
+	} else {
+		fmt.Fprintf(sys.stdout, "# verified against %s for %q\n", caName(cfg), pc.name)
+	}
+	if cfg.Upstream.CAFile != "" {
+		fmt.Fprintf(sys.stdout, "# the CA file %s\n", cfg.Upstream.CAFile)
+		for _, c := range fileCerts(cfg.Upstream.CAFile) {
+			fmt.Fprintf(sys.stdout, "%s  # %s\n", upstream.Pin(c), c.Subject)
+		}
+	}
+	return nil
 }
 
 // fileCerts are the certificates of the PEM file at path; none when it cannot be read.

@@ -217,12 +217,6 @@ func textWriter(w io.Writer, noColor bool) io.Writer {
 				delete(ev, "path")
 				delete(ev, "status")
 				delete(ev, "duration_ms")
-				name, ok := ev["route_name"] // the route's name once there are several; "default" today
-				if !ok {
-					name = "default"
-				}
-				ev["template"], ev["route"] = ev["route"], name
-				delete(ev, "route_name")
 			}
 			if id, ok := ev["request_id"]; ok {
 				ev["id"] = id

@@ -11,8 +11,9 @@
 // token of Options.Clients (admin.clients, checked by inbound.Bearer); probes and metrics stay
 // open. Config is the admin: section of the configuration, with Validate.
 //
-// Package admin may import proxy (for Record), tokensource (for Status), internal/cause,
-// internal/inbound, internal/jsonerr and internal/netrule; never cmd or internal/server.
+// Package admin may import proxy (for Record), tokensource (for Status, the one token-state
+// type), internal/cause, internal/inbound, internal/jsonerr and internal/netrule; never cmd
+// or internal/server.
 //
 // Metrics holds the proxy's Prometheus collectors, Recent keeps the last requests and the
 // requests per minute for the status page, and Health the upstream's state per route; all are

@@ -18,6 +18,13 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
+// RouteState is one route, or one identity (Listen and Upstream ""), for the status page.
+type RouteState struct {
+	Name, Listen, Upstream, API string
+	Identity, Source            string // the identity's name and auth.source
+	Token                       tokensource.Status
+}
+
 // Options configures NewHandler. Token and Ready are required; every other field may be left zero.
 type Options struct {
 	// Logger receives a line for each refused request and each forced refresh.
@@ -31,9 +38,12 @@ type Options struct {
 	TokenSource string
 	// Token returns the token cache's current state. Required.
 	Token func() tokensource.Status
-	// Ready reports readiness and, when not ready, a one-line reason for a person. Required.
-	// It must not call the upstream: /readyz answers from local state only.
-	Ready func() (bool, string)
+	// Routes lists every route and identity for the status page; nil shows none.
+	Routes func() []RouteState
+	// Ready reports the readiness of the route named route (of every route when "", as
+	// /readyz asks; /readyz?route=NAME asks for one) and, when not ready, a one-line reason for
+	// a person. Required. It must not call the upstream: /readyz answers from local state only.
+	Ready func(route string) (bool, string)
 	// TryRefresh asks the token cache for a refresh; POST /token/refresh calls it. A retryAfter
 	// above 0 means the refresh was refused by the refresh budget: the answer is 429 with
 	// Retry-After. Otherwise a non-nil err (secret-free; it is logged, never sent) is a 503, and
@@ -166,8 +176,8 @@ func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, fn http.Handl
 
 // readyz answers 200 when Options.Ready says so (with its warning, if any, and a note while the
 // upstream is unreachable), else 503 with its one-line reason.
-func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
-	ready, reason := h.opts.Ready()
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ready, reason := h.opts.Ready(r.URL.Query().Get("route"))
 	reason = oneLine(reason)
 	if ready {
 		if reason != "" {

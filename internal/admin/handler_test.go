@@ -13,7 +13,7 @@ import (
 
 func TestHealthz(t *testing.T) {
 	opts := baseOptions()
-	opts.Ready = func() (bool, string) { return false, "no token yet" } // liveness ignores readiness
+	opts.Ready = func(string) (bool, string) { return false, "no token yet" } // liveness ignores readiness
 	srv := serve(t, opts)
 	tests := []struct {
 		method     string
@@ -57,7 +57,7 @@ func TestReadyz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := baseOptions()
-			opts.Ready = func() (bool, string) { return tt.ready, tt.reason }
+			opts.Ready = func(string) (bool, string) { return tt.ready, tt.reason }
 			got := do(t, serve(t, opts), http.MethodGet, "/readyz", "", nil)
 			if got.status != tt.wantStatus || got.body != tt.wantBody {
 				t.Fatalf("got %d %q, want %d %q", got.status, got.body, tt.wantStatus, tt.wantBody)

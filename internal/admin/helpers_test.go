@@ -32,7 +32,7 @@ func baseOptions() Options {
 				Fingerprint: "a1b2c3d4e5f6", IssuedAt: t0.Add(-10 * time.Minute), LastRefresh: t0.Add(-10 * time.Minute),
 				Exchanges: 3, Failures: 1}
 		},
-		Ready: func() (bool, string) { return true, "" },
+		Ready: func(string) (bool, string) { return true, "" },
 		Now:   func() time.Time { return t0 },
 	}
 }

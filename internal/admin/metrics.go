@@ -26,70 +26,59 @@ var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 // Metrics holds dbaas-proxy's Prometheus collectors. Its methods are safe for concurrent use and
 // do nothing on a nil *Metrics. No label ever carries a secret or a raw path.
 type Metrics struct {
-	requests   *prometheus.CounterVec   // method, code, template
-	duration   *prometheus.HistogramVec // template
-	upstream   prometheus.Histogram
-	bytesIn    prometheus.Counter
-	bytesOut   prometheus.Counter
+	reg        prometheus.Registerer
+	now        func() time.Time
+	requests   *prometheus.CounterVec   // route, method, code, template
+	duration   *prometheus.HistogramVec // route, template
+	upstream   *prometheus.HistogramVec // route
+	bytesIn    *prometheus.CounterVec   // route
+	bytesOut   *prometheus.CounterVec   // route
 	inFlight   prometheus.Gauge
-	exchanges  *prometheus.CounterVec // result
-	replays    prometheus.Counter
-	suppressed *prometheus.CounterVec // cause
-	rejected   *prometheus.CounterVec // reason
+	exchanges  *prometheus.CounterVec // identity, result
+	replays    *prometheus.CounterVec // route
+	suppressed *prometheus.CounterVec // identity, cause
+	rejected   *prometheus.CounterVec // route, reason
 
 	mu        sync.Mutex
 	templates map[string]bool // the template labels in use, at most maxSeries
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not registered, for
-// tests). source, when not "", is the token source (auth.source), a constant label "source"
-// of dbaas_proxy_token_exchanges_total. token feeds dbaas_proxy_token_expiry_seconds; now is
-// the clock (nil: time.Now). It panics if reg already holds collectors of the same names, as prometheus.MustRegister does.
-func NewMetrics(reg prometheus.Registerer, version, source string, token func() tokensource.Status, now func() time.Time) *Metrics {
-	var sourceLabel prometheus.Labels
-	if source != "" {
-		sourceLabel = prometheus.Labels{"source": source}
-	}
+// tests); now is the clock (nil: time.Now). Request metrics carry the label route (a route's
+// name, Record.Route), token metrics the label identity (see AddIdentity). It panics if reg
+// already holds collectors of the same names, as prometheus.MustRegister does.
+func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time) *Metrics {
 	if now == nil {
 		now = time.Now
 	}
+	opts := func(name, help string) prometheus.CounterOpts {
+		return prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}
+	}
+	hist := func(name, help string) prometheus.HistogramOpts {
+		return prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: durationBuckets}
+	}
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "requests_total",
-			Help: "Requests served, by method, status code and API path template."},
-			[]string{"method", "code", "template"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace,
-			Name: "request_duration_seconds", Help: "Time from a request's arrival to the end of its response.",
-			Buckets: durationBuckets}, []string{"template"}),
-		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace,
-			Name: "upstream_duration_seconds", Help: "Time to the upstream's response headers.",
-			Buckets: durationBuckets}),
-		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "request_bytes_total",
-			Help: "Request body bytes read from clients."}),
-		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "response_bytes_total",
-			Help: "Response body bytes written to clients."}),
+		reg: reg, now: now,
+		requests: prometheus.NewCounterVec(opts("requests_total", "Requests served, by route, method, status code and API path template."),
+			[]string{"route", "method", "code", "template"}),
+		duration: prometheus.NewHistogramVec(hist("request_duration_seconds", "Time from a request's arrival to the end of its response."),
+			[]string{"route", "template"}),
+		upstream: prometheus.NewHistogramVec(hist("upstream_duration_seconds", "Time to the upstream's response headers."), []string{"route"}),
+		bytesIn:  prometheus.NewCounterVec(opts("request_bytes_total", "Request body bytes read from clients."), []string{"route"}),
+		bytesOut: prometheus.NewCounterVec(opts("response_bytes_total", "Response body bytes written to clients."), []string{"route"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "in_flight_requests",
 			Help: "Requests being served."}),
-		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "token_exchanges_total", Help: "Exchanges of the API key for an access token, by result.",
-			ConstLabels: sourceLabel},
-			[]string{"result"}),
-		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "token_exchanges_suppressed_total",
-			Help: "Token exchanges that clients asked for (an upstream refresh_on status, POST /token/refresh) and the refresh budget (auth.min_refresh_interval) refused, by cause."},
-			[]string{"cause"}),
-		replays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "replays_total",
-			Help: "Requests sent again with a new token after the upstream refused the old one."}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace,
-			Name: "inbound_rejected_total", Help: "Requests refused by inbound access control, by reason."},
-			[]string{"reason"}),
+		exchanges: prometheus.NewCounterVec(opts("token_exchanges_total", "Token exchanges, by identity, token source (auth.source) and result."),
+			[]string{"identity", "source", "result"}),
+		suppressed: prometheus.NewCounterVec(opts("token_exchanges_suppressed_total",
+			"Token exchanges that clients asked for (an upstream refresh_on status, POST /token/refresh) and the refresh budget (auth.min_refresh_interval) refused, by identity and cause."),
+			[]string{"identity", "cause"}),
+		replays: prometheus.NewCounterVec(opts("replays_total", "Requests sent again with a new token after the upstream refused the old one."),
+			[]string{"route"}),
+		rejected: prometheus.NewCounterVec(opts("inbound_rejected_total", "Requests refused by inbound access control, by route and reason."),
+			[]string{"route", "reason"}),
 		templates: make(map[string]bool),
 	}
-	for _, r := range []string{"ok", "rejected", "error"} {
-		m.exchanges.WithLabelValues(r) // the series exist from the start, at 0
-	}
-	expiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_seconds",
-		Help: "Seconds until the current access token expires; 0 when there is none."},
-		func() float64 { return expirySeconds(token, now) })
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels tell the version and the Go version."}, []string{"version", "goversion"})
 	if version == "" {
@@ -98,9 +87,22 @@ func NewMetrics(reg prometheus.Registerer, version, source string, token func() 
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstream, m.bytesIn, m.bytesOut, m.inFlight,
-			m.exchanges, m.suppressed, m.replays, m.rejected, expiry, build)
+			m.exchanges, m.suppressed, m.replays, m.rejected, build)
 	}
 	return m
+}
+
+// AddIdentity starts the token metrics of the identity name with the token source (auth.source):
+// its exchange counts at 0 and dbaas_proxy_token_expiry_seconds{identity=name} fed by token.
+func (m *Metrics) AddIdentity(name, source string, token func() tokensource.Status) {
+	for _, r := range []string{"ok", "rejected", "error"} {
+		m.exchanges.WithLabelValues(name, source, r)
+	}
+	if m.reg != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "token_expiry_seconds",
+			Help: "Seconds until the identity's access token expires; 0 when there is none.", ConstLabels: prometheus.Labels{"identity": name}},
+			func() float64 { return expirySeconds(token, m.now) }))
+	}
 }
 
 // expirySeconds is the GaugeFunc behind dbaas_proxy_token_expiry_seconds.
@@ -125,16 +127,16 @@ func (m *Metrics) Observe(rec *proxy.Record) {
 		return
 	}
 	template := m.template(rec.Template)
-	m.requests.WithLabelValues(normMethod(rec.Method), strconv.Itoa(rec.Status), template).Inc()
-	m.duration.WithLabelValues(template).Observe(rec.Duration.Seconds())
+	m.requests.WithLabelValues(rec.Route, normMethod(rec.Method), strconv.Itoa(rec.Status), template).Inc()
+	m.duration.WithLabelValues(rec.Route, template).Observe(rec.Duration.Seconds())
 	if rec.UpstreamDuration > 0 {
-		m.upstream.Observe(rec.UpstreamDuration.Seconds())
+		m.upstream.WithLabelValues(rec.Route).Observe(rec.UpstreamDuration.Seconds())
 	}
 	if rec.BytesIn > 0 {
-		m.bytesIn.Add(float64(rec.BytesIn))
+		m.bytesIn.WithLabelValues(rec.Route).Add(float64(rec.BytesIn))
 	}
 	if rec.BytesOut > 0 {
-		m.bytesOut.Add(float64(rec.BytesOut))
+		m.bytesOut.WithLabelValues(rec.Route).Add(float64(rec.BytesOut))
 	}
 }
 
@@ -193,9 +195,9 @@ func (m *Metrics) RequestDone() {
 	}
 }
 
-// TokenExchange counts one token exchange by its error: "ok" (nil), "rejected" (the token
-// endpoint refused the credential, cause.Rejected) or "error".
-func (m *Metrics) TokenExchange(err error) {
+// TokenExchange counts one token exchange of the identity and source by its error: "ok"
+// (nil), "rejected" (the token endpoint refused the credential, cause.Rejected) or "error".
+func (m *Metrics) TokenExchange(identity, source string, err error) {
 	result := "error"
 	switch {
 	case m == nil:
@@ -205,33 +207,33 @@ func (m *Metrics) TokenExchange(err error) {
 	case cause.Of(err) == cause.Rejected:
 		result = "rejected"
 	}
-	m.exchanges.WithLabelValues(result).Inc()
+	m.exchanges.WithLabelValues(identity, source, result).Inc()
 }
 
-// TokenSuppressed counts an exchange that the refresh budget refused; cause is "invalidate"
-// (an upstream refresh_on status) or "refresh" (POST /token/refresh), any other value counts as
-// "refresh".
-func (m *Metrics) TokenSuppressed(cause string) {
+// TokenSuppressed counts an exchange of the identity that the refresh budget refused; cause is
+// "invalidate" (an upstream refresh_on status) or "refresh" (POST /token/refresh), any other
+// value counts as "refresh".
+func (m *Metrics) TokenSuppressed(identity, cause string) {
 	if m == nil {
 		return
 	}
 	if cause != "invalidate" {
 		cause = "refresh"
 	}
-	m.suppressed.WithLabelValues(cause).Inc()
+	m.suppressed.WithLabelValues(identity, cause).Inc()
 }
 
-// Replay counts a request sent again after the upstream refused its token.
-func (m *Metrics) Replay() {
+// Replay counts a request of the route sent again after the upstream refused its token.
+func (m *Metrics) Replay(route string) {
 	if m != nil {
-		m.replays.Inc()
+		m.replays.WithLabelValues(route).Inc()
 	}
 }
 
 // Reject counts a request refused by inbound access control. reason must be one of a small fixed
 // set of labels (internal/inbound's OnReject reasons), never a value taken from the request.
-func (m *Metrics) Reject(reason string) {
+func (m *Metrics) Reject(route, reason string) {
 	if m != nil {
-		m.rejected.WithLabelValues(reason).Inc()
+		m.rejected.WithLabelValues(route, reason).Inc()
 	}
 }

@@ -23,7 +23,8 @@ const clustersTemplate = "/api/v3/{user_id}/clusters/{cluster_id}"
 func metricsServer(t *testing.T, token func() tokensource.Status) (*Metrics, func() map[string]float64) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg, "v1.2.3", "", token, func() time.Time { return t0 })
+	m := NewMetrics(reg, "v1.2.3", func() time.Time { return t0 })
+	m.AddIdentity("ops", "iam", token)
 	opts := baseOptions()
 	opts.Gatherer = reg
 	srv := serve(t, opts)
@@ -43,9 +44,9 @@ func TestMetricsChange(t *testing.T) {
 		return tokensource.Status{HasToken: true, Expiry: t0.Add(1800 * time.Second)}
 	}
 	m, scrape := metricsServer(t, token)
-	rec := &proxy.Record{Method: http.MethodGet, Template: clustersTemplate, Status: 200, BytesIn: 10, BytesOut: 300,
+	rec := &proxy.Record{Route: "dallas", Method: http.MethodGet, Template: clustersTemplate, Status: 200, BytesIn: 10, BytesOut: 300,
 		Duration: 20 * time.Millisecond, UpstreamDuration: 15 * time.Millisecond}
-	requests := `dbaas_proxy_requests_total{code="200",method="GET",template="` + clustersTemplate + `"}`
+	requests := `dbaas_proxy_requests_total{code="200",method="GET",route="dallas",template="` + clustersTemplate + `"}`
 	before := scrape()
 	if _, ok := before[requests]; ok {
 		t.Fatalf("%s exists before any request", requests)
@@ -56,19 +57,19 @@ func TestMetricsChange(t *testing.T) {
 		before, now float64
 	}{
 		{requests, 0, 3},
-		{`dbaas_proxy_request_duration_seconds_count{template="` + clustersTemplate + `"}`, 0, 3},
-		{`dbaas_proxy_request_duration_seconds_bucket{template="` + clustersTemplate + `",le="0.025"}`, 0, 3},
-		{`dbaas_proxy_request_duration_seconds_bucket{template="` + clustersTemplate + `",le="0.01"}`, 0, 0},
-		{"dbaas_proxy_upstream_duration_seconds_count", 0, 3},
-		{"dbaas_proxy_request_bytes_total", 0, 30},
-		{"dbaas_proxy_response_bytes_total", 0, 900},
+		{`dbaas_proxy_request_duration_seconds_count{route="dallas",template="` + clustersTemplate + `"}`, 0, 3},
+		{`dbaas_proxy_request_duration_seconds_bucket{route="dallas",template="` + clustersTemplate + `",le="0.025"}`, 0, 3},
+		{`dbaas_proxy_request_duration_seconds_bucket{route="dallas",template="` + clustersTemplate + `",le="0.01"}`, 0, 0},
+		{`dbaas_proxy_upstream_duration_seconds_count{route="dallas"}`, 0, 3},
+		{`dbaas_proxy_request_bytes_total{route="dallas"}`, 0, 30},
+		{`dbaas_proxy_response_bytes_total{route="dallas"}`, 0, 900},
 		{"dbaas_proxy_in_flight_requests", 0, 1},
-		{`dbaas_proxy_token_exchanges_total{result="ok"}`, 0, 1},
-		{`dbaas_proxy_token_exchanges_total{result="rejected"}`, 0, 0},
-		{`dbaas_proxy_token_exchanges_total{result="error"}`, 0, 1},
-		{"dbaas_proxy_replays_total", 0, 1},
-		{`dbaas_proxy_inbound_rejected_total{reason="host"}`, 0, 1},
-		{"dbaas_proxy_token_expiry_seconds", 1800, 1800},
+		{`dbaas_proxy_token_exchanges_total{identity="ops",result="ok",source="iam"}`, 0, 1},
+		{`dbaas_proxy_token_exchanges_total{identity="ops",result="rejected",source="iam"}`, 0, 0},
+		{`dbaas_proxy_token_exchanges_total{identity="ops",result="error",source="iam"}`, 0, 1},
+		{`dbaas_proxy_replays_total{route="dallas"}`, 0, 1},
+		{`dbaas_proxy_inbound_rejected_total{reason="host",route="dallas"}`, 0, 1},
+		{`dbaas_proxy_token_expiry_seconds{identity="ops"}`, 1800, 1800},
 		{`dbaas_proxy_build_info{goversion="` + runtime.Version() + `",version="v1.2.3"}`, 1, 1},
 	}
 	now := scrape()
@@ -97,10 +98,10 @@ func exercise(m *Metrics, rec *proxy.Record) {
 	m.RequestStarted()
 	m.RequestStarted()
 	m.RequestDone()
-	m.TokenExchange(nil)
-	m.TokenExchange(errors.New("bogus"))
-	m.Replay()
-	m.Reject("host")
+	m.TokenExchange("ops", "iam", nil)
+	m.TokenExchange("ops", "iam", errors.New("bogus"))
+	m.Replay("dallas")
+	m.Reject("dallas", "host")
 }
 
 func TestTokenExpirySeconds(t *testing.T) {
@@ -117,7 +118,7 @@ func TestTokenExpirySeconds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, scrape := metricsServer(t, func() tokensource.Status { return tt.state })
-			if got := scrape()["dbaas_proxy_token_expiry_seconds"]; got != tt.want {
+			if got := scrape()[`dbaas_proxy_token_expiry_seconds{identity="ops"}`]; got != tt.want {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
 		})
@@ -146,15 +147,15 @@ func TestMetricsLabelsCarryNoIDs(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`dbaas_proxy_requests_total{code="418",method="OTHER",template="other"}`,
-		`dbaas_proxy_requests_total{code="200",method="GET",template="other"}`,
-		`dbaas_proxy_requests_total{code="502",method="OTHER",template="other"}`,
+		`dbaas_proxy_requests_total{code="418",method="OTHER",route="",template="other"}`,
+		`dbaas_proxy_requests_total{code="200",method="GET",route="",template="other"}`,
+		`dbaas_proxy_requests_total{code="502",method="OTHER",route="",template="other"}`,
 	} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("missing %s", want)
 		}
 	}
-	if v := got[`dbaas_proxy_requests_total{code="200",method="GET",template="other"}`]; v != 2 {
+	if v := got[`dbaas_proxy_requests_total{code="200",method="GET",route="",template="other"}`]; v != 2 {
 		t.Errorf("raw-path templates counted %v times as other, want 2", v)
 	}
 }
@@ -163,13 +164,13 @@ func TestMetricsLabelsCarryNoIDs(t *testing.T) {
 func TestMetricsSeriesBound(t *testing.T) {
 	m, scrape := metricsServer(t, nil)
 	for i := range maxSeries + 10 {
-		m.Observe(&proxy.Record{Method: http.MethodGet, Template: "/t/" + strconv.Itoa(i), Status: 200})
+		m.Observe(&proxy.Record{Route: "default", Method: http.MethodGet, Template: "/t/" + strconv.Itoa(i), Status: 200})
 	}
 	got := scrape()
-	if v := got[`dbaas_proxy_requests_total{code="200",method="GET",template="other"}`]; v != 10 {
+	if v := got[`dbaas_proxy_requests_total{code="200",method="GET",route="default",template="other"}`]; v != 10 {
 		t.Fatalf("%v templates beyond the bound counted as other, want 10", v)
 	}
-	if _, ok := got[`dbaas_proxy_requests_total{code="200",method="GET",template="/t/`+strconv.Itoa(maxSeries)+`"}`]; ok {
+	if _, ok := got[`dbaas_proxy_requests_total{code="200",method="GET",route="default",template="/t/`+strconv.Itoa(maxSeries)+`"}`]; ok {
 		t.Fatal("a template beyond the bound has a series of its own")
 	}
 }
@@ -179,13 +180,13 @@ func TestMetricsNil(t *testing.T) {
 	m.Observe(&proxy.Record{})
 	m.RequestStarted()
 	m.RequestDone()
-	m.TokenExchange(nil)
-	m.Replay()
-	m.Reject("host")
+	m.TokenExchange("ops", "iam", nil)
+	m.Replay("r")
+	m.Reject("r", "host")
 }
 
 func BenchmarkObserve(b *testing.B) {
-	m := NewMetrics(prometheus.NewRegistry(), "v", "", nil, nil)
+	m := NewMetrics(prometheus.NewRegistry(), "v", nil)
 	recs := []proxy.Record{
 		{Method: http.MethodGet, Template: clustersTemplate, Status: 200, BytesOut: 512, Duration: 3 * time.Millisecond,
 			UpstreamDuration: 2 * time.Millisecond},

@@ -62,6 +62,13 @@ type pageData struct {
 	ErrorRate   chart // 5xx per minute
 	Errors      []requestView
 	Requests    []requestView
+	Routes      []routeView
+}
+
+// routeView is a RouteState for a person.
+type routeView struct {
+	RouteState
+	View tokenView
 }
 
 // healthView is UpstreamHealth for a person.
@@ -124,7 +131,7 @@ type requestView struct {
 // pageData gathers the page's state from the options; r is the request for the page.
 func (h *handler) pageData(r *http.Request) pageData {
 	now := h.opts.Now()
-	ready, reason := h.opts.Ready()
+	ready, reason := h.opts.Ready("")
 	d := pageData{
 		CSS: h.page.css, Opts: h.opts,
 		Uptime: roundSeconds(now.Sub(h.started)), Now: formatTime(now),
@@ -132,6 +139,11 @@ func (h *handler) pageData(r *http.Request) pageData {
 	}
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		d.AdminAddr = a.String()
+	}
+	if h.opts.Routes != nil {
+		for _, r := range h.opts.Routes() {
+			d.Routes = append(d.Routes, routeView{r, newTokenView(r.Token, now)})
+		}
 	}
 	for _, s := range h.opts.Health.Snapshot() {
 		d.Down = d.Down || !s.Up

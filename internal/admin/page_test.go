@@ -96,7 +96,7 @@ func TestStatusPageStates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := baseOptions()
 			opts.Token = func() tokensource.Status { return tt.state }
-			opts.Ready = func() (bool, string) { return tt.ready, tt.reason }
+			opts.Ready = func(string) (bool, string) { return tt.ready, tt.reason }
 			got := do(t, serve(t, opts), http.MethodGet, "/", "", nil)
 			if got.status != http.StatusOK {
 				t.Fatalf("status %d", got.status)

@@ -6,15 +6,16 @@
 // *Error values. It reads the config file and nothing else: the environment is handed to it,
 // and the files a config names are read by the server.
 //
-// It may import the library packages whose options and defaults it holds (internal/admin,
-// internal/inbound, internal/upstream, tokensource) and internal/configerr; never proxy/ or internal/server.
+// It may import the library packages whose options and defaults it holds (internal/inbound,
+// internal/upstream, tokensource), internal/netrule and internal/configerr; never proxy/,
+// internal/admin (which imports proxy) or internal/server (TestPackageGraph checks).
 package config
 
 import (
+	"crypto/x509"
 	"net/url"
 	"time"
 
-	"github.com/dbaas-proxy/dbaas-proxy/internal/admin"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
@@ -28,13 +29,50 @@ type Config struct {
 	ShutdownDelay   time.Duration  `yaml:"shutdown_delay"`
 	Upstream        UpstreamConfig `yaml:"upstream"`
 	Auth            AuthConfig     `yaml:"auth"`
-	Log             LogConfig      `yaml:"log"`
-	Admin           admin.Config   `yaml:"admin"`
-	Inbound         inbound.Config `yaml:"inbound"`
+	// Identities are named credentials (each takes the keys of auth) for routes and
+	// inbound.clients; file-only. auth above is the identity named default.
+	Identities []Identity `yaml:"identities"`
+	// Routes are the listeners, each with its upstream and identity; file-only. Empty: one
+	// route named default of listen, upstream and auth.
+	Routes  []Route        `yaml:"routes"`
+	Log     LogConfig      `yaml:"log"`
+	Admin   AdminConfig    `yaml:"admin"`
+	Inbound inbound.Config `yaml:"inbound"`
 
+	// RouteName and IdentityName name the route and identity of a Config returned by
+	// RouteConfigs or ForIdentity; "" in the Config that Resolve returns.
+	RouteName    string `yaml:"-"`
+	IdentityName string `yaml:"-"`
+
+	parent  *Config           // the Config a route's view was made from; nil in it
 	origins map[string]origin // where each key's value came from; nil for Defaults()
 	file    string            // the config file, "" when none
 }
+
+// Identity is one entry of identities: a name and the keys of auth.
+type Identity struct {
+	Name       string `yaml:"name"`
+	AuthConfig `yaml:",inline"`
+}
+
+// Route is one entry of routes: a listener, its upstream (every key of upstream) and the
+// identity whose token it attaches: Identity names one of identities (default: auth), or Auth
+// is the route's own.
+type Route struct {
+	Name     string         `yaml:"name"` // letters, digits and -
+	Listen   string         `yaml:"listen"`
+	Upstream UpstreamConfig `yaml:"upstream"`
+	Identity string         `yaml:"identity"`
+	Auth     *AuthConfig    `yaml:"auth"`
+}
+
+// The values of upstream.api.
+const (
+	// APIDBaaS forwards /api/ only and answers the token endpoint and /me/ locally. The default.
+	APIDBaaS = "dbaas"
+	// APIGeneric forwards every path byte for byte with Authorization: Bearer; no local endpoints.
+	APIGeneric = "generic"
+)
 
 // UpstreamConfig says where the DBaaS Manager is and how to trust it.
 type UpstreamConfig struct {
@@ -52,6 +90,8 @@ type UpstreamConfig struct {
 	// Pins, when set, require a certificate of the upstream's chain to have one of these
 	// SPKI pins (sha256/<base64>), besides verifying against ca_file.
 	Pins []string `yaml:"pins"`
+	// API is APIDBaaS or APIGeneric (any IBM Cloud API taking an IAM token).
+	API string `yaml:"api"`
 	// ProxyURL is the http:// or https:// proxy reached with CONNECT for the upstream and
 	// IAM; "" means a direct connection.
 	ProxyURL string `yaml:"proxy_url"`
@@ -74,6 +114,9 @@ type AuthConfig struct {
 	// MinRefreshInterval paces the exchanges that clients can cause (an upstream refresh_on
 	// status, POST /token/refresh): a burst of 2, then one per interval.
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
+	// Timeout bounds each token exchange (DBaaS, IAM, metadata, command), apart from
+	// upstream.timeout.
+	Timeout time.Duration `yaml:"timeout"`
 	// Source is where the access token comes from: SourceDBaaS, SourceIAM,
 	// SourceTrustedProfile, SourceVPC or SourceCommand (source.go), each using some of the
 	// keys below.
@@ -111,13 +154,15 @@ var regions = map[string]string{
 }
 
 // Defaults returns the configuration with every default set; a file overrides what it names.
+// A key set to its zero value (0, "", []) means its default too, in routes and identities as
+// at the top; admin.listen: "" alone means off.
 func Defaults() Config {
 	return Config{
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
 		ShutdownDelay:   0,
 		Upstream: UpstreamConfig{Timeout: upstream.DefaultTimeout, HTTP2: true, MaxConns: upstream.DefaultMaxConns,
-			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout},
+			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout, API: APIDBaaS},
 		Auth: AuthConfig{
 			TokenPath:       "/api/v1/auth/token",
 			Header:          "", // by auth.source: see AuthConfig.HeaderName
@@ -129,9 +174,10 @@ func Defaults() Config {
 			Source:             SourceDBaaS,
 			IAMURL:             tokensource.DefaultIAMURL,
 			MetadataURL:        tokensource.DefaultMetadataURL,
+			Timeout:            30 * time.Second,
 		},
 		Log:   LogConfig{Level: "info", Format: "auto"},
-		Admin: admin.Config{Listen: "127.0.0.1:9090"},
+		Admin: AdminConfig{Listen: "127.0.0.1:9090"},
 		Inbound: inbound.Config{
 			MaxConcurrentRequests: inbound.DefaultMaxConcurrentRequests,
 			MaxHeaderBytes:        inbound.DefaultMaxHeaderBytes,
@@ -139,6 +185,16 @@ func Defaults() Config {
 			IdleTimeout:           inbound.DefaultIdleTimeout,
 			MinBodyRate:           inbound.DefaultMinBodyRate,
 		},
+	}
+}
+
+// UpstreamOptions are the options of the upstream transport of c's upstream, trusting pool.
+func (c *Config) UpstreamOptions(pool *x509.CertPool) upstream.Options {
+	u := c.Upstream
+	return upstream.Options{
+		CAPool: pool, ServerName: u.ServerName, HTTP1Only: !u.HTTP2, Timeout: u.Timeout,
+		MaxConns: u.MaxConns, MaxIdleConns: u.MaxIdleConns, IdleTimeout: u.IdleTimeout, Pins: u.Pins,
+		ProxyURL: c.UpstreamProxy(),
 	}
 }
 

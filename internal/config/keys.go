@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 )
 
@@ -34,7 +36,8 @@ type Key struct {
 
 // Keys lists every scalar key of Config (strings, numbers, booleans, durations and lists of
 // them), found by reflection on the yaml tags, so that a key added to the structs gets its
-// variable without more code. Lists of mappings (inbound.clients) are file-only.
+// variable without more code. Lists of mappings (inbound.clients, routes, identities) are
+// file-only: the variables set the default route's keys.
 func Keys() []Key {
 	var keys []Key
 	var walk func(t reflect.Type, prefix string)
@@ -44,7 +47,7 @@ func Keys() []Key {
 		for n := range fields {
 			names = append(names, n)
 		}
-		sort.Slice(names, func(i, j int) bool { return fields[names[i]].index < fields[names[j]].index })
+		sort.Slice(names, func(i, j int) bool { return slices.Compare(fields[names[i]].index, fields[names[j]].index) < 0 })
 		for _, n := range names {
 			f, key := fields[n], joinKey(prefix, n)
 			switch {
@@ -61,7 +64,7 @@ func Keys() []Key {
 
 // field is one yaml-tagged field of a struct.
 type field struct {
-	index int
+	index []int // for reflect.Value.FieldByIndex
 	typ   reflect.Type
 	path  bool // named file or *_file, or tagged path:"true": a relative path resolves against the config file's folder
 }
@@ -75,11 +78,18 @@ func structFields(t reflect.Type) map[string]field {
 		if name == "-" || !f.IsExported() {
 			continue
 		}
+		if name == "" && strings.HasSuffix(f.Tag.Get("yaml"), ",inline") {
+			for n, sub := range structFields(f.Type) {
+				sub.index = append([]int{i}, sub.index...)
+				m[n] = sub
+			}
+			continue
+		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
 		isPath := f.Tag.Get("path") == "true" || name == "file" || strings.HasSuffix(name, "_file")
-		m[name] = field{index: i, typ: f.Type, path: isPath && f.Type.Kind() == reflect.String}
+		m[name] = field{index: []int{i}, typ: f.Type, path: isPath && f.Type.Kind() == reflect.String}
 	}
 	return m
 }
@@ -148,11 +158,12 @@ func exampleOf(t reflect.Type, bad ...string) string {
 	return ""
 }
 
-// parseScalar parses s (from the environment or a flag) as a value of t. A list is
-// comma-separated; "" is the empty list.
+// parseScalar parses s (from the environment or a flag) as a value of t, as the file's YAML
+// would. A list is comma-separated; "" is the empty list.
 func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 	v := reflect.New(t).Elem()
-	if t.Kind() == reflect.Slice {
+	switch t.Kind() {
+	case reflect.Slice:
 		if strings.TrimSpace(s) == "" {
 			return reflect.MakeSlice(t, 0, 0), ""
 		}
@@ -166,9 +177,9 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 			out.Index(i).Set(e)
 		}
 		return out, ""
-	}
-	bad := func() (reflect.Value, string) {
-		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
+	case reflect.String: // as it is, even "null" or "a: b"
+		v.SetString(s)
+		return v, ""
 	}
 	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		if err := u.UnmarshalText([]byte(s)); err != nil {
@@ -176,35 +187,9 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 		}
 		return v, ""
 	}
-	switch {
-	case t == durationType:
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return bad()
-		}
-		v.SetInt(int64(d))
-	case t.Kind() == reflect.String:
-		v.SetString(s)
-	case t.Kind() == reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return bad()
-		}
-		v.SetBool(b)
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
-		n, err := strconv.ParseInt(s, 10, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetInt(n)
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		f, err := strconv.ParseFloat(s, t.Bits())
-		if err != nil {
-			return bad()
-		}
-		v.SetFloat(f)
-	default:
-		return v, "cannot be set from one string; set it in the config file"
+	n := yaml.Node{Kind: yaml.ScalarNode, Value: s}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		return v, fmt.Sprintf("%q is not %s; %s", s, typeName(t), exampleOf(t, s))
 	}
 	return v, ""
 }
@@ -289,7 +274,7 @@ func unknownEnvHint(name string, known map[string]Key) string {
 			best, bestLen = env, n
 		}
 	}
-	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients are file-only); see dbaas-proxy help"
+	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients, routes and identities are file-only); see dbaas-proxy help"
 	if bestLen > len(EnvPrefix) {
 		hint = "did you mean " + best + "? " + hint
 	}
@@ -313,7 +298,7 @@ func (c *Config) Value(key string) string {
 	return fmt.Sprint(v.Interface())
 }
 
-// field returns the field of the dotted key, and whether there is one.
+// field is the value of the dotted key in c; false for an unknown key.
 func (c *Config) field(key string) (reflect.Value, bool) {
 	v := reflect.ValueOf(c).Elem()
 	for _, part := range strings.Split(key, ".") {
@@ -324,7 +309,7 @@ func (c *Config) field(key string) (reflect.Value, bool) {
 		if !ok {
 			return v, false
 		}
-		v = v.Field(f.index)
+		v = v.FieldByIndex(f.index)
 	}
 	return v, true
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // Error is one configuration problem: its key, where the value came from, what is wrong and
-// how to fix it. Load and Decode return every problem at once, as an errors.Join of *Error.
+// how to fix it. Resolve returns every problem at once, as an errors.Join of *Error.
 type Error = configerr.Error
 
 // Flag is a configuration value given on the command line, e.g. {Name: "listen", Key:
@@ -76,6 +76,7 @@ func Resolve(src Sources) (*Config, error) {
 		}
 		cfg.applyIBM(func(k string) string { return env[k] })
 	}
+	cfg.fillDefaults()
 	// Validate even when some values could not be decoded (they keep their defaults), so that
 	// a type error or an unknown key does not hide the other problems; a key already reported
 	// is not reported again.
@@ -99,25 +100,6 @@ func reported(problems []*Error, key string) bool {
 		}
 	}
 	return false
-}
-
-// Decode decodes data strictly over the defaults, node by node: an unknown key, a value of
-// the wrong type or a YAML syntax error is an *Error naming file, line and key, and every such
-// problem is reported, not only the first. Relative paths (keys named file or *_file) are
-// resolved against the folder of file. It returns the line of every key found.
-func Decode(file string, data []byte) (*Config, map[string]int, error) {
-	cfg, d, err := decode(file, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(d.errs) > 0 {
-		return nil, nil, errors.Join(d.errs...)
-	}
-	lines := make(map[string]int, len(d.origins))
-	for k, o := range d.origins {
-		lines[k] = o.line
-	}
-	return cfg, lines, nil
 }
 
 // decode decodes data over the defaults. The problems of single values are in the returned
@@ -211,6 +193,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		d.mapping(n, v, key)
 	case t.Kind() == reflect.Slice:
 		d.sequence(n, v, key)
+	case t.Kind() == reflect.Pointer: // routes[].auth: nil when absent
+		v.Set(reflect.New(t.Elem()))
+		v.Elem().Set(itemDefault(t.Elem()))
+		d.value(n, v.Elem(), key)
 	default: // maps and the like: yaml.v3's own decoding, its message kept
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.fail(n, key, typeProblem(err), "")
@@ -251,7 +237,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		}
 		seen[k.Value] = k.Line
 		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
-		fv := v.Field(f.index)
+		fv := v.FieldByIndex(f.index)
 		d.value(val, fv, sub)
 		if f.path && fv.Kind() == reflect.String {
 			fv.SetString(expandHome(fv.String()))
@@ -274,6 +260,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		sub := fmt.Sprintf("%s[%d]", key, i)
+		out.Index(i).Set(itemDefault(v.Type().Elem()))
 		d.origins[sub] = origin{source: at(d.file, item.Line), line: item.Line}
 		d.value(item, out.Index(i), sub)
 	}

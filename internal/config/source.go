@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,6 +35,23 @@ func (a *AuthConfig) UsesIAM() bool {
 	return a.Source == SourceIAM || a.Source == SourceTrustedProfile
 }
 
+// TokenEndpoint is where the token of c's auth comes from, for messages and for sharing one
+// token cache between routes: the DBaaS Manager's token path, IAM's token endpoint, the
+// metadata service's, or the token command.
+func (c *Config) TokenEndpoint() string {
+	switch c.Auth.Source {
+	case SourceDBaaS:
+		return strings.TrimSuffix(c.UpstreamURL(), "/") + c.Auth.TokenPath
+	case SourceVPC:
+		return strings.TrimSuffix(c.Auth.MetadataURL, "/") + "/instance_identity/v1/iam_token"
+	case SourceCommand: // the program's name only: its arguments may hold secrets
+		if len(c.Auth.TokenCommand) > 0 {
+			return "the token command " + filepath.Base(c.Auth.TokenCommand[0])
+		}
+	}
+	return strings.TrimSuffix(c.Auth.IAMURL, "/") + "/identity/token"
+}
+
 // HeaderName is the header the token is attached in, lower-case: auth.header when set, else
 // by auth.source: x-auth-token for dbaas, authorization (Authorization: Bearer, as IBM's SDKs
 // send an IAM token) for the others. This is the one home of that rule.
@@ -50,8 +66,7 @@ func (a *AuthConfig) HeaderName() string {
 }
 
 // validateSource checks auth.source and the keys that belong to some sources only.
-func (c *Config) validateSource(add func(key, format string, args ...any)) {
-	a := c.Auth
+func validateSource(a AuthConfig, add func(key, format string, args ...any)) {
 	if !slices.Contains(sources, a.Source) {
 		add("auth.source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do), trusted_profile (IAM with the platform's compute resource token, no API key), vpc (the VPC instance metadata service, no API key) or command (auth.token_command prints the token)", a.Source)
 		return
@@ -89,11 +104,12 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 	case a.Source == SourceCommand && (len(a.TokenCommand) == 0 || strings.TrimSpace(a.TokenCommand[0]) == ""):
 		add("auth.token_command", "not set; auth.source command needs the command that prints the token, e.g. [ibmcloud, iam, oauth-tokens, --output, json]")
 	case a.Source == SourceVPC:
-		if err := checkBaseURL(a.MetadataURL, true, "; use http://169.254.169.254, or https://api.metadata.cloud.ibm.com with the secure protocol"); err != "" {
+		if err := checkURL(a.MetadataURL, "", "the API's paths are appended", "; use http://169.254.169.254, or https://api.metadata.cloud.ibm.com with the secure protocol"); err != "" {
 			add("auth.metadata_url", "%q %s", a.MetadataURL, err)
 		}
 	}
-	if err := checkBaseURL(a.IAMURL, false, "; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); a.UsesIAM() && err != "" {
+	if err := checkURL(a.IAMURL, "the API key or CR token would travel in clear text", "/identity/token is appended",
+		"; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); a.UsesIAM() && err != "" {
 		add("auth.iam_url", "%q %s", a.IAMURL, err)
 	}
 	if a.AccountID != "" && strings.Trim(a.AccountID, keyChars+".") != "" {
@@ -103,27 +119,3 @@ func (c *Config) validateSource(add func(key, format string, args ...any)) {
 
 // keyChars are the characters of an IBM Cloud API key.
 const keyChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
-
-// checkBaseURL checks the base URL of auth.iam_url (https only, since the API key or CR token
-// goes there) or auth.metadata_url (http too: the service is link-local), and returns what is
-// wrong with it, or "".
-func checkBaseURL(raw string, httpOK bool, use string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case raw == "":
-		return "is empty" + use
-	case err != nil:
-		return "is not a URL" + use
-	case httpOK && u.Scheme != "https" && u.Scheme != "http":
-		return "must be an http:// or https:// URL" + use
-	case !httpOK && u.Scheme != "https":
-		return "must be an https:// URL: the API key or CR token would travel in clear text" + use
-	case u.Hostname() == "":
-		return "has no host" + use
-	case u.User != nil:
-		return "must not carry a user name or password" + use
-	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
-		return "must have no path, query or fragment: the API's paths are appended" + use
-	}
-	return ""
-}

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +27,15 @@ func (c *Config) Validate() error {
 		add("listen", "%v", err)
 	}
 	c.validateRanges(add)
-	c.validateUpstream(add)
-	c.validateAuth(add)
-	c.validateSource(add)
+	identities := c.validateRoutes(add)
+	for i, cl := range c.Inbound.Clients {
+		key := fmt.Sprintf("inbound.clients[%d].identity", i)
+		if auth, ok := c.identity(cl.Identity); cl.Identity != "" && !ok {
+			add(key, "%q names no identity; use one of %s", cl.Identity, nameList(identities))
+		} else if generic := c.genericRoute(); cl.Identity != "" && generic != "" && filled(auth, Defaults().Auth).Source == SourceDBaaS {
+			add(key, "%q takes its token from the DBaaS Manager, but route %s is generic and needs an IAM token", cl.Identity, generic)
+		}
+	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default: // zerolog also takes numbers, "disabled", "fatal" and "panic", which silence lines
@@ -41,18 +46,23 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", "%q is not a format; use auto (text on a terminal, else JSON: log lines go to stderr, or to log.file), json or text", c.Log.Format)
 	}
-	if c.Admin.Listen != "" {
-		if err := checkListen(c.Admin.Listen, true); err != nil {
-			add("admin.listen", "%v", err)
-		} else if c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
-			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
-		}
+	if err := checkListen(c.Admin.Listen, true); c.Admin.Listen != "" && err != nil {
+		add("admin.listen", "%v", err)
 	}
 	if err := c.Admin.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Inbound.Validate(c.Listen); err != nil {
-		errs = append(errs, err)
+	seen := map[string]bool{}
+	for _, rc := range c.RouteConfigs() {
+		if c.Admin.Listen == rc.Listen && !strings.HasSuffix(rc.Listen, ":0") {
+			add("admin.listen", "%q is also the proxy's listen address; give the admin listener its own port, or \"\" to disable it", c.Admin.Listen)
+		}
+		for _, p := range configerr.List(c.Inbound.Validate(rc.Listen)) {
+			if !seen[p.Error()] {
+				seen[p.Error()] = true
+				errs = append(errs, p)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -78,6 +88,9 @@ func (c *Config) validateRanges(add func(key, format string, args ...any)) {
 	for _, k := range Keys() {
 		v, _ := c.field(k.Name)
 		hi, ok := maxima[k.Name]
+		if k.Name == "auth.max_replay_bytes" && v.Int() < 0 {
+			continue // -1 never replays a body; validateAuth refuses the rest
+		}
 		switch n := v.Int; {
 		case v.Type() == durationType && (n() < 0 || n() > maxDuration):
 			add(k.Name, "%v is out of range; use 0s to %v", time.Duration(n()), time.Duration(maxDuration))
@@ -89,28 +102,54 @@ func (c *Config) validateRanges(add func(key, format string, args ...any)) {
 	}
 }
 
-func (c *Config) validateUpstream(add func(key, format string, args ...any)) {
-	u := c.Upstream
+// prefixed returns add with the first part of each key ("upstream", "auth") replaced by
+// prefix ("routes[0].upstream.", "identities[1].").
+func prefixed(prefix string, add func(key, format string, args ...any)) func(key, format string, args ...any) {
+	return func(key, format string, args ...any) {
+		_, rest, _ := strings.Cut(key, ".")
+		add(prefix+rest, format, args...)
+	}
+}
+
+// validateUpstream checks an upstream block whose keys start with prefix; source is the
+// auth.source of its route's identity.
+func validateUpstream(u UpstreamConfig, prefix, source string, add0 func(key, format string, args ...any)) {
+	add := prefixed(prefix, add0)
+	switch u.API {
+	case APIDBaaS:
+	case APIGeneric:
+		if u.Region != "" {
+			add("upstream.region", "%q is set but upstream.api is generic; set upstream.url to the API's base URL", u.Region)
+		}
+		if source == SourceDBaaS {
+			add("upstream.api", "generic needs an IAM token: set the identity's auth.source to iam, trusted_profile, vpc or command (dbaas tokens are for the DBaaS Manager only)")
+		}
+	default:
+		add("upstream.api", "%q is not an API; use dbaas (the DBaaS Manager, the default) or generic (any IBM Cloud API taking an IAM token)", u.API)
+	}
 	switch {
 	case u.URL == "" && u.Region == "":
-		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", regionList())
+		add("upstream.url", "not set; set upstream.url (e.g. https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000) or upstream.region (%s)", nameList(regions))
 	case u.URL != "" && u.Region != "":
 		add("upstream.region", "%q is set together with upstream.url; set only one of them", u.Region)
 	case u.Region != "" && regions[u.Region] == "":
-		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, regionList())
+		add("upstream.region", "%q is not a region; use one of %s, or set upstream.url", u.Region, nameList(regions))
 	case u.URL != "":
-		if err := checkUpstreamURL(u.URL); err != nil {
-			add("upstream.url", "%q %v", u.URL, err)
+		if err := checkURL(u.URL, "the DBaaS Manager speaks only TLS", "paths come from the requests", "; use https://HOST:PORT"); err != "" {
+			add("upstream.url", "%q %s", u.URL, err)
 		}
 	}
-	if u.CAFile == "" {
+	if u.CAFile == "" && u.API == APIDBaaS { // generic: "" is the system roots
 		add("upstream.ca_file", "not set; set it to the CA file (PEM) downloaded from the service dashboard")
 	}
-	if u.Timeout <= 0 {
-		add("upstream.timeout", "%q must be positive, e.g. 60s", u.Timeout)
+	if u.Timeout < 0 {
+		add("upstream.timeout", "%q is negative; use e.g. 60s, or 0 for the default", u.Timeout)
 	}
-	if u.MaxConns < 1 {
-		add("upstream.max_conns", "%d must be at least 1 (the default is %d)", u.MaxConns, upstream.DefaultMaxConns)
+	if u.MaxIdleConns < 0 {
+		add("upstream.max_idle_conns", "%d is negative; use 0 for the default", u.MaxIdleConns)
+	}
+	if u.MaxConns < 0 {
+		add("upstream.max_conns", "%d is negative; use 0 for the default %d", u.MaxConns, upstream.DefaultMaxConns)
 	}
 	if u.IdleTimeout < time.Second {
 		add("upstream.idle_timeout", "%q is too short; use e.g. 45s, below the idle timeout of the load balancers in front of the upstream (often 60s)", u.IdleTimeout)
@@ -143,25 +182,31 @@ func checkProxyURL(raw string) error {
 	return nil
 }
 
-func checkUpstreamURL(raw string) error {
+// checkURL checks a base URL and returns what is wrong with it, or "": tls says why it must
+// be https ("" allows http too), paths why it must have no path, use how to fix it.
+func checkURL(raw, tls, paths, use string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return errors.New("is not a URL; use https://HOST:PORT")
-	case u.Scheme != "https":
-		return errors.New("must be an https:// URL: the DBaaS Manager speaks only TLS")
-	case u.Host == "" || u.Hostname() == "":
-		return errors.New("has no host; use https://HOST:PORT")
+		return "is not a URL" + use
+	case tls == "" && u.Scheme != "https" && u.Scheme != "http":
+		return "must be an http:// or https:// URL" + use
+	case tls != "" && u.Scheme != "https":
+		return "must be an https:// URL: " + tls + use
+	case u.Hostname() == "":
+		return "has no host" + use
 	case u.User != nil:
-		return errors.New("must not carry a user name or password")
+		return "must not carry a user name or password" + use
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
-		return errors.New("must have no path, query or fragment: paths come from the requests")
+		return "must have no path, query or fragment: " + paths + use
 	}
-	return nil
+	return ""
 }
 
-func (c *Config) validateAuth(add func(key, format string, args ...any)) {
-	a := c.Auth
+// validateAuth checks an auth block whose keys start with prefix.
+func validateAuth(a AuthConfig, prefix string, add0 func(key, format string, args ...any)) {
+	add := prefixed(prefix, add0)
+	validateSource(a, add)
 	if !strings.HasPrefix(a.TokenPath, "/") {
 		add("auth.token_path", "%q must be a path starting with /, e.g. /api/v1/auth/token", a.TokenPath)
 	}
@@ -170,17 +215,17 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 	default:
 		add("auth.header", "%q is not supported; use x-auth-token, authorization (Authorization: Bearer, API v3 only) or \"\" (by auth.source)", a.Header)
 	}
-	if len(a.RefreshOn) == 0 {
-		add("auth.refresh_on", "is empty; list the statuses that mean the token is no longer good, e.g. [401] or [401, 403]")
-	}
 	for i, s := range a.RefreshOn {
 		if s != 401 && s != 403 {
 			// A replay after any other status (a 500, say) could run a POST twice.
 			add(fmt.Sprintf("auth.refresh_on[%d]", i), "%d is not allowed; only 401 and 403 can mean that the token is no longer good (a replay after another status could run a request twice)", s)
 		}
 	}
-	if a.DefaultLifetime <= 0 {
-		add("auth.default_lifetime", "%q must be positive, e.g. 55m", a.DefaultLifetime)
+	if a.DefaultLifetime < 0 {
+		add("auth.default_lifetime", "%q is negative; use e.g. 55m, or 0 for the default", a.DefaultLifetime)
+	}
+	if a.Timeout < 0 {
+		add("auth.timeout", "%q is negative; use e.g. 30s, or 0 for the default", a.Timeout)
 	}
 	if a.MinRefreshInterval < time.Second {
 		add("auth.min_refresh_interval", "%q is too short; use at least 1s (the default 30s keeps clients from making the proxy hammer the token endpoint)", a.MinRefreshInterval)
@@ -189,6 +234,9 @@ func (c *Config) validateAuth(add func(key, format string, args ...any)) {
 		add("auth.api_key_command", "is set together with auth.api_key_file; set only one of them")
 	} else if len(a.APIKeyCommand) > 0 && strings.TrimSpace(a.APIKeyCommand[0]) == "" {
 		add("auth.api_key_command[0]", "is empty; the first item is the program, e.g. [security, find-generic-password, -s, dbaas, -w]")
+	}
+	if a.MaxReplayBytes < -1 {
+		add("auth.max_replay_bytes", "%d is negative; use -1 to never replay a request with a body, or 0 for the default", a.MaxReplayBytes)
 	}
 }
 
@@ -219,13 +267,4 @@ func checkListen(addr string, tcpOnly bool) error {
 		return fmt.Errorf("%q: the host must be an IP address or localhost", addr)
 	}
 	return nil
-}
-
-func regionList() string {
-	names := make([]string, 0, len(regions))
-	for r := range regions {
-		names = append(names, r)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }

@@ -3,6 +3,9 @@
 // a FIFO, a device or a directory at the path (checked before the file is opened, and again on
 // the opened file), a file larger than its cap, and, for log.file, a symbolic link. Errors name
 // the config key, the path and what was found there; never the content.
+//
+// It imports nothing of the project: every package that reads a file a configuration names
+// may use it.
 package files
 
 import (

@@ -17,6 +17,7 @@ import (
 // client is a compiled Client; nil stands for a caller with default rights.
 type client struct {
 	name     string
+	identity string // Client.Identity
 	readOnly bool
 	allow    []*regexp.Regexp
 	bucket   *bucket // nil: no rate limit
@@ -32,12 +33,22 @@ type authenticator struct {
 
 type ctxKey struct{}
 
+// caller is the authenticated client in a request's context.
+type caller struct{ name, identity string }
+
 // ClientName returns the name of the client authenticated for the request whose context is
 // ctx: its Client.Name, or the certificate CN when no client has cert_cn. It is "" when the
 // request was not authenticated (no inbound authentication configured).
 func ClientName(ctx context.Context) string {
-	name, _ := ctx.Value(ctxKey{}).(string)
-	return name
+	c, _ := ctx.Value(ctxKey{}).(caller)
+	return c.name
+}
+
+// ClientIdentity returns the Client.Identity of the client authenticated for the request whose
+// context is ctx; "" when it has none or the request was not authenticated.
+func ClientIdentity(ctx context.Context) string {
+	c, _ := ctx.Value(ctxKey{}).(caller)
+	return c.identity
 }
 
 // HashToken returns the lower-case hex SHA-256 of token, the form Client.TokenSHA256 takes.
@@ -54,7 +65,7 @@ func newAuthenticator(cfg Config) *authenticator {
 	}
 	a := &authenticator{byCN: map[string]*client{}, anyCN: true}
 	for _, cl := range cfg.Clients {
-		c := &client{name: cl.Name, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
+		c := &client{name: cl.Name, identity: cl.Identity, readOnly: cl.ReadOnly, allow: mustCompile(cl.AllowPaths),
 			bucket: newBucket(cl.RatePerSecond, cl.Burst)}
 		a.addToken(cl.TokenSHA256, c)
 		if cl.CertCN != "" {

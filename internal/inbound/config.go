@@ -87,6 +87,7 @@ type Client struct {
 	TokenSHA256 string   `yaml:"token_sha256"` // 64 hex digits, from `dbaas-proxy hash-token`
 	CertCN      string   `yaml:"cert_cn"`      // needs tls.client_ca_file
 	ReadOnly    bool     `yaml:"read_only"`    // allow only GET and HEAD
+	Identity    string   `yaml:"identity"`     // the identity whose token its requests carry; "": the route's
 	AllowPaths  []string `yaml:"allow_paths"`  // further regular expressions; empty: no further limit
 	// RatePerSecond is the sustained request rate allowed; 0: unlimited.
 	RatePerSecond float64 `yaml:"rate_per_second"`

@@ -142,7 +142,11 @@ func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string
 		return r, nil, false
 	}
 	r.Header.Del("Authorization")
-	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, name)), c, true
+	who := caller{name: name}
+	if c != nil {
+		who.identity = c.identity
+	}
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, who)), c, true
 }
 
 // admit runs the checks that need no credential: source address, Host and browser.

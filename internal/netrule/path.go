@@ -1,6 +1,7 @@
 package netrule
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // inbound path rules) and forwards (the proxy): the path as the client sent it, except that a
 // byte that may not appear raw in a path but that net/http accepts (a '"', a '{', a space in a
 // HTTP/1.0 line, UTF-8) is percent-encoded on its own, upper-case hex. Every escape the client
-// sent is kept as sent: %2F stays %2F. It allocates only when it changes the path.
+// sent is kept as sent: %2F stays %2F.
 func EscapedPath(u *url.URL) string {
 	if u.RawPath != "" {
 		return escapeInvalid(u.RawPath)
@@ -22,27 +23,17 @@ func EscapedPath(u *url.URL) string {
 // escapeInvalid percent-encodes the bytes of an escaped path that net/url does not accept
 // unescaped, keeping every escape already there.
 func escapeInvalid(p string) string {
-	const hex = "0123456789ABCDEF"
-	var b []byte
+	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			strings.IndexByte("-._~!$&'()*+,;=:@[]/%", c) >= 0:
-			if b != nil {
-				b = append(b, c)
-			}
-		default:
-			if b == nil {
-				b = append(make([]byte, 0, len(p)+16), p[:i]...)
-			}
-			b = append(b, '%', hex[c>>4], hex[c&15])
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~!$&'()*+,;=:@[]/%", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
 		}
 	}
-	if b == nil {
-		return p
-	}
-	return string(b)
+	return b.String()
 }
 
 // Stem is a path segment read the loosest way a server might: cut at its first ";" (a

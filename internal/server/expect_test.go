@@ -17,7 +17,7 @@ func TestNoTokenAnswersExpectAtOnce(t *testing.T) {
 	h := newHarness(t, Options{}, nil)
 	h.em.SetFault(h.cfg.Auth.TokenPath, emulator.Fault{Status: 500})
 	h.serve(t)
-	eventually(t, "a failed exchange", func() bool { return h.tokenRequests(h.em.APIKey()) > 0 })
+	eventually(t, "a failed exchange", func() bool { return h.srv.routes[0].ident.tokens.Status().Failures > 0 })
 	c, err := net.Dial("tcp", h.srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -1,59 +1,118 @@
 package server
 
 import (
-	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// NewTokenSource builds the uncached token source that auth.source names, for the token and
-// doctor commands: it reads the CA files and (except for trusted_profile) the API key as New
-// does, and uses the same source New does. The returned func closes the transports'
-// connections.
-func NewTokenSource(cfg *config.Config, opts Options) (tokensource.Source, func(), error) {
+// identity is one token cache: an identity's credentials at one token endpoint, with the
+// transport of its token traffic, apart from the proxied requests.
+type identity struct {
+	key    string              // the identity's name and token endpoint
+	cfg    *config.Config      // the first route using it, with the identity's auth
+	keys   *keyStore           // nil but for auth.source dbaas and iam
+	crEnv  bool                // the CR token comes from IBMCLOUD_CR_TOKEN
+	tr     *upstream.Transport // the token exchanges only
+	tokens *tokensource.Cached
+}
+
+// identity returns the cache of rc's identity at rc's token endpoint, built on first use, so
+// that routes and clients with the same identity and endpoint share one.
+func (a *Server) identity(rc *config.Config) (*identity, error) {
+	key, metered := rc.IdentityName+" "+rc.TokenEndpoint(), false
+	for _, id := range a.identities {
+		if id.key == key {
+			return id, nil
+		}
+		metered = metered || id.cfg.IdentityName == rc.IdentityName
+	}
+	name := rc.IdentityName
+	id, src, err := newIdentity(rc, a.opts)
+	if err != nil {
+		if name != config.DefaultName {
+			err = fmt.Errorf("identity %s: %w", name, err)
+		}
+		return nil, err
+	}
+	id.tokens = tokensource.NewCached(src, tokensource.CachedOptions{
+		Logger:             a.log.With().Str("identity", name).Logger(),
+		MinRefreshInterval: rc.Auth.MinRefreshInterval,
+		ExchangeTimeout:    rc.Auth.Timeout,
+		OnSuppressed:       func(cause string) { a.metrics.TokenSuppressed(name, cause) },
+		OnExchange: func(_ tokensource.Token, err error) {
+			a.metrics.TokenExchange(name, rc.Auth.Source, err)
+		},
+	})
+	if !metered { // one expiry series per identity: its first token endpoint's
+		a.metrics.AddIdentity(name, rc.Auth.Source, id.tokens.Status)
+	}
+	id.key = key
+	a.identities = append(a.identities, id)
+	return id, nil
+}
+
+// newIdentity reads rc's credentials and token CA and builds its uncached token source.
+func newIdentity(rc *config.Config, opts Options) (*identity, tokensource.Source, error) {
+	keys, err := newCredentials(rc, opts.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := tokenCA(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := rc.UpstreamOptions(pool)
+	o.MaxConns, o.Timeout, o.HTTP1Only = 2, rc.Auth.Timeout, true
+	if rc.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's name or pins
+		o.ServerName, o.Pins = "", nil
+	}
+	tr, err := upstream.New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := newSource(rc, tr, tr, keys, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &identity{cfg: rc, keys: keys, tr: tr, crEnv: opts.Getenv(crTokenEnv) != ""}, src, nil
+}
+
+// tokenCA is what the token endpoint is verified against: the upstream's CA file for the DBaaS
+// exchange; for IAM, auth.iam_ca_file alone when set, else the system roots.
+func tokenCA(rc *config.Config) (*x509.CertPool, error) {
+	switch {
+	case rc.Auth.Source == config.SourceDBaaS:
+		return upstream.ReadCA(rc.Upstream.CAFile)
+	case rc.Auth.IAMCAFile != "":
+		return upstream.ReadPEMPool("auth.iam_ca_file", rc.Auth.IAMCAFile)
+	}
+	return x509.SystemCertPool()
+}
+
+// NewTokenSource builds the uncached token source of the route rc (from
+// config.Config.RouteConfigs; a Config without routes is its default route), for the token
+// and doctor commands: it reads the CA files and the API key as New does. The returned func
+// closes the transport's connections.
+func NewTokenSource(rc *config.Config, opts Options) (tokensource.Source, func(), error) {
 	if opts.Getenv == nil {
 		opts.Getenv = func(string) string { return "" }
 	}
-	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
+	if rc.RouteName == "" {
+		rc = rc.RouteConfigs()[0]
+	}
+	id, src, err := newIdentity(rc, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	keys, err := newCredentials(cfg, opts.Getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	up, err := UpstreamTransport(cfg, pool)
-	if err != nil {
-		return nil, nil, err
-	}
-	var iam *http.Transport
-	if cfg.Auth.UsesIAM() {
-		if iam, err = IAMTransport(cfg); err != nil {
-			return nil, nil, err
-		}
-	}
-	var iamRT http.RoundTripper
-	if iam != nil {
-		iamRT = iam
-	}
-	src, err := newSource(cfg, up, iamRT, keys, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return src, func() {
-		up.CloseIdleConnections()
-		if iam != nil {
-			iam.CloseIdleConnections()
-		}
-	}, nil
+	return src, id.tr.CloseIdleConnections, nil
 }
 
 // newCredentials loads the API key, or returns nil for the sources that use none
@@ -73,7 +132,7 @@ func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keySto
 	a, log := cfg.Auth, opts.Logger
 	io := tokensource.IAMOptions{
 		URL:             a.IAMURL,
-		Client:          &http.Client{Transport: WithUserAgent(iam, opts.Version), Timeout: cfg.Upstream.Timeout},
+		Client:          &http.Client{Transport: WithUserAgent(iam, opts.Version), Timeout: a.Timeout},
 		CRTokenFile:     a.CRTokenFile,
 		ProfileID:       a.ProfileID,
 		ProfileCRN:      a.ProfileCRN,
@@ -95,45 +154,22 @@ func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keySto
 		return tokensource.NewTrustedProfile(io), nil
 	case config.SourceVPC:
 		io.URL = a.MetadataURL
-		io.Client = &http.Client{Timeout: cfg.Upstream.Timeout, Transport: WithUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
+		io.Client = &http.Client{Timeout: a.Timeout, Transport: WithUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
 		return tokensource.NewVPC(io), nil
 	case config.SourceCommand:
 		return tokensource.NewCommand(a.TokenCommand, io), nil
 	}
-	tu, err := tokenURL(cfg.UpstreamURL(), a.TokenPath)
+	tu, err := url.JoinPath(cfg.UpstreamURL(), a.TokenPath)
 	if err != nil {
 		return nil, err
 	}
 	return tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
-		Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: cfg.Upstream.Timeout},
+		Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: a.Timeout},
 		Key:             keys.Key,
 		DefaultLifetime: a.DefaultLifetime,
 		Logger:          log,
 	}), nil
-}
-
-// IAMTransport returns the transport to IBM Cloud IAM. IAM is not behind the DBaaS Manager's
-// CA: it is verified against the system roots, or against auth.iam_ca_file alone when set.
-func IAMTransport(cfg *config.Config) (*http.Transport, error) {
-	var pool *x509.CertPool // nil: the system roots
-	if f := cfg.Auth.IAMCAFile; f != "" {
-		var err error
-		if pool, err = upstream.ReadPEMPool("auth.iam_ca_file", f); err != nil {
-			return nil, err
-		}
-	}
-	return &http.Transport{
-		Proxy:                 nil, // like the upstream: directly, or through upstream.proxy_url
-		DialContext:           upstream.Dialer(cfg.UpstreamProxy()),
-		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.Upstream.Timeout,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          2,
-		MaxIdleConnsPerHost:   2,
-		ForceAttemptHTTP2:     true,
-	}, nil
 }
 
 // crTokenEnv is the IBM Cloud CLI's variable for the CR token (the token, or @FILE), used by
@@ -141,45 +177,17 @@ func IAMTransport(cfg *config.Config) (*http.Transport, error) {
 const crTokenEnv = "IBMCLOUD_CR_TOKEN"
 
 // credentialSource says what the token is obtained with, for a log line; never a secret.
-func (a *Server) credentialSource() string {
-	auth := a.cfg.Auth
-	switch cr := a.opts.Getenv(crTokenEnv); {
-	case a.keys != nil:
-		return a.keys.source()
+func (id *identity) credentialSource() string {
+	auth := id.cfg.Auth
+	switch {
+	case id.keys != nil:
+		return id.keys.source()
 	case auth.Source == config.SourceVPC:
 		return "the VPC metadata service " + auth.MetadataURL
 	case auth.Source == config.SourceCommand:
 		return "command " + filepath.Base(auth.TokenCommand[0]) + " (auth.token_command)"
-	case auth.CRTokenFile == "" && cr != "":
+	case auth.CRTokenFile == "" && id.crEnv:
 		return "environment variable " + crTokenEnv
 	}
 	return "the trusted profile's compute resource token"
 }
-
-// swapTransport is the IAM transport that a reload can replace (a new auth.iam_ca_file)
-// without dropping requests in flight: new requests take the new transport, the old one's
-// idle connections are closed.
-type swapTransport struct {
-	cur atomic.Pointer[http.Transport]
-}
-
-func newSwapTransport(t *http.Transport) *swapTransport {
-	s := &swapTransport{}
-	s.cur.Store(t)
-	return s
-}
-
-// RoundTrip sends req on the current transport.
-func (s *swapTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return s.cur.Load().RoundTrip(req)
-}
-
-// swap installs t and retires the previous transport.
-func (s *swapTransport) swap(t *http.Transport) {
-	if old := s.cur.Swap(t); old != nil {
-		old.CloseIdleConnections()
-	}
-}
-
-// close closes the current transport's idle connections.
-func (s *swapTransport) close() { s.cur.Load().CloseIdleConnections() }

@@ -117,7 +117,7 @@ func TestSourcesReachUpstream(t *testing.T) {
 				t.Errorf("the status page does not show the source %s", tt.source)
 			}
 			_, metrics := get(t, h.admin("/metrics"))
-			if want := `dbaas_proxy_token_exchanges_total{result="ok",source="` + tt.source + `"} 1`; !strings.Contains(metrics, want) {
+			if want := `dbaas_proxy_token_exchanges_total{identity="default",result="ok",source="` + tt.source + `"} 1`; !strings.Contains(metrics, want) {
 				t.Errorf("metrics lack %s", want)
 			}
 			if err := h.stop(t); err != nil {
@@ -163,7 +163,7 @@ func TestSourceRejected(t *testing.T) {
 				t.Errorf("IAMRejected = %d, want at least 1", n)
 			}
 			_, metrics := get(t, h.admin("/metrics"))
-			if !strings.Contains(metrics, `dbaas_proxy_token_exchanges_total{result="rejected",source="`+tt.source+`"}`) ||
+			if !strings.Contains(metrics, `dbaas_proxy_token_exchanges_total{identity="default",result="rejected",source="`+tt.source+`"}`) ||
 				strings.Contains(metrics, `{result="rejected",source="`+tt.source+`"} 0`) {
 				t.Errorf("the rejected exchange is not counted with its source")
 			}
@@ -192,19 +192,19 @@ func TestCRTokenRotation(t *testing.T) {
 	h := newSourceHarness(t, config.SourceTrustedProfile, Options{}, nil)
 	h.serve(t)
 	h.ready(t)
-	before := h.srv.tokens.Status()
+	before := h.srv.routes[0].ident.tokens.Status()
 	fresh := emulator.NewCRToken()
 	writeCRToken(t, h.crFile, fresh)
 	h.em.SetCRTokens(fresh) // the old one is now refused with IAMCodeBadCRToken
-	if err := h.srv.tokens.Refresh(); err != nil {
+	if err := h.srv.routes[0].ident.tokens.Refresh(); err != nil {
 		t.Fatalf("Refresh = %v", err)
 	}
-	eventually(t, "a second IAM exchange", func() bool { return h.srv.tokens.Status().Exchanges >= before.Exchanges+1 })
+	eventually(t, "a second IAM exchange", func() bool { return h.srv.routes[0].ident.tokens.Status().Exchanges >= before.Exchanges+1 })
 	eventually(t, "the exchange ended", func() bool {
-		st := h.srv.tokens.Status()
+		st := h.srv.routes[0].ident.tokens.Status()
 		return st.LastError != nil || st.Fingerprint != before.Fingerprint
 	})
-	st := h.srv.tokens.Status()
+	st := h.srv.routes[0].ident.tokens.Status()
 	if st.LastError != nil || st.Fingerprint == before.Fingerprint {
 		t.Fatalf("after the rotation: error %v, fingerprint %s (was %s); want a new token", st.LastError, st.Fingerprint, before.Fingerprint)
 	}

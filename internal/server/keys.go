@@ -95,14 +95,17 @@ func APIKeySource(auth config.AuthConfig, getenv func(string) string) (source st
 	return ks.source(), ks.warnings, nil
 }
 
-// KeyWarnings are the risks of the API key's source worth a log line at start.
+// KeyWarnings are the risks of the API keys' sources worth a log line at start.
 func (a *Server) KeyWarnings() []string {
-	if a.keys == nil { // trusted_profile: no API key
-		return nil
+	var w []string
+	for _, id := range a.identities {
+		if id.keys != nil { // trusted_profile: no API key
+			id.keys.mu.Lock()
+			w = append(w, id.keys.warnings...)
+			id.keys.mu.Unlock()
+		}
 	}
-	a.keys.mu.Lock()
-	defer a.keys.mu.Unlock()
-	return append([]string(nil), a.keys.warnings...)
+	return w
 }
 
 // source describes where the key comes from, for a log line; never the key.

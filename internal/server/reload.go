@@ -1,15 +1,17 @@
 package server
 
 import (
+	"fmt"
+
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/sdnotify"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// Reload re-reads the API key file, the CA file and the inbound TLS files (what SIGHUP asks
-// for; the file watcher does the same when one of them changes). A broken new file is logged
-// and the old one stays in use. Reloads never overlap: one from the file watcher waits for
-// one from a signal. After shutdown has begun, Reload does
+// Reload re-reads every identity's API key file (or re-runs its command), every CA file and
+// the inbound TLS files (what SIGHUP asks for; the file watcher does the same when one of them
+// changes). A broken new file is logged and the old one stays in use. Reloads never overlap:
+// one from the file watcher waits for one from a signal. After shutdown has begun, Reload does
 // nothing.
 func (a *Server) Reload() { a.reload("reload requested") }
 
@@ -23,49 +25,62 @@ func (a *Server) reload(why string) {
 	_ = sdnotify.Reloading()
 	defer func() { _ = sdnotify.Notify("READY=1") }()
 	a.log.Info().Str("reason", why).Msg("reloading the API key, CA and TLS files")
-	a.reloadKey() // trusted_profile has none: its CR token file is read at every exchange
-	if pool, err := upstream.ReadCA(a.cfg.Upstream.CAFile); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old CA")
-	} else if err := a.upstream.Reload(pool, a.cfg.Upstream.Pins); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old CA")
+	for _, id := range a.identities {
+		id.reload(a)
 	}
-	if a.iam != nil {
-		if t, err := IAMTransport(a.cfg); err != nil {
-			a.log.Error().Err(err).Msg("keeping the old IAM CA")
-		} else {
-			a.iam.swap(t)
+	for _, r := range a.routes {
+		log := a.log.With().Str("route", r.cfg.RouteName).Logger()
+		if pool, err := upstream.ReadCA(r.cfg.Upstream.CAFile); err != nil {
+			log.Error().Err(err).Msg("keeping the old CA")
+		} else if err := r.upstream.Reload(pool, r.cfg.Upstream.Pins); err != nil {
+			log.Error().Err(err).Msg("keeping the old CA")
+		}
+		if err := r.guard.Reload(); err != nil {
+			log.Error().Err(err).Msg("keeping the old inbound TLS files")
 		}
 	}
-	if err := a.guard.Reload(); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old inbound TLS files")
+}
+
+// reload re-reads the identity's API key, if it has one, dropping the token of an old key,
+// and the CA of its token endpoint.
+func (id *identity) reload(a *Server) {
+	log := a.log.With().Str("identity", id.cfg.IdentityName).Logger()
+	if id.keys != nil { // trusted_profile has none: its CR token file is read at every exchange
+		if changed, err := id.keys.reload(); err != nil {
+			log.Error().Err(err).Msg("keeping the old API key")
+		} else if changed && !a.closed.Load() {
+			log.Info().Str("api_key_source", id.keys.source()).Msg("the API key changed; fetching a new token")
+			id.tokens.Reset()
+		}
+	}
+	pins := id.cfg.Upstream.Pins
+	if id.cfg.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's pins
+		pins = nil
+	}
+	if pool, err := tokenCA(id.cfg); err != nil {
+		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
+	} else if err := id.tr.Reload(pool, pins); err != nil {
+		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
 	}
 }
 
 // SetClients applies inbound.clients and admin.clients of cfg, the configuration read again
 // on SIGHUP, so that a removed token is refused from the next request on; other changes take a
-// restart. Invalid client lists are refused whole and the old ones kept.
+// restart, a client's new identity too. Invalid client lists are refused whole and the old
+// ones kept.
 func (a *Server) SetClients(cfg *config.Config) error {
-	if err := a.guard.SetClients(cfg.Inbound.Clients); err != nil {
-		return err
+	for _, cl := range cfg.Inbound.Clients {
+		for _, r := range a.routes {
+			if cl.Identity != "" && r.clients[cl.Identity] == nil {
+				return fmt.Errorf("inbound.clients: the identity %s of client %s is new: a new identity takes a restart", cl.Identity, cl.Name)
+			}
+		}
+	}
+	for _, r := range a.routes {
+		if err := r.guard.SetClients(cfg.Inbound.Clients); err != nil {
+			return err
+		}
 	}
 	a.admins.Set(cfg.Admin.Clients)
 	return nil
-}
-
-// reloadKey re-reads the API key, if there is one, and drops the token of an old key.
-func (a *Server) reloadKey() {
-	if a.keys == nil {
-		return
-	}
-	if changed, err := a.keys.reload(); err != nil {
-		a.log.Error().Err(err).Msg("keeping the old API key")
-	} else if changed && !a.closed.Load() {
-		a.keyChanged()
-	}
-}
-
-// keyChanged is called when the API key changed: the current token belongs to the old key.
-func (a *Server) keyChanged() {
-	a.log.Info().Str("api_key_source", a.keys.source()).Msg("the API key changed; fetching a new token")
-	a.tokens.Reset()
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,65 +21,55 @@ import (
 // shutdown_timeout and were cut off.
 var ErrShutdownTimeout = errors.New("shutdown: requests were still in flight at shutdown_timeout")
 
-// listeners are the server's HTTP servers and their listeners, opened by Listen.
+// listeners are the server's HTTP servers and their listeners, opened by Listen: one per
+// route, in the order of the routes, then the admin listener.
 type listeners struct {
-	proxy, admin   *http.Server
-	proxyL, adminL net.Listener
-	inboundTLS     bool
-	errs           chan error
-	wg             sync.WaitGroup
+	proxy  []*http.Server
+	proxyL []net.Listener
+	tls    []bool // inbound TLS of each route's server
+	admin  *http.Server
+	adminL net.Listener
+	errs   chan error
+	wg     sync.WaitGroup
 }
 
-// Listen opens the proxy's and the admin listener's addresses. It returns the first error
+// Listen opens every route's and the admin listener's address. It returns the first error
 // (an address in use, say) and opens nothing then.
 func (a *Server) Listen() error {
 	if a.ls != nil {
 		return errors.New("server: Listen called twice")
 	}
-	s := &listeners{errs: make(chan error, 2)}
-	pl, err := listen(a.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+	s := &listeners{errs: make(chan error, len(a.routes)+1)}
 	errLog := proxy.ErrorLog(a.log, zerolog.DebugLevel) // TLS handshake noise of port scanners
-	s.proxyL = pl
-	s.proxy = &http.Server{Handler: a.proxy, ErrorLog: errLog}
-	a.guard.ConfigureServer(s.proxy)        // header limits and timeouts, inbound TLS
-	s.inboundTLS = s.proxy.TLSConfig != nil // read before Serve, which changes the server
+	fail := func(err error) error {
+		for _, l := range s.proxyL {
+			l.Close()
+		}
+		return err
+	}
+	for _, r := range a.routes {
+		l, err := listen(r.cfg.Listen)
+		if err != nil {
+			if len(a.cfg.Routes) > 0 {
+				return fail(fmt.Errorf("route %s: listen: %w", r.cfg.RouteName, err))
+			}
+			return fail(fmt.Errorf("listen: %w", err))
+		}
+		srv := &http.Server{Handler: r.handler, ErrorLog: errLog}
+		r.guard.ConfigureServer(srv) // header limits and timeouts, inbound TLS
+		s.proxy, s.proxyL = append(s.proxy, srv), append(s.proxyL, l)
+		s.tls = append(s.tls, srv.TLSConfig != nil) // read before Serve, which changes the server
+	}
 	if a.cfg.Admin.Listen != "" {
+		var err error
 		if s.adminL, err = listen(a.cfg.Admin.Listen); err != nil {
-			pl.Close()
-			return fmt.Errorf("admin.listen: %w", err)
+			return fail(fmt.Errorf("admin.listen: %w", err))
 		}
 		s.admin = &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
 			IdleTimeout: 60 * time.Second, ErrorLog: errLog}
 	}
 	a.ls = s
 	return nil
-}
-
-// Addr is the proxy listener's address; nil before Listen.
-func (a *Server) Addr() net.Addr {
-	if a.ls == nil {
-		return nil
-	}
-	return a.ls.proxyL.Addr()
-}
-
-// AdminAddr is the admin listener's address; nil before Listen or when it is disabled.
-func (a *Server) AdminAddr() net.Addr {
-	if a.ls == nil || a.ls.adminL == nil {
-		return nil
-	}
-	return a.ls.adminL.Addr()
-}
-
-// Run is Listen, then Serve.
-func (a *Server) Run(ctx context.Context) error {
-	if err := a.Listen(); err != nil {
-		return err
-	}
-	return a.Serve(ctx)
 }
 
 // Serve serves on the listeners that Listen opened until ctx ends, then shuts down
@@ -90,38 +81,30 @@ func (a *Server) Serve(ctx context.Context) error {
 	if s == nil {
 		return errors.New("server: Serve called before Listen")
 	}
-	s.serve(s.proxy, s.proxyL, s.inboundTLS)
+	for i, r := range a.routes {
+		s.serve(s.proxy[i], s.proxyL[i], s.tls[i])
+		a.log.Info().Str("route", r.cfg.RouteName).Str("listen", s.proxyL[i].Addr().String()).Bool("tls", s.tls[i]).
+			Str("upstream", r.base.String()).Str("api", r.cfg.Upstream.API).Str("identity", r.cfg.IdentityName).
+			Str("token_source", r.cfg.Auth.Source).Str("credential", r.ident.credentialSource()).Msg("dbaas-proxy serving")
+	}
 	if s.admin != nil {
 		s.serve(s.admin, s.adminL, false)
 	}
-	a.log.Info().Str("listen", s.proxyL.Addr().String()).Bool("tls", s.inboundTLS).
-		Str("admin", a.cfg.Admin.Listen).Str("upstream", a.cfg.UpstreamURL()).
-		Str("token_source", a.cfg.Auth.Source).Str("credential", a.credentialSource()).Msg("dbaas-proxy serving")
-
 	bg, stopBG := context.WithCancel(context.Background())
-	a.tokens.Start()
-	files := a.watchedFiles()
-	a.watchers.Add(1)
-	go func() {
-		defer a.watchers.Done()
-		files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") })
-	}()
-	a.watchers.Add(1)
-	go func() {
-		defer a.watchers.Done()
-		a.health.Run(bg, defaultRoute, admin.ProbeInterval, a.probe)
-	}()
+	a.startBackground(bg)
 	// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
-	// start a new exchange), then the token source (cancelling an exchange in flight), then the
-	// upstream pool.
+	// start a new exchange), then the token sources (cancelling exchanges in flight), then the
+	// pools.
 	cleanup := func() {
 		stopBG()
 		a.watchers.Wait()
 		a.closed.Store(true) // a reload in progress (a slow api_key_command) is not waited for
-		a.tokens.Close()
-		a.upstream.CloseIdleConnections()
-		if a.iam != nil {
-			a.iam.close()
+		for _, id := range a.identities {
+			id.tokens.Close()
+			id.tr.CloseIdleConnections()
+		}
+		for _, r := range a.routes {
+			r.upstream.CloseIdleConnections()
 		}
 	}
 	if err := sdnotify.Notify("READY=1"); err != nil {
@@ -141,6 +124,19 @@ func (a *Server) Serve(ctx context.Context) error {
 	}
 }
 
+// startBackground starts what runs beside the servers until bg ends: the token sources'
+// refreshes, the file watcher and each route's upstream probe.
+func (a *Server) startBackground(bg context.Context) {
+	for _, id := range a.identities {
+		id.tokens.Start()
+	}
+	files := a.watchedFiles()
+	a.watchers.Go(func() { files.run(bg, a.opts.FilePollInterval, func() { a.reload("a watched file changed") }) })
+	for _, r := range a.routes {
+		a.watchers.Go(func() { a.health.Run(bg, r.cfg.RouteName, admin.ProbeInterval, r.probe) })
+	}
+}
+
 func (s *listeners) serve(srv *http.Server, l net.Listener, tls bool) {
 	s.wg.Add(1)
 	go func() {
@@ -157,24 +153,30 @@ func (s *listeners) serve(srv *http.Server, l net.Listener, tls bool) {
 	}()
 }
 
-// shutdown stops accepting, lets requests in flight finish within timeout, then closes
-// what is left. The admin listener stops last, so probes see 503 rather than a refused
-// connection while the proxy drains. It reports whether everything finished in time.
+// shutdown stops accepting on every route at once, lets requests in flight finish within
+// timeout, then closes what is left. The admin listener stops last, so probes see 503 rather
+// than a refused connection while the routes drain. It reports whether everything finished in
+// time.
 func (s *listeners) shutdown(timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	clean := true
-	for _, srv := range []*http.Server{s.proxy, s.admin} {
-		if srv == nil {
-			continue
-		}
+	var cut atomic.Bool
+	stop := func(srv *http.Server) {
 		if err := srv.Shutdown(ctx); err != nil {
-			clean = false
+			cut.Store(true)
 			srv.Close()
 		}
 	}
+	var wg sync.WaitGroup
+	for _, srv := range s.proxy {
+		wg.Go(func() { stop(srv) })
+	}
+	wg.Wait()
+	if s.admin != nil {
+		stop(s.admin)
+	}
 	s.wg.Wait()
-	return clean
+	return !cut.Load()
 }
 
 // stop is the graceful shutdown: readiness 503 at once, serve on for shutdown_delay, then

@@ -1,8 +1,12 @@
-// Package server is the running dbaas-proxy: it wires the token source, the upstream
-// transport, the proxy handler with its inbound guard and the admin handler from a validated
-// config.Config, listens, reloads (the API key, CA and TLS files), and shuts down gracefully.
-// Tests drive it in-process: New, Listen, Serve (or Run), Reload, and cancel the context to
-// stop.
+// Package server is the running dbaas-proxy. Its one shape is the route: a listener, an
+// upstream transport and a token source (an identity's cache). New builds every route of a
+// validated config.Config (the top-level listen, upstream and auth are the one route and
+// identity named default), one token cache per identity and token endpoint, shared by the
+// routes and gateway clients that use it, and one admin listener for all; Listen and Serve
+// run them, Reload re-reads every file, and cancelling Serve's context shuts down gracefully.
+//
+// Token traffic (the DBaaS exchange, IAM) has transports of its own, apart from the
+// upstream pool of proxied requests, and its own timeout (auth.timeout).
 //
 // It owns the process's runtime but not the process: it reads no flags, installs no signal
 // handlers and never exits; cmd/dbaas-proxy does that. It may import every library package of
@@ -10,14 +14,10 @@
 package server
 
 import (
-	"cmp"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +30,6 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/cause"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
-	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
-	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
@@ -49,34 +47,30 @@ type Options struct {
 	FilePollInterval time.Duration
 }
 
-// Server is one running dbaas-proxy: the token source, the upstream transport, the proxy
-// handler with its inbound guard, and the admin handler. Build it with New; serve it with Run,
-// or Listen and then Serve. A Server serves once.
+// Server is one running dbaas-proxy: its routes, their identities and the admin handler. Build
+// it with New; serve it with Listen and then Serve. A Server serves once.
 type Server struct {
-	cfg      *config.Config
-	opts     Options
-	log      zerolog.Logger
-	keys     *keyStore // nil for auth.source trusted_profile, which uses no API key
-	upstream *upstream.Transport
-	iam      *swapTransport // nil unless auth.source is iam or trusted_profile
-	tokens   *tokensource.Cached
-	guard    *inbound.Guard
-	admins   *inbound.Bearer // admin.clients, set again on SIGHUP
-	proxy    http.Handler
-	admin    http.Handler
-	metrics  *admin.Metrics
-	health   *admin.Health
-	quit     chan struct{} // closed by POST /quitquitquit
-	quitOnce sync.Once
-	stopping atomic.Bool
-	closed   atomic.Bool // the token source is closed: reloads do nothing
+	cfg        *config.Config
+	opts       Options
+	log        zerolog.Logger
+	routes     []*route
+	identities []*identity // one per identity name and token endpoint, in order of first use
+	admin      http.Handler
+	metrics    *admin.Metrics
+	health     *admin.Health // the upstream's state per route
+	quit       chan struct{} // closed by POST /quitquitquit
+	quitOnce   sync.Once
+	stopping   atomic.Bool
+
+	admins *inbound.Bearer // admin.clients, set again on SIGHUP
+	closed atomic.Bool     // the token sources are closed: reloads do nothing
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
 	watchers sync.WaitGroup
 	ls       *listeners // set by Listen
 }
 
-// New builds the server from a validated config. It reads the CA file, the API key and the
+// New builds the server from a validated config. It reads the CA files, the API keys and the
 // inbound TLS files, and fails with an error naming the file if one is missing or broken. It
 // starts nothing: Listen and Serve do.
 func New(cfg *config.Config, opts Options) (*Server, error) {
@@ -89,202 +83,124 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.FilePollInterval <= 0 {
 		opts.FilePollInterval = 10 * time.Second
 	}
-	logger := opts.Logger
-	a := &Server{cfg: cfg, opts: opts, log: logger, admins: inbound.NewBearer(cfg.Admin.Clients), quit: make(chan struct{})}
-	pool, err := upstream.ReadCA(cfg.Upstream.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	if a.keys, err = newCredentials(cfg, opts.Getenv); err != nil {
-		return nil, err
-	}
-	base, err := url.Parse(cfg.UpstreamURL())
-	if err != nil {
-		return nil, fmt.Errorf("upstream.url: %w", err)
-	}
-	if a.upstream, err = UpstreamTransport(cfg, pool); err != nil {
-		return nil, err
-	}
-	if u := cfg.UpstreamProxy(); u != nil {
-		logger.Info().Str("proxy_url", upstream.Redact(u)).Msg("the upstream and IAM are reached through a proxy")
-	}
-	if cfg.Auth.UsesIAM() {
-		t, err := IAMTransport(cfg)
-		if err != nil {
-			return nil, err
-		}
-		a.iam = newSwapTransport(t)
-	}
-	reg := a.newMetrics()
-	if err := a.buildTokens(); err != nil {
-		return nil, err
-	}
-	a.guard, err = inbound.New(cfg.Inbound, inbound.Options{
-		Listen: cfg.Listen, Logger: logger, OnReject: a.metrics.Reject,
-	})
-	if err != nil {
-		return nil, err
-	}
-	recent := admin.NewRecent(50)
-	ph, err := a.buildProxy(base, recent)
-	if err != nil {
-		return nil, err
-	}
-	a.proxy = inFlight(ph, a.metrics)
-	a.admin = a.newAdmin(base, reg, recent)
-	return a, nil
-}
-
-// newMetrics builds the registry that /metrics serves, with the proxy's collectors (a.metrics)
-// and the upstream's health (a.health).
-func (a *Server) newMetrics() *prometheus.Registry {
+	a := &Server{cfg: cfg, opts: opts, log: opts.Logger, admins: inbound.NewBearer(cfg.Admin.Clients), quit: make(chan struct{})}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister( // goroutines, memory, GC, open fds: what an operator watches in a soak
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	a.metrics = admin.NewMetrics(reg, a.opts.Version, a.cfg.Auth.Source, func() tokensource.Status { return a.tokens.Status() }, time.Now)
-	a.health = admin.NewHealth(reg, time.Now, defaultRoute)
-	return reg
-}
-
-// newAdmin builds the admin listener's handler.
-func (a *Server) newAdmin(base *url.URL, reg *prometheus.Registry, recent *admin.Recent) http.Handler {
-	cfg := a.cfg
-	return admin.NewHandler(admin.Options{
-		Logger: a.log, Version: a.opts.Version, Upstream: base.String(), TokenSource: cfg.Auth.Source,
-		Token: a.tokens.Status, Ready: a.ready, TryRefresh: a.tryRefresh,
+	a.metrics = admin.NewMetrics(reg, opts.Version, time.Now)
+	names := []string{}
+	for _, rc := range cfg.RouteConfigs() {
+		names = append(names, rc.RouteName)
+	}
+	a.health = admin.NewHealth(reg, time.Now, names...)
+	recent := admin.NewRecent(50)
+	for _, rc := range cfg.RouteConfigs() {
+		r, err := a.newRoute(rc, recent)
+		if err != nil {
+			if len(cfg.Routes) > 0 {
+				err = fmt.Errorf("route %s: %w", rc.RouteName, err)
+			}
+			return nil, err
+		}
+		a.routes = append(a.routes, r)
+	}
+	first := a.routes[0]
+	a.admin = admin.NewHandler(admin.Options{
+		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
+		Token: first.ident.tokens.Status, Routes: a.routeStates, Ready: a.ready, TryRefresh: a.tryRefresh,
 		Listen: cfg.Admin.Listen, Clients: a.admins, AllowedHosts: cfg.Admin.AllowedHosts,
 		Gatherer: reg, Recent: recent,
-		Health: a.health, ProxyListen: cfg.Listen, Credential: a.credentialSource(),
+		Health: a.health, ProxyListen: first.cfg.Listen, Credential: first.ident.credentialSource(),
 		Quit: func() { a.quitOnce.Do(func() { close(a.quit) }) },
 	})
+	return a, nil
 }
 
-// buildProxy builds the proxy handler: the token-attaching transport over the upstream pool,
-// the inbound guard, and the observers of each request (metrics, the status page's list and
-// counts).
-func (a *Server) buildProxy(base *url.URL, recent *admin.Recent) (*proxy.Handler, error) {
-	cfg := a.cfg
-	return proxy.New(proxy.Options{
-		Upstream: base,
-		Transport: &tokensource.Transport{
-			Cache:          a.tokens,
-			Base:           proxy.TimeUpstream(a.upstream), // upstream_duration: the round trip only
-			Header:         cfg.Auth.HeaderName(),
-			RefreshOn:      cfg.Auth.RefreshOn,
-			MaxReplayBytes: replayLimit(cfg.Auth.MaxReplayBytes),
-			OnReplay: func(r *http.Request) {
-				proxy.MarkReplayed(r)
-				a.metrics.Replay()
-			},
-		},
-		CAFile:           cfg.Upstream.CAFile,
-		Timeout:          cfg.Upstream.Timeout,
-		WriteIdleTimeout: cfg.Inbound.Limits().WriteIdleTimeout,
-		Logger:           a.log,
-		Guard:            a.guard.Wrap,
-		ClientName:       inbound.ClientName,
-		Observe: func(rec *proxy.Record) {
-			a.metrics.Observe(rec)
-			a.health.Observe(defaultRoute, rec)
-			recent.Add(rec)
-		},
-	})
-}
-
-// buildTokens builds the token source of auth.source (the one NewTokenSource builds) and the
-// caching decorator in front of it.
-func (a *Server) buildTokens() error {
-	var iam http.RoundTripper
-	if a.iam != nil {
-		iam = a.iam
+// routeStates are the routes, then the identities that no route uses (gateway clients'), for
+// the status page.
+func (a *Server) routeStates() []admin.RouteState {
+	var out []admin.RouteState
+	used := map[*identity]bool{}
+	for _, r := range a.routes {
+		used[r.ident] = true
+		out = append(out, admin.RouteState{Name: r.cfg.RouteName, Listen: r.cfg.Listen, Upstream: r.base.String(),
+			API: r.cfg.Upstream.API, Identity: r.cfg.IdentityName, Source: r.cfg.Auth.Source, Token: r.ident.tokens.Status()})
 	}
-	ex, err := newSource(a.cfg, a.upstream, iam, a.keys, a.opts)
-	if err != nil {
-		return err
+	for _, id := range a.identities {
+		if !used[id] {
+			out = append(out, admin.RouteState{Identity: id.cfg.IdentityName, Source: id.cfg.Auth.Source, Token: id.tokens.Status()})
+		}
 	}
-	a.tokens = tokensource.NewCached(ex, tokensource.CachedOptions{
-		Logger:             a.log,
-		MinRefreshInterval: a.cfg.Auth.MinRefreshInterval,
-		OnSuppressed:       a.metrics.TokenSuppressed,
-		OnExchange: func(_ tokensource.Token, err error) {
-			a.metrics.TokenExchange(err)
-		},
-	})
-	return nil
-}
-
-// replayLimit maps auth.max_replay_bytes to tokensource.Transport.MaxReplayBytes, where 0
-// means the default and a negative value disables replaying bodies.
-func replayLimit(n int64) int64 {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
-// defaultRoute names the one route of today's configuration, in the upstream's health.
-const defaultRoute = "default"
-
-// probe is the light check of the upstream while no request flows: a TLS handshake through
-// upstream.proxy_url (if set), verified against upstream.ca_file.
-func (a *Server) probe(ctx context.Context) error {
-	u, err := url.Parse(a.cfg.UpstreamURL())
-	if err != nil {
-		return err
-	}
-	pool, err := upstream.ReadCA(a.cfg.Upstream.CAFile)
-	if err != nil {
-		return err
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "443")
-	}
-	raw, err := upstream.Dialer(a.cfg.UpstreamProxy())(ctx, "tcp", host)
-	if err != nil {
-		return err
-	}
-	defer raw.Close()
-	return tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: cmp.Or(a.cfg.Upstream.ServerName, u.Hostname()),
-		MinVersion: tls.VersionTLS12}).HandshakeContext(ctx)
+	return out
 }
 
 // Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
 // remote listener that the config explicitly allows).
 func (a *Server) Warnings() []string {
-	return a.guard.Warnings()
-}
-
-// tryRefresh is POST /token/refresh: a refresh within the refresh budget.
-func (a *Server) tryRefresh() (time.Duration, error) {
-	err := a.tokens.Refresh()
-	var rl *tokensource.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.RetryAfter, nil
+	var w []string
+	for _, r := range a.routes {
+		w = append(w, r.guard.Warnings()...)
 	}
-	return 0, err
+	return w
 }
 
-// APIKeySource says where the API key comes from, for a log line; never the key. With
-// auth.source trusted_profile it says that no API key is used.
-func (a *Server) APIKeySource() string { return a.credentialSource() }
+// tryRefresh is POST /token/refresh: a refresh of every identity within its refresh budget.
+func (a *Server) tryRefresh() (time.Duration, error) {
+	var wait time.Duration
+	var errs []error
+	for _, id := range a.identities {
+		err := id.tokens.Refresh()
+		var rl *tokensource.RateLimitedError
+		if errors.As(err, &rl) {
+			wait = max(wait, rl.RetryAfter)
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return wait, errors.Join(errs...)
+}
 
-// ready is the readiness check: a usable token and not shutting down.
-func (a *Server) ready() (bool, string) {
+// APIKeySource says where the default route's API key comes from, for a log line; never the
+// key. With auth.source trusted_profile it says that no API key is used.
+func (a *Server) APIKeySource() string { return a.routes[0].ident.credentialSource() }
+
+// ready is the readiness check: not shutting down, and a usable token on every route (on the
+// one named by route, when not ""); the reason, or a ready route's warning, names the route
+// when there are several.
+func (a *Server) ready(route string) (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"
 	}
-	if a.upstream.Saturated() {
-		return false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
+	found, warnings := false, []string{}
+	for _, r := range a.routes {
+		if route != "" && r.cfg.RouteName != route {
+			continue
+		}
+		found = true
+		st := r.ident.tokens.Status()
+		ok, why := st.Ready(time.Now())
+		if kind := cause.Of(st.LastError); !ok && kind != "" {
+			why += " (" + cause.Fix[kind] + ")" // the words the clients' 502 and 503 bodies use
+		}
+		if r.upstream.Saturated() {
+			ok, why = false, "the upstream connection pool is exhausted: every connection of upstream.max_conns was busy for upstream.timeout"
+		}
+		if why != "" && (len(a.routes) > 1 || route != "") {
+			why = "route " + r.cfg.RouteName + ": " + why
+		}
+		if !ok {
+			return false, why
+		}
+		if why != "" {
+			warnings = append(warnings, why)
+		}
 	}
-	st := a.tokens.Status()
-	ok, reason := st.Ready(time.Now())
-	if kind := cause.Of(st.LastError); !ok && kind != "" {
-		reason += " (" + cause.Fix[kind] + ")" // the words the clients' 502 and 503 bodies use
+	if !found {
+		return false, fmt.Sprintf("no route is named %q", route)
 	}
-	return ok, reason
+	return true, strings.Join(warnings, "; ")
 }
 
 // inFlight counts the requests being served.

@@ -273,11 +273,11 @@ func TestWrongNewKeyKeepsTheOldToken(t *testing.T) {
 	if err := os.Rename(tmp, h.keyFile); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the new key refused", func() bool { return h.srv.tokens.Status().OldToken })
+	eventually(t, "the new key refused", func() bool { return h.srv.routes[0].ident.tokens.Status().OldToken })
 	if code, body := get(t, h.url("/api/v3/me/services")); code != 200 {
 		t.Fatalf("GET with the old key's token = %d %s", code, body)
 	}
-	if ready, why := h.srv.ready(); !ready || !strings.Contains(why, "previous credential") || !strings.Contains(why, "rejected") {
+	if ready, why := h.srv.ready(""); !ready || !strings.Contains(why, "previous credential") || !strings.Contains(why, "rejected") {
 		t.Errorf("ready = %v, %q; want ready with a warning about the rejected key", ready, why)
 	}
 	if strings.Contains(h.logs.String(), wrongKey) {

@@ -10,10 +10,7 @@ import (
 // send one into a distroless pod, and Kubernetes swaps mounted Secrets and ConfigMaps in place.
 // It polls each file's modification time and size (following symlinks, as a ConfigMap's
 // ..data link is followed), which works on every OS and file system, network mounts included.
-type fileWatcher struct {
-	paths []string
-	seen  map[string]fileStamp
-}
+type fileWatcher map[string]fileStamp
 
 // fileStamp is what the watcher compares: a file that is missing has ok false.
 type fileStamp struct {
@@ -32,42 +29,37 @@ func stamp(path string) fileStamp {
 
 // newFileWatcher watches the named files; empty names are left out. The files' current
 // state is the baseline.
-func newFileWatcher(paths ...string) *fileWatcher {
-	w := &fileWatcher{seen: map[string]fileStamp{}}
+func newFileWatcher(paths ...string) fileWatcher {
+	w := fileWatcher{}
 	for _, p := range paths {
-		if p == "" {
-			continue
+		if p != "" {
+			w[p] = stamp(p)
 		}
-		if _, dup := w.seen[p]; dup {
-			continue
-		}
-		w.paths = append(w.paths, p)
-		w.seen[p] = stamp(p)
 	}
 	return w
 }
 
 // changed reports whether any file looks different from the last look. A file that has gone
 // missing does not count: it is being replaced, and the next look will see the new one.
-func (w *fileWatcher) changed() bool {
+func (w fileWatcher) changed() bool {
 	changed := false
-	for _, p := range w.paths {
+	for p, old := range w {
 		now := stamp(p)
 		if !now.ok {
 			continue
 		}
-		if old := w.seen[p]; !old.ok || !now.mtime.Equal(old.mtime) || now.size != old.size {
+		if !old.ok || !now.mtime.Equal(old.mtime) || now.size != old.size {
 			changed = true
 		}
-		w.seen[p] = now
+		w[p] = now
 	}
 	return changed
 }
 
 // run polls every interval until ctx ends and calls onChange after each look that saw a
 // change.
-func (w *fileWatcher) run(ctx context.Context, interval time.Duration, onChange func()) {
-	if len(w.paths) == 0 {
+func (w fileWatcher) run(ctx context.Context, interval time.Duration, onChange func()) {
+	if len(w) == 0 {
 		return
 	}
 	t := time.NewTicker(interval)
@@ -84,9 +76,17 @@ func (w *fileWatcher) run(ctx context.Context, interval time.Duration, onChange 
 	}
 }
 
-// watchedFiles are the files whose change reloads: the API key file, the CA files and the
-// inbound TLS files. The CR token file is not watched: it is read at every exchange.
-func (a *Server) watchedFiles() *fileWatcher {
+// watchedFiles are the files whose change reloads: every identity's API key file and CA
+// files, and the inbound TLS files. The CR token file is not watched: it is read at every
+// exchange.
+func (a *Server) watchedFiles() fileWatcher {
 	t := a.cfg.Inbound.TLS
-	return newFileWatcher(a.cfg.Auth.APIKeyFile, a.cfg.Upstream.CAFile, a.cfg.Auth.IAMCAFile, t.CertFile, t.KeyFile, t.ClientCAFile)
+	files := []string{t.CertFile, t.KeyFile, t.ClientCAFile}
+	for _, r := range a.routes {
+		files = append(files, r.cfg.Upstream.CAFile)
+	}
+	for _, id := range a.identities {
+		files = append(files, id.cfg.Auth.APIKeyFile, id.cfg.Auth.IAMCAFile)
+	}
+	return newFileWatcher(files...)
 }

@@ -45,8 +45,8 @@ func TestFileWatcher(t *testing.T) {
 	dir := t.TempDir()
 	a := testkit.WriteFile(t, dir, "a", "one")
 	w := newFileWatcher(a, "", a, dir+"/missing")
-	if len(w.paths) != 2 {
-		t.Fatalf("paths = %v, want a and missing once each", w.paths)
+	if len(w) != 2 {
+		t.Fatalf("paths = %v, want a and missing once each", w)
 	}
 	if w.changed() {
 		t.Error("changed with nothing changed")

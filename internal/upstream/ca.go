@@ -9,8 +9,14 @@ import (
 )
 
 // ReadCA reads the CA file: PEM, one or more certificates. It is the upstream's only trust
-// anchor; the system roots are never used. Errors name upstream.ca_file and the path.
-func ReadCA(path string) (*x509.CertPool, error) { return ReadPEMPool("upstream.ca_file", path) }
+// anchor. "" means the system roots, which only an upstream.api generic route may use (the
+// config refuses it for the DBaaS Manager). Errors name upstream.ca_file and the path.
+func ReadCA(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return x509.SystemCertPool()
+	}
+	return ReadPEMPool("upstream.ca_file", path)
+}
 
 // ReadPEMPool reads a file of PEM certificates for the config key key (upstream.ca_file,
 // auth.iam_ca_file); errors name the key and the path.

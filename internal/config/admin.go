@@ -1,4 +1,4 @@
-package admin
+package config
 
 import (
 	"errors"
@@ -9,9 +9,9 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// Config is the `admin:` section of the configuration file, decoded with yaml.v3 and
+// AdminConfig is the `admin:` section of the configuration file, decoded with yaml.v3 and
 // KnownFields(true). The zero value disables the admin listener (no listen address).
-type Config struct {
+type AdminConfig struct {
 	// Listen is the admin listener's address, host:port ("" disables it). On a loopback address
 	// everything is open to local processes; on any other address the status page, /status.json
 	// and the POSTs need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
@@ -28,7 +28,7 @@ type Config struct {
 
 // Validate returns every problem of c at once (errors.Join), each naming its full key. It does
 // not check Listen's syntax, which the command checks with the proxy's own listen address.
-func (c Config) Validate() error {
+func (c AdminConfig) Validate() error {
 	var errs []error
 	for i, h := range c.AllowedHosts {
 		if !netrule.ValidHost(h) {

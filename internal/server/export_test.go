@@ -1,0 +1,29 @@
+package server
+
+import "net"
+
+// Addr is the first route's listener address; nil before Listen.
+func (a *Server) Addr() net.Addr {
+	if a.ls == nil {
+		return nil
+	}
+	return a.ls.proxyL[0].Addr()
+}
+
+// RouteAddr is the listener address of the route name; nil before Listen or for no such route.
+func (a *Server) RouteAddr(name string) net.Addr {
+	for i, r := range a.routes {
+		if r.cfg.RouteName == name && a.ls != nil {
+			return a.ls.proxyL[i].Addr()
+		}
+	}
+	return nil
+}
+
+// AdminAddr is the admin listener's address; nil before Listen or when it is disabled.
+func (a *Server) AdminAddr() net.Addr {
+	if a.ls == nil || a.ls.adminL == nil {
+		return nil
+	}
+	return a.ls.adminL.Addr()
+}
