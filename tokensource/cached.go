@@ -83,11 +83,11 @@ type Cached struct {
 	opts  CachedOptions
 	randN func(time.Duration) time.Duration // rand.N; tests pin it
 
-	cur     atomic.Pointer[entry] // the current token; nil when there is none
-	wake    chan struct{}         // tells the background loop to look again; capacity 1
-	waiting atomic.Int64          // callers waiting for an exchange, for tests
+	wake    chan struct{} // tells the background loop to look again; capacity 1
+	waiting atomic.Int64  // callers waiting for an exchange, for tests
 
 	mu       sync.Mutex
+	cur      *entry             // the current token; nil when there is none
 	st       Status             // the state that Status reports, but the token's
 	ctx      context.Context    // the loop's and every exchange's: no caller's values or cancel
 	cancel   context.CancelFunc // cancels ctx (Close)
@@ -142,22 +142,12 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 	return c
 }
 
-// Token returns the current token when it has more than its margin left, without locking or
-// allocating. Past the refresh point it also starts a background refresh if none is running.
-// Without a usable token it waits for the one exchange in flight (starting it if needed) until
-// ctx ends; while backing off after a failure it returns a *NoTokenError at once. Every error
-// it returns is a *NoTokenError. The exchange never runs on ctx, nor sees its values.
+// Token returns the current token while it has more than its margin left; past the refresh
+// point it also starts a background refresh if none is running. Without a usable token it
+// waits for the one exchange in flight (starting it if needed) until ctx ends; while backing
+// off after a failure it returns a *NoTokenError at once. Every error it returns is a
+// *NoTokenError. The exchange never runs on ctx, nor sees its values.
 func (c *Cached) Token(ctx context.Context) (Token, error) {
-	if e := c.cur.Load(); e != nil {
-		now := c.opts.Now()
-		if now.Before(e.refreshAt) {
-			return e.tok, nil
-		}
-		if now.Before(e.staleAt) {
-			c.kick()
-			return e.tok, nil
-		}
-	}
 	for { // a waiter whose exchange Reset cancelled waits for the one with the new credential
 		f, tok, err := c.join()
 		if f == nil {
@@ -188,10 +178,14 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 func (c *Cached) join() (*flight, Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.cur.Load(); e != nil && c.opts.Now().Before(e.staleAt) {
+	now := c.opts.Now()
+	if e := c.cur; e != nil && now.Before(e.staleAt) {
+		if c.flight == nil && !now.Before(c.st.NextAttempt) && !now.Before(e.refreshAt) {
+			c.startLocked()
+		}
 		return nil, e.tok, nil
 	}
-	if err := c.unavailableLocked(); err != nil {
+	if err := c.unavailableLocked(now); err != nil {
 		return nil, Token{}, err
 	}
 	if c.flight == nil {
@@ -202,38 +196,20 @@ func (c *Cached) join() (*flight, Token, error) {
 
 // unavailable returns the error Token would return at once, without waiting: a
 // *NoTokenError while there is no usable token and a backoff forbids a new exchange; nil
-// otherwise (Token would answer, or join or start an exchange). The Transport asks it before
-// it reads a request body, so that a client sending Expect: 100-continue gets its 503 without
-// sending the body.
+// otherwise. The Transport asks it before it reads a request body, so that a client sending
+// Expect: 100-continue gets its 503 without sending the body.
 func (c *Cached) unavailable() error {
-	if e := c.cur.Load(); e != nil && c.opts.Now().Before(e.staleAt) {
-		return nil // the common case, without the lock: it is on every request with a body
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.unavailableLocked()
+	return c.unavailableLocked(c.opts.Now())
 }
 
 // unavailableLocked is unavailable under c.mu.
-func (c *Cached) unavailableLocked() error {
-	now := c.opts.Now()
-	if e := c.cur.Load(); c.flight != nil || (e != nil && now.Before(e.staleAt)) || !now.Before(c.st.NextAttempt) {
+func (c *Cached) unavailableLocked(now time.Time) error {
+	if e := c.cur; c.flight != nil || (e != nil && now.Before(e.staleAt)) || !now.Before(c.st.NextAttempt) {
 		return nil
 	}
 	return &NoTokenError{Err: c.st.LastError, NextAttempt: c.st.NextAttempt, at: now}
-}
-
-// kick starts a background refresh if none is running and no backoff forbids it. It gives up
-// when the lock is busy: whoever holds it is doing the same or the next caller will.
-func (c *Cached) kick() {
-	if !c.mu.TryLock() {
-		return
-	}
-	now := c.opts.Now()
-	if e := c.cur.Load(); e != nil && c.flight == nil && !now.Before(c.st.NextAttempt) && !now.Before(e.refreshAt) {
-		c.startLocked()
-	}
-	c.mu.Unlock()
 }
 
 // Start starts the background refresh goroutine, which fetches the first token at once. It is
@@ -295,8 +271,8 @@ func (c *Cached) Reset() {
 	if f := c.flight; f != nil {
 		f.cancel() // it uses the old credential; its waiters move on to the exchange started below
 	}
-	if e := c.cur.Swap(nil); e != nil {
-		c.prev = e
+	if c.cur != nil {
+		c.prev, c.cur = c.cur, nil
 	}
 	c.st.KeyChanged, c.st.OldToken = true, false
 	c.failures, c.st.NextAttempt, c.st.LastError = 0, time.Time{}, nil
@@ -308,9 +284,9 @@ func (c *Cached) Reset() {
 // Status returns a snapshot of the cache, for readiness checks, the status page and metrics.
 func (c *Cached) Status() Status {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	s := c.st
-	c.mu.Unlock()
-	if e := c.cur.Load(); e != nil {
+	if e := c.cur; e != nil {
 		s.HasToken, s.UserID, s.Expiry, s.IssuedAt = true, e.tok.UserID, e.tok.Expiry, e.tok.IssuedAt
 		s.Fingerprint, s.minRemaining = e.tok.Fingerprint(), e.minRemaining
 	}
@@ -353,9 +329,8 @@ func (c *Cached) plan() (*flight, time.Duration) {
 	if now.Before(c.st.NextAttempt) {
 		return nil, c.st.NextAttempt.Sub(now)
 	}
-	e := c.cur.Load()
-	if e == nil || !now.Before(e.refreshAt) {
+	if e := c.cur; e == nil || !now.Before(e.refreshAt) {
 		return c.startLocked(), 0
 	}
-	return nil, e.refreshAt.Sub(now)
+	return nil, c.cur.refreshAt.Sub(now)
 }

@@ -232,7 +232,9 @@ func TestCachedJitterStaysInBounds(t *testing.T) {
 			if _, err := c.Token(ctxTimeout(t)); err != nil {
 				t.Fatal(err)
 			}
-			e := c.cur.Load()
+			c.mu.Lock()
+			e := c.cur
+			c.mu.Unlock()
 			if d := e.refreshAt.Sub(clock.Now()); d < lo || d > hi || e.refreshAt.After(e.staleAt) {
 				t.Fatalf("life %v draw %d: refresh after %v, want within [%v, %v] and before the margin", life, i, d, lo, hi)
 			}

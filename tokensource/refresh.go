@@ -71,7 +71,7 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 	f.tok, f.err = tok, err
 	switch {
 	case err == nil && current:
-		c.cur.Store(e)
+		c.cur = e
 		c.failures, c.st.NextAttempt, c.st.LastError, c.st.LastRefresh = 0, time.Time{}, nil, now
 		c.st.KeyChanged, c.st.OldToken, c.prev = false, false, nil
 	case err != nil:
@@ -81,8 +81,8 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 		}
 		c.failures++
 		c.st.LastError, c.st.NextAttempt = err, now.Add(c.pause(err))
-		if p := c.prev; p != nil && now.Before(p.staleAt) && c.cur.Load() == nil {
-			c.cur.Store(p)
+		if p := c.prev; p != nil && now.Before(p.staleAt) && c.cur == nil {
+			c.cur = p
 			c.st.OldToken = true
 			f.tok, f.err = p.tok, nil
 		}
@@ -144,8 +144,7 @@ func (c *Cached) pause(err error) time.Duration {
 // the rejection should reach the client as it is).
 func (c *Cached) Invalidate(t Token) bool {
 	c.mu.Lock()
-	e := c.cur.Load()
-	if e == nil || e.tok.AccessToken != t.AccessToken {
+	if c.cur == nil || c.cur.tok.AccessToken != t.AccessToken {
 		c.mu.Unlock()
 		return true
 	}
@@ -153,8 +152,7 @@ func (c *Cached) Invalidate(t Token) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.cur.Store(nil)
-	c.prev, c.st.OldToken = nil, false // a rejected token is not served again
+	c.cur, c.prev, c.st.OldToken = nil, nil, false // a rejected token is not served again
 	c.mu.Unlock()
 	c.opts.Logger.Info().Str("fingerprint", t.Fingerprint()).Msg("access token invalidated after a rejection")
 	c.poke() // the loop fetches the next one now (within the backoff), not at the old refresh time
