@@ -26,8 +26,8 @@ const (
 	DefaultMinRefreshInterval = 30 * time.Second
 	refreshFraction           = 0.8
 	defaultJitter             = 0.05
-	defaultBackoffMin         = time.Second
-	defaultBackoffMax         = time.Minute
+	backoffMin                = time.Second
+	backoffMax                = time.Minute
 	maxMinRemaining           = 10 * time.Second
 	// maxPause is the pause after a rejected credential, and the cap of every other one.
 	maxPause = 5 * time.Minute
@@ -40,26 +40,15 @@ const (
 type CachedOptions struct {
 	// ExchangeTimeout bounds each exchange of the underlying Source. Zero means 30 s.
 	ExchangeTimeout time.Duration
-	// Jitter is the largest fraction of a token's lifetime added to or taken from its refresh
-	// point (80% of the lifetime) at random, so that many proxies do not refresh at once. Zero
-	// means 0.05; a negative value means no jitter.
-	Jitter float64
-	// BackoffMin and BackoffMax bound the pause after a failed exchange: it doubles from
-	// BackoffMin with every failure in a row, up to BackoffMax, and is drawn at random between
-	// BackoffMin and that bound. Zero means 1 s and 1 min. A Retry-After of the answer is
-	// honoured (up to 5 min), and a rejected credential pauses 5 min or until Reset.
-	BackoffMin, BackoffMax time.Duration
 	// MinRefreshInterval paces the exchanges that others cause: an Invalidate (the upstream
 	// rejected the token) or a Refresh (an operator asked). They share a bucket of two that
 	// refills by one every MinRefreshInterval; when it is empty the Invalidate keeps the token
 	// and the Refresh returns a *RateLimitedError. Zero means 30 s (config
 	// auth.min_refresh_interval); a negative value means no limit.
 	MinRefreshInterval time.Duration
-	// Now is the clock. Nil means the wall clock (time.Now without its monotonic reading, so
-	// that a laptop's sleep counts).
-	Now func() time.Time
-	// After is the timer of the background loop. Nil means time.After.
-	After func(time.Duration) <-chan time.Time
+	// Clock gives the time and the background loop's timer. Nil means the wall clock (time.Now
+	// without its monotonic reading, so that a laptop's sleep counts) and time.After.
+	Clock Clock
 	// Logger receives the token events: refreshed (info), failed and backing off (warn).
 	Logger zerolog.Logger
 	// OnExchange, if set, is called after each exchange of the underlying Source with its
@@ -68,7 +57,21 @@ type CachedOptions struct {
 	// OnSuppressed, if set, is called with the cause ("invalidate" or "refresh") of each
 	// exchange MinRefreshInterval refused, e.g. for a metric. It must be cheap.
 	OnSuppressed func(cause string)
+
+	jitter float64 // the fraction of the lifetime refresh points vary by: zero means 0.05, negative none
 }
+
+// Clock is the time of a Cached, which tests replace.
+type Clock interface {
+	Now() time.Time
+	After(time.Duration) <-chan time.Time
+}
+
+// wall is the Clock of real time.
+type wall struct{}
+
+func (wall) Now() time.Time                         { return wallClock() }
+func (wall) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Cached is a Source that reuses the token of another Source until it is about to expire. Any
 // number of concurrent callers cause at most one exchange at a time; after a failure, callers
@@ -122,19 +125,9 @@ type flight struct {
 // called.
 func NewCached(src Source, opts CachedOptions) *Cached {
 	opts.ExchangeTimeout = cmp.Or(max(opts.ExchangeTimeout, 0), DefaultExchangeTimeout)
-	switch {
-	case opts.Jitter == 0:
-		opts.Jitter = defaultJitter
-	case opts.Jitter < 0:
-		opts.Jitter = 0
-	}
-	opts.BackoffMin = cmp.Or(max(opts.BackoffMin, 0), defaultBackoffMin)
-	opts.BackoffMax = max(cmp.Or(max(opts.BackoffMax, 0), defaultBackoffMax), opts.BackoffMin)
-	if opts.Now == nil {
-		opts.Now = wallClock
-	}
-	if opts.After == nil {
-		opts.After = time.After
+	opts.jitter = max(cmp.Or(opts.jitter, defaultJitter), 0)
+	if opts.Clock == nil {
+		opts.Clock = wall{}
 	}
 	c := &Cached{src: src, opts: opts, randN: rand.N[time.Duration], wake: make(chan struct{}, 1),
 		running: make(map[*flight]bool), budget: newBudget(opts.MinRefreshInterval)}
@@ -159,7 +152,7 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 			c.waiting.Add(-1)
 		case <-ctx.Done():
 			c.waiting.Add(-1)
-			return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.opts.Now()}
+			return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.opts.Clock.Now()}
 		}
 		c.mu.Lock()
 		replaced, next := f.gen != c.gen, c.st.NextAttempt
@@ -168,7 +161,7 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 			return f.tok, nil
 		}
 		if !replaced {
-			return Token{}, &NoTokenError{Err: f.err, NextAttempt: next, at: c.opts.Now()}
+			return Token{}, &NoTokenError{Err: f.err, NextAttempt: next, at: c.opts.Clock.Now()}
 		}
 	}
 }
@@ -178,7 +171,7 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 func (c *Cached) join() (*flight, Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if e := c.cur; e != nil && now.Before(e.staleAt) {
 		if c.flight == nil && !now.Before(c.st.NextAttempt) && !now.Before(e.refreshAt) {
 			c.startLocked()
@@ -201,7 +194,7 @@ func (c *Cached) join() (*flight, Token, error) {
 func (c *Cached) unavailable() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.unavailableLocked(c.opts.Now())
+	return c.unavailableLocked(c.opts.Clock.Now())
 }
 
 // unavailableLocked is unavailable under c.mu.
@@ -306,7 +299,7 @@ func (c *Cached) loop(ctx context.Context, done chan<- struct{}) {
 		if f, wait := c.plan(); f != nil {
 			ended = f.done
 		} else {
-			timer = c.opts.After(wait)
+			timer = c.opts.Clock.After(wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -325,7 +318,7 @@ func (c *Cached) plan() (*flight, time.Duration) {
 	if c.flight != nil {
 		return c.flight, 0
 	}
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if now.Before(c.st.NextAttempt) {
 		return nil, c.st.NextAttempt.Sub(now)
 	}

@@ -58,7 +58,7 @@ func (c *Cached) run(ctx context.Context, f *flight) {
 func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, current bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if err == nil {
 		e, err = c.newEntry(tok, now)
 	}
@@ -106,7 +106,7 @@ func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 		return nil, fmt.Errorf("tokensource: the new token expires at %s, less than %s from now (is the clock right?)",
 			tok.Expiry.UTC().Format(time.RFC3339), e.minRemaining)
 	}
-	fraction := refreshFraction + (2*rand.Float64()-1)*c.opts.Jitter
+	fraction := refreshFraction + (2*rand.Float64()-1)*c.opts.jitter
 	e.refreshAt = now.Add(time.Duration(min(max(fraction, 0), 1) * float64(life)))
 	if e.refreshAt.After(e.staleAt) {
 		e.refreshAt = e.staleAt
@@ -122,13 +122,13 @@ func (c *Cached) pause(err error) time.Duration {
 	if xe != nil && xe.Rejected() {
 		return maxPause
 	}
-	bound := c.opts.BackoffMin
-	for i := 1; i < c.failures && bound < c.opts.BackoffMax; i++ {
+	bound := backoffMin
+	for i := 1; i < c.failures && bound < backoffMax; i++ {
 		bound *= 2
 	}
-	d := min(bound, c.opts.BackoffMax)
-	if spread := d - c.opts.BackoffMin; spread > 0 {
-		d = c.opts.BackoffMin + c.randN(spread+1)
+	d := min(bound, backoffMax)
+	if spread := d - backoffMin; spread > 0 {
+		d = backoffMin + c.randN(spread+1)
 	}
 	if xe != nil && xe.RetryAfter > d {
 		d = xe.RetryAfter + c.randN(xe.RetryAfter/10+1)
@@ -170,7 +170,7 @@ func (c *Cached) Refresh() error {
 	if c.flight != nil {
 		return nil
 	}
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if now.Before(c.st.NextAttempt) {
 		return &RateLimitedError{RetryAfter: wholeSeconds(c.st.NextAttempt.Sub(now)),
 			Reason: "the last token exchange failed (" + Describe(c.st.LastError) + "); backing off"}
@@ -208,7 +208,7 @@ func newBudget(interval time.Duration) budget {
 // OnSuppressed and logs at most one warning per interval with the count since the last one.
 // c.mu must be held.
 func (c *Cached) takeLocked(cause string) error {
-	b, now := &c.budget, c.opts.Now()
+	b, now := &c.budget, c.opts.Clock.Now()
 	if b.interval == 0 {
 		return nil
 	}
