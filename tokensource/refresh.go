@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -182,12 +183,11 @@ func (c *Cached) Refresh() error {
 	return nil
 }
 
-// budget is a token bucket on the Cached's clock: refreshBurst exchanges at once, then one
-// every interval. A zero interval means no limit. It is guarded by Cached.mu.
+// budget paces the exchanges others cause, on the Cached's clock: refreshBurst at once, then
+// one every interval; a zero interval means no limit. It is guarded by Cached.mu.
 type budget struct {
 	interval   time.Duration
-	tokens     float64   // exchanges allowed now, up to refreshBurst
-	at         time.Time // when tokens was last brought up to date; zero before the first take
+	full       time.Time // when refreshBurst exchanges are allowed again; each one adds interval
 	suppressed int       // refused since the last log line
 	loggedAt   time.Time // when the last "suppressed" line was logged
 }
@@ -195,13 +195,7 @@ type budget struct {
 // newBudget returns the budget of a MinRefreshInterval option: zero means the default, a
 // negative value no limit.
 func newBudget(interval time.Duration) budget {
-	switch {
-	case interval == 0:
-		interval = DefaultMinRefreshInterval
-	case interval < 0:
-		interval = 0
-	}
-	return budget{interval: interval, tokens: refreshBurst}
+	return budget{interval: max(cmp.Or(interval, DefaultMinRefreshInterval), 0)}
 }
 
 // takeLocked spends one paced exchange for cause, or else returns a *RateLimitedError, tells
@@ -212,14 +206,12 @@ func (c *Cached) takeLocked(cause string) error {
 	if b.interval == 0 {
 		return nil
 	}
-	if !b.at.IsZero() && now.After(b.at) {
-		b.tokens = min(refreshBurst, b.tokens+float64(now.Sub(b.at))/float64(b.interval))
+	if b.full.Before(now) {
+		b.full = now
 	}
-	if b.at.IsZero() || now.After(b.at) {
-		b.at = now // a clock stepped back waits for the clock to catch up, refilling nothing
-	}
-	if b.tokens >= 1 {
-		b.tokens--
+	wait := b.full.Sub(now) - (refreshBurst-1)*b.interval
+	if wait <= 0 {
+		b.full = b.full.Add(b.interval)
 		return nil
 	}
 	if c.opts.OnSuppressed != nil {
@@ -230,7 +222,6 @@ func (c *Cached) takeLocked(cause string) error {
 			Msg("token exchange suppressed: exchanges caused by upstream rejections and admin refreshes are limited by auth.min_refresh_interval")
 		b.suppressed, b.loggedAt = 0, now
 	}
-	wait := time.Duration((1 - b.tokens) * float64(b.interval))
 	return &RateLimitedError{RetryAfter: wholeSeconds(wait), Reason: "token refreshes are limited to one per auth.min_refresh_interval"}
 }
 
