@@ -26,9 +26,10 @@ const (
 	DefaultMinRefreshInterval = 30 * time.Second
 	refreshFraction           = 0.8
 	defaultJitter             = 0.05
-	backoffMin                = time.Second
-	backoffMax                = time.Minute
-	maxMinRemaining           = 10 * time.Second
+	// The pause after a failed exchange doubles from backoffMin up to backoffMax.
+	backoffMin      = time.Second
+	backoffMax      = time.Minute
+	maxMinRemaining = 10 * time.Second
 	// maxPause is the pause after a rejected credential, and the cap of every other one.
 	maxPause = 5 * time.Minute
 	// closeGrace bounds how long Close waits for cancelled exchanges to end: a Source that
