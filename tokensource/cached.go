@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,10 +230,7 @@ func (c *Cached) Close() {
 	done := c.loopDone
 	c.cancel() // ends the loop and every exchange
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	flights := make([]*flight, 0, len(c.running))
-	for f := range c.running {
-		flights = append(flights, f)
-	}
+	flights := slices.Collect(maps.Keys(c.running))
 	c.mu.Unlock()
 	if done != nil {
 		<-done
