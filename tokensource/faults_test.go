@@ -140,7 +140,7 @@ func TestFaultTokenShorterThanMargin(t *testing.T) {
 				if c := r.em.Counters(); c.Requests != 0 || c.TokenRequests != attempt {
 					t.Fatalf("attempt %d: %d API requests, %d token requests; want 0 and %d", attempt, c.Requests, c.TokenRequests, attempt)
 				}
-				r.clock.Advance(time.Second) // the first backoff is BackoffMin, 1 s
+				r.clock.Advance(time.Second) // the first backoff is 1 s
 			}
 		})
 	}
