@@ -74,9 +74,6 @@ type Server struct {
 // inbound TLS files, and fails with an error naming the file if one is missing or broken. It
 // starts nothing: Listen and Serve do.
 func New(cfg *config.Config, opts Options) (*Server, error) {
-	if opts.Getenv == nil {
-		opts.Getenv = func(string) string { return "" }
-	}
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
