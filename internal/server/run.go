@@ -109,11 +109,10 @@ func (a *Server) Serve(ctx context.Context) error {
 
 // cleanup stops what runs beside the servers: first the file watcher, waited for (it could
 // start a new exchange), then the token sources (cancelling exchanges in flight), then the
-// pools.
+// pools. A reload in progress (a slow api_key_command) is not waited for.
 func (a *Server) cleanup(stopBG func()) {
 	stopBG()
 	a.watchers.Wait()
-	a.closed.Store(true) // a reload in progress (a slow api_key_command) is not waited for
 	for _, id := range a.identities {
 		id.tokens.Close()
 		id.tr.CloseIdleConnections()

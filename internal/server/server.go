@@ -60,10 +60,9 @@ type Server struct {
 	health     *admin.Health // the upstream's state per route
 	quit       chan struct{} // closed by POST /quitquitquit
 	quitOnce   sync.Once
-	stopping   atomic.Bool
+	stopping   atomic.Bool // Serve is ending: not ready, reloads do nothing
 
 	admins *inbound.Bearer // admin.clients, set again on SIGHUP
-	closed atomic.Bool     // the token sources are closed: reloads do nothing
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
 	watchers sync.WaitGroup
