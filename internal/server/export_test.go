@@ -27,3 +27,7 @@ func (a *Server) AdminAddr() net.Addr {
 	}
 	return a.ls.ls[len(a.routes)].Addr()
 }
+
+// APIKeySource says where the default route's API key comes from, for a log line; never the
+// key. With auth.source trusted_profile it says that no API key is used.
+func (a *Server) APIKeySource() string { return a.routes[0].ident.credentialSource() }

@@ -123,7 +123,7 @@ func newSource(cfg *config.Config, tr http.RoundTripper, keys *keyStore, opts Op
 	a, log := cfg.Auth, opts.Logger
 	io := tokensource.IAMOptions{
 		URL:             a.IAMURL,
-		Client:          &http.Client{Transport: WithUserAgent(tr, opts.Version), Timeout: a.Timeout},
+		Client:          &http.Client{Transport: withUserAgent(tr, opts.Version), Timeout: a.Timeout},
 		CRTokenFile:     a.CRTokenFile,
 		ProfileID:       a.ProfileID,
 		ProfileCRN:      a.ProfileCRN,
@@ -145,7 +145,7 @@ func newSource(cfg *config.Config, tr http.RoundTripper, keys *keyStore, opts Op
 		return tokensource.NewTrustedProfile(io), nil
 	case config.SourceVPC:
 		io.URL = a.MetadataURL
-		io.Client = &http.Client{Timeout: a.Timeout, Transport: WithUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
+		io.Client = &http.Client{Timeout: a.Timeout, Transport: withUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
 		return tokensource.NewVPC(io), nil
 	case config.SourceCommand:
 		return tokensource.NewCommand(a.TokenCommand, io), nil
@@ -156,7 +156,7 @@ func newSource(cfg *config.Config, tr http.RoundTripper, keys *keyStore, opts Op
 	}
 	return tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
-		Client:          &http.Client{Transport: WithUserAgent(tr, opts.Version), Timeout: a.Timeout},
+		Client:          &http.Client{Transport: withUserAgent(tr, opts.Version), Timeout: a.Timeout},
 		Key:             keys.Key,
 		DefaultLifetime: a.DefaultLifetime,
 		Logger:          log,
