@@ -175,11 +175,14 @@ func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
 		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.opts.Timeout.String() + " (upstream.timeout); try again later"
 	case is[*net.DNSError](err):
 		return http.StatusBadGateway, "bad gateway: cannot resolve the host of " + what
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, wsaeconnrefused):
 		return http.StatusBadGateway, "bad gateway: " + what + " refused the connection"
 	}
 	return http.StatusBadGateway, "bad gateway: the connection to " + what + " failed; try again, and check the network if it persists"
 }
+
+// wsaeconnrefused is Windows' WSAECONNREFUSED: syscall.ECONNREFUSED does not match it there.
+const wsaeconnrefused = syscall.Errno(10061)
 
 // is reports whether err's chain holds a T.
 func is[T error](err error) bool {

@@ -1,18 +1,19 @@
 package tokensource
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 	"github.com/rs/zerolog"
 )
 
@@ -24,24 +25,18 @@ const (
 	grantAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
 	grantCRToken = "urn:ibm:params:oauth:grant-type:cr-token"
 	grantAssume  = "urn:ibm:params:oauth:grant-type:assume"
-	// maxIAMMessage bounds ExchangeError.Message.
-	maxIAMMessage = 200
 )
 
-// defaultCRTokenFiles are tried in order when IAMOptions.CRTokenFile is empty: the files that
-// go-sdk-core's ContainerAuthenticator reads (github.com/IBM/go-sdk-core/v5,
-// core/container_authenticator.go, constants defaultCRTokenFilename1, defaultCRTokenFilename2
-// and defaultCRTokenFilename3), where IBM's platforms mount the compute resource token.
+// defaultCRTokenFiles are tried in order without CRTokenFile and CRToken: where IBM's platforms
+// mount the compute resource token, as go-sdk-core's ContainerAuthenticator reads them.
 var defaultCRTokenFiles = []string{
 	"/var/run/secrets/tokens/vault-token",
 	"/var/run/secrets/tokens/sa-token",
 	"/var/run/secrets/codeengine.cloud.ibm.com/compute-resource-token/token",
 }
 
-// IAMOptions configures the sources of IAM access tokens: NewIAM uses Key (and, for the
-// assume grant, a profile); NewTrustedProfile uses CRToken or CRTokenFile and a profile;
-// NewVPC uses a profile or none; NewCommand only AccountID, DefaultLifetime, Now and Logger.
-// Only NewIAM reads an API key.
+// IAMOptions configures the sources of IAM access tokens. Only NewIAM reads an API key;
+// NewCommand uses only AccountID, DefaultLifetime, Now and Logger.
 type IAMOptions struct {
 	// URL is IAM's base URL (config auth.iam_url); the token endpoint is URL +
 	// "/identity/token". Empty means DefaultIAMURL. For NewVPC it is the metadata service's
@@ -94,22 +89,17 @@ type IAM struct {
 // opts names a profile. Missing options surface as errors from Token, not as panics.
 func NewIAM(opts IAMOptions) *IAM { return newIAM(opts, grantAPIKey) }
 
-// NewTrustedProfile returns an IAM source using the compute resource token grant of a
-// trusted profile. Missing options surface as errors from Token, not as panics.
+// NewTrustedProfile is like NewIAM with the compute resource token grant of a trusted profile.
 func NewTrustedProfile(opts IAMOptions) *IAM { return newIAM(opts, grantCRToken) }
 
 func newIAM(opts IAMOptions, grant string) *IAM {
-	if opts.URL == "" {
-		opts.URL = DefaultIAMURL
-	}
+	opts.URL = cmp.Or(opts.URL, DefaultIAMURL)
 	return &IAM{opts: withDefaults(opts), grant: grant}
 }
 
 // withDefaults fills in the defaults of the options every source shares.
 func withDefaults(opts IAMOptions) IAMOptions {
-	if opts.DefaultLifetime <= 0 {
-		opts.DefaultLifetime = defaultLifetime
-	}
+	opts.DefaultLifetime = cmp.Or(max(opts.DefaultLifetime, 0), defaultLifetime)
 	if opts.Now == nil {
 		opts.Now = wallClock
 	}
@@ -147,9 +137,6 @@ type errorAnswer struct {
 // 2xx answer without a usable token a *ResponseError, anything else a wrapped error; none of
 // them contains the key, the CR token or an access token.
 func (i *IAM) Token(ctx context.Context) (Token, error) {
-	if i.opts.Client == nil {
-		return Token{}, errors.New("tokensource: the IAM exchange needs a Client")
-	}
 	form, secret, credential, err := i.form()
 	if err != nil {
 		return Token{}, err
@@ -239,6 +226,9 @@ func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 // *ExchangeError naming endpoint, with the answer's error code, message, request id and
 // Retry-After, and every secret removed; credential says what was sent, for messages.
 func send(o *IAMOptions, req *http.Request, endpoint, credential string, secrets ...string) ([]byte, error) {
+	if o.Client == nil {
+		return nil, errors.New("tokensource: the exchange with " + endpoint + " needs a Client")
+	}
 	start := o.Now()
 	resp, err := o.Client.Do(req)
 	if err != nil {
@@ -270,7 +260,7 @@ func refused(o *IAMOptions, resp *http.Response, body []byte, endpoint, credenti
 			code, msg, id = ea.Errors[0].Code, ea.Errors[0].Message, ea.Trace
 		}
 		xe.Code = redact(code, 32, secrets...)
-		xe.Message = redact(msg, maxIAMMessage, secrets...)
+		xe.Message = redact(msg, 200, secrets...)
 		xe.RequestID = redact(id, 64, secrets...)
 	}
 	o.Logger.Warn().Str("endpoint", endpoint).Int("status", xe.Status).Str("error_code", xe.Code).Str("request_id", xe.RequestID).
@@ -292,8 +282,7 @@ func decodeAnswer(body []byte, now time.Time) (string, time.Time, error) {
 	at, _ := time.Parse(time.RFC3339, a.ExpiresAt)
 	switch {
 	case a.Expiration >= 1 && a.Expiration <= maxEpochSeconds:
-		sec, frac := math.Modf(a.Expiration)
-		return access, time.Unix(int64(sec), int64(frac*1e9)), nil
+		return access, unixSeconds(a.Expiration), nil
 	case !at.IsZero():
 		return access, at, nil
 	case a.ExpiresIn > 0 && a.ExpiresIn < 1e9:
@@ -315,10 +304,8 @@ func trimBearer(s string) string {
 // It expires at the earlier of that and the JWT's exp, else after o.DefaultLifetime; its
 // UserID is o.AccountID, else the JWT's account.bss.
 func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
-	for _, c := range access {
-		if c < 0x21 || c > 0x7e {
-			return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}
-		}
+	if strings.ContainsFunc(access, notPrintable) {
+		return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}
 	}
 	account := cmp.Or(o.AccountID, AccountID(access))
 	if account == "" {
@@ -340,4 +327,35 @@ func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
 			Msg("token expiry unknown; assuming the default lifetime")
 	}
 	return tok, nil
+}
+
+// crToken reads the compute resource token: from CRTokenFile when set, else CRToken, else from
+// the first of defaultCRTokenFiles that holds one. Errors name the file, never the content.
+func (i *IAM) crToken() (string, error) {
+	if i.opts.CRTokenFile != "" {
+		return readCRToken(i.opts.CRTokenFile)
+	}
+	if i.opts.CRToken != "" {
+		return i.opts.CRToken, nil
+	}
+	for _, path := range defaultCRTokenFiles {
+		if tok, err := readCRToken(path); err == nil {
+			return tok, nil
+		}
+	}
+	return "", fmt.Errorf("tokensource: no CR token in %s; set auth.cr_token_file to the file the platform mounts",
+		strings.Join(defaultCRTokenFiles, ", "))
+}
+
+// readCRToken reads one CR token file, without surrounding white space.
+func readCRToken(path string) (string, error) {
+	data, err := files.Read("auth.cr_token_file", path, maxKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("tokensource: %w", err)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return "", errors.New("tokensource: the CR token file " + path + " (auth.cr_token_file) is empty")
+	}
+	return string(data), nil
 }

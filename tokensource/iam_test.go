@@ -223,7 +223,7 @@ func TestIAMRejectedKey(t *testing.T) {
 }
 
 func TestTrustedProfileExchange(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	file := filepath.Join(dir, "token")
 	jwt := iamJWT("acc-bss", t0.Unix()+3600)
 	f := newFakeIAM(t, func(url.Values) (int, string) { return 200, iamAnswer(jwt, t0.Unix()+3600, 3600) })
@@ -268,7 +268,7 @@ func TestTrustedProfileExchange(t *testing.T) {
 }
 
 func TestTrustedProfileErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	empty := filepath.Join(dir, "empty")
 	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -344,7 +344,7 @@ func TestIAMNoSecrets(t *testing.T) {
 		}
 		return 200, iamAnswer(jwt, t0.Unix()+3600, 3600)
 	})
-	file := filepath.Join(t.TempDir(), "cr")
+	file := filepath.Join(testkit.TempDir(t), "cr")
 	if err := os.WriteFile(file, []byte(cr), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,15 @@ package tokensource
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // ParseKey is ReadKeyFile on the content of a file, for the tests of parseKey.
@@ -114,7 +117,7 @@ func TestParseKey(t *testing.T) {
 
 func TestReadKeyFile(t *testing.T) {
 	const key = "k3y-0123456789"
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -122,6 +125,10 @@ func TestReadKeyFile(t *testing.T) {
 		}
 		return p
 	}
+	// The operating system's own words for a missing file ("no such file or directory",
+	// Windows' "The system cannot find the file specified.").
+	_, statErr := os.Stat(filepath.Join(dir, "nope"))
+	notFound := errors.Unwrap(statErr).Error()
 	tests := []struct {
 		name    string
 		path    string
@@ -130,7 +137,7 @@ func TestReadKeyFile(t *testing.T) {
 	}{
 		{name: "bare", path: write("bare", key+"\n"), want: key},
 		{name: "console JSON", path: write("apikey.json", `{"name":"n","apiKey":"`+key+`"}`), want: key},
-		{name: "missing path names path", path: filepath.Join(dir, "nope"), wantErr: []string{"tokensource: auth.api_key_file: cannot read", filepath.Join(dir, "nope"), "no such file"}},
+		{name: "missing path names path", path: filepath.Join(dir, "nope"), wantErr: []string{"tokensource: auth.api_key_file: cannot read", filepath.Join(dir, "nope"), notFound}},
 		{name: "empty names path", path: write("empty", ""), wantErr: []string{filepath.Join(dir, "empty"), "it is empty"}},
 		{name: "JSON without apiKey names path", path: write("bad.json", `{"key":"`+key+`"}`), wantErr: []string{filepath.Join(dir, "bad.json"), "no apiKey field"}},
 		{name: "too large", path: write("large", strings.Repeat("k", 70<<10)), wantErr: []string{"larger than 64 KiB"}},

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -153,7 +155,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	good := filepath.Join(dir, "runs.csv")
 	if err := os.WriteFile(good, []byte(fixture), 0o600); err != nil {
 		t.Fatal(err)

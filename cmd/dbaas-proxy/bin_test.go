@@ -21,10 +21,15 @@ var (
 	binErr  error
 )
 
-// binary returns the path of dbaas-proxy built from this package.
+// binary returns the path of dbaas-proxy built from this package, or the binary that the
+// variable DBAAS_PROXY_TEST_BINARY names: .ci/windows builds the .exe on Linux and runs these
+// tests under wine, where there is no go command.
 func binary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
+		if binPath = os.Getenv("DBAAS_PROXY_TEST_BINARY"); binPath != "" {
+			return
+		}
 		if binDir, binErr = os.MkdirTemp("", "dbaas-proxy-bin-"); binErr != nil {
 			return
 		}

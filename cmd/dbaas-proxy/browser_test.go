@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit/headless"
 )
 
@@ -173,7 +174,7 @@ func runPage(t *testing.T, browserCtx context.Context, url, name string) map[str
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	shot := filepath.Join(t.TempDir(), name+".png")
+	shot := filepath.Join(testkit.TempDir(t), name+".png")
 	if err := os.WriteFile(shot, png, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // TestConfigProblemsThroughBinary: every problem at once, each naming its key, where the value
 // came from and the fix; exit 2.
 func TestConfigProblemsThroughBinary(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	good := "upstream:\n  url: https://127.0.0.1:1\n  ca_file: " + filepath.Join(dir, "ca.pem") + "\n"
 	typeErrs := testkit.WriteFile(t, dir, "types.yaml", good+"  timeout: 60\nlistn: x\nlog:\n  level: loud\n")
 	list := testkit.WriteFile(t, dir, "list.yaml", "- listen: x\n")
@@ -78,9 +78,13 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 	key := e.em.APIKey()
 	base := strings.Replace(mustRead(t, e.config), "  api_key_file: "+e.keyFile+"\n", "", 1)
 	noKey := testkit.WriteFile(t, e.dir, "nokey.yaml", base)
-	keyDir := t.TempDir()
+	keyDir := testkit.TempDir(t)
 	bare := testkit.WriteFile(t, keyDir, "bare", key+"\n")
-	cmdCfg := testkit.WriteFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: [cat, "+bare+"]\n", 1))
+	cat, argv := "cat", "[cat, "+bare+"]"
+	if runtime.GOOS == "windows" {
+		cat, argv = "cmd", "[cmd, /c, type, "+bare+"]" // cmd.exe's type is Windows' cat
+	}
+	cmdCfg := testkit.WriteFile(t, e.dir, "cmd.yaml", strings.Replace(base, "auth:\n", "auth:\n  api_key_command: "+argv+"\n", 1))
 	tests := []struct {
 		name string
 		env  []string
@@ -88,15 +92,12 @@ func TestKeySourcesThroughBinary(t *testing.T) {
 		want string
 	}{
 		{"file", []string{"IBMCLOUD_API_KEY=" + key, "DBAAS_PROXY_LOG_LEVEL=warn"}, e.config, "ok    api_key    from file " + e.keyFile},
-		{"command", []string{"DBAAS_API_KEY=" + key}, cmdCfg, "ok    api_key    from command cat (auth.api_key_command)"},
+		{"command", []string{"DBAAS_API_KEY=" + key}, cmdCfg, "ok    api_key    from command " + cat + " (auth.api_key_command)"},
 		{"DBAAS_API_KEY", []string{"DBAAS_API_KEY=" + key, "IBMCLOUD_API_KEY=other-key-xxxxxxxxxxxxxxxxxx"}, noKey, "ok    api_key    from environment variable DBAAS_API_KEY"},
 		{"IBMCLOUD_API_KEY", []string{"IBMCLOUD_API_KEY=" + key}, noKey, "ok    api_key    from environment variable IBMCLOUD_API_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.name == "command" && runtime.GOOS == "windows" {
-				t.Skip("uses cat")
-			}
 			code, out, stderr := runBin(t, tt.env, "", "doctor", "-config", tt.cfg)
 			if code != 0 {
 				t.Fatalf("doctor: exit %d\n%s\n%s", code, out, stderr)

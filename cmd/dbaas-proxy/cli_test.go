@@ -144,7 +144,7 @@ func TestVersion(t *testing.T) {
 	// The worktree's .git is a file, which the go command does not take for a repository:
 	// build a clone, with the worktree's changes copied over (so that this code is what is
 	// built) and an untracked file, so that it is dirty.
-	dir := filepath.Join(t.TempDir(), "src")
+	dir := filepath.Join(testkit.TempDir(t), "src")
 	if out, err := exec.Command(git, "clone", "-q", "--no-hardlinks", "../..", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot clone this checkout: %v %s", err, out)
 	}
@@ -163,7 +163,7 @@ func TestVersion(t *testing.T) {
 		}
 	}
 	testkit.WriteFile(t, dir, "untracked", "x")
-	bin := filepath.Join(t.TempDir(), "dbaas-proxy")
+	bin := filepath.Join(testkit.TempDir(t), "dbaas-proxy")
 	if err := goBuild(filepath.Join(dir, "cmd", "dbaas-proxy"), bin, "-buildvcs=auto"); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestCompletion(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	script := testkit.WriteFile(t, dir, "dbaas-proxy.bash", scripts["bash"])
 	if out, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
 		t.Fatalf("bash -n: %v %s", err, out)
@@ -268,7 +268,7 @@ func TestConfigExample(t *testing.T) {
 		t.Errorf("config: exit %d %q", code, stderr)
 	}
 	// What it prints is a working start: with the two required keys, it validates.
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	testkit.WriteFile(t, dir, "ca.pem", "")
 	s := strings.Replace(out, `  url: ""`, `  url: https://127.0.0.1:1`, 1)
 	s = strings.Replace(s, `  ca_file: ""`, `  ca_file: ca.pem`, 1)

@@ -99,7 +99,7 @@ func newIdentityEnv(t *testing.T, source string) *identityEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { em.Close() })
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	ca, iamCA := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "iam-ca.pem")
 	if err := em.WriteCAFile(ca); err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestDoctorVPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { em.Close() })
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	ca := filepath.Join(dir, "ca.pem")
 	if err := em.WriteCAFile(ca); err != nil {
 		t.Fatal(err)

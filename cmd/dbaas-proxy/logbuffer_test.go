@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // signalWriter is a log sink that records each write and signals it.
@@ -127,7 +129,7 @@ func (m messageOnly) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 // TestLogBufferWriter: lines for a file (stderr, log.file) go through the buffer; an
 // in-memory sink, where a write costs no system call, is written directly.
 func TestLogBufferWriter(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "log")
+	f, err := os.CreateTemp(testkit.TempDir(t), "log")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func newEnv(t *testing.T, extra string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { em.Close() })
-	e := &env{em: em, dir: t.TempDir(), listen: freeAddr(t), admin: freeAddr(t), extraLines: extra}
+	e := &env{em: em, dir: testkit.TempDir(t), listen: freeAddr(t), admin: freeAddr(t), extraLines: extra}
 	e.caFile = filepath.Join(e.dir, "ca.pem")
 	if err := em.WriteCAFile(e.caFile); err != nil {
 		t.Fatal(err)

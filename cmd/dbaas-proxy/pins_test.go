@@ -67,7 +67,7 @@ func TestDoctorChecksPins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testkit.WriteFile(t, t.TempDir(), "pinned.yaml",
+			cfg := testkit.WriteFile(t, testkit.TempDir(t), "pinned.yaml",
 				strings.Replace(mustRead(t, e.config), "upstream:\n", "upstream:\n  pins: ["+tt.pin+"]\n", 1))
 			code, out, stderr := runBin(t, nil, "", "doctor", "-config", cfg)
 			if code != tt.code || !strings.Contains(out, tt.want) {
@@ -87,7 +87,7 @@ func TestDoctorPinsTheCAItDoesNotReceive(t *testing.T) {
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}} // no CA in the chain
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	caFile, _ := ca.Write(t, dir, "ca")
 	cfg := testkit.WriteFile(t, dir, "c.yaml", fmt.Sprintf("upstream:\n  url: %s\n  ca_file: %s\n  pins: [%s]\n",
 		srv.URL, caFile, upstream.Pin(ca.Cert)))

@@ -18,7 +18,7 @@ import (
 // routesEnv writes a config of two routes over two emulators, with an identity each.
 func routesEnv(t *testing.T) (config string, a, b *emulator.Server) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	ems := make([]*emulator.Server, 2)
 	var routes, ids strings.Builder
 	for i, name := range []string{"dallas", "frankfurt"} {
@@ -83,7 +83,7 @@ func TestCommandsCoverEveryRoute(t *testing.T) {
 // as the SNI, as the transport does, so that an upstream choosing its certificate by SNI
 // shows them the same chain.
 func TestPinsAndDoctorSendTheServerName(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	ca := testkit.NewCA(t, "sni CA")
 	caFile, _ := ca.Write(t, dir, "ca")
 	names := make(chan string, 8)
@@ -115,7 +115,7 @@ func TestPinsAndDoctorSendTheServerName(t *testing.T) {
 // TestDoctorRedactsRouteProxyPasswords: the configuration doctor prints shows no route's
 // upstream.proxy_url password.
 func TestDoctorRedactsRouteProxyPasswords(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	config := testkit.WriteFile(t, dir, "config.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://127.0.0.1:2\", ca_file: "+
 		filepath.Join(dir, "ca.pem")+", proxy_url: \"http://user:s3cret-pass@127.0.0.1:3\"}}\n")
 	_, out, errOut := opsRun(t, "", "doctor", "-config", config)

@@ -163,7 +163,7 @@ func secTLSGet(c *http.Client, url string) (status int, serial *big.Int, reused 
 // TestMutualTLS runs a gateway that requires client certificates, then swaps its server
 // certificate with SIGHUP under an open connection.
 func TestMutualTLS(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	ca, other := testkit.NewCA(t, "dbaas-proxy test CA"), testkit.NewCA(t, "someone else's CA")
 	testkit.WriteFile(t, dir, "ca.crt", string(ca.CertPEM))
 	server1 := ca.Issue(t, "server", true)

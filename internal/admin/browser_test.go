@@ -13,6 +13,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit/headless"
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
@@ -66,7 +67,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	shot := filepath.Join(t.TempDir(), "status-page.png")
+	shot := filepath.Join(testkit.TempDir(t), "status-page.png")
 	if err := os.WriteFile(shot, png, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestProbe(t *testing.T) {
 		{"healthy via unspecified host", "0.0.0.0:" + port(t, healthy.Listener.Addr()), ""},
 		{"healthy via empty host", ":" + port(t, healthy.Listener.Addr()), ""},
 		{"unhealthy", failing.Listener.Addr().String(), "answered 503, want 200"},
-		{"nothing listening", closed, "connection refused"},
+		{"nothing listening", closed, "refused"}, // Windows: "... actively refused it."
 		{"no port", "127.0.0.1", "is not host:port"},
 	}
 	for _, tt := range tests {

@@ -10,7 +10,7 @@ import (
 // TestIBMVariables: IBM's variables set what nothing else set, and the configuration says
 // where each value came from; ours always win.
 func TestIBMVariables(t *testing.T) {
-	dir, home := t.TempDir(), t.TempDir()
+	dir, home := testkit.TempDir(t), testkit.TempDir(t)
 	creds := testkit.WriteFile(t, dir, "creds.env", "# IBM SDK\nHPDB_AUTH_TYPE=iam\nHPDB_URL = https://dbaas902.hyperp-dbaas.cloud.ibm.com:20000/api/v3\n")
 	testkit.WriteFile(t, home, "ibm-credentials.env", "HPDB_URL=https://home.example:20000\n")
 	base := []string{"DBAAS_PROXY_UPSTREAM_CA_FILE=/ca.pem", "HOME=" + filepath.Join(dir, "nowhere")}

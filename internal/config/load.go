@@ -242,10 +242,16 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		if f.path && fv.Kind() == reflect.String {
 			fv.SetString(expandHome(fv.String()))
 		}
-		if f.path && fv.Kind() == reflect.String && fv.String() != "" && !filepath.IsAbs(fv.String()) && d.dir != "" {
+		if f.path && fv.Kind() == reflect.String && fv.String() != "" && relative(fv.String()) && d.dir != "" {
 			fv.SetString(filepath.Join(d.dir, fv.String()))
 		}
 	}
+}
+
+// relative reports a non-empty path that follows the config file's folder: not absolute, and on
+// Windows not rooted either (/etc/x and \etc\x mean the current drive's root there).
+func relative(p string) bool {
+	return !filepath.IsAbs(p) && filepath.VolumeName(p) == "" && !os.IsPathSeparator(p[0])
 }
 
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {

@@ -26,7 +26,7 @@ func readmeExample(t *testing.T) string {
 
 func TestRoutesConfig(t *testing.T) {
 	ex := regexp.MustCompile(`    profile_id: .*\n`).ReplaceAllString(readmeExample(t), "") // the assume grant is another helper's
-	cfg, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", ex))
+	cfg, err := Load(testkit.WriteFile(t, testkit.TempDir(t), "c.yaml", ex))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestRoutesConfig(t *testing.T) {
 	if !routes[0].Upstream.HTTP2 {
 		t.Error("a route without http2 does not take its default")
 	}
-	off, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://h:1\", ca_file: /ca, http2: false}}\n"))
+	off, err := Load(testkit.WriteFile(t, testkit.TempDir(t), "c.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://h:1\", ca_file: /ca, http2: false}}\n"))
 	if err != nil || off.RouteConfigs()[0].Upstream.HTTP2 {
 		t.Errorf("a route's http2: false is not kept (%v)", err)
 	}
@@ -82,7 +82,7 @@ func TestRoutesConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(testkit.WriteFile(t, t.TempDir(), "config.yaml", tt.yaml))
+			_, err := Load(testkit.WriteFile(t, testkit.TempDir(t), "config.yaml", tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v\nwant %q", err, tt.want)
 			}
@@ -94,7 +94,7 @@ func TestRoutesConfigErrors(t *testing.T) {
 // alone means off; the environment cannot set routes.
 func TestZeroMeansTheDefault(t *testing.T) {
 	yaml := "upstream:\n  url: https://h:1\n  ca_file: /ca\n  timeout: 0s\n  max_conns: 0\nauth:\n  refresh_on: []\n  min_refresh_interval: 0s\n  iam_url: \"\"\n  max_replay_bytes: 0\nadmin:\n  listen: \"\"\n"
-	cfg, err := Load(testkit.WriteFile(t, t.TempDir(), "c.yaml", yaml))
+	cfg, err := Load(testkit.WriteFile(t, testkit.TempDir(t), "c.yaml", yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestZeroMeansTheDefault(t *testing.T) {
 	if cfg.Admin.Listen != "" {
 		t.Errorf("admin.listen %q, want off", cfg.Admin.Listen)
 	}
-	p := testkit.WriteFile(t, t.TempDir(), "r.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://h:1\", ca_file: /ca}}\n")
+	p := testkit.WriteFile(t, testkit.TempDir(t), "r.yaml", "routes:\n  - {name: a, listen: 127.0.0.1:1, upstream: {url: \"https://h:1\", ca_file: /ca}}\n")
 	_, err = Resolve(Sources{File: p, Environ: []string{"DBAAS_PROXY_UPSTREAM_URL=https://x:1"}})
 	if err == nil || !strings.Contains(err.Error(), "environment variable DBAAS_PROXY_UPSTREAM_URL: upstream.url: is set together with routes") {
 		t.Errorf("DBAAS_PROXY_UPSTREAM_URL with routes: %v", err)

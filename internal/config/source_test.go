@@ -69,7 +69,7 @@ func TestSourceErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := testkit.WriteFile(t, t.TempDir(), "config.yaml", good+tt.auth)
+			p := testkit.WriteFile(t, testkit.TempDir(t), "config.yaml", good+tt.auth)
 			_, err := Load(p)
 			if len(tt.want) == 0 {
 				if err != nil {

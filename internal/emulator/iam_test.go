@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 const formCT = "Content-Type: application/x-www-form-urlencoded"
@@ -260,7 +262,7 @@ func TestSeparateIAM(t *testing.T) {
 	if got := s.Counters(); got.IAMExchanges != 1 || got.TokenExchanges != 0 {
 		t.Errorf("counters %+v, want exactly one IAM exchange", got)
 	}
-	path := t.TempDir() + "/iam-ca.pem"
+	path := testkit.TempDir(t) + "/iam-ca.pem"
 	if err := s.WriteIAMCAFile(path); err != nil {
 		t.Fatal(err)
 	}

@@ -85,8 +85,12 @@ func TestIdleCloseHTTP2(t *testing.T) {
 		t.Fatalf("proto %s, want HTTP/2.0", a.proto)
 	}
 	waitFor(t, func() bool { return s.Counters().IdleClosed == 1 })
-	// The transport notices the close and dials again.
-	do(t, c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok))
+	// The transport notices the close and dials again. Under wine 8.0 (.ci/windows) the close
+	// can reach the client after it sent the next request on the closed connection, which then
+	// fails: the request after that dials.
+	if _, err := try(c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok)); err != nil {
+		do(t, c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok))
+	}
 	if got := s.Counters().Connections; got != 2 {
 		t.Errorf("%d connections, want 2 (the closed one and a new one)", got)
 	}
@@ -183,7 +187,10 @@ func TestRestartsUnderLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if a := do(t, c, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok)); a.status != 200 {
+	// A new connection: a pooled one may meet the last idle close (9 ms) as it is reused, a race
+	// that is rare on Linux and frequent under wine (.ci/windows).
+	fresh := newClient(t, s, clientOpts{timeout: 5 * time.Second, noReuse: true})
+	if a := do(t, fresh, "GET", s.URL()+"/api/v3/"+s.UserID()+"/services", "", xAuth(tok)); a.status != 200 {
 		t.Errorf("after the restarts: status %d", a.status)
 	}
 }

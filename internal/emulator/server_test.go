@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 func TestProtocols(t *testing.T) {
@@ -77,14 +79,14 @@ func TestTLS(t *testing.T) {
 
 func TestWriteCAFile(t *testing.T) {
 	s := start(t, Options{})
-	path := filepath.Join(t.TempDir(), "ca.pem")
+	path := filepath.Join(testkit.TempDir(t), "ca.pem")
 	if err := s.WriteCAFile(path); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, s.CAPEM()) {
 		t.Fatalf("file holds %d bytes (%v), want CAPEM", len(b), err)
 	}
-	if err := s.WriteCAFile(filepath.Join(t.TempDir(), "missing", "ca.pem")); err == nil ||
+	if err := s.WriteCAFile(filepath.Join(testkit.TempDir(t), "missing", "ca.pem")); err == nil ||
 		!strings.HasPrefix(err.Error(), "emulator: ") {
 		t.Errorf("error %v, want an emulator error", err)
 	}

@@ -12,12 +12,14 @@ import (
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/rs/zerolog"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 const (
@@ -117,7 +119,7 @@ type pkiFiles struct {
 
 func newPKI(t *testing.T) *pkiFiles {
 	t.Helper()
-	p := &pkiFiles{dir: t.TempDir(), ca: testkit.NewCA(t, "test CA"), otherCA: testkit.NewCA(t, "other CA")}
+	p := &pkiFiles{dir: testkit.TempDir(t), ca: testkit.NewCA(t, "test CA"), otherCA: testkit.NewCA(t, "other CA")}
 	p.certFile, p.keyFile = p.ca.Issue(t, "server-1", true).Write(t, p.dir, "server")
 	p.caFile = filepath.Join(p.dir, "ca.crt")
 	writeFile(t, p.caFile, p.ca.CertPEM)
@@ -269,7 +271,7 @@ func TestReload(t *testing.T) {
 
 	writeFile(t, p.certFile, []byte("not a certificate"))
 	err = g.Reload()
-	if err == nil || !strings.Contains(err.Error(), p.certFile) {
+	if err == nil || !strings.Contains(err.Error(), strconv.Quote(p.certFile)) {
 		t.Fatalf("Reload of a broken file = %v, want an error naming %s", err, p.certFile)
 	}
 	if _, cn, err := tlsGet(t, addr, p.roots, nil); err != nil || cn != "server-2" {
@@ -296,7 +298,7 @@ func TestReloadClientCA(t *testing.T) {
 		t.Errorf("after reload: status %d, error %v; want 200", status, err)
 	}
 	writeFile(t, p.caFile, []byte("no pem here"))
-	if err := g.Reload(); err == nil || !strings.Contains(err.Error(), p.caFile) {
+	if err := g.Reload(); err == nil || !strings.Contains(err.Error(), strconv.Quote(p.caFile)) {
 		t.Errorf("Reload of a CA file without PEM = %v, want an error naming %s", err, p.caFile)
 	}
 	if err := os.Remove(p.caFile); err != nil {

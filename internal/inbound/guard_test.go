@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/jsonerr"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // check asserts a reply: its status, that it is the JSON error shape when rejected, that the
@@ -182,7 +183,7 @@ func TestPathsForwardedUntouched(t *testing.T) {
 }
 
 func TestUnixSocket(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "p.sock")
+	sock := filepath.Join(testkit.TempDir(t), "p.sock")
 	g, err := New(Config{AllowCIDRs: []string{"10.0.0.0/8"}}, Options{Listen: "unix:" + sock})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -47,15 +49,16 @@ func TestNotify(t *testing.T) {
 		addr  string
 		state string
 	}{
-		{"path", filepath.Join(t.TempDir(), "notify.sock"), "READY=1"},
+		{"path", filepath.Join(testkit.TempDir(t), "notify.sock"), "READY=1"},
 		{"abstract", abstract, "STOPPING=1"},
-		{"several lines", filepath.Join(t.TempDir(), "n.sock"), "READY=1\nSTATUS=serving on 127.0.0.1:20000"},
+		{"several lines", filepath.Join(testkit.TempDir(t), "n.sock"), "READY=1\nSTATUS=serving on 127.0.0.1:20000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if strings.HasPrefix(tt.addr, "@") && runtime.GOOS != "linux" {
 				t.Skip("abstract sockets exist on Linux only")
 			}
+			skipWithoutUnixgram(t)
 			read := listen(t, tt.addr)
 			t.Setenv("NOTIFY_SOCKET", tt.addr)
 			if err := Notify(tt.state); err != nil {
@@ -82,11 +85,14 @@ func TestNotifyErrors(t *testing.T) {
 	tests := []struct {
 		name, addr, want string
 	}{
-		{"nobody listens", filepath.Join(t.TempDir(), "missing.sock"), "sdnotify: connect to NOTIFY_SOCKET"},
+		{"nobody listens", filepath.Join(testkit.TempDir(t), "missing.sock"), "sdnotify: connect to NOTIFY_SOCKET"},
 		{"unsupported address", "vsock:2:1234", "sdnotify: NOTIFY_SOCKET \"vsock:2:1234\" is neither"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if !strings.HasPrefix(tt.addr, "vsock:") {
+				skipWithoutUnixgram(t)
+			}
 			t.Setenv("NOTIFY_SOCKET", tt.addr)
 			err := Notify("READY=1")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -97,7 +103,8 @@ func TestNotifyErrors(t *testing.T) {
 }
 
 func TestReloading(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "notify.sock")
+	skipWithoutUnixgram(t)
+	addr := filepath.Join(testkit.TempDir(t), "notify.sock")
 	read := listen(t, addr)
 	t.Setenv("NOTIFY_SOCKET", addr)
 	if err := Reloading(); err != nil {
@@ -119,4 +126,13 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// skipWithoutUnixgram skips on Windows: the notify socket is a Unix datagram socket, and
+// Windows' AF_UNIX has stream sockets only (and no systemd to notify).
+func skipWithoutUnixgram(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no Unix datagram sockets (its AF_UNIX is stream only), and no systemd")
+	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestMissingFilesAreNamed(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	missing := filepath.Join(dir, "nope", "ca.pem")
 	if _, err := upstream.ReadCA(missing); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "upstream.ca_file") {
 		t.Errorf("ReadCA(missing) = %v, want the key and the path named", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // sourceHarness is a harness whose proxy takes its token from source: for iam and
@@ -21,7 +22,7 @@ type sourceHarness struct {
 
 func newSourceHarness(t *testing.T, source string, opts Options, edit func(*config.Config, *emulator.Server)) *sourceHarness {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	sh := &sourceHarness{crFile: filepath.Join(dir, "cr-token")}
 	iam := source == config.SourceIAM || source == config.SourceTrustedProfile
 	emOpts := emulator.Options{SeparateIAM: iam, Metadata: source == config.SourceVPC}

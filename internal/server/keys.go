@@ -85,9 +85,6 @@ func (ks *keyStore) fromEnv(getenv func(string) string) error {
 // APIKeySource finds the API key as the server would and says where it comes from, with the
 // warnings about it (a key file readable by others), for `doctor`; never the key.
 func APIKeySource(auth config.AuthConfig, getenv func(string) string) (source string, warnings []string, err error) {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
 	ks, err := newKeyStore(auth, getenv)
 	if err != nil {
 		return "", nil, err
@@ -142,34 +139,30 @@ func (ks *keyStore) reload() (changed bool, err error) {
 
 // readFile reads the key file, noting a mode that lets others read it.
 func (ks *keyStore) readFile() (string, error) {
-	what := ks.setting
 	st, err := os.Stat(ks.path)
 	if err != nil {
-		return "", errors.New(what + ": cannot read " + files.Shown(ks.path) + ": " + errors.Unwrap(err).Error())
+		return "", errors.New(ks.setting + ": cannot read " + files.Shown(ks.path) + ": " + errors.Unwrap(err).Error())
 	}
 	key, err := tokensource.ReadKeyFile(ks.path)
 	ks.mu.Lock()
-	ks.warnings = nil
-	if w := modeWarning(what, ks.path, st.Mode()); w != "" {
-		ks.warnings = append(ks.warnings, w)
-	}
+	ks.warnings = modeWarning(ks.setting, ks.path, st.Mode())
 	ks.mu.Unlock()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
+		return "", fmt.Errorf("%s: %w", ks.setting, err)
 	}
 	if err := plausibleKey(key); err != nil {
-		return "", fmt.Errorf("%s: the content of %s %w", what, ks.path, err)
+		return "", fmt.Errorf("%s: the content of %s %w", ks.setting, ks.path, err)
 	}
 	return key, nil
 }
 
 // modeWarning warns of a key file that group or others may read. Windows has no such mode
 // bits (its ACLs are not mapped to them), so there is nothing to check there.
-func modeWarning(what, path string, mode os.FileMode) string {
+func modeWarning(what, path string, mode os.FileMode) []string {
 	if runtime.GOOS == "windows" || mode.Perm()&0o077 == 0 {
-		return ""
+		return nil
 	}
-	return fmt.Sprintf("%s: %s is readable by group or others (mode %04o); make it private: chmod 600 %s", what, path, mode.Perm(), path)
+	return []string{fmt.Sprintf("%s: %s is readable by group or others (mode %04o); make it private: chmod 600 %s", what, path, mode.Perm(), path)}
 }
 
 // plausibleKey rejects what cannot be an IBM Cloud API key (44 characters of letters, digits,

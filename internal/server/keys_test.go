@@ -20,19 +20,22 @@ const (
 	keyD = "keys-test-key-ddddddddddddddddddddddddddddd"
 )
 
-func needShell(t *testing.T) {
-	t.Helper()
+// shell is the argv that runs a script with the system's shell: /bin/sh -c unix, or on
+// Windows cmd /c windows; shellName is its name in messages.
+func shell(unix, windows string) []string {
 	if runtime.GOOS == "windows" {
-		t.Skip("the key-command tests use /bin/sh")
+		return []string{"cmd", "/c", windows}
 	}
+	return []string{"/bin/sh", "-c", unix}
 }
+
+func shellName() string { return filepath.Base(shell("", "")[0]) }
 
 // TestKeySourcesInOrder: auth.api_key_file, then auth.api_key_command, then DBAAS_API_KEY,
 // then IBMCLOUD_API_KEY.
 func TestKeySourcesInOrder(t *testing.T) {
-	needShell(t)
-	file := testkit.WriteFile(t, t.TempDir(), "key", keyA+"\n")
-	command := []string{"/bin/sh", "-c", "echo " + keyB}
+	file := testkit.WriteFile(t, testkit.TempDir(t), "key", keyA+"\n")
+	command := shell("echo "+keyB, "echo "+keyB)
 	both := map[string]string{APIKeyEnv: keyC, IBMCloudAPIKeyEnv: keyD}
 	tests := []struct {
 		name       string
@@ -41,7 +44,7 @@ func TestKeySourcesInOrder(t *testing.T) {
 		key, where string
 	}{
 		{"file before the environment", config.AuthConfig{APIKeyFile: file}, both, keyA, "file " + file},
-		{"command before the environment", config.AuthConfig{APIKeyCommand: command}, both, keyB, "command sh (auth.api_key_command)"},
+		{"command before the environment", config.AuthConfig{APIKeyCommand: command}, both, keyB, "command " + shellName() + " (auth.api_key_command)"},
 		{"DBAAS_API_KEY before IBMCLOUD_API_KEY", config.AuthConfig{}, both, keyC, "environment variable DBAAS_API_KEY"},
 		{"IBMCLOUD_API_KEY last", config.AuthConfig{}, map[string]string{IBMCloudAPIKeyEnv: keyD}, keyD, "environment variable IBMCLOUD_API_KEY"},
 	}
@@ -68,24 +71,34 @@ func TestKeySourcesInOrder(t *testing.T) {
 }
 
 func TestKeyCommand(t *testing.T) {
-	needShell(t)
 	old := keyCommandTimeout
-	keyCommandTimeout = 300 * time.Millisecond
 	t.Cleanup(func() { keyCommandTimeout = old })
+	stderrNote := "wrote 21 bytes to stderr" // "item dbaas not found\n"
+	if runtime.GOOS == "windows" {
+		stderrNote = "bytes to stderr" // cmd.exe's echo writes " \r\n"
+	}
 	tests := []struct {
-		name, script string
-		want         []string // in the error; "" for success
+		name          string
+		unix, windows string   // the script for sh and for cmd.exe
+		want          []string // in the error; "" for success
 	}{
-		{"trimmed stdout is the key", "printf '  %s\\n\\n' " + keyA, nil},
+		{"trimmed stdout is the key", "printf '  %s\\n\\n' " + keyA, "echo   " + keyA + "& echo.", nil},
 		{"failure shows neither stderr nor stdout", "echo " + keyA + "; echo 'item dbaas not found' >&2; exit 44",
-			[]string{"auth.api_key_command: sh failed: exit status 44", "wrote 21 bytes to stderr"}},
-		{"timeout", "sleep 5", []string{"auth.api_key_command: sh did not finish within 300ms"}},
-		{"no output", "true", []string{"the output of sh is not an API key: 0 characters"}},
-		{"not a key", "echo apikey=" + keyA, []string{"the output of sh is not an API key", `'='`}},
+			"echo " + keyA + "& echo item dbaas not found 1>&2& exit /b 44",
+			[]string{"auth.api_key_command: " + shellName() + " failed: exit status 44", stderrNote}},
+		{"no output", "true", "rem", []string{"the output of " + shellName() + " is not an API key: 0 characters"}},
+		{"not a key", "echo apikey=" + keyA, "echo apikey=" + keyA, []string{"the output of " + shellName() + " is not an API key", `'='`}},
+		// Last: under wine 8.0 a process started just after this one was killed could fail
+		// with "Internal error.".
+		{"timeout", "sleep 5", "ping -n 6 127.0.0.1 >nul", []string{"auth.api_key_command: " + shellName() + " did not finish within 300ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: []string{"/bin/sh", "-c", tt.script}}, nil)
+			keyCommandTimeout = old // the default: cmd.exe alone can take 300 ms under wine
+			if tt.name == "timeout" {
+				keyCommandTimeout = 300 * time.Millisecond
+			}
+			ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: shell(tt.unix, tt.windows)}, nil)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -112,9 +125,8 @@ func TestKeyCommand(t *testing.T) {
 
 // TestKeyCommandRerunOnReload: each reload runs the command again.
 func TestKeyCommandRerunOnReload(t *testing.T) {
-	needShell(t)
-	src := testkit.WriteFile(t, t.TempDir(), "src", keyA)
-	ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: []string{"cat", src}}, nil)
+	src := testkit.WriteFile(t, testkit.TempDir(t), "src", keyA)
+	ks, err := newKeyStore(config.AuthConfig{APIKeyCommand: shell("cat "+src, "type "+src)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +138,7 @@ func TestKeyCommandRerunOnReload(t *testing.T) {
 }
 
 func TestKeyFileHygiene(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	tests := []struct {
 		name, content string
 		want          string // in the error; "" for none
@@ -163,7 +175,7 @@ func TestKeyFileModeWarning(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows has no group/other mode bits: file access is by ACL, which os.FileMode does not show")
 	}
-	p := testkit.WriteFile(t, t.TempDir(), "key", keyA)
+	p := testkit.WriteFile(t, testkit.TempDir(t), "key", keyA)
 	for _, tt := range []struct {
 		mode os.FileMode
 		warn bool

@@ -87,6 +87,7 @@ func TestPoolStarvation(t *testing.T) {
 // TestSlowSteadyReader (issue 19, defect 1): a client that reads a download slowly but never
 // stops for write_idle_timeout gets all of it.
 func TestSlowSteadyReader(t *testing.T) {
+	testkit.SkipUnderWine(t, "the download stalls, both ends waiting in I/O (a send's completion is lost, so the 1 s write deadline never ends it)")
 	h := newHarness(t, Options{}, func(c *config.Config) { c.Inbound.WriteIdleTimeout = time.Second })
 	h.serve(t)
 	h.ready(t)

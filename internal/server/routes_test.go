@@ -110,7 +110,7 @@ func tokensSeen(em *emulator.Server) map[string]bool {
 // two keys): each route reaches only its own upstream with its own identity's token; a reload
 // after rotating one identity's key changes only that identity's token.
 func TestRoutesReachTheirOwnUpstream(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	emA, caA := startEmulator(t, dir, "a", emulator.Options{})
 	emB, caB := startEmulator(t, dir, "b", emulator.Options{})
 	keyA := testkit.WriteFile(t, dir, "a.key", emA.APIKey())
@@ -188,7 +188,7 @@ func checkMetrics(t *testing.T, srv *Server, want ...string) {
 // TestRoutesShareAnIdentity: two routes with the same identity and token endpoint cause one
 // exchange, not two.
 func TestRoutesShareAnIdentity(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, ca := startEmulator(t, dir, "a", emulator.Options{})
 	key := testkit.WriteFile(t, dir, "a.key", em.APIKey())
 	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", key)},
@@ -208,7 +208,7 @@ func TestRoutesShareAnIdentity(t *testing.T) {
 // TestReadyzNamesTheRoute: with one route's key rejected, /readyz is 503 and names that
 // route; /readyz?route=ok-route is 200.
 func TestReadyzNamesTheRoute(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, ca := startEmulator(t, dir, "a", emulator.Options{})
 	good := testkit.WriteFile(t, dir, "good.key", em.APIKey())
 	bad := testkit.WriteFile(t, dir, "bad.key", strings.Repeat("x", 44))
@@ -232,7 +232,7 @@ func TestReadyzNamesTheRoute(t *testing.T) {
 // TestGenericRoute: a generic route forwards every path byte for byte with Authorization:
 // Bearer and an IAM token, the DBaaS token path included, and answers nothing locally.
 func TestGenericRoute(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, _ := startEmulator(t, dir, "a", emulator.Options{SeparateIAM: true})
 	iamCA := filepath.Join(dir, "iam-ca.pem")
 	if err := em.WriteIAMCAFile(iamCA); err != nil {
@@ -289,7 +289,7 @@ func startBackend(t *testing.T, dir string) (url, caFile string, arrivals chan a
 // accounts at one upstream): the upstream saw each client's requests with its own identity's
 // token only, under 32 concurrent requests each and across 401 replays.
 func TestGatewayIdentities(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, ca := startEmulator(t, dir, "a", emulator.Options{})
 	const otherUser = "0123456789abcdef0123456789abcdef"
 	otherKey := strings.Repeat("r", 44)
@@ -393,7 +393,7 @@ func TestTokenTrafficApartFromThePool(t *testing.T) {
 // TestRouteErrorsNameRouteAndIdentity: a missing file of a route or an identity is an error
 // that names the route and the identity.
 func TestRouteErrorsNameRouteAndIdentity(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, ca := startEmulator(t, dir, "a", emulator.Options{})
 	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", filepath.Join(dir, "missing.key"))}, routeTo("dallas", em.URL(), ca, "ops"))
 	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "route dallas: identity ops: auth.api_key_file: cannot read") {
@@ -404,7 +404,7 @@ func TestRouteErrorsNameRouteAndIdentity(t *testing.T) {
 // TestRoutesStopAcceptingTogether: at shutdown every route stops accepting at once, while a
 // request in flight on another route drains.
 func TestRoutesStopAcceptingTogether(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, ca := startEmulator(t, dir, "a", emulator.Options{})
 	key := testkit.WriteFile(t, dir, "a.key", em.APIKey())
 	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", key)}, routeTo("one", em.URL(), ca, "ops"), routeTo("two", em.URL(), ca, "ops"))
@@ -463,7 +463,7 @@ func TestRoutesStopAcceptingTogether(t *testing.T) {
 // TestSetClientsRefusesANewIdentity: client lists read again on SIGHUP may not give a client an
 // identity the server has no cache for (it would silently act as the route's identity).
 func TestSetClientsRefusesANewIdentity(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	em, ca := startEmulator(t, dir, "a", emulator.Options{})
 	key := testkit.WriteFile(t, dir, "a.key", em.APIKey())
 	cfg := routesConfig([]config.Identity{dbaasIdentity("ops", key), dbaasIdentity("readers", key)}, routeTo("gw", em.URL(), ca, "ops"))

@@ -56,7 +56,7 @@ func newHarnessWith(t *testing.T, emOpts emulator.Options, opts Options, edit fu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { em.Close() })
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	h := &harness{em: em, logs: &testkit.SyncBuffer{}}
 	cfg := config.Defaults()
 	cfg.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0"

@@ -49,7 +49,7 @@ func (h *harness) bearerSeen() []string {
 // IBM Cloud CLI does) is attached as Bearer; after the token is revoked and the command
 // prints a new one, the proxy runs it again and the request succeeds with the new token.
 func TestCommandSource(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	out := filepath.Join(dir, "oauth-tokens.json")
 	h := newSourceHarness(t, config.SourceCommand, Options{}, func(c *config.Config, em *emulator.Server) {
 		testkit.WriteFile(t, dir, "oauth-tokens.json", `{"iam_token": "Bearer `+em.IssueToken()+`", "uaa_token": "x"}`)
@@ -201,7 +201,7 @@ func TestCRTokenVariable(t *testing.T) {
 				c.Auth.CRTokenFile = ""
 				env = em.CRToken()
 				if form == "@FILE" {
-					env = "@" + testkit.WriteFile(t, t.TempDir(), "cr", em.CRToken())
+					env = "@" + testkit.WriteFile(t, testkit.TempDir(t), "cr", em.CRToken())
 				}
 			})
 			h.serve(t)
@@ -221,7 +221,7 @@ func TestCRTokenVariable(t *testing.T) {
 // auth.api_key_file, reloaded with it), then HPDB_APIKEY from the environment or
 // ibm-credentials.env; the source names each, never the key.
 func TestIBMKeyVariables(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	file := testkit.WriteFile(t, dir, "apikey.json", `{"name":"k","apiKey":"`+keyA+`"}`)
 	creds := testkit.WriteFile(t, dir, "ibm-credentials.env", "HPDB_AUTH_TYPE=iam\nHPDB_APIKEY="+keyB+"\n")
 	tests := []struct {

@@ -12,7 +12,7 @@ import (
 // TestCAFileChangeNoticedWithoutSignal: a CA file replaced in place (a ConfigMap update, or a
 // Windows machine with no SIGHUP) is used without a signal.
 func TestCAFileChangeNoticedWithoutSignal(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	wrongCA, _ := testkit.NewCA(t, "not the emulator's CA").Write(t, dir, "wrong")
 	var caFile string
 	h := newHarness(t, Options{FilePollInterval: 10 * time.Millisecond}, func(c *config.Config) {
@@ -42,7 +42,7 @@ func TestCAFileChangeNoticedWithoutSignal(t *testing.T) {
 }
 
 func TestFileWatcher(t *testing.T) {
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	a := testkit.WriteFile(t, dir, "a", "one")
 	w := newFileWatcher(a, "", a, dir+"/missing")
 	if len(w) != 2 {

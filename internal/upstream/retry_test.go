@@ -163,6 +163,12 @@ func TestRetryWhileDown(t *testing.T) {
 // TestRetryRefused: a request refused at the dial is retried whatever its method and even with
 // a body that cannot be replayed; a cancelled context stops the retries; with no upstream at all
 // the retries end after the retry window.
+// refused reports a refused connection, by Windows' WSAECONNREFUSED (10061) too, which
+// syscall.ECONNREFUSED does not match there.
+func refused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.Errno(10061))
+}
+
 func TestRetryRefused(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		t.Run(method, func(t *testing.T) {
@@ -207,7 +213,7 @@ func TestRetryRefused(t *testing.T) {
 		go func() { done <- send(ctx, tr, http.MethodPost, url, "c", false) }()
 		select {
 		case err := <-done:
-			if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, context.Canceled) {
+			if !refused(err) && !errors.Is(err, context.Canceled) {
 				t.Fatalf("error = %v, want connection refused or canceled", err)
 			}
 		case <-time.After(20 * time.Second): // a bound against hangs
@@ -230,7 +236,7 @@ func TestRetryRefused(t *testing.T) {
 			ConnectDone: func(_, _ string, _ error) { dials.Add(1) },
 		})
 		err = send(ctx, tr, http.MethodGet, url, "w", false)
-		if !errors.Is(err, syscall.ECONNREFUSED) {
+		if !refused(err) {
 			t.Fatalf("error = %v, want connection refused", err)
 		}
 		if got := dials.Load(); got < 2 {

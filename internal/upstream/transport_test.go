@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 func okHandler() http.Handler {
@@ -38,7 +40,7 @@ func get(t *testing.T, tr http.RoundTripper, url string) (*http.Response, error)
 
 func TestReadCA(t *testing.T) {
 	p := newPKI(t)
-	dir := t.TempDir()
+	dir := testkit.TempDir(t)
 	write := func(name, data string) string {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {

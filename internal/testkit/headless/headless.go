@@ -8,20 +8,27 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 )
 
 // chromiumPath is where the CI image and the development machine install the browser.
 const chromiumPath = "/usr/bin/chromium"
 
 // RequireChromium skips the test when Chromium is not installed, or fails it when the
-// environment variable CI is set, since the CI image must have it. Browser calls it too; a test
-// calls it first to skip before any costly set-up.
+// environment variable CI is set, since the CI image must have it. On Windows it skips: the
+// browser is Debian's, which a Windows test binary cannot start (.ci/windows runs them under
+// wine). Browser calls it too; a test calls it first to skip before any costly set-up.
 func RequireChromium(t testing.TB) {
 	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skipf("no Windows Chromium: the browser tests drive Debian's %s, which a Windows test binary cannot start", chromiumPath)
+	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI is set but %s is missing: %v", chromiumPath, err)
@@ -38,7 +45,7 @@ func RequireChromium(t testing.TB) {
 func Browser(t testing.TB, ctx context.Context, width, height int) context.Context {
 	t.Helper()
 	RequireChromium(t)
-	profile := filepath.Join(t.TempDir(), "chromium-profile")
+	profile := filepath.Join(testkit.TempDir(t), "chromium-profile")
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
