@@ -21,6 +21,7 @@ type identity struct {
 	keys   *keyStore           // nil but for auth.source dbaas and iam
 	crEnv  bool                // the CR token comes from IBMCLOUD_CR_TOKEN
 	tr     *upstream.Transport // the token exchanges only
+	pins   []string            // tr's: upstream.pins for the DBaaS exchange, none for IAM
 	tokens *tokensource.Cached
 }
 
@@ -81,6 +82,7 @@ func newIdentity(rc *config.Config, opts Options) (id *identity, src tokensource
 	if rc.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's name or pins
 		o.ServerName, o.Pins = "", nil
 	}
+	id.pins = o.Pins
 	if id.tr, err = upstream.New(o); err != nil {
 		return nil, nil, err
 	}

@@ -53,13 +53,9 @@ func (id *identity) reload(a *Server) {
 			id.tokens.Reset()
 		}
 	}
-	pins := id.cfg.Upstream.Pins
-	if id.cfg.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's pins
-		pins = nil
-	}
 	if pool, err := tokenCA(id.cfg); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
-	} else if err := id.tr.Reload(pool, pins); err != nil {
+	} else if err := id.tr.Reload(pool, id.pins); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
 	}
 }
