@@ -1,11 +1,7 @@
 package proxy
 
 import (
-	"context"
-	"errors"
 	"io"
-	"net"
-	"os"
 	"sync/atomic"
 	"time"
 )
@@ -49,11 +45,4 @@ func (b *clientBody) readErr() error {
 		return nil
 	}
 	return *b.err.Load()
-}
-
-// isTimeout reports whether err is a deadline passing: a context's, a connection's
-// (inbound.body_idle_timeout) or any other net.Error timeout.
-func isTimeout(err error) bool {
-	ne, _ := errors.AsType[net.Error](err)
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || ne != nil && ne.Timeout()
 }

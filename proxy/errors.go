@@ -58,15 +58,14 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 // left to classify (413).
 func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state, err error) bool {
 	rerr := st.body.readErr()
-	var mbe *http.MaxBytesError
-	if rerr == nil || errors.As(rerr, &mbe) {
+	if rerr == nil || is[*http.MaxBytesError](rerr) {
 		return false
 	}
 	st.rec.UpstreamDuration = 0
 	status, msg := http.StatusBadRequest, "bad request: the request body could not be read (malformed "+
 		"chunked encoding, or the connection ended before the whole body was sent); send the whole body again"
 	switch {
-	case isTimeout(rerr): // before the context: net/http cancels it on any read error
+	case cause.Kind(rerr) == cause.Timeout: // before the context: net/http cancels it on any read error
 		status, msg = http.StatusRequestTimeout, "request timeout: the request body stopped arriving "+
 			"for longer than inbound.body_idle_timeout, or arrived slower than inbound.min_body_rate; send the body without pauses"
 	case r.Context().Err() != nil:
@@ -87,12 +86,10 @@ func (h *Handler) classify(r *http.Request, err error) (int, string) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		return statusAborted, ""
 	}
-	var nt *tokensource.NoTokenError
-	if errors.As(err, &nt) {
+	if nt, ok := errors.AsType[*tokensource.NoTokenError](err); ok {
 		return h.classifyNoToken(r, nt)
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"request body too large: the limit is %d bytes (inbound.max_body_bytes)", mbe.Limit)
 	}
@@ -171,7 +168,7 @@ func (h *Handler) classifyUpstream(err error, host, name string) (int, string) {
 			" is invalid (expired or not yet valid, or not for a server)"
 	case is[tls.RecordHeaderError](err):
 		return http.StatusBadGateway, "bad gateway: " + host + " does not speak TLS; upstream.url must be the DBaaS Manager's https address"
-	case isTimeout(err):
+	case cause.Kind(err) == cause.Timeout:
 		return http.StatusGatewayTimeout, "gateway timeout: " + what + " did not answer within " + h.opts.Timeout.String() + " (upstream.timeout); try again later"
 	case is[*net.DNSError](err):
 		return http.StatusBadGateway, "bad gateway: cannot resolve the host of " + what

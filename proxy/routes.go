@@ -87,9 +87,6 @@ func apiVersion(path string) (version, rest string, ok bool) {
 // paths, but for the exact token path, are refused and never forwarded: the DBaaS Manager might
 // answer one as its token endpoint.
 func tokenLookalike(p string) bool {
-	if !strings.Contains(strings.ToLower(p), "auth") && !strings.Contains(p, "%") {
-		return false // the common case, without allocating
-	}
 	if dec, err := url.PathUnescape(p); err == nil {
 		p = dec
 	}

@@ -1,16 +1,13 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/inbound"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// AdminConfig is the `admin:` section of the configuration file, decoded with yaml.v3 and
-// KnownFields(true). The zero value disables the admin listener (no listen address).
+// AdminConfig is the `admin:` section of the configuration file.
 type AdminConfig struct {
 	// Listen is the admin listener's address, host:port ("" disables it). On a loopback address
 	// everything is open to local processes; on any other address the status page, /status.json
@@ -26,19 +23,13 @@ type AdminConfig struct {
 	Clients []inbound.Client `yaml:"clients"`
 }
 
-// Validate returns every problem of c at once (errors.Join), each naming its full key. It does
-// not check Listen's syntax, which the command checks with the proxy's own listen address.
-func (c AdminConfig) Validate() error {
-	var errs []error
+// validate adds the problems of admin.allowed_hosts; Config.Validate checks the rest.
+func (c AdminConfig) validate(add func(key, format string, args ...any)) {
 	for i, h := range c.AllowedHosts {
 		if !netrule.ValidHost(h) {
-			errs = append(errs, configerr.Newf(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q is not a Host value; use a host "+
+			add(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%q is not a Host value; use a host "+
 				"name or address with an optional port, such as \"admin.internal\" or \"10.0.0.5:9090\" "+
-				"(IPv6 in brackets: \"[fd00::5]:9090\"), or \"*\" to accept any", h))
+				"(IPv6 in brackets: \"[fd00::5]:9090\"), or \"*\" to accept any", h)
 		}
 	}
-	if err := inbound.ValidateTokenClients("admin.clients", c.Clients); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }

@@ -27,7 +27,9 @@ func TestAdminConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			cfg := Defaults()
+			cfg.Upstream.URL, cfg.Upstream.CAFile, cfg.Admin = "https://h:1", "/ca", tt.cfg
+			err := cfg.Validate()
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)

@@ -160,16 +160,13 @@ func Defaults() Config {
 	return Config{
 		Listen:          "127.0.0.1:20000",
 		ShutdownTimeout: 30 * time.Second,
-		ShutdownDelay:   0,
 		Upstream: UpstreamConfig{Timeout: upstream.DefaultTimeout, HTTP2: true, MaxConns: upstream.DefaultMaxConns,
 			MaxIdleConns: upstream.DefaultMaxConns, IdleTimeout: upstream.DefaultIdleTimeout, API: APIDBaaS},
 		Auth: AuthConfig{
-			TokenPath:       "/api/v1/auth/token",
-			Header:          "", // by auth.source: see AuthConfig.HeaderName
-			RefreshOn:       []int{401},
-			DefaultLifetime: 55 * time.Minute,
-			MaxReplayBytes:  1 << 20,
-			// The library's zero means the same default.
+			TokenPath:          "/api/v1/auth/token",
+			RefreshOn:          []int{401},
+			DefaultLifetime:    55 * time.Minute,
+			MaxReplayBytes:     1 << 20,
 			MinRefreshInterval: tokensource.DefaultMinRefreshInterval,
 			Source:             SourceDBaaS,
 			IAMURL:             tokensource.DefaultIAMURL,

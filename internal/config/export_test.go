@@ -1,6 +1,6 @@
 package config
 
-import "errors"
+import "github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 
 // Load resolves the configuration file at path alone (no environment, no flags).
 func Load(path string) (*Config, error) { return Resolve(Sources{File: path}) }
@@ -15,7 +15,7 @@ func Decode(file string, data []byte) (*Config, map[string]int, error) {
 		return nil, nil, err
 	}
 	if len(d.errs) > 0 {
-		return nil, nil, errors.Join(d.errs...)
+		return nil, nil, configerr.Join(d.errs)
 	}
 	lines := make(map[string]int, len(d.origins))
 	for k, o := range d.origins {

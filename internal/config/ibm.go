@@ -1,12 +1,11 @@
 package config
 
 import (
-	"bufio"
 	"cmp"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
 // IBMCredentialsEnv names the variable that points at IBM's SDK credentials file.
@@ -22,24 +21,18 @@ func IBMVar(getenv func(string) string, name string) (value, source string) {
 		return v, "environment variable " + name
 	}
 	home := cmp.Or(getenv("HOME"), getenv("USERPROFILE"))
-	var f *os.File
-	var path string
-	for _, path = range []string{getenv(IBMCredentialsEnv), filepath.Join(home, "ibm-credentials.env"), "ibm-credentials.env"} {
-		if st, err := os.Stat(path); path != "" && err == nil && st.Mode().IsRegular() {
-			f, _ = os.Open(path)
-			break
+	for _, path := range []string{getenv(IBMCredentialsEnv), filepath.Join(home, "ibm-credentials.env"), "ibm-credentials.env"} {
+		data, err := files.Read(IBMCredentialsEnv, path, 64<<10)
+		if path == "" || err != nil {
+			continue
 		}
-	}
-	if f == nil {
-		return "", ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if ok && strings.TrimSpace(k) == name && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v), name + " in " + path
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && strings.TrimSpace(k) == name && strings.TrimSpace(v) != "" {
+				return strings.TrimSpace(v), name + " in " + path
+			}
 		}
+		break // the first file found is the one, as in IBM's SDKs
 	}
 	return "", ""
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -42,14 +43,8 @@ func Keys() []Key {
 	var keys []Key
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
-		fields := structFields(t)
-		names := make([]string, 0, len(fields))
-		for n := range fields {
-			names = append(names, n)
-		}
-		sort.Slice(names, func(i, j int) bool { return slices.Compare(fields[names[i]].index, fields[names[j]].index) < 0 })
-		for _, n := range names {
-			f, key := fields[n], joinKey(prefix, n)
+		for _, n := range fieldNames(t) {
+			f, key := structFields(t)[n], joinKey(prefix, n)
 			switch {
 			case settable(f.typ):
 				keys = append(keys, Key{Name: key, Env: EnvName(key), Type: typeName(f.typ), Path: f.path})
@@ -67,6 +62,14 @@ type field struct {
 	index []int // for reflect.Value.FieldByIndex
 	typ   reflect.Type
 	path  bool // named file or *_file, or tagged path:"true": a relative path resolves against the config file's folder
+}
+
+// fieldNames lists the yaml key names of struct t in the order of its fields.
+func fieldNames(t reflect.Type) []string {
+	fields := structFields(t)
+	names := slices.Collect(maps.Keys(fields))
+	sort.Slice(names, func(i, j int) bool { return slices.Compare(fields[names[i]].index, fields[names[j]].index) < 0 })
+	return names
 }
 
 // structFields maps the yaml key names of struct t to its fields.
@@ -128,8 +131,6 @@ func typeName(t reflect.Type) string {
 		return "a number"
 	case isScalarKind(t.Kind()):
 		return "a whole number"
-	case t.Kind() == reflect.Struct:
-		return "a mapping of keys"
 	}
 	return "a " + t.String()
 }
@@ -152,8 +153,6 @@ func exampleOf(t reflect.Type, bad ...string) string {
 		return "write the text, quoted if it holds a colon"
 	case isScalarKind(t.Kind()):
 		return "write a whole number, e.g. 1024"
-	case t.Kind() == reflect.Slice:
-		return "write a list, e.g. [a, b]"
 	}
 	return ""
 }
@@ -197,11 +196,11 @@ func parseScalar(t reflect.Type, s string) (reflect.Value, string) {
 // set sets the scalar key to the text s, which came from source (a flag or a variable).
 // Relative paths stay relative: they resolve against the working directory.
 func (c *Config) set(key, s, source string) *Error {
-	v, ok := c.field(key)
+	v, f, ok := c.field(key)
 	if !ok {
 		return &Error{Source: source, Key: key, Problem: "unknown key"}
 	}
-	if slices.ContainsFunc(Keys(), func(k Key) bool { return k.Name == key && k.Path }) {
+	if f.path {
 		s = expandHome(s)
 	}
 	nv, problem := parseScalar(v.Type(), s)
@@ -237,7 +236,7 @@ var kubernetesServiceVar = regexp.MustCompile(`^DBAAS_PROXY_(SERVICE_HOST|SERVIC
 
 // applyEnv sets every key whose DBAAS_PROXY_ variable is in environ. A DBAAS_PROXY_ variable
 // that names no scalar key is an error, so that a typo does not pass unseen.
-func applyEnv(c *Config, environ []string) error {
+func applyEnv(c *Config, environ []string) []*Error {
 	byEnv := envKeys()
 	var errs []*Error
 	for _, kv := range environ {
@@ -259,24 +258,14 @@ func applyEnv(c *Config, environ []string) error {
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Source < errs[j].Source })
-	return configerr.Join(errs)
+	return errs
 }
 
-// unknownEnvHint suggests the variable meant: the known one sharing the longest prefix.
+// unknownEnvHint suggests the variable meant, if one is close.
 func unknownEnvHint(name string, known map[string]Key) string {
-	best, bestLen := "", 0
-	for env := range known {
-		n := 0
-		for n < len(env) && n < len(name) && env[n] == name[n] {
-			n++
-		}
-		if n > bestLen || (n == bestLen && env < best) {
-			best, bestLen = env, n
-		}
-	}
 	hint := "the variables are " + EnvPrefix + "KEY for each scalar key (lists of mappings such as inbound.clients, routes and identities are file-only); see dbaas-proxy help"
-	if bestLen > len(EnvPrefix) {
-		hint = "did you mean " + best + "? " + hint
+	if c := configerr.Closest(name, slices.Sorted(maps.Keys(known))); c != "" {
+		hint = "did you mean " + c + "? " + hint
 	}
 	return hint
 }
@@ -284,7 +273,7 @@ func unknownEnvHint(name string, known map[string]Key) string {
 // Value returns the value of the scalar key as text ("" for an unknown key); a list is
 // comma-separated, as in its variable.
 func (c *Config) Value(key string) string {
-	v, ok := c.field(key)
+	v, _, ok := c.field(key)
 	if !ok {
 		return ""
 	}
@@ -298,18 +287,17 @@ func (c *Config) Value(key string) string {
 	return fmt.Sprint(v.Interface())
 }
 
-// field is the value of the dotted key in c; false for an unknown key.
-func (c *Config) field(key string) (reflect.Value, bool) {
-	v := reflect.ValueOf(c).Elem()
+// field is the value of the dotted key in c and its field; false for an unknown key.
+func (c *Config) field(key string) (v reflect.Value, f field, ok bool) {
+	v = reflect.ValueOf(c).Elem()
 	for _, part := range strings.Split(key, ".") {
 		if v.Kind() != reflect.Struct {
-			return v, false
+			return v, f, false
 		}
-		f, ok := structFields(v.Type())[part]
-		if !ok {
-			return v, false
+		if f, ok = structFields(v.Type())[part]; !ok {
+			return v, f, false
 		}
 		v = v.FieldByIndex(f.index)
 	}
-	return v, true
+	return v, f, true
 }

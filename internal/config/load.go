@@ -47,8 +47,7 @@ type Sources struct {
 // Resolve builds the configuration from src over the defaults and validates it. It returns
 // every problem at once (errors.Join of *Error), each naming where its value came from.
 func Resolve(src Sources) (*Config, error) {
-	cfg := Defaults()
-	var decodeErrs []error
+	cfg, problems := Defaults(), []*Error(nil)
 	if src.File != "" {
 		data, err := files.Read("-config", src.File, files.MaxConfig)
 		if err != nil {
@@ -58,11 +57,10 @@ func Resolve(src Sources) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg, decodeErrs = *c, d.errs
+		cfg, problems = *c, d.errs
 	}
 	cfg.file = src.File
-	problems := configerr.List(errors.Join(decodeErrs...))
-	problems = append(problems, configerr.List(applyEnv(&cfg, src.Environ))...)
+	problems = append(problems, applyEnv(&cfg, src.Environ)...)
 	for _, f := range src.Flags {
 		if err := cfg.set(f.Key, f.Value, "flag -"+f.Name); err != nil {
 			problems = append(problems, err)
@@ -130,13 +128,7 @@ func decode(file string, data []byte) (*Config, *decoder, error) {
 		return nil, nil, &Error{Source: at(file, second.Line), Line: second.Line,
 			Problem: "the file holds more than one YAML document (a --- line)", Hint: "keep one document"}
 	}
-	doc := &root
-	if doc.Kind == yaml.DocumentNode {
-		if len(doc.Content) == 0 {
-			return &cfg, d, nil
-		}
-		doc = doc.Content[0]
-	}
+	doc := root.Content[0]                                  // root is the document, which holds one node
 	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" { // only comments, or "~"
 		return &cfg, d, nil
 	}
@@ -173,7 +165,7 @@ func countNodes(n *yaml.Node, budget int) int {
 type decoder struct {
 	file, dir string
 	origins   map[string]origin
-	errs      []error
+	errs      []*Error
 }
 
 func (d *decoder) fail(n *yaml.Node, key, problem, hint string) {
@@ -185,22 +177,16 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	t := v.Type()
-	switch {
-	case t == durationType || isScalarKind(t.Kind()):
+	switch t := v.Type(); {
+	case t == durationType || t.Kind() != reflect.Struct && t.Kind() != reflect.Slice && t.Kind() != reflect.Pointer:
 		d.scalar(n, v, key)
 	case t.Kind() == reflect.Struct:
 		d.mapping(n, v, key)
 	case t.Kind() == reflect.Slice:
 		d.sequence(n, v, key)
-	case t.Kind() == reflect.Pointer: // routes[].auth: nil when absent
+	default: // a pointer, routes[].auth: nil when absent
 		v.Set(reflect.New(t.Elem()))
-		v.Elem().Set(itemDefault(t.Elem()))
 		d.value(n, v.Elem(), key)
-	default: // maps and the like: yaml.v3's own decoding, its message kept
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.fail(n, key, typeProblem(err), "")
-		}
 	}
 }
 
@@ -239,11 +225,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		d.origins[sub] = origin{source: at(d.file, k.Line), line: k.Line}
 		fv := v.FieldByIndex(f.index)
 		d.value(val, fv, sub)
-		if f.path && fv.Kind() == reflect.String {
+		if f.path && fv.String() != "" {
 			fv.SetString(expandHome(fv.String()))
-		}
-		if f.path && fv.Kind() == reflect.String && fv.String() != "" && relative(fv.String()) && d.dir != "" {
-			fv.SetString(filepath.Join(d.dir, fv.String()))
+			if relative(fv.String()) {
+				fv.SetString(filepath.Join(d.dir, fv.String()))
+			}
 		}
 	}
 }
@@ -266,7 +252,9 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, key string) {
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		sub := fmt.Sprintf("%s[%d]", key, i)
-		out.Index(i).Set(itemDefault(v.Type().Elem()))
+		if r, ok := out.Index(i).Addr().Interface().(*Route); ok {
+			r.Upstream = Defaults().Upstream // so that http2, left out, is its default true
+		}
 		d.origins[sub] = origin{source: at(d.file, item.Line), line: item.Line}
 		d.value(item, out.Index(i), sub)
 	}
@@ -331,18 +319,6 @@ func syntaxError(file string, data []byte, err error) error {
 		}
 	}
 	return &Error{Source: at(file, line), Line: line, Problem: "invalid YAML: " + msg}
-}
-
-// typeProblem is the problem text of a yaml.v3 decoding error, without its "line N:" part.
-func typeProblem(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		if m := yamlLineRE.FindStringSubmatch(te.Errors[0]); m != nil {
-			return m[2]
-		}
-		return te.Errors[0]
-	}
-	return err.Error()
 }
 
 // at is the Source of a value on line of file.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -21,13 +22,10 @@ func (c *Config) RouteConfigs() []*Config {
 	}
 	out := make([]*Config, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		ident, auth := r.Identity, AuthConfig{}
+		ident, auth := cmp.Or(r.Identity, DefaultName), AuthConfig{}
 		if r.Auth != nil {
 			ident, auth = r.Name, *r.Auth
 		} else {
-			if ident == "" {
-				ident = DefaultName
-			}
 			auth, _ = c.root().identity(ident)
 		}
 		out = append(out, c.view(r.Name, r.Listen, r.Upstream, ident, auth))
@@ -129,22 +127,6 @@ func fill(v, def reflect.Value) {
 	}
 }
 
-// itemDefault is what a new item of type t starts from before it is decoded: its keys'
-// defaults for a route, an identity or an auth block (so that a key left out, a true boolean
-// too, is its default), else the zero value.
-func itemDefault(t reflect.Type) reflect.Value {
-	d := Defaults()
-	switch t {
-	case reflect.TypeOf(Route{}):
-		return reflect.ValueOf(Route{Upstream: d.Upstream})
-	case reflect.TypeOf(Identity{}):
-		return reflect.ValueOf(Identity{AuthConfig: d.Auth})
-	case reflect.TypeOf(AuthConfig{}):
-		return reflect.ValueOf(d.Auth)
-	}
-	return reflect.Zero(t)
-}
-
 // fillDefaults sets every zero key to its default, but admin.listen, where "" means off.
 func (c *Config) fillDefaults() {
 	adminListen := c.Admin.Listen
@@ -161,6 +143,7 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 	for i, id := range c.Identities {
 		p := fmt.Sprintf("identities[%d].", i)
 		checkName(p+"name", id.Name, "identity", names, add)
+		validateRanges(reflect.ValueOf(id), p, add)
 		validateAuth(filled(id.AuthConfig, d.Auth), p, add)
 	}
 	validateAuth(filled(c.Auth, d.Auth), "auth.", add)
@@ -180,6 +163,7 @@ func (c *Config) validateRoutes(add func(key, format string, args ...any)) map[s
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d].", i)
 		checkName(p+"name", r.Name, "route", routes, add)
+		validateRanges(reflect.ValueOf(r), p, add)
 		if err := checkListen(r.Listen, false); err != nil {
 			add(p+"listen", "%v", err)
 		} else if other, dup := addrs[r.Listen]; dup && !strings.HasSuffix(r.Listen, ":0") {

@@ -78,6 +78,8 @@ func TestRoutesConfigErrors(t *testing.T) {
 		{"dbaas client identity on a generic route", id + "  - {name: legacy, api_key_file: /k}\nroutes:\n  - {name: g, listen: 127.0.0.1:1, identity: ops, upstream: {url: \"https://h:1\", api: generic}}\n" +
 			"inbound:\n  clients:\n    - {name: ci, token_sha256: \"" + strings.Repeat("0", 64) + "\", identity: legacy}\n",
 			`inbound.clients[0].identity: "legacy" takes its token from the DBaaS Manager, but route g is generic`},
+		{"route range", id + strings.Replace(r0, "ca_file: /ca", "ca_file: /ca, max_conns: -1", 1), `routes[0].upstream.max_conns: -1 is out of range; use 0 to 65536`},
+		{"identity range", "identities:\n  - {name: ops, timeout: 48h}\n" + r0, `identities[0].timeout: 48h0m0s is out of range`},
 		{"negative replay", "upstream:\n  url: https://h:1\n  ca_file: /ca\nauth:\n  max_replay_bytes: -2\n", "use -1 to never replay"},
 	}
 	for _, tt := range tests {

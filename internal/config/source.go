@@ -29,12 +29,6 @@ const (
 // sources are the values of auth.source.
 var sources = []string{SourceDBaaS, SourceIAM, SourceTrustedProfile, SourceVPC, SourceCommand}
 
-// UsesIAM reports whether the token comes from IBM Cloud IAM (auth.source iam or
-// trusted_profile).
-func (a *AuthConfig) UsesIAM() bool {
-	return a.Source == SourceIAM || a.Source == SourceTrustedProfile
-}
-
 // TokenEndpoint is where the token of c's auth comes from, for messages and for sharing one
 // token cache between routes: the DBaaS Manager's token path, IAM's token endpoint, the
 // metadata service's, or the token command.
@@ -65,55 +59,56 @@ func (a *AuthConfig) HeaderName() string {
 	return "x-auth-token"
 }
 
-// validateSource checks auth.source and the keys that belong to some sources only.
-func validateSource(a AuthConfig, add func(key, format string, args ...any)) {
+// validateSource checks auth.source and the keys that belong to some sources only, their
+// keys starting with p.
+func validateSource(a AuthConfig, p string, add func(key, format string, args ...any)) {
 	if !slices.Contains(sources, a.Source) {
-		add("auth.source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do), trusted_profile (IAM with the platform's compute resource token, no API key), vpc (the VPC instance metadata service, no API key) or command (auth.token_command prints the token)", a.Source)
+		add(p+"source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do), trusted_profile (IAM with the platform's compute resource token, no API key), vpc (the VPC instance metadata service, no API key) or command (auth.token_command prints the token)", a.Source)
 		return
 	}
 	for _, k := range []struct{ name, value, sources string }{
-		{"auth.api_key_file", a.APIKeyFile, "dbaas iam"},
-		{"auth.api_key_command", strings.Join(a.APIKeyCommand, " "), "dbaas iam"},
-		{"auth.profile_id", a.ProfileID, "iam trusted_profile vpc"},
-		{"auth.profile_crn", a.ProfileCRN, "iam trusted_profile vpc"},
-		{"auth.profile_name", a.ProfileName, "iam trusted_profile"},
-		{"auth.cr_token_file", a.CRTokenFile, "trusted_profile"},
-		{"auth.iam_ca_file", a.IAMCAFile, "iam trusted_profile"},
-		{"auth.account_id", a.AccountID, "iam trusted_profile vpc command"},
-		{"auth.token_command", strings.Join(a.TokenCommand, " "), "command"},
+		{"api_key_file", a.APIKeyFile, "dbaas iam"},
+		{"api_key_command", strings.Join(a.APIKeyCommand, " "), "dbaas iam"},
+		{"profile_id", a.ProfileID, "iam trusted_profile vpc"},
+		{"profile_crn", a.ProfileCRN, "iam trusted_profile vpc"},
+		{"profile_name", a.ProfileName, "iam trusted_profile"},
+		{"cr_token_file", a.CRTokenFile, "trusted_profile"},
+		{"iam_ca_file", a.IAMCAFile, "iam trusted_profile"},
+		{"account_id", a.AccountID, "iam trusted_profile vpc command"},
+		{"token_command", strings.Join(a.TokenCommand, " "), "command"},
 	} {
 		if uses := strings.Fields(k.sources); k.value != "" && !slices.Contains(uses, a.Source) {
 			value := fmt.Sprintf("%q", k.value)
-			if strings.HasPrefix(k.name, "auth.api_key") {
+			if strings.HasPrefix(k.name, "api_key") {
 				value = "it" // the value may be the key itself, mistaken for a path
 			}
-			add(k.name, "%s is set but auth.source is %s, which does not use it; remove it, or set auth.source: %s", value, a.Source, strings.Join(uses, " or "))
+			add(p+k.name, "%s is set but auth.source is %s, which does not use it; remove it, or set auth.source: %s", value, a.Source, strings.Join(uses, " or "))
 		}
 	}
 	if base := filepath.Base(a.APIKeyFile); len(base) >= 40 && strings.Trim(base, keyChars) == "" {
-		add("auth.api_key_file", "is set to what looks like an API key itself, not a file name (not shown here); put the key in a file only you can read and name the file")
+		add(p+"api_key_file", "is set to what looks like an API key itself, not a file name (not shown here); put the key in a file only you can read and name the file")
 	}
 	profiles := len(slices.DeleteFunc([]string{a.ProfileID, a.ProfileCRN, a.ProfileName}, func(v string) bool { return v == "" }))
 	switch {
 	case profiles > 1:
-		add("auth.profile_id", "is set together with auth.profile_crn or auth.profile_name; set only one of them")
+		add(p+"profile_id", "is set together with auth.profile_crn or auth.profile_name; set only one of them")
 	case a.Source == SourceTrustedProfile && profiles == 0:
-		add("auth.profile_id", "not set; auth.source trusted_profile needs the trusted profile: set auth.profile_id (e.g. Profile-1b2c...), auth.profile_crn or auth.profile_name")
+		add(p+"profile_id", "not set; auth.source trusted_profile needs the trusted profile: set auth.profile_id (e.g. Profile-1b2c...), auth.profile_crn or auth.profile_name")
 	case a.Source == SourceIAM && a.ProfileName != "" && a.AccountID == "":
-		add("auth.account_id", "not set; the assume grant with auth.profile_name needs the account of the profile: set auth.account_id")
+		add(p+"account_id", "not set; the assume grant with auth.profile_name needs the account of the profile: set auth.account_id")
 	case a.Source == SourceCommand && (len(a.TokenCommand) == 0 || strings.TrimSpace(a.TokenCommand[0]) == ""):
-		add("auth.token_command", "not set; auth.source command needs the command that prints the token, e.g. [ibmcloud, iam, oauth-tokens, --output, json]")
+		add(p+"token_command", "not set; auth.source command needs the command that prints the token, e.g. [ibmcloud, iam, oauth-tokens, --output, json]")
 	case a.Source == SourceVPC:
 		if err := checkURL(a.MetadataURL, "", "the API's paths are appended", "; use http://169.254.169.254, or https://api.metadata.cloud.ibm.com with the secure protocol"); err != "" {
-			add("auth.metadata_url", "%q %s", a.MetadataURL, err)
+			add(p+"metadata_url", "%q %s", a.MetadataURL, err)
 		}
 	}
 	if err := checkURL(a.IAMURL, "the API key or CR token would travel in clear text", "/identity/token is appended",
-		"; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); a.UsesIAM() && err != "" {
-		add("auth.iam_url", "%q %s", a.IAMURL, err)
+		"; use https://iam.cloud.ibm.com, or https://private.iam.cloud.ibm.com from a private network"); (a.Source == SourceIAM || a.Source == SourceTrustedProfile) && err != "" {
+		add(p+"iam_url", "%q %s", a.IAMURL, err)
 	}
 	if a.AccountID != "" && strings.Trim(a.AccountID, keyChars+".") != "" {
-		add("auth.account_id", "%q is not an account id; use the 32 hex digits of the IBM Cloud account (ibmcloud account show), or \"\" for the token's account.bss claim", a.AccountID)
+		add(p+"account_id", "%q is not an account id; use the 32 hex digits of the IBM Cloud account (ibmcloud account show), or \"\" for the token's account.bss claim", a.AccountID)
 	}
 }
 

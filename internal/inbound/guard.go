@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -33,7 +32,6 @@ type Options struct {
 // concurrent use.
 type Guard struct {
 	opts Options
-	now  func() time.Time
 
 	cidrs      []netip.Prefix
 	hosts      netrule.HostRule
@@ -58,7 +56,6 @@ func New(cfg Config, opts Options) (*Guard, error) {
 	}
 	g := &Guard{
 		opts:       opts,
-		now:        time.Now,
 		cfg:        cfg,
 		hosts:      newHostRule(cfg, opts.Listen),
 		denyPaths:  mustCompile(cfg.DenyPaths),

@@ -12,7 +12,6 @@ import (
 // hasDotSegment reports whether p, an escaped path, holds a segment that is "." or "..",
 // literally or percent-encoded (%2e, %2E, mixed). "/", "\", "%2F" and "%5C" all separate
 // segments, and a ";" ends a segment's name ("..;x" counts), since servers differ on them.
-// It allocates nothing.
 func hasDotSegment(p string) bool {
 	dots, other, inName := 0, false, true
 	for i, n := 0, 1; i < len(p); i += n {

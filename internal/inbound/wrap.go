@@ -88,7 +88,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		v = g.limitRate(w, c)
 	}
 	if v.status == 0 {
-		v = g.limitBody(r, w, path)
+		v = g.limitBody(r, w)
 	}
 	if v.status != 0 {
 		g.reject(w, r, path, v)
@@ -103,7 +103,8 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 	defer func() { <-g.sem }()
 	if hasBody {
-		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), lim: &g.limits}
+		ib := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), lim: &g.limits,
+			tooLarge: func() { g.rejected(r, path, "body_too_large") }}
 		defer ib.done()
 		r.Body = ib
 	}
@@ -115,7 +116,7 @@ func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
 	if c == nil || c.bucket == nil {
 		return verdict{}
 	}
-	if ok, retry := c.bucket.take(g.now()); !ok {
+	if ok, retry := c.bucket.take(time.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		return verdict{http.StatusTooManyRequests, "rate", fmt.Sprintf("too many requests: this client's "+
 			"limit (inbound.clients[].rate_per_second) is reached; retry after %d s", retry)}
@@ -188,7 +189,7 @@ func (g *Guard) checkRequest(r *http.Request, path string, c *client) verdict {
 	case g.clients.Load().rules && ambiguousForRules(path):
 		return verdict{http.StatusBadRequest, "encoding", msgAmbiguous}
 	}
-	for _, method := range g.methods(r, c) {
+	for _, method := range g.methods(r) {
 		if v := g.denyMethod(method); v.status != 0 {
 			return v
 		}
@@ -222,11 +223,7 @@ var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 
 // methods returns r's method and every method override it carries (overrideHeaders and a
 // _method query parameter): each is judged as the method, since the upstream might obey it.
-// Without a method rule for client c it returns nil, allocating nothing.
-func (g *Guard) methods(r *http.Request, c *client) []string {
-	if len(g.cfg.DenyMethods) == 0 && (c == nil || !c.readOnly) {
-		return nil
-	}
+func (g *Guard) methods(r *http.Request) []string {
 	ms := []string{r.Method}
 	for _, h := range overrideHeaders {
 		ms = append(ms, r.Header.Values(h)...)
@@ -237,36 +234,18 @@ func (g *Guard) methods(r *http.Request, c *client) []string {
 	return ms
 }
 
-// limitBody applies max_body_bytes: it refuses a declared length over it and wraps a body of
+// limitBody applies max_body_bytes: it refuses a declared length over it and caps a body of
 // unknown length so that reading past the limit fails with *http.MaxBytesError.
-func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter, path string) verdict {
+func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter) verdict {
 	limit := g.cfg.MaxBodyBytes
 	if limit > 0 && r.ContentLength > limit {
 		return verdict{http.StatusRequestEntityTooLarge, "body_too_large",
 			fmt.Sprintf("request body too large: the limit is %d bytes (inbound.max_body_bytes)", limit)}
 	}
 	if limit > 0 && r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), report: func() {
-			g.rejected(r, path, "body_too_large")
-		}}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	return verdict{}
-}
-
-// limitedBody reports the first read that passes the body limit.
-type limitedBody struct {
-	io.ReadCloser
-	report func() // nil once called
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	var tooLarge *http.MaxBytesError
-	if b.report != nil && errors.As(err, &tooLarge) {
-		b.report()
-		b.report = nil
-	}
-	return n, err
 }
 
 // reject answers r with v as a JSON error.
@@ -287,14 +266,16 @@ func (g *Guard) rejected(r *http.Request, path, reason string) {
 // the connection's read deadline that far ahead, so a stalled read fails with
 // os.ErrDeadlineExceeded, which the proxy answers with 408. From rateWindow after its first
 // byte on, a body slower on average than MinBodyRate fails the same way and its deadline is set
-// in the past, so that net/http closes the connection. The deadline is cleared at the end of the body and on Close. The
-// transport may read the body on a goroutine of its own and close it on another.
+// in the past, so that net/http closes the connection. The deadline is cleared at the end of
+// the body and on Close. The first read past max_body_bytes calls tooLarge. The transport may
+// read the body on a goroutine of its own and close it on another.
 type idleBody struct {
 	io.ReadCloser
-	rc    *http.ResponseController
-	lim   *Limits
-	first time.Time // of the first byte; Read runs on one goroutine at a time
-	n     int64     // bytes read
+	rc       *http.ResponseController
+	lim      *Limits
+	tooLarge func()    // nil once called
+	first    time.Time // of the first byte; Read runs on one goroutine at a time
+	n        int64     // bytes read
 
 	mu  sync.Mutex // held while setting a deadline, never during a read
 	off bool       // no more deadlines: not supported, or the body is done
@@ -311,6 +292,10 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
 		b.stop(time.Time{})
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok && b.tooLarge != nil {
+		b.tooLarge()
+		b.tooLarge = nil
 	}
 	if now := time.Now(); n > 0 && b.first.IsZero() {
 		b.first = now

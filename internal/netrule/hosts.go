@@ -50,7 +50,7 @@ func (r HostRule) WithLoopback() HostRule { r.loopback = true; return r }
 func (r HostRule) WithEmpty() HostRule { r.empty = true; return r }
 
 // Allow reports whether host, a Host header value, is answered. A value with a port that is
-// not all digits is never answered. It allocates only when host has upper-case letters.
+// not all digits is never answered.
 func (r HostRule) Allow(host string) bool {
 	switch {
 	case r.any:
@@ -58,7 +58,7 @@ func (r HostRule) Allow(host string) bool {
 	case host == "":
 		return r.empty
 	}
-	name, port, ok := splitHost(strings.ToLower(host)) // ToLower allocates only for upper case
+	name, port, ok := splitHost(strings.ToLower(host))
 	if !ok {
 		return false
 	}

@@ -52,11 +52,10 @@ func Dialer(proxy *url.URL) func(ctx context.Context, network, addr string) (net
 // failedAtOnce reports a dial refused or unreachable: not a timeout, not a name that does not
 // resolve, and not a proxy's answer.
 func failedAtOnce(err error) bool {
-	var op *net.OpError
-	var dns *net.DNSError
-	var pe *ProxyError
-	return errors.As(err, &op) && op.Op == "dial" && !op.Timeout() && !errors.As(err, &dns) &&
-		(!errors.As(err, &pe) || pe.Status == "")
+	op, _ := errors.AsType[*net.OpError](err)
+	pe, _ := errors.AsType[*ProxyError](err)
+	_, dns := errors.AsType[*net.DNSError](err)
+	return op != nil && op.Op == "dial" && !op.Timeout() && !dns && (pe == nil || pe.Status == "")
 }
 
 // ProxyError is the error of the proxy of upstream.proxy_url: it could not be reached, or it

@@ -88,7 +88,7 @@ func TestPins(t *testing.T) {
 		if _, err := get(t, tr, s.url()); err != nil {
 			t.Fatal(err)
 		}
-		if err := tr.Reload(s.p.pool, []string{other}); err != nil { // same CA: the cache is kept
+		if err := tr.Reload(s.p.pool, []string{other}); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := get(t, tr, s.url())

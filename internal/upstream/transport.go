@@ -104,16 +104,15 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
-// generation is one configuration's transport and the session cache it uses.
+// generation is one configuration's transport.
 type generation struct {
-	opts  Options
-	cache tls.ClientSessionCache
-	http  *http.Transport
+	opts Options
+	http *http.Transport
 }
 
 // New returns a Transport for opts, or an error naming the config key of a bad option.
 func New(opts Options) (*Transport, error) {
-	g, err := newGeneration(opts, nil)
+	g, err := newGeneration(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +122,11 @@ func New(opts Options) (*Transport, error) {
 }
 
 // Reload installs a transport with a new CA pool and pins (a reloaded CA file); requests in
-// flight finish on the old one, whose idle connections are closed. The TLS session cache is
-// kept when the CA pool is unchanged and dropped when it changed, because a resumed session
-// skips the verification of the chain against the new pool (pins are checked on resumption
-// too). On error the old transport stays. Connections of the old transport busy at the reload
-// go back to its pool when their request ends and close after IdleTimeout; until then they
-// count against neither transport's MaxConns.
+// flight finish on the old one, whose idle connections are closed. The new transport starts
+// with an empty TLS session cache: a resumed session would skip the verification of the chain
+// against the new pool. On error the old transport stays. Connections of the old transport busy
+// at the reload go back to its pool when their request ends and close after IdleTimeout; until
+// then they count against neither transport's MaxConns.
 func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -138,11 +136,7 @@ func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	}
 	opts := old.opts
 	opts.CAPool, opts.Pins = pool, pins
-	var cache tls.ClientSessionCache
-	if pool != nil && pool.Equal(old.opts.CAPool) {
-		cache = old.cache
-	}
-	g, err := newGeneration(opts, cache)
+	g, err := newGeneration(opts)
 	if err != nil {
 		return err
 	}
@@ -154,20 +148,16 @@ func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 // CloseIdleConnections closes the idle connections of the current transport.
 func (t *Transport) CloseIdleConnections() { t.cur.Load().http.CloseIdleConnections() }
 
-// newGeneration builds the http.Transport for opts, with cache as its session cache (nil: a
-// new one).
-func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, error) {
+// newGeneration builds the http.Transport for opts.
+func newGeneration(opts Options) (*generation, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if cache == nil {
-		cache = tls.NewLRUClientSessionCache(sessionCacheSize)
-	}
 	tr := &http.Transport{
 		Proxy:                 nil, // no HTTPS_PROXY surprise: Dialer does upstream.proxy_url's CONNECT
 		DialContext:           Dialer(opts.ProxyURL),
-		TLSClientConfig:       tlsConfig(opts, cache),
+		TLSClientConfig:       tlsConfig(opts),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
 		ExpectContinueTimeout: time.Second,
@@ -184,17 +174,17 @@ func newGeneration(opts Options, cache tls.ClientSessionCache) (*generation, err
 		// A non-nil empty map disables HTTP/2 even if the server offers it.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
-	return &generation{opts: opts, cache: cache, http: tr}, nil
+	return &generation{opts: opts, http: tr}, nil
 }
 
 // tlsConfig is the TLS configuration for the upstream: only the CA pool is trusted, TLS 1.2 at
 // least, ServerName (if set) is the name checked, and the pins (if any) are enforced.
-func tlsConfig(opts Options, cache tls.ClientSessionCache) *tls.Config {
+func tlsConfig(opts Options) *tls.Config {
 	c := &tls.Config{
 		RootCAs:            opts.CAPool,
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         opts.ServerName,
-		ClientSessionCache: cache,
+		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 		VerifyConnection:   verifyPins(opts.Pins),
 	}
 	if !opts.HTTP1Only {

@@ -176,7 +176,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 // TestSessionResumption: a new connection resumes the TLS session; a Swap with the same CA
-// keeps the cache, one with a changed CA pool drops it.
+// changes nothing, one with a changed CA pool starts a new session cache.
 func TestSessionResumption(t *testing.T) {
 	s := newServer(t, newPKI(t), okHandler(), false, 0)
 	tr := newTransport(t, s.p, Options{})
