@@ -6,7 +6,7 @@ import (
 )
 
 // manualClock is a clock that moves only when a test moves it, for emulator.Options.Now,
-// tokensource.ExchangeOptions.Now and tokensource.CachedOptions.Now and .After: token
+// tokensource.ExchangeOptions.Now and tokensource.CachedOptions.Clock: token
 // lifetimes, refresh points, margins and backoffs then follow the test's steps, not the load of
 // the machine. It starts on a whole second, so that a JWT's exp (whole seconds) is exact. Its
 // methods are safe for concurrent use.

@@ -95,7 +95,7 @@ func newEdge(t *testing.T, s edgeSetup) *edge {
 		Now:      s.now,
 		Upstream: upURL,
 		Transport: &tokensource.Transport{Base: rt, Cache: tokensource.NewCached(src, tokensource.CachedOptions{
-			Now: func() time.Time { return time.Unix(1_600_000_000, 0) }})}, // before every test token's expiry
+			Clock: &manualClock{now: time.Unix(1_600_000_000, 0)}})}, // before every test token's expiry
 		Logger: logger,
 		Observe: func(r *proxy.Record) {
 			select {

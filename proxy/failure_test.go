@@ -121,7 +121,7 @@ func TestShortTokensNeverExpireOnClients(t *testing.T) {
 	)
 	clk := newManualClock()
 	h := newHarness(t, setup{em: emulator.Options{TokenLifetime: life, Now: clk.Ahead(transit)},
-		cached: tokensource.CachedOptions{Jitter: -1, Now: clk.Now, After: clk.After}}) // refresh at 80%
+		cached: tokensource.CachedOptions{Clock: clk}}) // refresh at 75% to 85%
 	path := h.front.URL + "/api/v3/" + h.em.UserID() + "/services"
 	var total, bad atomic.Int64
 	round := func() {

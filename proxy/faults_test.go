@@ -123,19 +123,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // notice, and once the old token has expired they are served with the new one. The emulator
 // and the token cache share a manual clock, so the window is exact whatever the load.
 func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
-	const backoff = time.Second // BackoffMin = BackoffMax: every pause is exactly this
 	clk := newManualClock()
 	h := newFaultHarness(t, faultSetup{
-		em: emulator.Options{TokenLifetime: 100 * time.Second, Now: clk.Now}, // refresh at 80 s, margin 10 s
-		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: backoff, BackoffMax: backoff,
-			Now: clk.Now, After: clk.After},
+		em:     emulator.Options{TokenLifetime: 200 * time.Second, Now: clk.Now}, // refresh at 150 to 170 s, margin 10 s
+		cached: tokensource.CachedOptions{Clock: clk},
 	})
 	path := "/api/v3/" + h.em.UserID() + "/services"
 	h.get(path, http.StatusOK)
 	h.em.SetFault(tokenPath, emulator.Fault{Status: http.StatusServiceUnavailable})
 	st := h.tokens.Status()
 	life := st.Expiry.Sub(st.LastRefresh)
-	refreshAt, staleAt := st.LastRefresh.Add(life*8/10), st.Expiry.Add(-life/10)
+	refreshAt, staleAt := st.LastRefresh.Add(life*85/100), st.Expiry.Add(-10*time.Second)
+	// retry moves the clock to the end of the backoff, which must come before the margin.
+	retry := func() {
+		next := h.tokens.Status().NextAttempt
+		if !next.Before(staleAt) {
+			t.Fatalf("next attempt at %v, not before the margin at %v", next, staleAt)
+		}
+		clk.Set(next)
+	}
 	var ok, failed atomic.Int64
 	clients := func() (halt func()) { // 4 clients until halt, which waits for their last answers
 		stop := make(chan struct{})
@@ -161,14 +167,14 @@ func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
 	clk.Set(refreshAt)
 	waitFor(t, "a failed refresh at the refresh point", func() bool { return h.tokens.Status().Failures >= 1 })
 	served("after the first failed refresh")
-	clk.Advance(backoff)
+	retry()
 	waitFor(t, "a second failed refresh after the backoff", func() bool { return h.tokens.Status().Failures >= 2 })
 	served("after the second failed refresh")
-	clk.Set(staleAt.Add(-3 * backoff))
+	retry()
 	waitFor(t, "a third failed refresh before the margin", func() bool { return h.tokens.Status().Failures >= 3 })
 	served("shortly before the margin")
 	h.em.ClearFaults()
-	clk.Advance(backoff) // the endpoint is back 2 s before the old token's margin
+	retry() // the endpoint is back before the old token's margin
 	waitFor(t, "a new token", func() bool { return h.tokens.Status().Fingerprint != st.Fingerprint })
 	halt() // no request in flight with the old token when the clock passes its expiry
 	clk.Set(st.Expiry.Add(time.Second))
@@ -188,14 +194,13 @@ func TestTokenEndpointDownInRefreshWindow(t *testing.T) {
 // TestTokenEndpointDownPastExpiry: clients get a 503 with Retry-After while no token can be
 // had, the token endpoint is asked once per backoff however hard clients push, and the service
 // comes back by itself. On a manual clock: while it stands still, clients push as hard as they
-// can, and exactly one more token request may follow each move by the backoff.
+// can, and exactly one more token request may follow each move to the end of the backoff.
 func TestTokenEndpointDownPastExpiry(t *testing.T) {
-	const backoff = 2 * time.Second // BackoffMin = BackoffMax: every pause is exactly this
+	const backoffMax = 4 * time.Second // the bound of the third pause: 1, 2, 4 s
 	clk := newManualClock()
 	h := newFaultHarness(t, faultSetup{
-		em: emulator.Options{TokenLifetime: 100 * time.Second, Now: clk.Now},
-		cached: tokensource.CachedOptions{Jitter: -1, BackoffMin: backoff, BackoffMax: backoff,
-			Now: clk.Now, After: clk.After},
+		em:     emulator.Options{TokenLifetime: 100 * time.Second, Now: clk.Now},
+		cached: tokensource.CachedOptions{Clock: clk},
 	})
 	path := "/api/v3/" + h.em.UserID() + "/services"
 	h.get(path, http.StatusOK)
@@ -209,7 +214,7 @@ func TestTokenEndpointDownPastExpiry(t *testing.T) {
 		case http.StatusOK:
 		case http.StatusServiceUnavailable:
 			if unavailable.Add(1) <= 3 {
-				check503(t, hdr, b, backoff)
+				check503(t, hdr, b, backoffMax)
 			}
 		default:
 			if other.Add(1) <= 3 {
@@ -221,7 +226,7 @@ func TestTokenEndpointDownPastExpiry(t *testing.T) {
 	defer halt()
 	for attempt := int64(1); attempt <= 3; attempt++ {
 		if attempt > 1 {
-			clk.Advance(backoff)
+			clk.Set(h.tokens.Status().NextAttempt)
 		}
 		n := unavailable.Load()
 		waitFor(t, "clients to get 503s", func() bool {

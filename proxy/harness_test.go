@@ -70,11 +70,15 @@ func newHarness(t testing.TB, s setup) *harness {
 	base.ForceAttemptHTTP2 = s.h2
 	h.base = base
 	s.cached.Logger = logger
+	var now func() time.Time // nil: the wall clock
+	if s.cached.Clock != nil {
+		now = s.cached.Clock.Now
+	}
 	h.tokens = tokensource.NewCached(tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:    em.URL() + "/api/v1/auth/token",
 		Client: &http.Client{Transport: base},
 		Key:    func() (string, error) { return em.APIKey(), nil },
-		Now:    s.cached.Now,
+		Now:    now,
 		Logger: logger,
 	}), s.cached)
 	if !s.noStart {

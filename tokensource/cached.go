@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,9 +28,10 @@ const (
 	DefaultMinRefreshInterval = 30 * time.Second
 	refreshFraction           = 0.8
 	defaultJitter             = 0.05
-	defaultBackoffMin         = time.Second
-	defaultBackoffMax         = time.Minute
-	maxMinRemaining           = 10 * time.Second
+	// The pause after a failed exchange doubles from backoffMin up to backoffMax.
+	backoffMin      = time.Second
+	backoffMax      = time.Minute
+	maxMinRemaining = 10 * time.Second
 	// maxPause is the pause after a rejected credential, and the cap of every other one.
 	maxPause = 5 * time.Minute
 	// closeGrace bounds how long Close waits for cancelled exchanges to end: a Source that
@@ -40,26 +43,15 @@ const (
 type CachedOptions struct {
 	// ExchangeTimeout bounds each exchange of the underlying Source. Zero means 30 s.
 	ExchangeTimeout time.Duration
-	// Jitter is the largest fraction of a token's lifetime added to or taken from its refresh
-	// point (80% of the lifetime) at random, so that many proxies do not refresh at once. Zero
-	// means 0.05; a negative value means no jitter.
-	Jitter float64
-	// BackoffMin and BackoffMax bound the pause after a failed exchange: it doubles from
-	// BackoffMin with every failure in a row, up to BackoffMax, and is drawn at random between
-	// BackoffMin and that bound. Zero means 1 s and 1 min. A Retry-After of the answer is
-	// honoured (up to 5 min), and a rejected credential pauses 5 min or until Reset.
-	BackoffMin, BackoffMax time.Duration
 	// MinRefreshInterval paces the exchanges that others cause: an Invalidate (the upstream
 	// rejected the token) or a Refresh (an operator asked). They share a bucket of two that
 	// refills by one every MinRefreshInterval; when it is empty the Invalidate keeps the token
 	// and the Refresh returns a *RateLimitedError. Zero means 30 s (config
 	// auth.min_refresh_interval); a negative value means no limit.
 	MinRefreshInterval time.Duration
-	// Now is the clock. Nil means the wall clock (time.Now without its monotonic reading, so
-	// that a laptop's sleep counts).
-	Now func() time.Time
-	// After is the timer of the background loop. Nil means time.After.
-	After func(time.Duration) <-chan time.Time
+	// Clock gives the time and the background loop's timer. Nil means the wall clock (time.Now
+	// without its monotonic reading, so that a laptop's sleep counts) and time.After.
+	Clock Clock
 	// Logger receives the token events: refreshed (info), failed and backing off (warn).
 	Logger zerolog.Logger
 	// OnExchange, if set, is called after each exchange of the underlying Source with its
@@ -68,7 +60,21 @@ type CachedOptions struct {
 	// OnSuppressed, if set, is called with the cause ("invalidate" or "refresh") of each
 	// exchange MinRefreshInterval refused, e.g. for a metric. It must be cheap.
 	OnSuppressed func(cause string)
+
+	jitter float64 // the fraction of the lifetime refresh points vary by: zero means 0.05, negative none
 }
+
+// Clock is the time of a Cached, which tests replace.
+type Clock interface {
+	Now() time.Time
+	After(time.Duration) <-chan time.Time
+}
+
+// wall is the Clock of real time.
+type wall struct{}
+
+func (wall) Now() time.Time                         { return wallClock() }
+func (wall) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Cached is a Source that reuses the token of another Source until it is about to expire. Any
 // number of concurrent callers cause at most one exchange at a time; after a failure, callers
@@ -83,11 +89,11 @@ type Cached struct {
 	opts  CachedOptions
 	randN func(time.Duration) time.Duration // rand.N; tests pin it
 
-	cur     atomic.Pointer[entry] // the current token; nil when there is none
-	wake    chan struct{}         // tells the background loop to look again; capacity 1
-	waiting atomic.Int64          // callers waiting for an exchange, for tests
+	wake    chan struct{} // tells the background loop to look again; capacity 1
+	waiting atomic.Int64  // callers waiting for an exchange, for tests
 
 	mu       sync.Mutex
+	cur      *entry             // the current token; nil when there is none
 	st       Status             // the state that Status reports, but the token's
 	ctx      context.Context    // the loop's and every exchange's: no caller's values or cancel
 	cancel   context.CancelFunc // cancels ctx (Close)
@@ -122,19 +128,9 @@ type flight struct {
 // called.
 func NewCached(src Source, opts CachedOptions) *Cached {
 	opts.ExchangeTimeout = cmp.Or(max(opts.ExchangeTimeout, 0), DefaultExchangeTimeout)
-	switch {
-	case opts.Jitter == 0:
-		opts.Jitter = defaultJitter
-	case opts.Jitter < 0:
-		opts.Jitter = 0
-	}
-	opts.BackoffMin = cmp.Or(max(opts.BackoffMin, 0), defaultBackoffMin)
-	opts.BackoffMax = max(cmp.Or(max(opts.BackoffMax, 0), defaultBackoffMax), opts.BackoffMin)
-	if opts.Now == nil {
-		opts.Now = wallClock
-	}
-	if opts.After == nil {
-		opts.After = time.After
+	opts.jitter = max(cmp.Or(opts.jitter, defaultJitter), 0)
+	if opts.Clock == nil {
+		opts.Clock = wall{}
 	}
 	c := &Cached{src: src, opts: opts, randN: rand.N[time.Duration], wake: make(chan struct{}, 1),
 		running: make(map[*flight]bool), budget: newBudget(opts.MinRefreshInterval)}
@@ -142,22 +138,12 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 	return c
 }
 
-// Token returns the current token when it has more than its margin left, without locking or
-// allocating. Past the refresh point it also starts a background refresh if none is running.
-// Without a usable token it waits for the one exchange in flight (starting it if needed) until
-// ctx ends; while backing off after a failure it returns a *NoTokenError at once. Every error
-// it returns is a *NoTokenError. The exchange never runs on ctx, nor sees its values.
+// Token returns the current token while it has more than its margin left; past the refresh
+// point it also starts a background refresh if none is running. Without a usable token it
+// waits for the one exchange in flight (starting it if needed) until ctx ends; while backing
+// off after a failure it returns a *NoTokenError at once. Every error it returns is a
+// *NoTokenError. The exchange never runs on ctx, nor sees its values.
 func (c *Cached) Token(ctx context.Context) (Token, error) {
-	if e := c.cur.Load(); e != nil {
-		now := c.opts.Now()
-		if now.Before(e.refreshAt) {
-			return e.tok, nil
-		}
-		if now.Before(e.staleAt) {
-			c.kick()
-			return e.tok, nil
-		}
-	}
 	for { // a waiter whose exchange Reset cancelled waits for the one with the new credential
 		f, tok, err := c.join()
 		if f == nil {
@@ -169,7 +155,7 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 			c.waiting.Add(-1)
 		case <-ctx.Done():
 			c.waiting.Add(-1)
-			return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.opts.Now()}
+			return Token{}, &NoTokenError{Err: fmt.Errorf("tokensource: waiting for the token exchange: %w", ctx.Err()), at: c.opts.Clock.Now()}
 		}
 		c.mu.Lock()
 		replaced, next := f.gen != c.gen, c.st.NextAttempt
@@ -178,7 +164,7 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 			return f.tok, nil
 		}
 		if !replaced {
-			return Token{}, &NoTokenError{Err: f.err, NextAttempt: next, at: c.opts.Now()}
+			return Token{}, &NoTokenError{Err: f.err, NextAttempt: next, at: c.opts.Clock.Now()}
 		}
 	}
 }
@@ -188,10 +174,14 @@ func (c *Cached) Token(ctx context.Context) (Token, error) {
 func (c *Cached) join() (*flight, Token, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.cur.Load(); e != nil && c.opts.Now().Before(e.staleAt) {
+	now := c.opts.Clock.Now()
+	if e := c.cur; e != nil && now.Before(e.staleAt) {
+		if c.flight == nil && !now.Before(c.st.NextAttempt) && !now.Before(e.refreshAt) {
+			c.startLocked()
+		}
 		return nil, e.tok, nil
 	}
-	if err := c.unavailableLocked(); err != nil {
+	if err := c.unavailableLocked(now); err != nil {
 		return nil, Token{}, err
 	}
 	if c.flight == nil {
@@ -202,38 +192,20 @@ func (c *Cached) join() (*flight, Token, error) {
 
 // unavailable returns the error Token would return at once, without waiting: a
 // *NoTokenError while there is no usable token and a backoff forbids a new exchange; nil
-// otherwise (Token would answer, or join or start an exchange). The Transport asks it before
-// it reads a request body, so that a client sending Expect: 100-continue gets its 503 without
-// sending the body.
+// otherwise. The Transport asks it before it reads a request body, so that a client sending
+// Expect: 100-continue gets its 503 without sending the body.
 func (c *Cached) unavailable() error {
-	if e := c.cur.Load(); e != nil && c.opts.Now().Before(e.staleAt) {
-		return nil // the common case, without the lock: it is on every request with a body
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.unavailableLocked()
+	return c.unavailableLocked(c.opts.Clock.Now())
 }
 
 // unavailableLocked is unavailable under c.mu.
-func (c *Cached) unavailableLocked() error {
-	now := c.opts.Now()
-	if e := c.cur.Load(); c.flight != nil || (e != nil && now.Before(e.staleAt)) || !now.Before(c.st.NextAttempt) {
+func (c *Cached) unavailableLocked(now time.Time) error {
+	if e := c.cur; c.flight != nil || (e != nil && now.Before(e.staleAt)) || !now.Before(c.st.NextAttempt) {
 		return nil
 	}
 	return &NoTokenError{Err: c.st.LastError, NextAttempt: c.st.NextAttempt, at: now}
-}
-
-// kick starts a background refresh if none is running and no backoff forbids it. It gives up
-// when the lock is busy: whoever holds it is doing the same or the next caller will.
-func (c *Cached) kick() {
-	if !c.mu.TryLock() {
-		return
-	}
-	now := c.opts.Now()
-	if e := c.cur.Load(); e != nil && c.flight == nil && !now.Before(c.st.NextAttempt) && !now.Before(e.refreshAt) {
-		c.startLocked()
-	}
-	c.mu.Unlock()
 }
 
 // Start starts the background refresh goroutine, which fetches the first token at once. It is
@@ -258,10 +230,7 @@ func (c *Cached) Close() {
 	done := c.loopDone
 	c.cancel() // ends the loop and every exchange
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	flights := make([]*flight, 0, len(c.running))
-	for f := range c.running {
-		flights = append(flights, f)
-	}
+	flights := slices.Collect(maps.Keys(c.running))
 	c.mu.Unlock()
 	if done != nil {
 		<-done
@@ -295,8 +264,8 @@ func (c *Cached) Reset() {
 	if f := c.flight; f != nil {
 		f.cancel() // it uses the old credential; its waiters move on to the exchange started below
 	}
-	if e := c.cur.Swap(nil); e != nil {
-		c.prev = e
+	if c.cur != nil {
+		c.prev, c.cur = c.cur, nil
 	}
 	c.st.KeyChanged, c.st.OldToken = true, false
 	c.failures, c.st.NextAttempt, c.st.LastError = 0, time.Time{}, nil
@@ -308,9 +277,9 @@ func (c *Cached) Reset() {
 // Status returns a snapshot of the cache, for readiness checks, the status page and metrics.
 func (c *Cached) Status() Status {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	s := c.st
-	c.mu.Unlock()
-	if e := c.cur.Load(); e != nil {
+	if e := c.cur; e != nil {
 		s.HasToken, s.UserID, s.Expiry, s.IssuedAt = true, e.tok.UserID, e.tok.Expiry, e.tok.IssuedAt
 		s.Fingerprint, s.minRemaining = e.tok.Fingerprint(), e.minRemaining
 	}
@@ -330,7 +299,7 @@ func (c *Cached) loop(ctx context.Context, done chan<- struct{}) {
 		if f, wait := c.plan(); f != nil {
 			ended = f.done
 		} else {
-			timer = c.opts.After(wait)
+			timer = c.opts.Clock.After(wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -349,13 +318,12 @@ func (c *Cached) plan() (*flight, time.Duration) {
 	if c.flight != nil {
 		return c.flight, 0
 	}
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if now.Before(c.st.NextAttempt) {
 		return nil, c.st.NextAttempt.Sub(now)
 	}
-	e := c.cur.Load()
-	if e == nil || !now.Before(e.refreshAt) {
+	if e := c.cur; e == nil || !now.Before(e.refreshAt) {
 		return c.startLocked(), 0
 	}
-	return nil, e.refreshAt.Sub(now)
+	return nil, c.cur.refreshAt.Sub(now)
 }

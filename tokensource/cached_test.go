@@ -14,7 +14,7 @@ import (
 
 // exactOptions makes the schedule exact: no jitter, pinned clock.
 func exactOptions(clock *fakeClock) CachedOptions {
-	return CachedOptions{Jitter: -1, Now: clock.Now, After: clock.After, Logger: zerolog.Nop()}
+	return CachedOptions{jitter: -1, Clock: clock, Logger: zerolog.Nop()}
 }
 
 // callMany calls c.Token from n goroutines at once and returns the tokens and errors.
@@ -228,11 +228,13 @@ func TestCachedJitterStaysInBounds(t *testing.T) {
 		src := newFakeSource(clock.Now, life)
 		lo, hi := time.Duration(0.75*float64(life)), time.Duration(0.85*float64(life))
 		for i := range 50 {
-			c := NewCached(src, CachedOptions{Now: clock.Now, Logger: zerolog.Nop()})
+			c := NewCached(src, CachedOptions{Clock: clock, Logger: zerolog.Nop()})
 			if _, err := c.Token(ctxTimeout(t)); err != nil {
 				t.Fatal(err)
 			}
-			e := c.cur.Load()
+			c.mu.Lock()
+			e := c.cur
+			c.mu.Unlock()
 			if d := e.refreshAt.Sub(clock.Now()); d < lo || d > hi || e.refreshAt.After(e.staleAt) {
 				t.Fatalf("life %v draw %d: refresh after %v, want within [%v, %v] and before the margin", life, i, d, lo, hi)
 			}

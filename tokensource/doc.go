@@ -33,10 +33,9 @@
 //
 // # Concurrency
 //
-// Exchange, IAM, Cached and Transport are safe for concurrent use once built. A warm
-// Cached.Token call takes no lock and allocates nothing; a cold one waits for the one exchange
-// in flight without holding a lock, and gives up when its own context ends, without cancelling
-// the exchange that others may be waiting for. An exchange never runs on a caller's context:
+// Exchange, IAM, Cached and Transport are safe for concurrent use once built. A Cached.Token
+// call without a usable token waits for the one exchange in flight, and gives up when its own
+// context ends, without cancelling the exchange that others may be waiting for. An exchange never runs on a caller's context:
 // it sees none of its values (a request's trace, its writer) and is bounded by its own
 // ExchangeTimeout. Reset (a new credential) cancels the exchange in flight and its waiters
 // wait for the next one. Cached.Start runs one background goroutine; Cached.Close stops it,

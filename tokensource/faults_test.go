@@ -44,7 +44,7 @@ func newEmuRig(t *testing.T, life, skew time.Duration, opts CachedOptions) *emuR
 	pool.AppendCertsFromPEM(em.CAPEM())
 	base := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	t.Cleanup(base.CloseIdleConnections)
-	opts.Now, opts.After, opts.Logger = clock.Now, clock.After, zerolog.Nop()
+	opts.Clock, opts.Logger = clock, zerolog.Nop()
 	c := NewCached(NewExchange(ExchangeOptions{
 		URL: em.URL() + "/api/v1/auth/token", Client: &http.Client{Transport: base}, Now: clock.Now,
 		Key: func() (string, error) { return em.APIKey(), nil }, Logger: zerolog.Nop(),
@@ -97,7 +97,7 @@ func TestFaultClockJumps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newEmuRig(t, life, 0, CachedOptions{Jitter: -1})
+			r := newEmuRig(t, life, 0, CachedOptions{jitter: -1})
 			r.cached.Start()
 			if call := r.clock.waitAfter(t, 1); call.d != 48*time.Second {
 				t.Fatalf("after the first token the loop sleeps %v, want 48s", call.d)
@@ -140,7 +140,7 @@ func TestFaultTokenShorterThanMargin(t *testing.T) {
 				if c := r.em.Counters(); c.Requests != 0 || c.TokenRequests != attempt {
 					t.Fatalf("attempt %d: %d API requests, %d token requests; want 0 and %d", attempt, c.Requests, c.TokenRequests, attempt)
 				}
-				r.clock.Advance(time.Second) // the first backoff is BackoffMin, 1 s
+				r.clock.Advance(time.Second) // the first backoff is 1 s
 			}
 		})
 	}

@@ -200,7 +200,7 @@ func TestIAMRejectedKey(t *testing.T) {
 	clock := newFakeClock()
 	opts := f.options(log)
 	opts.Now = clock.Now
-	c := NewCached(NewIAM(opts), CachedOptions{Jitter: -1, Now: clock.Now, After: clock.After, Logger: log})
+	c := NewCached(NewIAM(opts), CachedOptions{jitter: -1, Clock: clock, Logger: log})
 	defer c.Close()
 	_, err := c.Token(ctxTimeout(t))
 	var xe *ExchangeError

@@ -118,16 +118,16 @@ func TestReadyAfterReset(t *testing.T) {
 }
 
 // TestBackoffDoubles: the bound of the random pause doubles with each failure in a row, from
-// BackoffMin up to BackoffMax; draws span the whole range from BackoffMin to that bound.
+// 1 s up to 1 min; draws span the whole range from 1 s to that bound.
 func TestBackoffDoubles(t *testing.T) {
-	c := NewCached(newFakeSource(time.Now, time.Hour), CachedOptions{BackoffMin: time.Second, BackoffMax: 40 * time.Second})
+	c := NewCached(newFakeSource(time.Now, time.Hour), CachedOptions{})
 	defer c.Close()
 	tests := []struct {
 		failures int
 		max      time.Duration // the largest draw
 	}{
 		{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second},
-		{5, 16 * time.Second}, {6, 32 * time.Second}, {7, 40 * time.Second}, {60, 40 * time.Second},
+		{5, 16 * time.Second}, {6, 32 * time.Second}, {7, time.Minute}, {60, time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.max.String(), func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestBackoffDoubles(t *testing.T) {
 			}
 			c.randN = func(time.Duration) time.Duration { return 0 } // the smallest draw
 			if got := c.pause(errors.New("down")); got != time.Second {
-				t.Errorf("after %d failures the smallest pause is %v, want BackoffMin 1s", tt.failures, got)
+				t.Errorf("after %d failures the smallest pause is %v, want 1s", tt.failures, got)
 			}
 		})
 	}
@@ -154,7 +154,7 @@ func TestDefaultClockHasNoMonotonicReading(t *testing.T) {
 		now  func() time.Time
 	}{
 		{"wallClock", wallClock},
-		{"Cached with nil Now", c.opts.Now},
+		{"Cached with nil Clock", c.opts.Clock.Now},
 		{"Exchange with nil Now", NewExchange(ExchangeOptions{}).opts.Now},
 	}
 	for _, tt := range tests {

@@ -158,7 +158,7 @@ func TestExchangeRunsOnItsOwnContext(t *testing.T) {
 		seen.Store([]any{ctx.Value(key{}), time.Until(deadline)})
 		return ex.Token(ctx)
 	})
-	c := NewCached(src, CachedOptions{ExchangeTimeout: time.Hour, Now: func() time.Time { return t0 }, Logger: zerolog.Nop()})
+	c := NewCached(src, CachedOptions{ExchangeTimeout: time.Hour, Clock: newFakeClock(), Logger: zerolog.Nop()})
 	defer c.Close()
 	if _, err := c.Token(ctx); err != nil {
 		t.Fatal(err)

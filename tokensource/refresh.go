@@ -1,6 +1,7 @@
 package tokensource
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,7 @@ func (c *Cached) run(ctx context.Context, f *flight) {
 func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, current bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if err == nil {
 		e, err = c.newEntry(tok, now)
 	}
@@ -71,7 +72,7 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 	f.tok, f.err = tok, err
 	switch {
 	case err == nil && current:
-		c.cur.Store(e)
+		c.cur = e
 		c.failures, c.st.NextAttempt, c.st.LastError, c.st.LastRefresh = 0, time.Time{}, nil, now
 		c.st.KeyChanged, c.st.OldToken, c.prev = false, false, nil
 	case err != nil:
@@ -81,8 +82,8 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 		}
 		c.failures++
 		c.st.LastError, c.st.NextAttempt = err, now.Add(c.pause(err))
-		if p := c.prev; p != nil && now.Before(p.staleAt) && c.cur.Load() == nil {
-			c.cur.Store(p)
+		if p := c.prev; p != nil && now.Before(p.staleAt) && c.cur == nil {
+			c.cur = p
 			c.st.OldToken = true
 			f.tok, f.err = p.tok, nil
 		}
@@ -106,7 +107,7 @@ func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 		return nil, fmt.Errorf("tokensource: the new token expires at %s, less than %s from now (is the clock right?)",
 			tok.Expiry.UTC().Format(time.RFC3339), e.minRemaining)
 	}
-	fraction := refreshFraction + (2*rand.Float64()-1)*c.opts.Jitter
+	fraction := refreshFraction + (2*rand.Float64()-1)*c.opts.jitter
 	e.refreshAt = now.Add(time.Duration(min(max(fraction, 0), 1) * float64(life)))
 	if e.refreshAt.After(e.staleAt) {
 		e.refreshAt = e.staleAt
@@ -122,13 +123,13 @@ func (c *Cached) pause(err error) time.Duration {
 	if xe != nil && xe.Rejected() {
 		return maxPause
 	}
-	bound := c.opts.BackoffMin
-	for i := 1; i < c.failures && bound < c.opts.BackoffMax; i++ {
+	bound := backoffMin
+	for i := 1; i < c.failures && bound < backoffMax; i++ {
 		bound *= 2
 	}
-	d := min(bound, c.opts.BackoffMax)
-	if spread := d - c.opts.BackoffMin; spread > 0 {
-		d = c.opts.BackoffMin + c.randN(spread+1)
+	d := min(bound, backoffMax)
+	if spread := d - backoffMin; spread > 0 {
+		d = backoffMin + c.randN(spread+1)
 	}
 	if xe != nil && xe.RetryAfter > d {
 		d = xe.RetryAfter + c.randN(xe.RetryAfter/10+1)
@@ -144,8 +145,7 @@ func (c *Cached) pause(err error) time.Duration {
 // the rejection should reach the client as it is).
 func (c *Cached) Invalidate(t Token) bool {
 	c.mu.Lock()
-	e := c.cur.Load()
-	if e == nil || e.tok.AccessToken != t.AccessToken {
+	if c.cur == nil || c.cur.tok.AccessToken != t.AccessToken {
 		c.mu.Unlock()
 		return true
 	}
@@ -153,8 +153,7 @@ func (c *Cached) Invalidate(t Token) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.cur.Store(nil)
-	c.prev, c.st.OldToken = nil, false // a rejected token is not served again
+	c.cur, c.prev, c.st.OldToken = nil, nil, false // a rejected token is not served again
 	c.mu.Unlock()
 	c.opts.Logger.Info().Str("fingerprint", t.Fingerprint()).Msg("access token invalidated after a rejection")
 	c.poke() // the loop fetches the next one now (within the backoff), not at the old refresh time
@@ -172,7 +171,7 @@ func (c *Cached) Refresh() error {
 	if c.flight != nil {
 		return nil
 	}
-	now := c.opts.Now()
+	now := c.opts.Clock.Now()
 	if now.Before(c.st.NextAttempt) {
 		return &RateLimitedError{RetryAfter: wholeSeconds(c.st.NextAttempt.Sub(now)),
 			Reason: "the last token exchange failed (" + Describe(c.st.LastError) + "); backing off"}
@@ -184,12 +183,11 @@ func (c *Cached) Refresh() error {
 	return nil
 }
 
-// budget is a token bucket on the Cached's clock: refreshBurst exchanges at once, then one
-// every interval. A zero interval means no limit. It is guarded by Cached.mu.
+// budget paces the exchanges others cause, on the Cached's clock: refreshBurst at once, then
+// one every interval; a zero interval means no limit. It is guarded by Cached.mu.
 type budget struct {
 	interval   time.Duration
-	tokens     float64   // exchanges allowed now, up to refreshBurst
-	at         time.Time // when tokens was last brought up to date; zero before the first take
+	full       time.Time // when refreshBurst exchanges are allowed again; each one adds interval
 	suppressed int       // refused since the last log line
 	loggedAt   time.Time // when the last "suppressed" line was logged
 }
@@ -197,31 +195,23 @@ type budget struct {
 // newBudget returns the budget of a MinRefreshInterval option: zero means the default, a
 // negative value no limit.
 func newBudget(interval time.Duration) budget {
-	switch {
-	case interval == 0:
-		interval = DefaultMinRefreshInterval
-	case interval < 0:
-		interval = 0
-	}
-	return budget{interval: interval, tokens: refreshBurst}
+	return budget{interval: max(cmp.Or(interval, DefaultMinRefreshInterval), 0)}
 }
 
 // takeLocked spends one paced exchange for cause, or else returns a *RateLimitedError, tells
 // OnSuppressed and logs at most one warning per interval with the count since the last one.
 // c.mu must be held.
 func (c *Cached) takeLocked(cause string) error {
-	b, now := &c.budget, c.opts.Now()
+	b, now := &c.budget, c.opts.Clock.Now()
 	if b.interval == 0 {
 		return nil
 	}
-	if !b.at.IsZero() && now.After(b.at) {
-		b.tokens = min(refreshBurst, b.tokens+float64(now.Sub(b.at))/float64(b.interval))
+	if b.full.Before(now) {
+		b.full = now
 	}
-	if b.at.IsZero() || now.After(b.at) {
-		b.at = now // a clock stepped back waits for the clock to catch up, refilling nothing
-	}
-	if b.tokens >= 1 {
-		b.tokens--
+	wait := b.full.Sub(now) - (refreshBurst-1)*b.interval
+	if wait <= 0 {
+		b.full = b.full.Add(b.interval)
 		return nil
 	}
 	if c.opts.OnSuppressed != nil {
@@ -232,7 +222,6 @@ func (c *Cached) takeLocked(cause string) error {
 			Msg("token exchange suppressed: exchanges caused by upstream rejections and admin refreshes are limited by auth.min_refresh_interval")
 		b.suppressed, b.loggedAt = 0, now
 	}
-	wait := time.Duration((1 - b.tokens) * float64(b.interval))
 	return &RateLimitedError{RetryAfter: wholeSeconds(wait), Reason: "token refreshes are limited to one per auth.min_refresh_interval"}
 }
 

@@ -150,18 +150,6 @@ func BenchmarkCachedToken(b *testing.B) {
 	})
 }
 
-func TestCachedTokenWarmDoesNotAllocate(t *testing.T) {
-	c := NewCached(newFakeSource(time.Now, time.Hour), CachedOptions{Logger: zerolog.Nop()})
-	defer c.Close()
-	ctx := context.Background()
-	if _, err := c.Token(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if allocs := testing.AllocsPerRun(1000, func() { _, _ = c.Token(ctx) }); allocs != 0 {
-		t.Errorf("a warm Token call allocates %v times, want 0", allocs)
-	}
-}
-
 // TestRedactVariants: an error body that echoes the key URL-escaped, or only part of it, keeps
 // no 12 bytes of it in a row.
 func TestRedactVariants(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dbaas-proxy/dbaas-proxy/internal/config"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/testkit"
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
@@ -94,5 +95,28 @@ func TestDoctorPinsTheCAItDoesNotReceive(t *testing.T) {
 	_, out, stderr := runBin(t, []string{"DBAAS_API_KEY=" + strings.Repeat("k", 40)}, "", "doctor", "-config", cfg)
 	if !strings.Contains(out, "ok    pins") {
 		t.Errorf("doctor did not pass the pins check for the CA's pin; stdout:\n%s\nstderr:\n%s", out, stderr)
+	}
+}
+
+// TestDialChainSendsServerName: doctor and pins send the SNI the proxy's transport sends,
+// upstream.server_name when it is set, not the URL's host.
+func TestDialChainSendsServerName(t *testing.T) {
+	sni := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.TLS = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni <- h.ServerName
+		return nil, nil
+	}}
+	srv.StartTLS()
+	defer srv.Close()
+	cfg := config.Defaults()
+	cfg.Upstream.URL = srv.URL
+	cfg.Upstream.ServerName = "api.example.test"
+	pc, err := dialChain(t.Context(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-sni; got != "api.example.test" || pc.name != got {
+		t.Errorf("SNI %q, verified for %q; want upstream.server_name", got, pc.name)
 	}
 }

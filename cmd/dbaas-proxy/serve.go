@@ -49,9 +49,7 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 		return usageErr(err)
 	}
 	defer closeLog()
-	logs := newLogBuffer(out, logFlushPeriod)
-	defer logs.Close() // before closeLog: the last lines reach log.file before it is closed
-	logger := newLogger(cfg.Log, logs.writer())
+	logger := newLogger(cfg.Log, out)
 	srv, err := newServer(cfg, logger, sys)
 	if err != nil {
 		return err
@@ -66,7 +64,7 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	reloads := make(chan struct{}, 1)
-	go reloader(ctx, reloads, func() { reload(srv, load, logger, out, logs) })
+	go reloader(ctx, reloads, func() { reload(srv, load, logger, out) })
 	var forced os.Signal
 	for {
 		select {
@@ -86,7 +84,6 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 			default:
 				logger.Warn().Str("signal", s.String()).Msg("second signal: exiting at once")
 				forced = s
-				logs.Flush()
 				sys.exit(128 + signalNumber(s))
 			}
 		}
@@ -130,9 +127,8 @@ func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.S
 
 // reload is SIGHUP's work: reopen log.file (out), then reload the files of srv, then the
 // client lists of the configuration read again with load.
-func reload(srv *server.Server, load func() (*config.Config, error), logger zerolog.Logger, out io.Writer, logs *logBuffer) {
+func reload(srv *server.Server, load func() (*config.Config, error), logger zerolog.Logger, out io.Writer) {
 	if lf, ok := out.(*logFile); ok {
-		logs.Flush() // the lines before the signal go to the old file
 		if err := lf.reopen(); err != nil {
 			logger.Error().Err(err).Msg("cannot reopen log.file; logging on to the old file")
 		}
@@ -186,8 +182,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 type timeHook struct{ now func() time.Time }
 
 func (h timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
-	var b [len(timeFormat) + 8]byte // formatted on the stack: no allocation per line
-	e.Bytes(zerolog.TimestampFieldName, h.now().UTC().AppendFormat(b[:0], timeFormat))
+	e.Str(zerolog.TimestampFieldName, h.now().UTC().Format(timeFormat))
 }
 
 // newLogger builds the root logger: JSON, or text (textWriter) when log.format is text, or
@@ -197,12 +192,8 @@ func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	tty := w
-	if b, ok := w.(*logBuffer); ok {
-		tty = b.w
-	}
 	terminal := false
-	if f, ok := tty.(*os.File); ok {
+	if f, ok := w.(*os.File); ok {
 		st, err := f.Stat()
 		terminal = err == nil && st.Mode()&os.ModeCharDevice != 0
 	}
@@ -280,101 +271,4 @@ func (l *logFile) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.f.Close()
-}
-
-// logFlushPeriod is the longest a log line waits in the logBuffer of serve.
-const logFlushPeriod = 100 * time.Millisecond
-
-// logBuffer collects log lines and writes them to w together, so that a busy proxy makes one
-// write(2) for many access lines rather than one per request. A line is written at the latest
-// period after it was logged, at once if it is of level error or above, and on Flush and Close;
-// after Close every line is written through at once. So a clean exit loses nothing, and a
-// crash (a panic, SIGKILL) loses at most the lines of the last period. Each Write of zerolog
-// is one whole line, and lines are never split across writes of w but for one larger than the
-// buffer, which is written alone.
-type logBuffer struct {
-	w      io.Writer
-	period time.Duration
-
-	mu     sync.Mutex
-	buf    []byte
-	timer  *time.Timer // armed while buf holds lines
-	closed bool
-}
-
-// logBufferSize is the most that is kept before a write; a longer burst is written at once.
-const logBufferSize = 64 << 10
-
-func newLogBuffer(w io.Writer, period time.Duration) *logBuffer {
-	return &logBuffer{w: w, period: period}
-}
-
-// writer is what the logger writes to: b when its lines go to a file (stderr or log.file),
-// where each write is a system call worth saving; the sink itself otherwise (an in-memory
-// writer, as tests give).
-func (b *logBuffer) writer() io.Writer {
-	switch b.w.(type) {
-	case *os.File, *logFile:
-		return b
-	}
-	return b.w
-}
-
-// Write keeps the line p for the next flush, writing what is kept first when p would not fit.
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || len(p) > logBufferSize {
-		if err := b.flushLocked(); err != nil {
-			return 0, err
-		}
-		return b.w.Write(p)
-	}
-	if len(b.buf)+len(p) > logBufferSize {
-		if err := b.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	b.buf = append(b.buf, p...)
-	if b.timer == nil {
-		b.timer = time.AfterFunc(b.period, b.Flush)
-	}
-	return len(p), nil
-}
-
-// WriteLevel is Write for zerolog, which writes lines of level error and above at once.
-func (b *logBuffer) WriteLevel(level zerolog.Level, p []byte) (int, error) {
-	n, err := b.Write(p)
-	if err == nil && level >= zerolog.ErrorLevel && level != zerolog.NoLevel {
-		b.Flush()
-	}
-	return n, err
-}
-
-// Flush writes the lines kept so far.
-func (b *logBuffer) Flush() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	_ = b.flushLocked() // a log line that cannot be written has nowhere to be reported
-}
-
-func (b *logBuffer) flushLocked() error {
-	if b.timer != nil {
-		b.timer.Stop()
-		b.timer = nil
-	}
-	if len(b.buf) == 0 {
-		return nil
-	}
-	_, err := b.w.Write(b.buf)
-	b.buf = b.buf[:0]
-	return err
-}
-
-// Close writes the lines kept so far; later lines are written through at once.
-func (b *logBuffer) Close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	_ = b.flushLocked()
 }

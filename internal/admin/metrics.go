@@ -17,8 +17,7 @@ import (
 
 const namespace = "dbaas_proxy"
 
-// maxSeries bounds the cached (method, code, template) combinations; beyond it new templates are
-// counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
+// maxSeries bounds the template labels; beyond it new templates are counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
 const maxSeries = 4096
 
 // durationBuckets covers quick API calls up to long log downloads, in seconds. Read-only.
@@ -40,25 +39,8 @@ type Metrics struct {
 	suppressed *prometheus.CounterVec // identity, cause
 	rejected   *prometheus.CounterVec // route, reason
 
-	mu       sync.RWMutex
-	children map[seriesKey]series // label children by labels, so that Observe does not allocate
-}
-
-// seriesKey identifies one requests_total child. A struct key keeps map lookups allocation-free.
-type seriesKey struct {
-	route    string
-	method   string
-	code     int
-	template string
-}
-
-// series are the cached label children for one seriesKey.
-type series struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
-	upstream prometheus.Observer
-	bytesIn  prometheus.Counter
-	bytesOut prometheus.Counter
+	mu        sync.Mutex
+	templates map[string]bool // the template labels in use, at most maxSeries
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not registered, for
@@ -95,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time)
 			[]string{"route"}),
 		rejected: prometheus.NewCounterVec(opts("inbound_rejected_total", "Requests refused by inbound access control, by route and reason."),
 			[]string{"route", "reason"}),
-		children: make(map[seriesKey]series),
+		templates: make(map[string]bool),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help: "Always 1; the labels tell the version and the Go version."}, []string{"version", "goversion"})
@@ -139,62 +121,41 @@ func expirySeconds(token func() tokensource.Status, now func() time.Time) float6
 	return left
 }
 
-// Observe counts one served request. It is called for every request and does not allocate once
-// its label combination has been seen. It does not count replays: see Replay.
+// Observe counts one served request. It does not count replays: see Replay.
 func (m *Metrics) Observe(rec *proxy.Record) {
 	if m == nil || rec == nil {
 		return
 	}
-	s := m.series(seriesKey{route: rec.Route, method: normMethod(rec.Method), code: rec.Status, template: rec.Template})
-	s.requests.Inc()
-	s.duration.Observe(rec.Duration.Seconds())
+	template := m.template(rec.Template)
+	m.requests.WithLabelValues(rec.Route, normMethod(rec.Method), strconv.Itoa(rec.Status), template).Inc()
+	m.duration.WithLabelValues(rec.Route, template).Observe(rec.Duration.Seconds())
 	if rec.UpstreamDuration > 0 {
-		s.upstream.Observe(rec.UpstreamDuration.Seconds())
+		m.upstream.WithLabelValues(rec.Route).Observe(rec.UpstreamDuration.Seconds())
 	}
 	if rec.BytesIn > 0 {
-		s.bytesIn.Add(float64(rec.BytesIn))
+		m.bytesIn.WithLabelValues(rec.Route).Add(float64(rec.BytesIn))
 	}
 	if rec.BytesOut > 0 {
-		s.bytesOut.Add(float64(rec.BytesOut))
+		m.bytesOut.WithLabelValues(rec.Route).Add(float64(rec.BytesOut))
 	}
 }
 
-// series returns the cached children for k, creating them on first use.
-func (m *Metrics) series(k seriesKey) series {
-	m.mu.RLock()
-	s, ok := m.children[k]
-	m.mu.RUnlock()
-	if ok {
-		return s
+// template is the template label for t: "other" for a raw path, or for a new template once
+// maxSeries are in use.
+func (m *Metrics) template(t string) string {
+	if !isTemplate(t) {
+		return "other"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s, ok := m.children[k]; ok {
-		return s
+	if !m.templates[t] && len(m.templates) >= maxSeries {
+		return "other"
 	}
-	template := k.template
-	if !isTemplate(template) {
-		template = "other"
-	}
-	if len(m.children) >= maxSeries {
-		k.template, template = "other", "other"
-		if s, ok := m.children[k]; ok {
-			return s
-		}
-	}
-	s = series{
-		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code), template),
-		duration: m.duration.WithLabelValues(k.route, template),
-		upstream: m.upstream.WithLabelValues(k.route),
-		bytesIn:  m.bytesIn.WithLabelValues(k.route),
-		bytesOut: m.bytesOut.WithLabelValues(k.route),
-	}
-	m.children[k] = s
-	return s
+	m.templates[t] = true
+	return t
 }
 
-// normMethod maps the standard methods to themselves and anything else to "OTHER". It returns
-// the constant, not method, so that a series key does not keep the request's memory alive.
+// normMethod maps the standard methods to themselves and anything else to "OTHER".
 func normMethod(method string) string {
 	for _, m := range [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace} {
@@ -207,7 +168,7 @@ func normMethod(method string) string {
 
 // isTemplate reports whether t looks like a path template rather than a raw path: it must start
 // with a slash and must not hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
-// UUIDs are), nor a query. Checked once per new series, not per request.
+// UUIDs are), nor a query.
 func isTemplate(t string) bool {
 	if t == "" || t[0] != '/' || strings.ContainsAny(t, "?#") {
 		return false

@@ -21,13 +21,10 @@ func Probe(ctx context.Context, addr, path string) error {
 	if err != nil {
 		return fmt.Errorf("admin: probe %s: %w", url, err)
 	}
-	tr := &http.Transport{DisableKeepAlives: true} // no proxy from the environment, no shared state
+	// no proxy from the environment, no shared state, no redirect followed
+	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	resp, err := client.Do(req)
+	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		return fmt.Errorf("admin: probe: %w", err)
 	}

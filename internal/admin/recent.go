@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -8,14 +9,12 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
 
-// Recent keeps copies of the last N records in a ring buffer, for the status page. It is safe
-// for concurrent use; Add copies the record into a preallocated slot and does not allocate.
-// A nil *Recent keeps nothing: Add does nothing and Snapshot returns nil.
+// Recent keeps copies of the last N records, for the status page. It is safe for concurrent
+// use. A nil *Recent keeps nothing: Add does nothing and Snapshot returns nil.
 type Recent struct {
 	mu      sync.Mutex
-	buf     []proxy.Record
-	next    int  // the slot the next Add writes
-	full    bool // every slot has been written at least once
+	n       int
+	buf     []proxy.Record // oldest first
 	minutes [chartMinutes]minute
 	classes [6]int64 // requests by status class (index status/100), since start
 }
@@ -31,7 +30,7 @@ func NewRecent(n int) *Recent {
 	if n < 1 {
 		n = 1
 	}
-	return &Recent{buf: make([]proxy.Record, n)}
+	return &Recent{n: n}
 }
 
 // Add stores a copy of rec, dropping the oldest record when the buffer is full. A nil rec is
@@ -53,11 +52,9 @@ func (r *Recent) Add(rec *proxy.Record) {
 	if c := rec.Status / 100; c >= 1 && c <= 5 {
 		r.classes[c]++
 	}
-	r.buf[r.next] = *rec
-	r.next++
-	if r.next == len(r.buf) {
-		r.next = 0
-		r.full = true
+	r.buf = append(r.buf, *rec)
+	if len(r.buf) > r.n {
+		r.buf = r.buf[1:]
 	}
 	r.mu.Unlock()
 }
@@ -69,18 +66,8 @@ func (r *Recent) Snapshot() []proxy.Record {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := r.next
-	if r.full {
-		n = len(r.buf)
-	}
-	out := make([]proxy.Record, n)
-	for i := range out {
-		j := r.next - 1 - i
-		if j < 0 {
-			j += len(r.buf)
-		}
-		out[i] = r.buf[j]
-	}
+	out := slices.Clone(r.buf)
+	slices.Reverse(out)
 	return out
 }
 

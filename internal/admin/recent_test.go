@@ -81,11 +81,3 @@ func TestRecentConcurrent(t *testing.T) {
 		t.Fatalf("%d records after 2000 adds, want 16", n)
 	}
 }
-
-func TestRecentAddAllocs(t *testing.T) {
-	r := NewRecent(8)
-	rec := &proxy.Record{Method: "GET", Path: "/x"}
-	if n := testing.AllocsPerRun(100, func() { r.Add(rec) }); n != 0 {
-		t.Fatalf("Add allocates %.1f times per call", n)
-	}
-}
