@@ -132,6 +132,9 @@ func (e *Exchange) parse(body []byte) (Token, error) {
 	if r.AccessToken == "" {
 		return Token{}, &ResponseError{Reason: "no access_token"}
 	}
+	if strings.ContainsFunc(r.AccessToken, notPrintable) { // it could never be sent as a header
+		return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}
+	}
 	if r.UserID == "" {
 		// IBM documents user_id in every answer; if one lacks it, the IAM token's account.bss
 		// is the same account id. Without either the token still serves requests that name the

@@ -98,6 +98,7 @@ func TestExchangeAnswers(t *testing.T) {
 		{name: "JSON array", status: 200, body: "[1]", want: "not the expected JSON object", typed: "response"},
 		{name: "token not a string", status: 200, body: `{"access_token":1,"user_id":"u"}`, want: "not the expected JSON object", typed: "response"},
 		{name: "missing access_token", status: 200, body: `{"user_id":"u"}`, want: "malformed token response: no access_token", typed: "response"},
+		{name: "token with CR LF", status: 200, body: `{"access_token":"a.b.c\r\nX-Evil: 1","user_id":"u"}`, want: "a header cannot carry", typed: "response"},
 		{name: "missing user_id: account.bss", status: 200, userID: "acc-9",
 			body: `{"access_token":"` + makeJWT(map[string]any{"exp": 2e9, "account": map[string]any{"bss": "acc-9"}}) + `"}`},
 		{name: "missing user_id, opaque token", status: 200, body: `{"access_token":"opaque"}`},

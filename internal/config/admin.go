@@ -13,13 +13,11 @@ type AdminConfig struct {
 	// everything is open to local processes; on any other address the status page, /status.json
 	// and the POSTs need a bearer token of Clients (/healthz, /readyz and /metrics stay open).
 	Listen string `yaml:"listen"`
-	// AllowedHosts are further Host header values answered, each a host name or address (any
-	// port) or a host:port (that port only), compared case-insensitively; "*" accepts any Host.
-	// Set it when Listen is not a loopback address.
+	// AllowedHosts are further Host values answered (host, address or host:port; "*": any),
+	// compared case-insensitively. Set it when Listen is not a loopback address.
 	AllowedHosts []string `yaml:"allowed_hosts"`
-	// Clients may use the status page, /status.json and the POSTs when Listen is not loopback, each
-	// with "Authorization: Bearer <token>" whose SHA-256 is its token_sha256 (the form of
-	// inbound.clients; only name and token_sha256 are used). Empty: nobody may, from afar.
+	// Clients may use the status page, /status.json and the POSTs from afar with a bearer token
+	// whose SHA-256 is their token_sha256 (only name and token_sha256 are used). Empty: nobody.
 	Clients []inbound.Client `yaml:"clients"`
 }
 

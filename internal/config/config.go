@@ -1,10 +1,7 @@
-// Package config is dbaas-proxy's configuration: the types, the one table of defaults
-// (Defaults), and Resolve, which layers an optional YAML file (decoded strictly, node by node,
-// every problem with its key, line and fix), DBAAS_PROXY_* variables and command-line flags
-// (both derived from the yaml tags by reflection: Keys) over the defaults, remembers where
-// each value came from (Source), and validates the result, reporting every problem at once as
-// *Error values. It reads the config file and nothing else: the environment is handed to it,
-// and the files a config names are read by the server.
+// Package config is dbaas-proxy's configuration: the types, the defaults (Defaults), and
+// Resolve, which layers a strictly decoded YAML file, DBAAS_PROXY_* variables and flags (Keys)
+// over the defaults, remembers where each value came from (Source) and reports every problem
+// at once as *Error values. It reads the config file only; the files it names, the server reads.
 //
 // It may import the library packages whose options and defaults it holds (internal/inbound,
 // internal/upstream, tokensource), internal/netrule and internal/configerr; never proxy/,
@@ -21,19 +18,16 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// Config is the whole configuration. Every key is documented, with its default, in
-// config.example.yaml; the YAML key names are part of dbaas-proxy's public interface.
+// Config is the whole configuration; config.example.yaml documents every (public) key name.
 type Config struct {
 	Listen          string         `yaml:"listen"`
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	ShutdownDelay   time.Duration  `yaml:"shutdown_delay"`
 	Upstream        UpstreamConfig `yaml:"upstream"`
 	Auth            AuthConfig     `yaml:"auth"`
-	// Identities are named credentials (each takes the keys of auth) for routes and
-	// inbound.clients; file-only. auth above is the identity named default.
+	// Identities are named credentials (keys of auth); file-only. auth is the one named default.
 	Identities []Identity `yaml:"identities"`
-	// Routes are the listeners, each with its upstream and identity; file-only. Empty: one
-	// route named default of listen, upstream and auth.
+	// Routes are the listeners; file-only. Empty: one route, default, of listen, upstream, auth.
 	Routes  []Route        `yaml:"routes"`
 	Log     LogConfig      `yaml:"log"`
 	Admin   AdminConfig    `yaml:"admin"`
@@ -55,9 +49,7 @@ type Identity struct {
 	AuthConfig `yaml:",inline"`
 }
 
-// Route is one entry of routes: a listener, its upstream (every key of upstream) and the
-// identity whose token it attaches: Identity names one of identities (default: auth), or Auth
-// is the route's own.
+// Route is one entry of routes: a listener, its upstream and its identity (or its own Auth).
 type Route struct {
 	Name     string         `yaml:"name"` // letters, digits and -
 	Listen   string         `yaml:"listen"`
@@ -87,24 +79,20 @@ type UpstreamConfig struct {
 	MaxConns int `yaml:"max_conns"`
 	// IdleTimeout drops a pooled connection idle that long, before a load balancer does.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// Pins, when set, require a certificate of the upstream's chain to have one of these
-	// SPKI pins (sha256/<base64>), besides verifying against ca_file.
+	// Pins, when set, require an upstream chain certificate with one of these SPKI pins.
 	Pins []string `yaml:"pins"`
 	// API is APIDBaaS or APIGeneric (any IBM Cloud API taking an IAM token).
 	API string `yaml:"api"`
-	// ProxyURL is the http:// or https:// proxy reached with CONNECT for the upstream and
-	// IAM; "" means a direct connection.
+	// ProxyURL is the http(s) CONNECT proxy for the upstream and IAM; "" means direct.
 	ProxyURL string `yaml:"proxy_url"`
 }
 
 // AuthConfig says how to obtain and attach the access token.
 type AuthConfig struct {
-	// APIKeyFile is the file holding the API key (the JSON the console downloads, or the bare
-	// key). It is re-read on SIGHUP and when it changes.
+	// APIKeyFile holds the API key (console JSON or bare key); re-read on SIGHUP and on change.
 	APIKeyFile string `yaml:"api_key_file"`
-	// APIKeyCommand is a command and its arguments (no shell) whose standard output, trimmed, is
-	// the API key, e.g. [security, find-generic-password, -s, dbaas, -w]. It runs at start and
-	// on every reload, within 10 s. Used when APIKeyFile is "".
+	// APIKeyCommand (no shell) prints the API key; run at start and on every reload, within 10 s.
+	// Used when APIKeyFile is "".
 	APIKeyCommand   []string      `yaml:"api_key_command"`
 	TokenPath       string        `yaml:"token_path"`
 	Header          string        `yaml:"header"`
@@ -114,12 +102,9 @@ type AuthConfig struct {
 	// MinRefreshInterval paces the exchanges that clients can cause (an upstream refresh_on
 	// status, POST /token/refresh): a burst of 2, then one per interval.
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval"`
-	// Timeout bounds each token exchange (DBaaS, IAM, metadata, command), apart from
-	// upstream.timeout.
+	// Timeout bounds each token exchange (DBaaS, IAM, metadata, command).
 	Timeout time.Duration `yaml:"timeout"`
-	// Source is where the access token comes from: SourceDBaaS, SourceIAM,
-	// SourceTrustedProfile, SourceVPC or SourceCommand (source.go), each using some of the
-	// keys below.
+	// Source is where the access token comes from: one of the Source* constants.
 	Source      string `yaml:"source"`
 	IAMURL      string `yaml:"iam_url"`
 	IAMCAFile   string `yaml:"iam_ca_file"`   // "" means the system roots
@@ -195,8 +180,7 @@ func (c *Config) UpstreamOptions(pool *x509.CertPool) upstream.Options {
 	}
 }
 
-// UpstreamProxy returns upstream.proxy_url parsed, or nil when it is unset (Validate has
-// checked it).
+// UpstreamProxy returns upstream.proxy_url parsed (Validate checked it), or nil when unset.
 func (c *Config) UpstreamProxy() *url.URL {
 	if c.Upstream.ProxyURL == "" {
 		return nil

@@ -4,10 +4,8 @@ import _ "embed" // for Example
 
 //go:generate cp ../../config.example.yaml config.example.yaml
 
-// Example is the annotated example configuration, config.example.yaml at the repository root,
-// with every key and its default (`dbaas-proxy config example` prints it). go:embed cannot
-// reach the root from this package, so this package holds a copy, kept identical by
-// TestExampleIsTheRootFile; after editing the root file run `go generate ./internal/config`.
+// Example is config.example.yaml of the repository root (`dbaas-proxy config example`): a copy,
+// as go:embed cannot reach the root; after editing the root file run `go generate`.
 //
 //go:embed config.example.yaml
 var Example string

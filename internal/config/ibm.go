@@ -11,11 +11,9 @@ import (
 // IBMCredentialsEnv names the variable that points at IBM's SDK credentials file.
 const IBMCredentialsEnv = "IBM_CREDENTIALS_FILE"
 
-// IBMVar returns the value of one of IBM's SDK variables for this API (HPDB_APIKEY,
-// HPDB_URL) and where it came from: the environment, else ibm-credentials.env, found as IBM's
-// SDKs find it (the file IBM_CREDENTIALS_FILE names, else the one in the home folder, else
-// the one in the working folder). Both are "" when neither has it. The source never holds
-// the value.
+// IBMVar returns the value of IBM's SDK variable name (HPDB_APIKEY, HPDB_URL) and its source:
+// the environment, else ibm-credentials.env found as IBM's SDKs do (IBM_CREDENTIALS_FILE, home
+// folder, working folder). Both are "" when neither has it; the source never holds the value.
 func IBMVar(getenv func(string) string, name string) (value, source string) {
 	if v := strings.TrimSpace(getenv(name)); v != "" {
 		return v, "environment variable " + name
@@ -37,10 +35,8 @@ func IBMVar(getenv func(string) string, name string) (value, source string) {
 	return "", ""
 }
 
-// applyIBM sets, from IBM's variables, the keys nothing else set: upstream.url from HPDB_URL
-// (without IBM's /api/vN suffix), auth.metadata_url from IBMCLOUD_CR_VPC_URL, and the profile
-// of auth.source trusted_profile and vpc from IBMCLOUD_CR_PROFILE (a CRN when it starts with
-// crn:, else an id).
+// applyIBM sets from IBM's variables the keys nothing else set: upstream.url (HPDB_URL less
+// /api/vN), auth.metadata_url and the trusted_profile/vpc profile (a CRN if it starts crn:).
 func (c *Config) applyIBM(getenv func(string) string) {
 	set := func(key, value, source string) {
 		if value != "" && c.SetBy(key) == "" {

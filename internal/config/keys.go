@@ -17,9 +17,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/configerr"
 )
 
-// EnvPrefix starts the name of every configuration variable: DBAAS_PROXY_ followed by the
-// key's dotted path in upper case with . turned into _ (upstream.ca_file is
-// DBAAS_PROXY_UPSTREAM_CA_FILE).
+// EnvPrefix starts every configuration variable, followed by the dotted key in upper case
+// with . as _ (upstream.ca_file is DBAAS_PROXY_UPSTREAM_CA_FILE).
 const EnvPrefix = "DBAAS_PROXY_"
 
 // EnvName is the environment variable of the dotted key.
@@ -35,10 +34,8 @@ type Key struct {
 	Path bool   // a file path: relative ones in a file resolve against the file's folder
 }
 
-// Keys lists every scalar key of Config (strings, numbers, booleans, durations and lists of
-// them), found by reflection on the yaml tags, so that a key added to the structs gets its
-// variable without more code. Lists of mappings (inbound.clients, routes, identities) are
-// file-only: the variables set the default route's keys.
+// Keys lists every scalar key of Config, found by reflection on the yaml tags. Lists of
+// mappings (inbound.clients, routes, identities) are file-only.
 func Keys() []Key {
 	var keys []Key
 	var walk func(t reflect.Type, prefix string)
@@ -57,7 +54,6 @@ func Keys() []Key {
 	return keys
 }
 
-// field is one yaml-tagged field of a struct.
 type field struct {
 	index []int // for reflect.Value.FieldByIndex
 	typ   reflect.Type
@@ -116,7 +112,6 @@ func settable(t reflect.Type) bool {
 	return t == durationType || isScalarKind(t.Kind())
 }
 
-// typeName says in words what a value of t is.
 func typeName(t reflect.Type) string {
 	switch {
 	case t == durationType:
@@ -220,7 +215,6 @@ func (c *Config) set(key, s, source string) *Error {
 	return nil
 }
 
-// envKeys maps each variable to its key.
 func envKeys() map[string]Key {
 	m := map[string]Key{}
 	for _, k := range Keys() {
@@ -229,9 +223,8 @@ func envKeys() map[string]Key {
 	return m
 }
 
-// kubernetesServiceVar matches the variables Kubernetes gives every pod for a Service named
-// dbaas-proxy in its namespace (enableServiceLinks, on by default): DBAAS_PROXY_SERVICE_HOST,
-// DBAAS_PROXY_SERVICE_PORT[_NAME], DBAAS_PROXY_PORT[_20000_TCP[_PROTO|_PORT|_ADDR]].
+// kubernetesServiceVar matches the variables Kubernetes (enableServiceLinks) gives every pod
+// for a Service named dbaas-proxy: DBAAS_PROXY_SERVICE_HOST, _SERVICE_PORT*, _PORT*.
 var kubernetesServiceVar = regexp.MustCompile(`^DBAAS_PROXY_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$`)
 
 // applyEnv sets every key whose DBAAS_PROXY_ variable is in environ. A DBAAS_PROXY_ variable

@@ -22,8 +22,7 @@ import (
 // how to fix it. Resolve returns every problem at once, as an errors.Join of *Error.
 type Error = configerr.Error
 
-// Flag is a configuration value given on the command line, e.g. {Name: "listen", Key:
-// "listen", Value: "127.0.0.1:1"}.
+// Flag is a configuration value given on the command line.
 type Flag struct {
 	Name  string // the flag's name without the dash, for Source ("flag -listen")
 	Key   string // the dotted config key it sets
@@ -35,17 +34,14 @@ type Flag struct {
 type Sources struct {
 	// File is the YAML config file; "" means none (the environment and flags alone).
 	File string
-	// Environ is the environment as "NAME=value" lines (os.Environ). A DBAAS_PROXY_ variable
-	// that names no key is an error. IBM's variables (HPDB_URL, also from ibm-credentials.env,
-	// IBMCLOUD_CR_VPC_URL, IBMCLOUD_CR_PROFILE) set what nothing else did. Nil means no
-	// environment.
+	// Environ is the environment as "NAME=value" lines (os.Environ); nil means none. IBM's
+	// variables (HPDB_URL, IBMCLOUD_CR_*) set what nothing else did.
 	Environ []string
 	// Flags are the command-line values, applied last.
 	Flags []Flag
 }
 
-// Resolve builds the configuration from src over the defaults and validates it. It returns
-// every problem at once (errors.Join of *Error), each naming where its value came from.
+// Resolve builds the configuration from src over the defaults and validates it (see Error).
 func Resolve(src Sources) (*Config, error) {
 	cfg, problems := Defaults(), []*Error(nil)
 	if src.File != "" {
@@ -75,9 +71,8 @@ func Resolve(src Sources) (*Config, error) {
 		cfg.applyIBM(func(k string) string { return env[k] })
 	}
 	cfg.fillDefaults()
-	// Validate even when some values could not be decoded (they keep their defaults), so that
-	// a type error or an unknown key does not hide the other problems; a key already reported
-	// is not reported again.
+	// Validate even when some values could not be decoded, so that a type error or an unknown
+	// key does not hide the other problems; a key already reported is not reported again.
 	for _, p := range configerr.List(cfg.locate(cfg.Validate())) {
 		if !reported(problems, p.Key) {
 			problems = append(problems, p)
@@ -100,9 +95,8 @@ func reported(problems []*Error, key string) bool {
 	return false
 }
 
-// decode decodes data over the defaults. The problems of single values are in the returned
-// decoder's errs (the values keep their defaults); the error is one that stops decoding: a
-// YAML syntax error, or a document that is not a mapping.
+// decode decodes data over the defaults; the problems of single values are in the decoder's
+// errs, and the error is one that stops decoding (YAML syntax, or not a mapping).
 func decode(file string, data []byte) (*Config, *decoder, error) {
 	cfg := Defaults()
 	cfg.origins = map[string]origin{}

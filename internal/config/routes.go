@@ -9,13 +9,11 @@ import (
 	"strings"
 )
 
-// DefaultName is the name of the route and of the identity that the top-level listen,
-// upstream and auth make.
+// DefaultName names the route and identity of the top-level listen, upstream and auth.
 const DefaultName = "default"
 
-// RouteConfigs returns one Config per route, in order: its Listen, Upstream and Auth are the
-// route's (zero keys filled with their defaults), RouteName and IdentityName name it. Without
-// routes it is the one route named default of listen, upstream and auth.
+// RouteConfigs returns one Config per route, in order, with the route's Listen, Upstream (zero
+// keys defaulted) and Auth; without routes, the one route default of listen, upstream and auth.
 func (c *Config) RouteConfigs() []*Config {
 	if len(c.Routes) == 0 {
 		return []*Config{c.view(DefaultName, c.Listen, c.Upstream, DefaultName, c.Auth)}
@@ -33,8 +31,7 @@ func (c *Config) RouteConfigs() []*Config {
 	return out
 }
 
-// WithIdentity returns the route c (from RouteConfigs) with the identity name's auth instead
-// of its own; nil when no identity has that name.
+// WithIdentity returns route c with identity name's auth; nil when there is no such identity.
 func (c *Config) WithIdentity(name string) *Config {
 	auth, ok := c.root().identity(name)
 	if !ok {
@@ -43,8 +40,7 @@ func (c *Config) WithIdentity(name string) *Config {
 	return c.view(c.RouteName, c.Listen, c.Upstream, name, auth)
 }
 
-// IdentityNames lists the identities: default, then those of identities, then the routes'
-// own auth blocks (named after their route).
+// IdentityNames lists default, the identities, then routes' own auth blocks (by route name).
 func (c *Config) IdentityNames() []string {
 	names := []string{DefaultName}
 	for _, id := range c.Identities {
@@ -107,8 +103,7 @@ func (c *Config) view(route, listen string, up UpstreamConfig, ident string, aut
 	return &v
 }
 
-// filled returns v with every zero field set to its value in def: zero means the default
-// (but for booleans, whose false is a value).
+// filled returns v with every zero field but booleans (false is a value) set from def.
 func filled[T any](v, def T) T {
 	fill(reflect.ValueOf(&v).Elem(), reflect.ValueOf(def))
 	return v

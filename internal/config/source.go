@@ -12,26 +12,22 @@ const (
 	// SourceDBaaS exchanges the API key at the DBaaS Manager's own token endpoint
 	// (GET {upstream}{auth.token_path} with the header api_key). The default.
 	SourceDBaaS = "dbaas"
-	// SourceIAM exchanges the API key at IBM Cloud IAM (POST {auth.iam_url}/identity/token),
-	// as IBM's SDKs do.
+	// SourceIAM exchanges the API key at IBM Cloud IAM ({auth.iam_url}/identity/token).
 	SourceIAM = "iam"
 	// SourceTrustedProfile logs in to an IAM trusted profile with the compute resource token
 	// the platform mounts (auth.cr_token_file); it reads no API key.
 	SourceTrustedProfile = "trusted_profile"
-	// SourceVPC gets an IAM token from the VPC instance metadata service (auth.metadata_url);
-	// it reads no API key.
+	// SourceVPC gets an IAM token from the VPC metadata service (auth.metadata_url); no API key.
 	SourceVPC = "vpc"
-	// SourceCommand runs auth.token_command at each exchange and takes the token from its
-	// output; it reads no API key.
+	// SourceCommand takes the token from auth.token_command's output at each exchange; no API key.
 	SourceCommand = "command"
 )
 
 // sources are the values of auth.source.
 var sources = []string{SourceDBaaS, SourceIAM, SourceTrustedProfile, SourceVPC, SourceCommand}
 
-// TokenEndpoint is where the token of c's auth comes from, for messages and for sharing one
-// token cache between routes: the DBaaS Manager's token path, IAM's token endpoint, the
-// metadata service's, or the token command.
+// TokenEndpoint is where c's token comes from (the token path, IAM's or the metadata service's
+// endpoint, or the token command), for messages and for sharing one token cache between routes.
 func (c *Config) TokenEndpoint() string {
 	switch c.Auth.Source {
 	case SourceDBaaS:
@@ -46,9 +42,8 @@ func (c *Config) TokenEndpoint() string {
 	return strings.TrimSuffix(c.Auth.IAMURL, "/") + "/identity/token"
 }
 
-// HeaderName is the header the token is attached in, lower-case: auth.header when set, else
-// by auth.source: x-auth-token for dbaas, authorization (Authorization: Bearer, as IBM's SDKs
-// send an IAM token) for the others. This is the one home of that rule.
+// HeaderName is the token's header, lower-case: auth.header when set, else x-auth-token for
+// dbaas and authorization (Bearer, as IBM's SDKs send IAM tokens) for the other sources.
 func (a *AuthConfig) HeaderName() string {
 	switch {
 	case a.Header != "":
@@ -59,8 +54,7 @@ func (a *AuthConfig) HeaderName() string {
 	return "x-auth-token"
 }
 
-// validateSource checks auth.source and the keys that belong to some sources only, their
-// keys starting with p.
+// validateSource checks auth.source and its source-only keys, their keys starting with p.
 func validateSource(a AuthConfig, p string, add func(key, format string, args ...any)) {
 	if !slices.Contains(sources, a.Source) {
 		add(p+"source", "%q is not a token source; use dbaas (the DBaaS Manager's API-key exchange, the default), iam (IBM Cloud IAM with the API key, as IBM's SDKs do), trusted_profile (IAM with the platform's compute resource token, no API key), vpc (the VPC instance metadata service, no API key) or command (auth.token_command prints the token)", a.Source)

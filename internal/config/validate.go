@@ -20,8 +20,7 @@ import (
 )
 
 // Validate checks the configuration without touching files or the network and returns every
-// problem at once (errors.Join). Each problem starts with its key ("upstream.url: ..."),
-// quotes the bad value and says what would be valid.
+// problem at once (errors.Join), each naming its key, quoting the value and saying what is valid.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) {
@@ -84,9 +83,8 @@ const (
 	maxDuration = int64(24 * time.Hour)
 )
 
-// validateRanges refuses a number or duration of the struct v, whose keys start with prefix,
-// below zero or above its maximum; keys whose zero makes no sense check their lower bound
-// themselves.
+// validateRanges refuses a number or duration of struct v (keys starting with prefix) below zero
+// or above its maximum; keys whose zero makes no sense check their lower bound themselves.
 func validateRanges(v reflect.Value, prefix string, add func(key, format string, args ...any)) {
 	for _, name := range fieldNames(v.Type()) {
 		f := structFields(v.Type())[name]

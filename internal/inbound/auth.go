@@ -23,7 +23,6 @@ type client struct {
 	bucket   *bucket // nil: no rate limit
 }
 
-// authenticator checks inbound credentials.
 type authenticator struct {
 	hashes  [][32]byte // token hashes, in the order of tokenOf
 	tokenOf []*client  // the client of each hash
@@ -36,16 +35,14 @@ type ctxKey struct{}
 // caller is the authenticated client in a request's context.
 type caller struct{ name, identity string }
 
-// ClientName returns the name of the client authenticated for the request whose context is
-// ctx: its Client.Name, or the certificate CN when no client has cert_cn. It is "" when the
-// request was not authenticated (no inbound authentication configured).
+// ClientName returns the name of the client authenticated for ctx's request: its Client.Name,
+// or the certificate CN when no client has cert_cn; "" when not authenticated.
 func ClientName(ctx context.Context) string {
 	c, _ := ctx.Value(ctxKey{}).(caller)
 	return c.name
 }
 
-// ClientIdentity returns the Client.Identity of the client authenticated for the request whose
-// context is ctx; "" when it has none or the request was not authenticated.
+// ClientIdentity returns the Client.Identity of ctx's authenticated client, or "".
 func ClientIdentity(ctx context.Context) string {
 	c, _ := ctx.Value(ctxKey{}).(caller)
 	return c.identity
@@ -57,8 +54,7 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// newAuthenticator compiles cfg.Clients; it returns nil when cfg configures no inbound
-// authentication.
+// newAuthenticator compiles cfg.Clients; nil when cfg configures no inbound authentication.
 func newAuthenticator(cfg Config) *authenticator {
 	if !cfg.authConfigured() {
 		return nil
@@ -85,9 +81,8 @@ func (a *authenticator) addToken(hash string, c *client) {
 	}
 }
 
-// authenticate returns the caller's client (nil for default rights), its name and whether r
-// carries a valid credential. A bearer token, when sent, decides; otherwise a verified client
-// certificate does. Missing and wrong credentials are not told apart.
+// authenticate returns r's client (nil: default rights), its name and whether its credential is
+// valid: a sent bearer token decides, else a verified certificate; missing and wrong look alike.
 func (a *authenticator) authenticate(r *http.Request) (*client, string, bool) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) > 1 {
@@ -110,8 +105,7 @@ func (a *authenticator) authenticate(r *http.Request) (*client, string, bool) {
 	return c, c.name, true
 }
 
-// byToken compares the token's hash with every client's in constant time, without stopping at
-// a match.
+// byToken compares the token's hash with every client's in constant time, never stopping early.
 func (a *authenticator) byToken(token string) (*client, string, bool) {
 	if token == "" {
 		return nil, "", false
@@ -129,21 +123,18 @@ func (a *authenticator) byToken(token string) (*client, string, bool) {
 	return c, c.name, true
 }
 
-// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of a list of clients,
-// as the Guard does, for other listeners (admin.clients). Build it with NewBearer; it is safe
-// for concurrent use, Set included. A nil *Bearer refuses every request.
+// Bearer checks "Authorization: Bearer <token>" against the token_sha256 of clients, for other
+// listeners (admin.clients); safe for concurrent use. A nil *Bearer refuses every request.
 type Bearer struct{ a atomic.Pointer[authenticator] }
 
-// NewBearer compiles the token hashes of clients (checked with ValidateTokenClients). With no
-// client with a token, Check refuses every request.
+// NewBearer compiles the token hashes of clients (checked with ValidateTokenClients).
 func NewBearer(clients []Client) *Bearer {
 	b := &Bearer{}
 	b.Set(clients)
 	return b
 }
 
-// Set replaces the clients (on SIGHUP): from the next request on, kept-alive connections
-// included, only their tokens pass.
+// Set replaces the clients (on SIGHUP) from the next request on, kept-alive connections too.
 func (b *Bearer) Set(clients []Client) {
 	a := &authenticator{}
 	for _, cl := range clients {
@@ -155,9 +146,8 @@ func (b *Bearer) Set(clients []Client) {
 // Empty reports whether no client has a token, so that Check refuses every request.
 func (b *Bearer) Empty() bool { return b == nil || len(b.a.Load().hashes) == 0 }
 
-// Check returns the name of the client whose token r carries, and whether there is one. More
-// than one Authorization header, another scheme or an unknown token is refused; missing and
-// wrong tokens are not told apart.
+// Check returns the name of the client whose token r carries, and whether there is one;
+// missing and wrong tokens are not told apart.
 func (b *Bearer) Check(r *http.Request) (string, bool) {
 	if b == nil {
 		return "", false
@@ -177,8 +167,7 @@ type bucket struct {
 	last   time.Time // when tokens was last brought up to date; zero: never
 }
 
-// newBucket returns a full bucket, or nil when rate is 0 (no limit). burst 0 means
-// max(1, ceil(rate)).
+// newBucket returns a full bucket, or nil when rate is 0. burst 0 means max(1, ceil(rate)).
 func newBucket(rate float64, burst int) *bucket {
 	if rate <= 0 {
 		return nil
@@ -190,8 +179,7 @@ func newBucket(rate float64, burst int) *bucket {
 	return &bucket{rate: rate, burst: b, tokens: b}
 }
 
-// take takes a token at now. When none is left it returns false and how many whole seconds
-// (at least 1) to wait for the next.
+// take takes a token at now; when none is left, false and the whole seconds (>= 1) to wait.
 func (b *bucket) take(now time.Time) (ok bool, retryAfter int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

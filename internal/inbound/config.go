@@ -21,17 +21,14 @@ const (
 	DefaultWriteIdleTimeout      = 30 * time.Second
 )
 
-// Config is the `inbound:` section of the configuration file. The zero value is the safe
-// default for a loopback listener; a zero limit means its Default.
+// Config is the `inbound:` section; the zero value is safe on loopback, a zero limit its Default.
 type Config struct {
 	// AllowedOrigins lists the Origins (scheme://host[:port]) of web pages allowed to call the
-	// proxy, e.g. "http://localhost:8888": they pass the browser check and get CORS headers.
-	// Empty: no web page may.
+	// proxy: they pass the browser check and get CORS headers. Empty: no web page may.
 	AllowedOrigins []string `yaml:"allowed_origins"`
-	// AllowedHosts lists the Host header values accepted. An entry without a port matches that
-	// host with any port or none; an entry with a port matches exactly; "*" disables the check.
-	// Empty: localhost, 127.0.0.1 and [::1] plus the listen address (and, on a Unix socket, an
-	// empty Host); in gateway mode with inbound authentication, any Host.
+	// AllowedHosts lists the Host values accepted: without a port any port, with one exactly; "*"
+	// any. Empty: localhost, 127.0.0.1, [::1] and the listen address (an empty Host on a Unix
+	// socket); in gateway mode with inbound authentication, any Host.
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	// AllowUnauthenticatedRemote allows a non-loopback listen address without inbound
 	// authentication. Anyone who can reach the listener can then use the API key.
@@ -43,8 +40,7 @@ type Config struct {
 	DenyPaths []string `yaml:"deny_paths"`
 	// DenyMethods lists HTTP methods refused (compared case-insensitively), e.g. DELETE.
 	DenyMethods []string `yaml:"deny_methods"`
-	// AllowCIDRs lists the source networks allowed to connect, checked first. Unix socket peers
-	// always pass. Empty: every source.
+	// AllowCIDRs lists the source networks allowed, checked first; Unix socket peers always pass.
 	AllowCIDRs []string `yaml:"allow_cidrs"`
 	// TLS makes the listener serve HTTPS and, with a client CA, require client certificates.
 	TLS TLSConfig `yaml:"tls"`
@@ -56,18 +52,14 @@ type Config struct {
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxHeaderBytes caps request headers (http.Server.MaxHeaderBytes).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
-	// ReadHeaderTimeout is how long a client may take to send a request's line and headers; a
-	// slower connection is closed without an answer (slow loris).
+	// ReadHeaderTimeout bounds a request's line and headers; slower connections close (slow loris).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	// BodyIdleTimeout is how long a request body may send no byte before it is cut: 408 (if no
-	// answer has started), the connection closed and its max_concurrent_requests slot freed.
+	// BodyIdleTimeout cuts a request body that sends no byte that long: 408, the connection closed.
 	BodyIdleTimeout time.Duration `yaml:"body_idle_timeout"`
-	// MinBodyRate is the slowest average rate, in bytes per second since its first byte, at
-	// which a request body may arrive once it has been arriving for 30 s; a slower one is cut
-	// like a stalled one.
+	// MinBodyRate is the slowest average body rate, in bytes per second, judged 30 s after the
+	// first byte; a slower body is cut like a stalled one.
 	MinBodyRate Rate `yaml:"min_body_rate"`
-	// WriteIdleTimeout is how long a response may wait for the client to read before it is
-	// cut and its upstream connection freed.
+	// WriteIdleTimeout cuts a response whose client does not read for that long.
 	WriteIdleTimeout time.Duration `yaml:"write_idle_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next request.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -80,8 +72,7 @@ type TLSConfig struct {
 	ClientCAFile string `yaml:"client_ca_file"` // CAs for client certificates; "" asks for none
 }
 
-// Client is one caller allowed in. It authenticates with a bearer token whose SHA-256 is
-// TokenSHA256, or with a client certificate whose subject CN is CertCN.
+// Client is one caller allowed in, by a bearer token whose SHA-256 is TokenSHA256 or a CertCN.
 type Client struct {
 	Name        string   `yaml:"name"`         // unique; shown in logs and metrics
 	TokenSHA256 string   `yaml:"token_sha256"` // 64 hex digits, from `dbaas-proxy hash-token`
@@ -95,8 +86,7 @@ type Client struct {
 	Burst int `yaml:"burst"`
 }
 
-// authConfigured reports whether inbound authentication is configured: a client CA or at least
-// one client with a token.
+// authConfigured reports whether a client CA or a client with a token is configured.
 func (c Config) authConfigured() bool {
 	return c.TLS.ClientCAFile != "" ||
 		slices.ContainsFunc(c.Clients, func(cl Client) bool { return cl.TokenSHA256 != "" })
@@ -108,8 +98,7 @@ func (c Config) pathPolicy() bool {
 		slices.ContainsFunc(c.Clients, func(cl Client) bool { return len(cl.AllowPaths) > 0 })
 }
 
-// Rate is a number of bytes per second, written as a whole number or with a unit: "1024",
-// "1KiB", "2MiB".
+// Rate is bytes per second, a whole number or with a unit: "1024", "1KiB", "2MiB".
 type Rate int64
 
 // UnmarshalText parses a Rate (yaml.v3 and the configuration's variables and flags use it).
@@ -128,8 +117,7 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Limits are the connection limits of a Config with every zero replaced by its default: the
-// one place where that happens.
+// Limits are a Config's connection limits with every zero replaced by its default.
 type Limits struct {
 	MaxHeaderBytes    int           // http.Server.MaxHeaderBytes
 	ReadHeaderTimeout time.Duration // http.Server.ReadHeaderTimeout
@@ -143,7 +131,6 @@ type Limits struct {
 // bodyRateWindow is how long after its first byte a body's rate is first judged.
 const bodyRateWindow = 30 * time.Second
 
-// Limits returns c's limits, each zero replaced by its default.
 func (c Config) Limits() Limits {
 	return Limits{
 		MaxHeaderBytes:    cmp.Or(c.MaxHeaderBytes, DefaultMaxHeaderBytes),

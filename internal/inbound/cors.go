@@ -6,10 +6,8 @@ import (
 	"strings"
 )
 
-// cors prepares w for r's Origin. When allowed_origins is set or r has an Origin, the answer
-// depends on the Origin, so it gets "Vary: Origin". When the Origin is in allowed_origins it
-// returns a writer that gives every answer the CORS headers for that Origin, exactly as sent,
-// replacing any the upstream sent; otherwise nil.
+// cors prepares w for r's Origin, adding "Vary: Origin" when the answer depends on it. For an
+// Origin in allowed_origins it returns a writer that sets its CORS headers; otherwise nil.
 func (g *Guard) cors(w http.ResponseWriter, r *http.Request) *corsWriter {
 	origin := r.Header.Get("Origin")
 	if origin == "" && len(g.cfg.AllowedOrigins) == 0 {
@@ -28,8 +26,7 @@ func originIn(origins []string, origin string) bool {
 }
 
 // preflight answers a preflight from an allowed origin locally: 204 allowing the requested
-// method (unless deny_methods refuses it) and echoing the requested headers, never
-// credentials.
+// method (unless denied) and echoing the requested headers, never credentials.
 func (g *Guard) preflight(w *corsWriter, r *http.Request, path string) {
 	method := r.Header.Get("Access-Control-Request-Method")
 	headers, ok := requestedHeaders(r.Header.Values("Access-Control-Request-Headers"))
@@ -97,7 +94,6 @@ func (w *corsWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// Flush sends any buffered data to the client.
 func (w *corsWriter) Flush() {
 	w.set(true)
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
@@ -106,8 +102,7 @@ func (w *corsWriter) Flush() {
 // Unwrap gives http.ResponseController the underlying writer (Hijack, deadlines).
 func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// setCORS replaces every Access-Control-* response header with the ones for origin: the origin
-// itself and the exposed headers; never Access-Control-Allow-Credentials.
+// setCORS replaces every Access-Control-* header with those for origin; never credentials.
 func setCORS(h http.Header, origin string) {
 	for k := range h {
 		if strings.HasPrefix(k, "Access-Control-") {
@@ -131,11 +126,9 @@ func addVary(h http.Header, name string) {
 	h.Add("Vary", name)
 }
 
-// CrossSite reports whether r was sent by a web page of another site than the listener's own,
-// and why. Browsers mark such requests with Sec-Fetch-Site "cross-site" or "same-site", or with
-// an Origin header; curl, scripts and SDKs send neither and always pass. An Origin equal (case
-// insensitively) to one in allowedOrigins passes whatever Sec-Fetch-Site says: a page on
-// another port of localhost is "same-site", and browsers never let a page forge its Origin.
+// CrossSite reports whether r came from a web page of another site, and why: Sec-Fetch-Site
+// cross-site or same-site, or an Origin; curl and SDKs send neither. An Origin in allowedOrigins
+// passes (a page on another localhost port is same-site; browsers never let pages forge Origin).
 func CrossSite(r *http.Request, allowedOrigins []string) (reason string, blocked bool) {
 	origin := r.Header.Get("Origin")
 	if origin != "" && originIn(allowedOrigins, origin) {

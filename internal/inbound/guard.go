@@ -21,15 +21,12 @@ type Options struct {
 	Listen string
 	// Logger receives a debug line for each rejected request (method, escaped path, reason).
 	Logger zerolog.Logger
-	// OnReject, when set, is called once for each rejected request with a fixed short label:
-	// "cidr", "host", "cross_site", "cors" (a malformed preflight), "auth", "read_only", "path",
-	// "method", "encoding", "rate", "body_too_large" or "overload". It must be safe for
-	// concurrent use.
+	// OnReject, when set, is called for each rejected request with its short label (cidr, host,
+	// cross_site, cors, auth, read_only, path, method, encoding, rate, body_too_large, overload).
 	OnReject func(reason string)
 }
 
-// Guard enforces the inbound configuration on requests. Build it with New; it is safe for
-// concurrent use.
+// Guard enforces the inbound configuration on requests; build it with New. Concurrency-safe.
 type Guard struct {
 	opts Options
 
@@ -44,8 +41,7 @@ type Guard struct {
 	tls        *tlsFiles // nil: plain HTTP
 }
 
-// New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the
-// path). The Guard is ready to use.
+// New validates cfg for opts.Listen, compiles it and loads the TLS files (errors name the path).
 func New(cfg Config, opts Options) (*Guard, error) {
 	if err := cfg.Validate(opts.Listen); err != nil {
 		return nil, fmt.Errorf("inbound: invalid configuration: %w", err)
@@ -81,9 +77,8 @@ func newClientState(cfg Config) *clientState {
 	return &clientState{auth: newAuthenticator(cfg), rules: cfg.pathPolicy()}
 }
 
-// SetClients replaces inbound.clients (on SIGHUP) from the next request on, kept-alive
-// connections included, with fresh rate limits. It keeps the old ones and returns an error
-// when the new ones are invalid or would turn inbound authentication on or off.
+// SetClients replaces inbound.clients (on SIGHUP) from the next request on, with fresh rate
+// limits; it keeps the old ones when the new are invalid or would switch authentication.
 func (g *Guard) SetClients(clients []Client) error {
 	cfg := g.cfg
 	cfg.Clients = clients
@@ -109,7 +104,6 @@ func mustCompile(exprs []string) []*regexp.Regexp {
 	return res
 }
 
-// warnings lists the risky choices in cfg on listen.
 func warnings(cfg Config, listen string) []string {
 	var w []string
 	remote := !netrule.IsLoopbackListen(listen)

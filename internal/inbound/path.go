@@ -35,11 +35,9 @@ func hasDotSegment(p string) bool {
 	return dots > 0 && dots <= 2 && !other
 }
 
-// ambiguousForRules reports whether p, an escaped path, holds something that makes regular
-// expressions over it ambiguous: "%2F", "%5C", "\", "//", a percent-encoded unreserved
-// character (a letter, digit, "-", ".", "_" or "~"), which the upstream reads as the plain one,
-// "%25" (a double encoding, "%252e"), an encoded control character ("..%00") or bytes that
-// do not decode to UTF-8 (the overlong "%c0%ae").
+// ambiguousForRules reports whether p, an escaped path, is ambiguous to regular expressions:
+// "%2F", "%5C", "\", "//", an encoded unreserved character (the upstream reads it plain),
+// "%25" ("%252e"), an encoded control character or bytes that are not UTF-8 ("%c0%ae").
 func ambiguousForRules(p string) bool {
 	if dec, err := url.PathUnescape(p); err != nil || !utf8.ValidString(dec) {
 		return true
@@ -80,7 +78,6 @@ func unreserved(c byte) bool {
 		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// matchAny reports whether any of res matches s.
 func matchAny(res []*regexp.Regexp, s string) bool {
 	return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(s) })
 }

@@ -22,8 +22,7 @@ type tlsFiles struct {
 	base  *tls.Config
 }
 
-// newTLSFiles loads files and returns the server side of inbound TLS, or nil when files names
-// no certificate.
+// newTLSFiles loads files for inbound TLS; nil when files names no certificate.
 func newTLSFiles(files TLSConfig) (*tlsFiles, error) {
 	if files.CertFile == "" {
 		return nil, nil
@@ -85,9 +84,8 @@ func (t *tlsFiles) reload() error {
 	return nil
 }
 
-// trusted reports whether the client certificate of cs, verified at the handshake, is still
-// signed by the client CA last loaded, so that a connection made before Reload removed its CA
-// is not kept. Without a client certificate or client CA there is nothing to re-check.
+// trusted reports whether cs's verified client certificate is still signed by the client CA
+// last loaded, so a connection made before Reload removed its CA is not kept.
 func (t *tlsFiles) trusted(cs *tls.ConnectionState) bool {
 	if t == nil || cs == nil || len(cs.PeerCertificates) == 0 || t.state.Load().client == nil {
 		return true
@@ -101,8 +99,7 @@ func (t *tlsFiles) trusted(cs *tls.ConnectionState) bool {
 	return err == nil
 }
 
-// Reload re-reads the inbound TLS files (on SIGHUP, at any time); when one fails to load it
-// keeps those in use and returns an error naming the path. Without inbound TLS it does nothing.
+// Reload re-reads the inbound TLS files; on a failure it keeps those in use (error names the path).
 func (g *Guard) Reload() error {
 	if g.tls == nil {
 		return nil

@@ -21,8 +21,7 @@ func (p *problems) add(key, format string, args ...any) {
 	*p = append(*p, configerr.Newf(key, format, args...))
 }
 
-// Validate checks c for a proxy listening on listen and returns every problem at once, each
-// naming its full key, quoting the value and saying what would be valid. It reads no files.
+// Validate checks c for a listener on listen, reporting every problem at once; it reads no files.
 func (c Config) Validate(listen string) error {
 	var p problems
 	if !netrule.IsLoopbackListen(listen) && !c.authConfigured() && !c.AllowUnauthenticatedRemote {
@@ -77,9 +76,8 @@ func (t TLSConfig) validate(p *problems) {
 	}
 }
 
-// ValidateTokenClients checks a list of clients that authenticate by bearer token only (such
-// as admin.clients), key being its full key ("admin.clients"): each needs a unique name and a
-// unique token_sha256 of 64 hex digits, and sets nothing else. It returns every problem at once.
+// ValidateTokenClients checks clients that authenticate by bearer token only (admin.clients):
+// a unique name and unique 64-hex-digit token_sha256 each, and nothing else set.
 func ValidateTokenClients(key string, clients []Client) error {
 	var p problems
 	checkUnique(&p, key, clients)
@@ -96,8 +94,7 @@ func ValidateTokenClients(key string, clients []Client) error {
 	return errors.Join(p...)
 }
 
-// checkUnique checks that each client of the list key has a unique name and, if it has a
-// token_sha256, a unique one of 64 hex digits.
+// checkUnique checks each client's name, and token_sha256 if set, is unique and well formed.
 func checkUnique(p *problems, key string, clients []Client) {
 	names := map[string]int{}
 	tokens := map[string]int{}

@@ -25,7 +25,6 @@ type verdict struct {
 	msg    string // the JSON message
 }
 
-// The fixed rejection messages.
 const (
 	msgCIDR = "forbidden: your address is not in inbound.allow_cidrs; ask the operator to add your network"
 	msgAuth = "unauthorized: dbaas-proxy needs a client credential: send \"Authorization: Bearer <token>\" " +
@@ -44,10 +43,9 @@ const (
 		"(inbound.max_concurrent_requests); retry shortly"
 )
 
-// Wrap returns a handler that passes the requests that survive the inbound checks to next,
-// without Authorization and with ClientName in the context when inbound authentication is on,
-// and the body capped at max_body_bytes (reads beyond it fail with *http.MaxBytesError: report
-// it as 413). It answers preflights of allowed origins itself and sets their CORS headers.
+// Wrap returns a handler passing requests that survive the inbound checks to next, without
+// Authorization, with ClientName in the context and the body capped at max_body_bytes (reads
+// beyond fail with *http.MaxBytesError: report 413). It answers allowed origins' preflights.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, next) })
 }
@@ -124,9 +122,8 @@ func (g *Guard) limitRate(w http.ResponseWriter, c *client) verdict {
 	return verdict{}
 }
 
-// authenticate checks r's credential when inbound authentication is configured. It returns r
-// with the client name in its context and without Authorization, and the client (nil for
-// default rights); or, having answered 401, false.
+// authenticate checks r's credential when inbound authentication is configured: r with the
+// client name in its context and without Authorization, and the client; or false after a 401.
 func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, path string) (*http.Request, *client, bool) {
 	auth := g.clients.Load().auth
 	if auth == nil {
@@ -167,8 +164,7 @@ func (g *Guard) admit(r *http.Request) verdict {
 	return verdict{}
 }
 
-// fromAllowedAddr reports whether remote (r.RemoteAddr) is in allow_cidrs. Unix socket peers
-// ("@" or "") always are; an unparsable address never is.
+// fromAllowedAddr reports whether remote is in allow_cidrs; Unix socket peers always are.
 func (g *Guard) fromAllowedAddr(remote string) bool {
 	if len(g.cidrs) == 0 || remote == "" || remote == "@" {
 		return true
@@ -234,8 +230,7 @@ func (g *Guard) methods(r *http.Request) []string {
 	return ms
 }
 
-// limitBody applies max_body_bytes: it refuses a declared length over it and caps a body of
-// unknown length so that reading past the limit fails with *http.MaxBytesError.
+// limitBody refuses a declared length over max_body_bytes and caps a body of unknown length.
 func (g *Guard) limitBody(r *http.Request, w http.ResponseWriter) verdict {
 	limit := g.cfg.MaxBodyBytes
 	if limit > 0 && r.ContentLength > limit {
@@ -262,13 +257,10 @@ func (g *Guard) rejected(r *http.Request, path, reason string) {
 	g.opts.Logger.Debug().Str("method", r.Method).Str("path", netrule.LogValue(path)).Str("reason", reason).Msg("inbound: request rejected")
 }
 
-// idleBody cuts a request body that sends no byte for BodyIdleTimeout: before each read it sets
-// the connection's read deadline that far ahead, so a stalled read fails with
-// os.ErrDeadlineExceeded, which the proxy answers with 408. From rateWindow after its first
-// byte on, a body slower on average than MinBodyRate fails the same way and its deadline is set
-// in the past, so that net/http closes the connection. The deadline is cleared at the end of
-// the body and on Close. The first read past max_body_bytes calls tooLarge. The transport may
-// read the body on a goroutine of its own and close it on another.
+// idleBody cuts a request body that sends no byte for BodyIdleTimeout, by a read deadline set
+// before each read (os.ErrDeadlineExceeded: the proxy answers 408), and, from rateWindow after
+// its first byte, one slower than MinBodyRate, with a past deadline so net/http closes the
+// connection. The transport may read the body on one goroutine and close it on another.
 type idleBody struct {
 	io.ReadCloser
 	rc       *http.ResponseController
@@ -310,17 +302,15 @@ func (b *idleBody) Read(p []byte) (int, error) {
 
 var errTooSlow = fmt.Errorf("inbound: the request body arrives slower than inbound.min_body_rate: %w", os.ErrDeadlineExceeded)
 
-// Close closes the body, then clears the deadline: net/http's Close discards what is left of
-// the body, and a body that stalled must not make that wait forever.
+// Close closes the body, then clears the deadline, so net/http's discard cannot wait forever.
 func (b *idleBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.stop(time.Time{})
 	return err
 }
 
-// done is called when the request is answered: a last deadline is set idle ahead and kept, as
-// net/http discards what is left of the body after the handler returns and must not wait
-// forever on a stalled client.
+// done is called when the request is answered: a last deadline, idle ahead, is kept so that
+// net/http's discard of the body's rest cannot wait forever on a stalled client.
 func (b *idleBody) done() { b.stop(time.Now().Add(b.lim.BodyIdleTimeout)) }
 
 // stop stops setting deadlines and sets the last one, once; zero removes the one set.

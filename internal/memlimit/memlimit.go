@@ -15,9 +15,9 @@
 package memlimit
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -43,16 +43,13 @@ func (d Decision) String() string { return string(d) }
 // (tests pass fakes). The error reports a cgroup file that could not be understood; the
 // default is then applied all the same.
 func Apply(getenv func(string) string, readFile func(string) ([]byte, error)) (Decision, error) {
-	limit, why, err := decide(runtime.GOOS, getenv, readFile)
+	limit, why, err := decide(getenv, readFile)
 	if limit < 0 {
 		limit = debug.SetMemoryLimit(-1) // the runtime parsed the user's GOMEMLIMIT
 	} else {
 		debug.SetMemoryLimit(limit)
 	}
-	gogc := getenv("GOGC")
-	if gogc == "" {
-		gogc = "100 (default)"
-	}
+	gogc := cmp.Or(getenv("GOGC"), "100 (default)")
 	size := fmt.Sprintf("%d MiB", limit>>20)
 	if limit == math.MaxInt64 {
 		size = "off"
@@ -60,15 +57,13 @@ func Apply(getenv func(string) string, readFile func(string) ([]byte, error)) (D
 	return Decision(fmt.Sprintf("memory limit %s%s, GOGC %s", size, why, gogc)), err
 }
 
-// decide is Apply without its effect, for goos: the limit (-1: GOMEMLIMIT's) and why.
-func decide(goos string, getenv func(string) string, readFile func(string) ([]byte, error)) (int64, string, error) {
+// decide is Apply without its effect: the limit (-1: GOMEMLIMIT's) and why. Outside Linux
+// the cgroup files do not exist.
+func decide(getenv func(string) string, readFile func(string) ([]byte, error)) (int64, string, error) {
 	if getenv("GOMEMLIMIT") != "" {
 		return -1, " from GOMEMLIMIT", nil
 	}
 	const none = " (default; no cgroup limit found)"
-	if goos != "linux" {
-		return DefaultLimit, none, nil
-	}
 	for _, name := range cgroupFiles {
 		data, err := readFile(name)
 		if err != nil {

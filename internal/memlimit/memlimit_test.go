@@ -33,7 +33,6 @@ func TestDecide(t *testing.T) {
 	const gib = 1 << 30
 	tests := []struct {
 		name    string
-		goos    string
 		env     func(string) string
 		files   fakeFS
 		limit   int64
@@ -41,29 +40,27 @@ func TestDecide(t *testing.T) {
 		file    string
 		wantErr string
 	}{
-		{"GOMEMLIMIT wins", "linux", env("GOMEMLIMIT", "1GiB"),
+		{"GOMEMLIMIT wins", env("GOMEMLIMIT", "1GiB"),
 			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "536870912\n"}, -1, "GOMEMLIMIT", "", ""},
-		{"v2 in a container", "linux", env(),
+		{"v2 in a container", env(),
 			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "536870912\n"}, 429496729, ": 80% of the cgroup's 512 MiB", "/sys/fs/cgroup/memory.max", ""},
-		{"v2 max", "linux", env(),
+		{"v2 max", env(),
 			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "max\n"}, DefaultLimit, "default", "", ""},
-		{"v2 large: 80% of it, above the default", "linux", env(),
+		{"v2 large: 80% of it, above the default", env(),
 			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "4294967296"}, 4 * gib * 8 / 10, "cgroup", "/sys/fs/cgroup/memory.max", ""},
-		{"v1", "linux", env(),
+		{"v1", env(),
 			fakeFS{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "268435456\n"}, 214748364, "cgroup", "/sys/fs/cgroup/memory/memory.limit_in_bytes", ""},
-		{"v1 unlimited", "linux", env(),
+		{"v1 unlimited", env(),
 			fakeFS{"/proc/self/cgroup": "11:memory:/\n", "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, DefaultLimit, "default", "", ""},
-		{"no cgroup files", "linux", env(), fakeFS{}, DefaultLimit, "default", "", ""},
-		{"cgroup listed, file missing", "linux", env(), fakeFS{"/proc/self/cgroup": "0::/x\n"}, DefaultLimit, "default", "", ""},
-		{"garbage", "linux", env(),
+		{"no cgroup files", env(), fakeFS{}, DefaultLimit, "default", "", ""},
+		{"cgroup listed, file missing", env(), fakeFS{"/proc/self/cgroup": "0::/x\n"}, DefaultLimit, "default", "", ""},
+		{"garbage", env(),
 			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "lots\n"}, DefaultLimit, "default", "", `/sys/fs/cgroup/memory.max: "lots" is not a memory limit`},
-		{"garbage /proc/self/cgroup", "linux", env(), fakeFS{"/proc/self/cgroup": "nonsense"}, DefaultLimit, "default", "", ""},
-		{"not linux", "darwin", env(),
-			fakeFS{"/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "536870912\n"}, DefaultLimit, "default", "", ""},
+		{"garbage /proc/self/cgroup", env(), fakeFS{"/proc/self/cgroup": "nonsense"}, DefaultLimit, "default", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			limit, why, err := decide(tt.goos, tt.env, tt.files.read)
+			limit, why, err := decide(tt.env, tt.files.read)
 			if limit != tt.limit || !strings.Contains(why, tt.source) || !strings.Contains(why, tt.file) {
 				t.Errorf("decide = %d %q, want limit %d from %s (%s)", limit, why, tt.limit, tt.source, tt.file)
 			}

@@ -26,12 +26,7 @@ func Notify(state string) error {
 
 // Reloading tells systemd that a configuration reload has begun ("RELOADING=1" with the
 // MONOTONIC_USEC that Type=notify-reload requires). Send "READY=1" when it is done.
-func Reloading() error {
-	if os.Getenv("NOTIFY_SOCKET") == "" {
-		return nil
-	}
-	return Notify(reloadingState())
-}
+func Reloading() error { return Notify(reloadingState()) }
 
 // send writes state as one datagram to the unixgram socket addr.
 func send(addr, state string) error {

@@ -21,6 +21,7 @@ type identity struct {
 	keys   *keyStore           // nil but for auth.source dbaas and iam
 	crEnv  bool                // the CR token comes from IBMCLOUD_CR_TOKEN
 	tr     *upstream.Transport // the token exchanges only
+	pins   []string            // tr's: upstream.pins for the DBaaS exchange, none for IAM
 	tokens *tokensource.Cached
 }
 
@@ -59,11 +60,18 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 	return id, nil
 }
 
-// newIdentity reads rc's credentials and token CA and builds its uncached token source.
-func newIdentity(rc *config.Config, opts Options) (*identity, tokensource.Source, error) {
-	keys, err := newCredentials(rc, opts.Getenv)
-	if err != nil {
-		return nil, nil, err
+// newIdentity reads rc's credentials (the API key, for auth.source dbaas and iam only: the
+// other sources use none, so none can be missing) and token CA, and builds its uncached
+// token source.
+func newIdentity(rc *config.Config, opts Options) (id *identity, src tokensource.Source, err error) {
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
+	id = &identity{cfg: rc, crEnv: opts.Getenv(crTokenEnv) != ""}
+	if s := rc.Auth.Source; s == config.SourceDBaaS || s == config.SourceIAM {
+		if id.keys, err = newKeyStore(rc.Auth, opts.Getenv); err != nil {
+			return nil, nil, err
+		}
 	}
 	pool, err := tokenCA(rc)
 	if err != nil {
@@ -74,15 +82,12 @@ func newIdentity(rc *config.Config, opts Options) (*identity, tokensource.Source
 	if rc.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's name or pins
 		o.ServerName, o.Pins = "", nil
 	}
-	tr, err := upstream.New(o)
-	if err != nil {
+	id.pins = o.Pins
+	if id.tr, err = upstream.New(o); err != nil {
 		return nil, nil, err
 	}
-	src, err := newSource(rc, tr, tr, keys, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &identity{cfg: rc, keys: keys, tr: tr, crEnv: opts.Getenv(crTokenEnv) != ""}, src, nil
+	src, err = newSource(rc, id.tr, id.keys, opts)
+	return id, src, err
 }
 
 // tokenCA is what the token endpoint is verified against: the upstream's CA file for the DBaaS
@@ -102,9 +107,6 @@ func tokenCA(rc *config.Config) (*x509.CertPool, error) {
 // and doctor commands: it reads the CA files and the API key as New does. The returned func
 // closes the transport's connections.
 func NewTokenSource(rc *config.Config, opts Options) (tokensource.Source, func(), error) {
-	if opts.Getenv == nil {
-		opts.Getenv = func(string) string { return "" }
-	}
 	if rc.RouteName == "" {
 		rc = rc.RouteConfigs()[0]
 	}
@@ -115,24 +117,15 @@ func NewTokenSource(rc *config.Config, opts Options) (tokensource.Source, func()
 	return src, id.tr.CloseIdleConnections, nil
 }
 
-// newCredentials loads the API key, or returns nil for the sources that use none
-// (trusted_profile, vpc, command): no key is looked for, so none can be missing.
-func newCredentials(cfg *config.Config, getenv func(string) string) (*keyStore, error) {
-	if s := cfg.Auth.Source; s != config.SourceDBaaS && s != config.SourceIAM {
-		return nil, nil
-	}
-	return newKeyStore(cfg.Auth, getenv)
-}
-
-// newSource builds the uncached source of auth.source: the DBaaS exchange over upstream, the
-// IAM exchange (API key, assume grant or trusted profile) over iam, the metadata service
-// over a direct transport of its own (never a proxy: it is link-local), or the token command.
-// keys is nil but for dbaas and iam.
-func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keyStore, opts Options) (tokensource.Source, error) {
+// newSource builds the uncached source of auth.source: the DBaaS exchange or the IAM exchange
+// (API key, assume grant or trusted profile) over tr, the metadata service over a direct
+// transport of its own (never a proxy: it is link-local), or the token command. keys is nil
+// but for dbaas and iam.
+func newSource(cfg *config.Config, tr http.RoundTripper, keys *keyStore, opts Options) (tokensource.Source, error) {
 	a, log := cfg.Auth, opts.Logger
 	io := tokensource.IAMOptions{
 		URL:             a.IAMURL,
-		Client:          &http.Client{Transport: WithUserAgent(iam, opts.Version), Timeout: a.Timeout},
+		Client:          &http.Client{Transport: withUserAgent(tr, opts.Version), Timeout: a.Timeout},
 		CRTokenFile:     a.CRTokenFile,
 		ProfileID:       a.ProfileID,
 		ProfileCRN:      a.ProfileCRN,
@@ -154,7 +147,7 @@ func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keySto
 		return tokensource.NewTrustedProfile(io), nil
 	case config.SourceVPC:
 		io.URL = a.MetadataURL
-		io.Client = &http.Client{Timeout: a.Timeout, Transport: WithUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
+		io.Client = &http.Client{Timeout: a.Timeout, Transport: withUserAgent(&http.Transport{DisableKeepAlives: true}, opts.Version)}
 		return tokensource.NewVPC(io), nil
 	case config.SourceCommand:
 		return tokensource.NewCommand(a.TokenCommand, io), nil
@@ -165,7 +158,7 @@ func newSource(cfg *config.Config, upstream, iam http.RoundTripper, keys *keySto
 	}
 	return tokensource.NewExchange(tokensource.ExchangeOptions{
 		URL:             tu,
-		Client:          &http.Client{Transport: WithUserAgent(upstream, opts.Version), Timeout: a.Timeout},
+		Client:          &http.Client{Transport: withUserAgent(tr, opts.Version), Timeout: a.Timeout},
 		Key:             keys.Key,
 		DefaultLifetime: a.DefaultLifetime,
 		Logger:          log,

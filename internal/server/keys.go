@@ -24,14 +24,11 @@ const APIKeyEnv = "DBAAS_API_KEY"
 // when neither auth.api_key_file, auth.api_key_command nor DBAAS_API_KEY gives one.
 const IBMCloudAPIKeyEnv = "IBMCLOUD_API_KEY"
 
-// keyCommandTimeout bounds auth.api_key_command.
 var keyCommandTimeout = 10 * time.Second
 
-// keyStore holds the current API key and where it came from: auth.api_key_file, else
-// auth.api_key_command, else DBAAS_API_KEY, else IBMCLOUD_API_KEY (the key or @FILE), else
-// HPDB_APIKEY (the environment or ibm-credentials.env). The file is re-read and the command
-// re-run on SIGHUP; auth.api_key_file also when it changes (Kubernetes rotates mounted
-// secrets without a signal).
+// keyStore holds the current API key and where it came from (api_key_file, api_key_command,
+// DBAAS_API_KEY, IBMCLOUD_API_KEY, HPDB_APIKEY). SIGHUP reloads it; api_key_file changes do too
+// (Kubernetes rotates mounted secrets without a signal).
 type keyStore struct {
 	path    string   // auth.api_key_file, or the file of IBMCLOUD_API_KEY=@FILE
 	setting string   // which of the two, for errors
@@ -61,7 +58,6 @@ func newKeyStore(auth config.AuthConfig, getenv func(string) string) (*keyStore,
 	return ks, err
 }
 
-// fromEnv takes the key from DBAAS_API_KEY, IBMCLOUD_API_KEY or HPDB_APIKEY.
 func (ks *keyStore) fromEnv(getenv func(string) string) error {
 	for _, name := range []string{APIKeyEnv, IBMCloudAPIKeyEnv, "HPDB_APIKEY"} {
 		v, source := strings.TrimSpace(getenv(name)), "environment variable "+name
@@ -82,8 +78,7 @@ func (ks *keyStore) fromEnv(getenv func(string) string) error {
 		", HPDB_APIKEY or ibm-credentials.env)")
 }
 
-// APIKeySource finds the API key as the server would and says where it comes from, with the
-// warnings about it (a key file readable by others), for `doctor`; never the key.
+// APIKeySource finds the API key as the server would, for `doctor`: its source and warnings.
 func APIKeySource(auth config.AuthConfig, getenv func(string) string) (source string, warnings []string, err error) {
 	ks, err := newKeyStore(auth, getenv)
 	if err != nil {
@@ -115,8 +110,7 @@ func (ks *keyStore) Key() (string, error) {
 	return ks.key, nil
 }
 
-// reload re-reads the key file or re-runs the key command. It reports whether the key
-// changed. On an error the old key stays.
+// reload re-reads the key file or re-runs the key command; on an error the old key stays.
 func (ks *keyStore) reload() (changed bool, err error) {
 	var key string
 	switch {
@@ -179,8 +173,8 @@ func plausibleKey(key string) error {
 	return nil
 }
 
-// runKeyCommand runs auth.api_key_command (no shell) and returns its standard output,
-// trimmed. A failure never shows what the command wrote, on stdout or stderr.
+// runKeyCommand runs auth.api_key_command (no shell) and returns its trimmed standard output;
+// a failure never shows what the command wrote.
 func runKeyCommand(argv []string) (string, error) {
 	out, err := tokensource.RunCommand(context.Background(), argv, keyCommandTimeout)
 	if err != nil {

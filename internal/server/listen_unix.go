@@ -4,7 +4,6 @@ package server
 
 import (
 	"net"
-	"os"
 	"sync"
 	"syscall"
 )
@@ -13,19 +12,12 @@ import (
 var umaskMu sync.Mutex
 
 // listenUnixPrivate creates the socket with mode 0600, with no window in which others may
-// connect: the umask is set before the socket is born.
+// connect: the umask (0177) is set before the socket is born.
 func listenUnixPrivate(path string) (net.Listener, error) {
 	umaskMu.Lock()
 	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	umaskMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
+	return l, err
 }

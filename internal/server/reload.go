@@ -19,7 +19,7 @@ func (a *Server) Reload() { a.reload("reload requested") }
 func (a *Server) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	if a.stopping.Load() || a.closed.Load() {
+	if a.stopping.Load() {
 		return
 	}
 	_ = sdnotify.Reloading()
@@ -48,18 +48,14 @@ func (id *identity) reload(a *Server) {
 	if id.keys != nil { // trusted_profile has none: its CR token file is read at every exchange
 		if changed, err := id.keys.reload(); err != nil {
 			log.Error().Err(err).Msg("keeping the old API key")
-		} else if changed && !a.closed.Load() {
+		} else if changed && !a.stopping.Load() { // the token sources may be closed
 			log.Info().Str("api_key_source", id.keys.source()).Msg("the API key changed; fetching a new token")
 			id.tokens.Reset()
 		}
 	}
-	pins := id.cfg.Upstream.Pins
-	if id.cfg.Auth.Source != config.SourceDBaaS { // IAM: not the upstream's pins
-		pins = nil
-	}
 	if pool, err := tokenCA(id.cfg); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
-	} else if err := id.tr.Reload(pool, pins); err != nil {
+	} else if err := id.tr.Reload(pool, id.pins); err != nil {
 		log.Error().Err(err).Msg("keeping the old CA of the token endpoint")
 	}
 }
@@ -69,11 +65,9 @@ func (id *identity) reload(a *Server) {
 // restart, a client's new identity too. Invalid client lists are refused whole and the old
 // ones kept.
 func (a *Server) SetClients(cfg *config.Config) error {
-	for _, cl := range cfg.Inbound.Clients {
-		for _, r := range a.routes {
-			if cl.Identity != "" && r.clients[cl.Identity] == nil {
-				return fmt.Errorf("inbound.clients: the identity %s of client %s is new: a new identity takes a restart", cl.Identity, cl.Name)
-			}
+	for _, cl := range cfg.Inbound.Clients { // every route has every client identity
+		if cl.Identity != "" && a.routes[0].clients[cl.Identity] == nil {
+			return fmt.Errorf("inbound.clients: the identity %s of client %s is new: a new identity takes a restart", cl.Identity, cl.Name)
 		}
 	}
 	for _, r := range a.routes {

@@ -21,16 +21,13 @@ import (
 // shutdown_timeout and were cut off.
 var ErrShutdownTimeout = errors.New("shutdown: requests were still in flight at shutdown_timeout")
 
-// listeners are the server's HTTP servers and their listeners, opened by Listen: one per
-// route, in the order of the routes, then the admin listener.
+// listeners are the HTTP servers that Listen opened and their listeners: one per route, in
+// the order of the routes, then the admin server, if any.
 type listeners struct {
-	proxy  []*http.Server
-	proxyL []net.Listener
-	tls    []bool // inbound TLS of each route's server
-	admin  *http.Server
-	adminL net.Listener
-	errs   chan error
-	wg     sync.WaitGroup
+	servers []*http.Server
+	ls      []net.Listener
+	errs    chan error
+	wg      sync.WaitGroup
 }
 
 // Listen opens every route's and the admin listener's address. It returns the first error
@@ -41,34 +38,37 @@ func (a *Server) Listen() error {
 	}
 	s := &listeners{errs: make(chan error, len(a.routes)+1)}
 	errLog := proxy.ErrorLog(a.log, zerolog.DebugLevel) // TLS handshake noise of port scanners
-	fail := func(err error) error {
-		for _, l := range s.proxyL {
+	for _, r := range a.routes {
+		srv := &http.Server{Handler: r.handler, ErrorLog: errLog}
+		r.guard.ConfigureServer(srv) // header limits and timeouts, inbound TLS
+		if err := s.open(srv, r.cfg.Listen); err != nil {
+			if len(a.cfg.Routes) > 0 {
+				return fmt.Errorf("route %s: listen: %w", r.cfg.RouteName, err)
+			}
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if a.cfg.Admin.Listen != "" {
+		srv := &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
+			IdleTimeout: 60 * time.Second, ErrorLog: errLog}
+		if err := s.open(srv, a.cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+	}
+	a.ls = s
+	return nil
+}
+
+// open listens on addr for srv; if it cannot, it closes the listeners opened before.
+func (s *listeners) open(srv *http.Server, addr string) error {
+	l, err := listen(addr)
+	if err != nil {
+		for _, l := range s.ls {
 			l.Close()
 		}
 		return err
 	}
-	for _, r := range a.routes {
-		l, err := listen(r.cfg.Listen)
-		if err != nil {
-			if len(a.cfg.Routes) > 0 {
-				return fail(fmt.Errorf("route %s: listen: %w", r.cfg.RouteName, err))
-			}
-			return fail(fmt.Errorf("listen: %w", err))
-		}
-		srv := &http.Server{Handler: r.handler, ErrorLog: errLog}
-		r.guard.ConfigureServer(srv) // header limits and timeouts, inbound TLS
-		s.proxy, s.proxyL = append(s.proxy, srv), append(s.proxyL, l)
-		s.tls = append(s.tls, srv.TLSConfig != nil) // read before Serve, which changes the server
-	}
-	if a.cfg.Admin.Listen != "" {
-		var err error
-		if s.adminL, err = listen(a.cfg.Admin.Listen); err != nil {
-			return fail(fmt.Errorf("admin.listen: %w", err))
-		}
-		s.admin = &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
-			IdleTimeout: 60 * time.Second, ErrorLog: errLog}
-	}
-	a.ls = s
+	s.servers, s.ls = append(s.servers, srv), append(s.ls, l)
 	return nil
 }
 
@@ -81,46 +81,44 @@ func (a *Server) Serve(ctx context.Context) error {
 	if s == nil {
 		return errors.New("server: Serve called before Listen")
 	}
+	for i, srv := range s.servers {
+		s.serve(srv, s.ls[i])
+	}
 	for i, r := range a.routes {
-		s.serve(s.proxy[i], s.proxyL[i], s.tls[i])
-		a.log.Info().Str("route", r.cfg.RouteName).Str("listen", s.proxyL[i].Addr().String()).Bool("tls", s.tls[i]).
+		a.log.Info().Str("route", r.cfg.RouteName).Str("listen", s.ls[i].Addr().String()).Bool("tls", a.cfg.Inbound.TLS.CertFile != "").
 			Str("upstream", r.base.String()).Str("api", r.cfg.Upstream.API).Str("identity", r.cfg.IdentityName).
 			Str("token_source", r.cfg.Auth.Source).Str("credential", r.ident.credentialSource()).Msg("dbaas-proxy serving")
 	}
-	if s.admin != nil {
-		s.serve(s.admin, s.adminL, false)
-	}
 	bg, stopBG := context.WithCancel(context.Background())
 	a.startBackground(bg)
-	// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
-	// start a new exchange), then the token sources (cancelling exchanges in flight), then the
-	// pools.
-	cleanup := func() {
-		stopBG()
-		a.watchers.Wait()
-		a.closed.Store(true) // a reload in progress (a slow api_key_command) is not waited for
-		for _, id := range a.identities {
-			id.tokens.Close()
-			id.tr.CloseIdleConnections()
-		}
-		for _, r := range a.routes {
-			r.upstream.CloseIdleConnections()
-		}
-	}
 	if err := sdnotify.Notify("READY=1"); err != nil {
 		a.log.Warn().Err(err).Msg("cannot notify systemd")
 	}
+	defer a.cleanup(stopBG)
 	select {
 	case <-ctx.Done():
-		return a.stop(s, cleanup)
 	case <-a.quit:
 		a.log.Info().Msg("shutting down: POST /quitquitquit; finishing requests in flight")
-		return a.stop(s, cleanup)
 	case err := <-s.errs:
 		a.stopping.Store(true)
-		s.shutdown(time.Second)
-		cleanup()
+		s.shutdown(time.Second, len(a.routes))
 		return fmt.Errorf("serve: %w", err)
+	}
+	return a.stop(s)
+}
+
+// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
+// start a new exchange), then the token sources (cancelling exchanges in flight), then the
+// pools. A reload in progress (a slow api_key_command) is not waited for.
+func (a *Server) cleanup(stopBG func()) {
+	stopBG()
+	a.watchers.Wait()
+	for _, id := range a.identities {
+		id.tokens.Close()
+		id.tr.CloseIdleConnections()
+	}
+	for _, r := range a.routes {
+		r.upstream.CloseIdleConnections()
 	}
 }
 
@@ -137,8 +135,10 @@ func (a *Server) startBackground(bg context.Context) {
 	}
 }
 
-func (s *listeners) serve(srv *http.Server, l net.Listener, tls bool) {
+// serve starts srv on l, with TLS if srv has a TLSConfig (inbound TLS).
+func (s *listeners) serve(srv *http.Server, l net.Listener) {
 	s.wg.Add(1)
+	tls := srv.TLSConfig != nil // before ServeTLS changes it
 	go func() {
 		defer s.wg.Done()
 		var err error
@@ -153,11 +153,11 @@ func (s *listeners) serve(srv *http.Server, l net.Listener, tls bool) {
 	}()
 }
 
-// shutdown stops accepting on every route at once, lets requests in flight finish within
-// timeout, then closes what is left. The admin listener stops last, so probes see 503 rather
-// than a refused connection while the routes drain. It reports whether everything finished in
-// time.
-func (s *listeners) shutdown(timeout time.Duration) bool {
+// shutdown stops accepting on the first routes servers (the routes') at once, lets requests
+// in flight finish within timeout, then closes what is left. The admin server stops last, so
+// probes see 503 rather than a refused connection while the routes drain. It reports whether
+// everything finished in time.
+func (s *listeners) shutdown(timeout time.Duration, routes int) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var cut atomic.Bool
@@ -168,20 +168,20 @@ func (s *listeners) shutdown(timeout time.Duration) bool {
 		}
 	}
 	var wg sync.WaitGroup
-	for _, srv := range s.proxy {
+	for _, srv := range s.servers[:routes] {
 		wg.Go(func() { stop(srv) })
 	}
 	wg.Wait()
-	if s.admin != nil {
-		stop(s.admin)
+	for _, srv := range s.servers[routes:] {
+		stop(srv)
 	}
 	s.wg.Wait()
 	return !cut.Load()
 }
 
 // stop is the graceful shutdown: readiness 503 at once, serve on for shutdown_delay, then
-// stop accepting, wait up to shutdown_timeout, then cleanup.
-func (a *Server) stop(s *listeners, cleanup func()) error {
+// stop accepting and wait up to shutdown_timeout.
+func (a *Server) stop(s *listeners) error {
 	a.stopping.Store(true)
 	_ = sdnotify.Notify("STOPPING=1")
 	if d := a.cfg.ShutdownDelay; d > 0 {
@@ -189,9 +189,7 @@ func (a *Server) stop(s *listeners, cleanup func()) error {
 			Msg("readiness is off; still serving for shutdown_delay so load balancers can stop routing here")
 		time.Sleep(d)
 	}
-	clean := s.shutdown(a.cfg.ShutdownTimeout)
-	cleanup()
-	if !clean {
+	if !s.shutdown(a.cfg.ShutdownTimeout, len(a.routes)) {
 		a.log.Warn().Int64("shutdown_timeout_ms", a.cfg.ShutdownTimeout.Milliseconds()).
 			Msg("requests still in flight at shutdown_timeout were cut off")
 		return ErrShutdownTimeout

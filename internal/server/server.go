@@ -60,10 +60,9 @@ type Server struct {
 	health     *admin.Health // the upstream's state per route
 	quit       chan struct{} // closed by POST /quitquitquit
 	quitOnce   sync.Once
-	stopping   atomic.Bool
+	stopping   atomic.Bool // Serve is ending: not ready, reloads do nothing
 
 	admins *inbound.Bearer // admin.clients, set again on SIGHUP
-	closed atomic.Bool     // the token sources are closed: reloads do nothing
 
 	reloadMu sync.Mutex // one reload at a time: SIGHUP and the file watcher
 	watchers sync.WaitGroup
@@ -74,9 +73,6 @@ type Server struct {
 // inbound TLS files, and fails with an error naming the file if one is missing or broken. It
 // starts nothing: Listen and Serve do.
 func New(cfg *config.Config, opts Options) (*Server, error) {
-	if opts.Getenv == nil {
-		opts.Getenv = func(string) string { return "" }
-	}
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
@@ -90,12 +86,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	a.metrics = admin.NewMetrics(reg, opts.Version, time.Now)
-	names := []string{}
-	for _, rc := range cfg.RouteConfigs() {
-		names = append(names, rc.RouteName)
-	}
-	a.health = admin.NewHealth(reg, time.Now, names...)
-	recent := admin.NewRecent(50)
+	recent, names := admin.NewRecent(50), []string{}
 	for _, rc := range cfg.RouteConfigs() {
 		r, err := a.newRoute(rc, recent)
 		if err != nil {
@@ -104,8 +95,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			}
 			return nil, err
 		}
-		a.routes = append(a.routes, r)
+		a.routes, names = append(a.routes, r), append(names, rc.RouteName)
 	}
+	a.health = admin.NewHealth(reg, time.Now, names...) // the routes observe it once they serve
 	first := a.routes[0]
 	a.admin = admin.NewHandler(admin.Options{
 		Logger: a.log, Version: opts.Version, Upstream: first.base.String(), TokenSource: first.cfg.Auth.Source,
@@ -161,10 +153,6 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 	}
 	return wait, errors.Join(errs...)
 }
-
-// APIKeySource says where the default route's API key comes from, for a log line; never the
-// key. With auth.source trusted_profile it says that no API key is used.
-func (a *Server) APIKeySource() string { return a.routes[0].ident.credentialSource() }
 
 // ready is the readiness check: not shutting down, and a usable token on every route (on the
 // one named by route, when not ""); the reason, or a ready route's warning, names the route

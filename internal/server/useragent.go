@@ -13,9 +13,9 @@ func UserAgent(version string) string {
 	return "dbaas-proxy/" + version
 }
 
-// WithUserAgent returns base setting User-Agent: UserAgent(version) on each request that
+// withUserAgent returns base setting User-Agent: UserAgent(version) on each request that
 // carries none.
-func WithUserAgent(base http.RoundTripper, version string) http.RoundTripper {
+func withUserAgent(base http.RoundTripper, version string) http.RoundTripper {
 	return &userAgentTransport{base: base, ua: UserAgent(version)}
 }
 

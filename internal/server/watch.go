@@ -12,11 +12,10 @@ import (
 // ..data link is followed), which works on every OS and file system, network mounts included.
 type fileWatcher map[string]fileStamp
 
-// fileStamp is what the watcher compares: a file that is missing has ok false.
+// fileStamp is what the watcher compares; a missing file has the zero stamp.
 type fileStamp struct {
 	mtime time.Time
 	size  int64
-	ok    bool
 }
 
 func stamp(path string) fileStamp {
@@ -24,11 +23,11 @@ func stamp(path string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	return fileStamp{mtime: st.ModTime(), size: st.Size(), ok: true}
+	return fileStamp{st.ModTime(), st.Size()}
 }
 
-// newFileWatcher watches the named files; empty names are left out. The files' current
-// state is the baseline.
+// newFileWatcher watches the named files, their current state as the baseline; empty names
+// are left out.
 func newFileWatcher(paths ...string) fileWatcher {
 	w := fileWatcher{}
 	for _, p := range paths {
@@ -44,14 +43,10 @@ func newFileWatcher(paths ...string) fileWatcher {
 func (w fileWatcher) changed() bool {
 	changed := false
 	for p, old := range w {
-		now := stamp(p)
-		if !now.ok {
-			continue
+		if now := stamp(p); now != (fileStamp{}) {
+			changed = changed || !now.mtime.Equal(old.mtime) || now.size != old.size
+			w[p] = now
 		}
-		if !old.ok || !now.mtime.Equal(old.mtime) || now.size != old.size {
-			changed = true
-		}
-		w[p] = now
 	}
 	return changed
 }
@@ -59,12 +54,9 @@ func (w fileWatcher) changed() bool {
 // run polls every interval until ctx ends and calls onChange after each look that saw a
 // change.
 func (w fileWatcher) run(ctx context.Context, interval time.Duration, onChange func()) {
-	if len(w) == 0 {
-		return
-	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for len(w) > 0 {
 		select {
 		case <-ctx.Done():
 			return
