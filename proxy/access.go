@@ -11,11 +11,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// logAccess writes the request's one access line. The query string, which may hold ids a user
-// would rather not keep in logs, is logged only at debug level. route is Options.Route,
-// template the path template of the metrics (Template); the client's values (path,
-// User-Agent, query) are netrule.LogValue: escaped and capped, so that a client cannot forge
-// lines or make them of any length.
+// logAccess writes the request's access line: the query only at debug level (it may hold ids),
+// the client's values as netrule.LogValue so a client cannot forge lines or lengthen them.
 func (h *Handler) logAccess(r *http.Request, rec *Record) {
 	l := &h.opts.Logger
 	if l.GetLevel() > zerolog.InfoLevel {
@@ -50,9 +47,8 @@ func (h *Handler) logAccess(r *http.Request, rec *Record) {
 // ms is d in milliseconds, to the microsecond.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 
-// ErrorLog returns a *log.Logger, for http.Server.ErrorLog and ReverseProxy.ErrorLog, that
-// writes each line to l at level; an accept error (such as running out of file descriptors),
-// which net/http retries with a backoff of up to 1 s, at warn level at least.
+// ErrorLog returns a *log.Logger writing each line to l at level (for http.Server and
+// ReverseProxy); accept errors (net/http retries them, e.g. out of fds) at warn at least.
 func ErrorLog(l zerolog.Logger, level zerolog.Level) *log.Logger {
 	return log.New(zerologWriter{l: l, level: level}, "", 0)
 }

@@ -6,12 +6,10 @@ import (
 	"time"
 )
 
-// clientBody is the client's request body as the handler sees it: it counts the bytes read,
-// the time spent waiting for them (left out of upstream_duration) and keeps the first read
-// error, so that a failure the transport reports can be told to be the client's (a malformed
-// chunked body, a client that hung up or stalled mid-upload) rather than the upstream's. The
-// transport may read the body on a goroutine of its own, so everything is safe for concurrent
-// use.
+// clientBody is the client's request body as the handler sees it: it counts bytes and wait
+// time (left out of upstream_duration) and keeps the first read error, so a transport failure
+// can be told to be the client's. It is safe for concurrent use: the transport may read it on
+// a goroutine of its own.
 type clientBody struct {
 	io.ReadCloser
 	now  func() time.Time

@@ -20,10 +20,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// serveError is the ReverseProxy's ErrorHandler and the one place where a failure becomes a
-// response: a status and a fixed message chosen by the kind of err. The error itself is logged
-// (it never holds a secret: packages tokensource and upstream guarantee that for their errors),
-// never sent.
+// serveError is the ReverseProxy's ErrorHandler: it answers err with a status and a fixed
+// message, and logs err (tokensource's and upstream's errors never hold a secret).
 func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
 	if st != nil && h.clientFault(w, r, st, err) {
@@ -31,9 +29,8 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	status, msg := h.classify(r, err)
 	if status == statusAborted {
-		// The client went away: there is nobody to answer; finish records 499. Abort rather
-		// than return: a client that only half-closed its side would otherwise get an empty
-		// 200 from net/http, which looks like success.
+		// The client went away: finish records 499. Abort, not return: a client that only
+		// half-closed would get an empty 200 from net/http, which looks like success.
 		panic(http.ErrAbortHandler)
 	}
 	if nt, ok := errors.AsType[*tokensource.NoTokenError](err); ok && status == http.StatusServiceUnavailable {
@@ -51,11 +48,9 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, err error) 
 	jsonerr.Write(w, status, msg)
 }
 
-// clientFault answers a failure that reading the client's body caused, and reports whether it
-// did: a body that stalled past inbound.body_idle_timeout gets 408, a malformed or cut-off one
-// 400, a client that is gone nothing; each closes the connection. It is the client's fault, so
-// it is logged at info level and no upstream time is recorded. A body over the size limit is
-// left to classify (413).
+// clientFault answers a failure reading the client's body and reports whether it did: 408 for
+// a stalled body, 400 for a malformed one, nothing for a gone client, each closing the
+// connection, logged at info. An over-size body is left to classify (413).
 func (h *Handler) clientFault(w http.ResponseWriter, r *http.Request, st *state, err error) bool {
 	rerr := st.body.readErr()
 	if rerr == nil || is[*http.MaxBytesError](rerr) {
@@ -114,14 +109,12 @@ func (h *Handler) classifyNoToken(r *http.Request, nt *tokensource.NoTokenError)
 	case xe != nil && errors.Is(xe, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, prefix + tokensource.Describe(xe) + "; try again later"
 	case nt.Err != nil && ue == nil:
-		// The token endpoint was reached but gave nothing usable (a malformed answer, or a
-		// token that expires within its margin by the local clock), or the key could not be
-		// read: no network failure, and Describe says which without a secret.
+		// The token endpoint answered nothing usable, or the key could not be read: no network
+		// failure; Describe says which without a secret.
 		return http.StatusServiceUnavailable, prefix + tokensource.Describe(nt.Err) +
 			"; dbaas-proxy retries with backoff, try again later"
 	}
-	// The exchange failed below HTTP: a 502 or 504 like any failure to reach the upstream,
-	// naming the endpoint and the host that failed (the upstream itself, or IAM).
+	// The exchange failed below HTTP: a 502 or 504 naming the endpoint and host that failed.
 	host, name := h.host, "the token endpoint"
 	if ue != nil {
 		if u, err := url.Parse(ue.URL); err == nil && u.Host != "" {

@@ -12,9 +12,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// serveLocalToken answers the token exchange of legacy tools: the user id is real, the access
-// token a placeholder that the proxy replaces on every forwarded request. Whatever api_key the
-// tool sent is neither checked nor forwarded.
+// serveLocalToken answers legacy tools' token exchange: the real user id and a placeholder token
+// the proxy replaces on every forwarded request. The tool's api_key is neither checked nor sent.
 func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -43,9 +42,8 @@ func (h *Handler) serveLocalToken(w http.ResponseWriter, r *http.Request) {
 // placeholderPrefix starts every placeholder token the local token endpoint hands out.
 const placeholderPrefix = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." // {"alg":"none","typ":"JWT"}
 
-// placeholderToken is a JWT-shaped, unsigned stand-in for the access token. Tools that read exp
-// from the token to decide when to ask again see the real expiry; the token itself carries
-// nothing secret and is worthless outside the proxy, which replaces it.
+// placeholderToken is an unsigned JWT-shaped stand-in for the access token with the real exp,
+// for tools that read it; it holds no secret and is worthless outside the proxy.
 func placeholderToken(userID string, iat, exp int64) string {
 	payload, _ := json.Marshal(map[string]any{
 		"iss": "dbaas-proxy", "sub": "placeholder: dbaas-proxy attaches the real token",
@@ -81,10 +79,8 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 	h.rp.ServeHTTP(w, r)
 }
 
-// plainSegment reports whether id can stand in a path as one segment exactly as it is: only
-// RFC 3986 unreserved characters (letters, digits, "-", ".", "_", "~"), and not "." or "..".
-// Account ids are hex; anything else (an escape, a separator, a space, UTF-8) would change
-// what the rewritten path means.
+// plainSegment reports whether id can stand as one path segment as it is: RFC 3986 unreserved
+// characters only, not "." or ".."; anything else would change the rewritten path's meaning.
 func plainSegment(id string) bool {
 	const unreserved = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
 	return id != "." && id != ".." && id != "" && strings.Trim(id, unreserved) == ""

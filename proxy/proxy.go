@@ -19,22 +19,17 @@ import (
 
 // Options configures New. Upstream and Transport are required.
 type Options struct {
-	// Upstream is the DBaaS Manager's base URL: scheme and host, e.g.
-	// https://dbaas900.hyperp-dbaas.cloud.ibm.com:20000. Its path must be empty.
+	// Upstream is the DBaaS Manager's base URL (scheme and host); its path must be empty.
 	Upstream *url.URL
-	// Transport sends the forwarded requests. It attaches the access token (a
-	// *tokensource.Transport over the CA-pinned TLS transport). Its errors reach the error
-	// handler, which turns them into JSON errors.
-	// The user id of the local token endpoint and the /me/ rewrite comes from its Cache, so
-	// the proxy and the transport cannot read different token sources.
+	// Transport attaches the access token; its Cache gives the user id of the local token
+	// endpoint and the /me/ rewrite, so the two cannot read different token sources.
 	Transport *tokensource.Transport
 	// CAFile is the path of the CA file, named in the message of a certificate error.
 	CAFile string
 	// Timeout is the configured upstream timeout, named in the message of a 504. Zero means
 	// upstream.DefaultTimeout.
 	Timeout time.Duration
-	// Logger receives one access line per request at info level (query strings only at debug)
-	// and proxy errors. The zero value logs nothing.
+	// Logger receives the access lines (query strings only at debug) and proxy errors.
 	Logger zerolog.Logger
 	// Observe, if set, is called once per request when the response is complete. It must not
 	// keep the *Record after it returns (copy it), and must be cheap.
@@ -51,8 +46,7 @@ type Options struct {
 	// Generic forwards every path (any API taking the token, not the DBaaS Manager): no local
 	// token endpoint, no /me/ rewrite, no 404 outside /api/.
 	Generic bool
-	// WriteIdleTimeout (inbound.write_idle_timeout) cuts a response the client reads no byte
-	// of for that long, which frees its upstream connection. Zero means 30 s.
+	// WriteIdleTimeout cuts a response the client reads no byte of for that long. Zero: 30 s.
 	WriteIdleTimeout time.Duration
 }
 
@@ -99,18 +93,15 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP serves one request: it starts the access record, runs the guard and the routes,
-// and logs and observes the request when its response is complete.
+// ServeHTTP serves one request through the guard and the routes, then logs and observes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &state{now: h.opts.Now, rec: Record{Time: h.opts.Now(), ID: requestID(r), Method: r.Method,
 		Path: netrule.EscapedPath(r.URL), Client: r.RemoteAddr, Route: h.opts.Route}}
 	rec := &st.rec
 	r.Header.Set(requestIDHeader, rec.ID)
 	w.Header().Set(requestIDHeader, rec.ID)
-	// The request is changed on a copy, never on the server's own: net/http decides from the
-	// server's request whether a body announced with "Expect: 100-continue" was left unread, and
-	// then answers at once and closes the connection instead of asking for the body (sending
-	// 100 Continue) only to discard it.
+	// Change a copy, never the server's request: from it net/http tells whether an
+	// "Expect: 100-continue" body was left unread, and then closes rather than ask for it.
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	if q, changed := stripSecretQuery(r.URL.RawQuery); changed {
 		u := *r.URL
@@ -130,10 +121,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.root.ServeHTTP(cw, r)
 }
 
-// finish completes rec, logs the access line and calls Observe. A panic (the ReverseProxy's
-// http.ErrAbortHandler when the upstream broke off a response) is logged as such and re-raised,
-// so that net/http aborts the connection and the client sees a broken response, never a
-// truncated one that looks complete.
+// finish completes rec, logs the access line and calls Observe. A panic (http.ErrAbortHandler:
+// the upstream broke off a response) is logged and re-raised, so the client sees a broken
+// response, never a truncated one that looks complete.
 func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 	p := recover()
 	rec := &st.rec

@@ -2,9 +2,8 @@ package proxy
 
 import "time"
 
-// Record describes one request the proxy served. The proxy fills it in as the request goes and
-// hands it to Options.Observe when the response is complete. It never holds a secret, and Path
-// holds no query string.
+// Record describes one request the proxy served, handed to Options.Observe when the response
+// is complete. It never holds a secret, and Path holds no query string.
 type Record struct {
 	Time             time.Time     // when the request arrived
 	Route            string        // Options.Route

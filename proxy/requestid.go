@@ -6,12 +6,10 @@ import (
 	"strings"
 )
 
-// requestIDHeader carries the request id: kept from the client when it sent a sane one,
-// generated otherwise, forwarded upstream and returned to the client.
+// requestIDHeader carries the request id, forwarded upstream and returned to the client.
 const requestIDHeader = "X-Request-Id"
 
-// requestID keeps the client's X-Request-Id when it is short and printable, so that a client's
-// own ids show up in the logs and upstream; otherwise it makes a random one (rand.Text).
+// requestID keeps the client's X-Request-Id when short and printable, else makes a random one.
 func requestID(r *http.Request) string {
 	if id := r.Header.Get(requestIDHeader); id != "" && len(id) <= 128 && printable(id) {
 		return id

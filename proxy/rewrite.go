@@ -9,11 +9,9 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// rewrite returns the ReverseProxy's Rewrite function: the outgoing request goes to the
-// upstream with the client's escaped path and query unchanged (but for the secret query
-// parameters ServeHTTP removed) and the upstream's Host.
-// X-Forwarded-* headers are not added: the DBaaS Manager has no use for the address of a proxy
-// on the user's own machine.
+// rewrite returns the ReverseProxy's Rewrite function: the client's escaped path and query
+// (less the secret parameters) go to the upstream's host. No X-Forwarded-* headers: the DBaaS
+// Manager has no use for the address of a proxy on the user's own machine.
 func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 	return func(pr *httputil.ProxyRequest) {
 		out := pr.Out
@@ -33,10 +31,8 @@ func (h *Handler) rewrite(up *url.URL) func(*httputil.ProxyRequest) {
 // credential (the API key or a token). They are never forwarded and never logged.
 var secretQueryNames = [...]string{"api-key", "apikey", "access-token", "x-auth-token"}
 
-// stripSecretQuery removes from q, a raw query, every parameter whose name (percent-decoded,
-// compared without case and with '_' equal to '-') is a secretQueryNames entry. Parameters are
-// separated by '&' or ';'; everything else stays byte for byte, each kept parameter with the
-// separator that preceded it.
+// stripSecretQuery removes from the raw query q each parameter ('&' or ';' separated) whose
+// name, decoded, without case and '_' as '-', is in secretQueryNames; the rest stays as sent.
 func stripSecretQuery(q string) (string, bool) {
 	var b strings.Builder
 	removed, wrote := false, false

@@ -9,12 +9,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// routes returns the handler of every request that passed the guard: it records the client's
-// name, which the guard put into the request's context, for the access log; methods the API
-// does not use are refused; the token endpoint is answered locally, its look-alikes refused, /me/
-// rewritten, every other path under /api/ forwarded, and the rest answered 404. Paths are
-// judged in their escaped form, never cleaned nor decoded: the upstream sees exactly the path
-// the client sent.
+// routes returns the handler of requests that passed the guard (routing: see the package doc).
+// Paths are judged escaped, never cleaned nor decoded: the upstream sees the client's path.
 func (h *Handler) routes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if st := stateFrom(req.Context()); st != nil && h.opts.ClientName != nil {
@@ -51,9 +47,8 @@ func (h *Handler) routes() http.Handler {
 // allowedMethods lists the methods the proxy forwards, for the Allow header.
 const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
-// forwardedMethod reports whether method is one the proxy forwards. TRACE would echo the
-// request (the token included, were it forwarded) and CONNECT would open a tunnel; made-up
-// methods have no meaning to the API.
+// forwardedMethod reports whether the proxy forwards method. TRACE would echo the request (the
+// token included) and CONNECT open a tunnel; made-up methods mean nothing to the API.
 func forwardedMethod(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
@@ -82,10 +77,8 @@ func apiVersion(path string) (version, rest string, ok bool) {
 }
 
 // tokenLookalike reports whether the escaped path p, read the loosest way a server might
-// (percent-decoded, without case, "/" and "\" both separators, empty and "." segments dropped,
-// ".." resolved, each segment read as its netrule.Stem), starts with api/<any>/auth/token. Such
-// paths, but for the exact token path, are refused and never forwarded: the DBaaS Manager might
-// answer one as its token endpoint.
+// (decoded, without case, "/" or "\" separators, "." and ".." resolved, netrule.Stem), starts
+// with api/<any>/auth/token: the DBaaS Manager might answer such a path as its token endpoint.
 func tokenLookalike(p string) bool {
 	if dec, err := url.PathUnescape(p); err == nil {
 		p = dec

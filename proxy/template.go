@@ -2,10 +2,8 @@ package proxy
 
 import "strings"
 
-// apiRoutes are the templates of the DBaaS Manager API's paths below /api/v{N}/{user_id}/, a
-// segment in braces standing for an id: with the token
-// endpoint, the only templates, so that the metric labels are a fixed set whatever paths
-// clients send.
+// apiRoutes are the API's path templates below /api/v{N}/{user_id}/ ("{...}" an id): with the
+// token endpoint the only templates, so metric labels are a fixed set.
 var apiRoutes = []string{
 	"services", "services/{service_id}", "clusters/{cluster_id}", "clusters/{cluster_id}/databases",
 	"clusters/{cluster_id}/databases/{db_name}", "clusters/{cluster_id}/users",
@@ -19,10 +17,8 @@ var apiRoutes = []string{
 	"instances/{instance_id}/restart",
 }
 
-// template returns the API path template of an escaped request path, for metric labels and
-// the status page: ids become placeholders, so a template never carries an account id, a
-// cluster id or any other value a client chose; a path that is no route of the API (of
-// version 1 to 9) is "other", so the set of templates is fixed.
+// template returns the API path template of an escaped request path, for metric labels: ids
+// become placeholders, never a client's value; a path that is no API route (v1-v9) is "other".
 //
 //	/api/v3/2f3c.../clusters/8a1b.../users  ->  /api/v3/{user_id}/clusters/{cluster_id}/users
 //	/api/v1/auth/token                      ->  /api/v1/auth/token

@@ -6,8 +6,7 @@ import (
 	"time"
 )
 
-// state is what the handler keeps for one request: the access record, the client's body and
-// the counting response writer. The request's context carries it (stateKey).
+// state is what the handler keeps for one request; the request's context carries it.
 type state struct {
 	rec  Record
 	body *clientBody // nil: the request has no body
@@ -24,21 +23,17 @@ func stateFrom(ctx context.Context) *state {
 	return st
 }
 
-// MarkReplayed records that r was sent upstream again after the token was refreshed. It is
-// meant as (part of) tokensource.Transport.OnReplay; outside the proxy handler it does nothing.
+// MarkReplayed records that r was sent again after a token refresh (for Transport.OnReplay).
 func MarkReplayed(r *http.Request) {
 	if st := stateFrom(r.Context()); st != nil {
 		st.rec.Replayed = true
 	}
 }
 
-// TimeUpstream returns a RoundTripper that sends requests with base and adds the time of each
-// upstream round trip, to the response headers, to the request's Record.UpstreamDuration (the
-// upstream_duration of the access log and the metrics), less the time spent waiting for the
-// client's body. Put it under the token-attaching transport, as the Base of the
-// tokensource.Transport that is Options.Transport, so that neither the token wait nor the
-// replay buffering counts; a replayed request adds both round trips. Without it,
-// upstream_duration is 0. Requests that do not come from a Handler pass through untimed.
+// TimeUpstream returns a RoundTripper over base that adds each upstream round trip's time, less
+// the wait for the client's body, to the response headers and Record.UpstreamDuration. Put it
+// under Options.Transport (as its Base) so that neither the token wait nor replay buffering
+// counts. Requests that do not come from a Handler pass through untimed.
 func TimeUpstream(base http.RoundTripper) http.RoundTripper { return upstreamTimer{next: base} }
 
 type upstreamTimer struct{ next http.RoundTripper }

@@ -7,12 +7,10 @@ import (
 	"time"
 )
 
-// countingWriter records the status and the body bytes of the response, and gives each write
-// and flush Options.WriteIdleTimeout to reach the client: a client that reads nothing for
-// that long gets its response cut (the ReverseProxy then closes the upstream's body, which
-// frees its connection), while a slow but steady reader gets any amount. It passes Flush and
-// Hijack through (via Unwrap for http.ResponseController, and directly for older callers), so
-// streamed responses are flushed as they arrive.
+// countingWriter records the status and body bytes of the response and gives each write and
+// flush Options.WriteIdleTimeout: a client that reads nothing for that long gets its response
+// cut (which frees the upstream connection); a slow but steady reader gets any amount. It
+// passes Flush and Hijack through, so streamed responses flush as they arrive.
 type countingWriter struct {
 	http.ResponseWriter
 	rec    *Record

@@ -14,17 +14,14 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// wallClock is time.Now without its monotonic reading. Token expiry is wall-clock time (the
-// server checks exp against its own clock), and Go compares two times with monotonic readings
-// by those alone, a clock that stops while a laptop sleeps: a token that expired during the
-// sleep would still look fresh. Wall-clock comparisons see the sleep.
+// wallClock is time.Now without its monotonic reading: token expiry is wall-clock time, and
+// the monotonic clock stops while a laptop sleeps, so an expired token would look fresh.
 func wallClock() time.Time { return time.Now().Round(0) }
 
 const (
 	// DefaultExchangeTimeout is what a zero CachedOptions.ExchangeTimeout means.
 	DefaultExchangeTimeout = 30 * time.Second
-	// DefaultMinRefreshInterval is what a zero CachedOptions.MinRefreshInterval means, and the
-	// default of auth.min_refresh_interval.
+	// DefaultMinRefreshInterval is what a zero CachedOptions.MinRefreshInterval means.
 	DefaultMinRefreshInterval = 30 * time.Second
 	refreshFraction           = 0.8
 	defaultJitter             = 0.05
@@ -34,8 +31,7 @@ const (
 	maxMinRemaining = 10 * time.Second
 	// maxPause is the pause after a rejected credential, and the cap of every other one.
 	maxPause = 5 * time.Minute
-	// closeGrace bounds how long Close waits for cancelled exchanges to end: a Source that
-	// ignores its context cannot hold shutdown longer.
+	// closeGrace bounds Close's wait for cancelled exchanges (a Source may ignore its context).
 	closeGrace = 250 * time.Millisecond
 )
 
@@ -43,22 +39,16 @@ const (
 type CachedOptions struct {
 	// ExchangeTimeout bounds each exchange of the underlying Source. Zero means 30 s.
 	ExchangeTimeout time.Duration
-	// MinRefreshInterval paces the exchanges that others cause: an Invalidate (the upstream
-	// rejected the token) or a Refresh (an operator asked). They share a bucket of two that
-	// refills by one every MinRefreshInterval; when it is empty the Invalidate keeps the token
-	// and the Refresh returns a *RateLimitedError. Zero means 30 s (config
-	// auth.min_refresh_interval); a negative value means no limit.
+	// MinRefreshInterval paces the exchanges Invalidate and Refresh cause: a burst of two, then
+	// one per interval. Zero means 30 s; a negative value means no limit.
 	MinRefreshInterval time.Duration
-	// Clock gives the time and the background loop's timer. Nil means the wall clock (time.Now
-	// without its monotonic reading, so that a laptop's sleep counts) and time.After.
+	// Clock gives the time and the background loop's timer. Nil means wallClock and time.After.
 	Clock Clock
 	// Logger receives the token events: refreshed (info), failed and backing off (warn).
 	Logger zerolog.Logger
-	// OnExchange, if set, is called after each exchange of the underlying Source with its
-	// result, e.g. for metrics. It runs on the exchange's goroutine and must be cheap.
+	// OnExchange, if set, gets each exchange's result (for metrics); it must be cheap.
 	OnExchange func(tok Token, err error)
-	// OnSuppressed, if set, is called with the cause ("invalidate" or "refresh") of each
-	// exchange MinRefreshInterval refused, e.g. for a metric. It must be cheap.
+	// OnSuppressed, if set, gets the cause ("invalidate" or "refresh") of each paced exchange.
 	OnSuppressed func(cause string)
 
 	jitter float64 // the fraction of the lifetime refresh points vary by: zero means 0.05, negative none
@@ -70,20 +60,14 @@ type Clock interface {
 	After(time.Duration) <-chan time.Time
 }
 
-// wall is the Clock of real time.
 type wall struct{}
 
 func (wall) Now() time.Time                         { return wallClock() }
 func (wall) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Cached is a Source that reuses the token of another Source until it is about to expire. Any
-// number of concurrent callers cause at most one exchange at a time; after a failure, callers
-// without a usable token get a *NoTokenError at once until the backoff has passed. Start adds
-// a background goroutine that refreshes the token ahead of its expiry, so that warm callers
-// never wait.
-//
-// A Cached is safe for concurrent use. Close stops the background goroutine; Token keeps
-// working after Close, fetching on demand.
+// Cached is a Source that reuses the token of another Source until it is about to expire:
+// concurrent callers share one exchange, and after a failure get a *NoTokenError until the
+// backoff has passed. Start refreshes ahead of expiry, so that warm callers never wait.
 type Cached struct {
 	src   Source
 	opts  CachedOptions
@@ -124,8 +108,7 @@ type flight struct {
 	err    error
 }
 
-// NewCached returns a Cached drawing tokens from src. It does nothing until Token or Start is
-// called.
+// NewCached returns a Cached drawing tokens from src; it does nothing until Token or Start.
 func NewCached(src Source, opts CachedOptions) *Cached {
 	opts.ExchangeTimeout = cmp.Or(max(opts.ExchangeTimeout, 0), DefaultExchangeTimeout)
 	opts.jitter = max(cmp.Or(opts.jitter, defaultJitter), 0)
@@ -138,11 +121,9 @@ func NewCached(src Source, opts CachedOptions) *Cached {
 	return c
 }
 
-// Token returns the current token while it has more than its margin left; past the refresh
-// point it also starts a background refresh if none is running. Without a usable token it
-// waits for the one exchange in flight (starting it if needed) until ctx ends; while backing
-// off after a failure it returns a *NoTokenError at once. Every error it returns is a
-// *NoTokenError. The exchange never runs on ctx, nor sees its values.
+// Token returns the current token while it has more than its margin left. Without one it
+// waits until ctx ends for the exchange in flight (which never runs on ctx); while backing off
+// it fails at once. Every error it returns is a *NoTokenError.
 func (c *Cached) Token(ctx context.Context) (Token, error) {
 	for { // a waiter whose exchange Reset cancelled waits for the one with the new credential
 		f, tok, err := c.join()
@@ -190,10 +171,8 @@ func (c *Cached) join() (*flight, Token, error) {
 	return c.flight, Token{}, nil
 }
 
-// unavailable returns the error Token would return at once, without waiting: a
-// *NoTokenError while there is no usable token and a backoff forbids a new exchange; nil
-// otherwise. The Transport asks it before it reads a request body, so that a client sending
-// Expect: 100-continue gets its 503 without sending the body.
+// unavailable returns the *NoTokenError Token would return at once (no usable token and a
+// backoff running), or nil.
 func (c *Cached) unavailable() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -220,10 +199,8 @@ func (c *Cached) Start() {
 	go c.loop(c.ctx, c.loopDone)
 }
 
-// Close stops the background goroutine, cancels every exchange in flight (those replaced by
-// Reset too) and waits for them, but for at most a quarter of a second: a Source that ignores
-// its context cannot hold shutdown. It is idempotent. Token keeps working after Close,
-// fetching on demand; an exchange started after Close is cancelled by the next Close.
+// Close stops the background goroutine and cancels every exchange in flight, waiting for them
+// at most closeGrace. It is idempotent; Token keeps working after Close, fetching on demand.
 func (c *Cached) Close() {
 	c.mu.Lock()
 	c.closed = true
@@ -254,10 +231,9 @@ func (c *Cached) poke() {
 	}
 }
 
-// Reset clears any backoff, cancels the exchange in flight and starts a new one at once: the
-// credential changed. Callers wait for the token of the new credential; results of exchanges
-// started before Reset are not kept. If the new credential fails, the token held before Reset
-// is served again until its margin (Status.OldToken says so). Reset is not paced.
+// Reset clears any backoff, cancels the exchange in flight and starts a new one, unpaced: the
+// credential changed. If the new credential fails, the token held before Reset is served
+// again until its margin (Status.OldToken).
 func (c *Cached) Reset() {
 	c.mu.Lock()
 	c.gen++

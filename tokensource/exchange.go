@@ -34,13 +34,11 @@ type ExchangeOptions struct {
 	URL string
 	// Client sends the exchange; it should trust exactly the DBaaS CA file. Required.
 	Client *http.Client
-	// Key returns the current API key. It is called on every exchange, so that a rotated key is
-	// picked up. Required.
+	// Key returns the current API key, called per exchange to pick up a rotated key. Required.
 	Key func() (string, error)
 	// DefaultLifetime is assumed when the token's JWT has no readable exp. Zero means 55 minutes.
 	DefaultLifetime time.Duration
-	// Now is the clock. Nil means the wall clock (time.Now without its monotonic reading, as
-	// in Cached).
+	// Now is the clock. Nil means wallClock.
 	Now func() time.Time
 	// Logger receives one debug line per exchange and an info line when exp is unreadable.
 	Logger zerolog.Logger
@@ -52,8 +50,7 @@ type Exchange struct {
 	opts ExchangeOptions
 }
 
-// NewExchange returns an Exchange using opts. Missing required options surface as errors from
-// Token, not as panics.
+// NewExchange returns an Exchange using opts; missing options surface as errors from Token.
 func NewExchange(opts ExchangeOptions) *Exchange {
 	opts.DefaultLifetime = cmp.Or(max(opts.DefaultLifetime, 0), defaultLifetime)
 	if opts.Now == nil {
@@ -63,11 +60,9 @@ func NewExchange(opts ExchangeOptions) *Exchange {
 	return &Exchange{opts: opts}
 }
 
-// noRedirects returns a copy of c (nil stays nil) that follows no redirect. net/http copies
+// noRedirects returns a copy of c (nil stays nil) that follows no redirect: net/http copies
 // custom headers, api_key among them, to every redirect target, even an http:// one, and a
-// 307 or 308 would send a form, and the credential in it, to the new location. A token
-// endpoint has no reason to redirect: a 3xx is an answer, an *ExchangeError, and the
-// credential goes nowhere else.
+// 307 or 308 resends a form with its credential. A 3xx is an answer, an *ExchangeError.
 func noRedirects(c *http.Client) *http.Client {
 	if c == nil {
 		return nil
@@ -77,9 +72,8 @@ func noRedirects(c *http.Client) *http.Client {
 	return &cp
 }
 
-// Token performs one exchange: GET URL with the headers api_key and accept, no body. A non-2xx
-// answer is an *ExchangeError, a 2xx answer without the expected JSON a *ResponseError, and a
-// network failure a wrapped error; none of them contains the key or a token.
+// Token performs one exchange: GET URL with the api_key header. A failed answer is an
+// *ExchangeError, a bad 2xx one a *ResponseError; no error contains the key or a token.
 func (e *Exchange) Token(ctx context.Context) (Token, error) {
 	if e.opts.Client == nil || e.opts.Key == nil || e.opts.URL == "" {
 		return Token{}, errors.New("tokensource: the exchange needs a URL, a Client and a Key")
@@ -159,8 +153,7 @@ func (e *Exchange) parse(body []byte) (Token, error) {
 	return tok, nil
 }
 
-// errorBody makes the kept part of an error answer: each secret replaced wherever it
-// appears, then cut to maxErrorBody bytes of valid UTF-8.
+// errorBody is the kept part of an error answer: secrets redacted, cut to maxErrorBody bytes.
 func errorBody(body []byte, secrets ...string) string {
 	return redact(string(body), maxErrorBody, secrets...)
 }
@@ -191,8 +184,7 @@ func redact(s string, limit int, secrets ...string) string {
 type ExchangeError struct {
 	// Status is the HTTP status code; 0 when no answer came.
 	Status int
-	// Body is the start of the answer's body (at most 256 bytes), with the API key (or CR
-	// token) removed.
+	// Body is the start of the answer's body (at most 256 bytes), with the credential removed.
 	Body string
 	// Code, Message and RequestID are IAM's errorCode (e.g. BXNIM0415E), errorMessage (with
 	// the credential removed) and context.requestId (what IBM support asks for), when the
@@ -225,7 +217,6 @@ func (e *ExchangeError) Error() string {
 // Unwrap returns Err.
 func (e *ExchangeError) Unwrap() error { return e.Err }
 
-// endpoint is Endpoint, or "the token endpoint" when empty.
 func (e *ExchangeError) endpoint() string {
 	if e.Endpoint == "" {
 		return "the token endpoint"

@@ -18,8 +18,7 @@ import (
 )
 
 const (
-	// DefaultIAMURL is IBM Cloud IAM's public base URL (private networks:
-	// https://private.iam.cloud.ibm.com).
+	// DefaultIAMURL is IBM Cloud IAM's public URL (private: https://private.iam.cloud.ibm.com).
 	DefaultIAMURL = "https://iam.cloud.ibm.com"
 	// The grant types of IAM's token endpoint.
 	grantAPIKey  = "urn:ibm:params:oauth:grant-type:apikey"
@@ -38,33 +37,27 @@ var defaultCRTokenFiles = []string{
 // IAMOptions configures the sources of IAM access tokens. Only NewIAM reads an API key;
 // NewCommand uses only AccountID, DefaultLifetime, Now and Logger.
 type IAMOptions struct {
-	// URL is IAM's base URL (config auth.iam_url); the token endpoint is URL +
-	// "/identity/token". Empty means DefaultIAMURL. For NewVPC it is the metadata service's
-	// base URL (auth.metadata_url); empty means DefaultMetadataURL.
+	// URL is IAM's base URL (auth.iam_url; empty: DefaultIAMURL), or for NewVPC the metadata
+	// service's (auth.metadata_url; empty: DefaultMetadataURL).
 	URL string
 	// Client sends the exchange. Its TLS must verify IAM against the system roots or a given
 	// CA pool; redirects are not followed. Required but by NewCommand.
 	Client *http.Client
-	// Key returns the current API key, read at every exchange so that a rotated key is
-	// picked up. Required by NewIAM.
+	// Key returns the API key, read at every exchange to pick up rotation. Required by NewIAM.
 	Key func() (string, error)
-	// CRTokenFile is the compute resource token file (config auth.cr_token_file), read at
-	// every exchange because the platform rotates it. Empty means CRToken, else the first
-	// of go-sdk-core's default files that can be read.
+	// CRTokenFile (auth.cr_token_file) is read at every exchange: the platform rotates it. Empty
+	// means CRToken, else the first readable of go-sdk-core's default files.
 	CRTokenFile string
 	// CRToken is the compute resource token itself (IBMCLOUD_CR_TOKEN); "" means none.
 	CRToken string
-	// ProfileID, ProfileCRN and ProfileName name the trusted profile (config
-	// auth.profile_id, auth.profile_crn, auth.profile_name). NewTrustedProfile needs one;
-	// with NewIAM, one makes it the assume grant; NewVPC takes the id or the CRN, and without
-	// either gets the instance's default profile.
+	// ProfileID, ProfileCRN, ProfileName (auth.profile_id/_crn/_name) name the trusted profile:
+	// NewTrustedProfile needs one; with NewIAM one makes the assume grant; NewVPC takes the id or
+	// CRN, and without either gets the instance's default profile.
 	ProfileID, ProfileCRN, ProfileName string
-	// AccountID is the account id given as each Token's UserID (config auth.account_id), and
-	// the account of ProfileName in the assume grant. Empty means the token's account.bss
-	// claim; without either, Token fails.
+	// AccountID is each Token's UserID (auth.account_id) and the account of ProfileName in the
+	// assume grant. Empty means the token's account.bss claim; without either, Token fails.
 	AccountID string
-	// DefaultLifetime is assumed when neither the answer nor the JWT gives an expiry. Zero
-	// means 55 minutes.
+	// DefaultLifetime applies when neither answer nor JWT gives an expiry. Zero means 55 min.
 	DefaultLifetime time.Duration
 	// Now is the clock. Nil means the wall clock.
 	Now func() time.Time
@@ -73,13 +66,10 @@ type IAMOptions struct {
 	Logger zerolog.Logger
 }
 
-// IAM is a Source that obtains IBM Cloud IAM access tokens (POST {URL}/identity/token), with
-// an API key (NewIAM), then as a trusted profile when one is named (the assume grant), or as a
-// trusted profile with a compute resource token (NewTrustedProfile). Every call is one or two
-// network round trips; wrap it in a Cached. It is safe for concurrent use.
-//
-// A token's Expiry is the earlier of IAM's expiration (or, without it, now + expires_in) and
-// the JWT's exp: a token is never kept past what either says.
+// IAM is a Source of IBM Cloud IAM access tokens (POST {URL}/identity/token) by the API-key
+// grant (NewIAM), then the assume grant when a profile is named, or a trusted profile's CR
+// token grant (NewTrustedProfile). Safe for concurrent use; wrap it in a Cached. A token's
+// Expiry is the earlier of IAM's expiration (else now + expires_in) and the JWT's exp.
 type IAM struct {
 	opts  IAMOptions
 	grant string
@@ -132,10 +122,9 @@ type errorAnswer struct {
 	Trace string `json:"trace"`
 }
 
-// Token performs one exchange (two for the assume grant). A non-2xx answer is an
-// *ExchangeError (Rejected for 400, 401 and 403, with IAM's Code, Message and RequestID), a
-// 2xx answer without a usable token a *ResponseError, anything else a wrapped error; none of
-// them contains the key, the CR token or an access token.
+// Token performs one exchange (two for the assume grant). A non-2xx answer is an *ExchangeError
+// (Rejected for 400, 401 and 403), a 2xx one without a usable token a *ResponseError; no error
+// contains the key, the CR token or an access token.
 func (i *IAM) Token(ctx context.Context) (Token, error) {
 	form, secret, credential, err := i.form()
 	if err != nil {
@@ -222,9 +211,8 @@ func (i *IAM) form() (form url.Values, secret, credential string, err error) {
 	return form, cr, "the trusted profile's CR token", nil
 }
 
-// send sends req with o.Client and returns the body of a 2xx answer. A non-2xx answer is an
-// *ExchangeError naming endpoint, with the answer's error code, message, request id and
-// Retry-After, and every secret removed; credential says what was sent, for messages.
+// send sends req with o.Client and returns the body of a 2xx answer, else an *ExchangeError
+// naming endpoint (code, message, request id, Retry-After) with every secret removed.
 func send(o *IAMOptions, req *http.Request, endpoint, credential string, secrets ...string) ([]byte, error) {
 	if o.Client == nil {
 		return nil, errors.New("tokensource: the exchange with " + endpoint + " needs a Client")
@@ -300,9 +288,8 @@ func trimBearer(s string) string {
 	return s
 }
 
-// newToken makes the Token of access, whose answer said it expires at expiry (zero: unknown).
-// It expires at the earlier of that and the JWT's exp, else after o.DefaultLifetime; its
-// UserID is o.AccountID, else the JWT's account.bss.
+// newToken makes the Token of access expiring at the earlier of expiry (zero: unknown) and the
+// JWT's exp, else after o.DefaultLifetime; its UserID is o.AccountID, else account.bss.
 func newToken(access string, expiry time.Time, o *IAMOptions) (Token, error) {
 	if strings.ContainsFunc(access, notPrintable) {
 		return Token{}, &ResponseError{Reason: "the token holds white space or a character a header cannot carry"}

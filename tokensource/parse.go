@@ -17,12 +17,10 @@ import (
 // maxEpochSeconds is the end of year 9999: a later exp is not a time but garbage.
 const maxEpochSeconds = 253402300799
 
-// ParseExpiry reads the exp and iat claims (seconds since the epoch, integer or fraction) from
-// the payload of a JWT of the form header.payload.signature. It decodes only: the signature is
-// not checked, since the token is the server's business and the proxy only needs to know when
-// to fetch a new one. The payload is base64url without padding; padding is tolerated. iat is
-// the zero time when absent or unreadable; a missing or unreadable exp is an error. Errors
-// never quote the token.
+// ParseExpiry reads the exp and iat claims (epoch seconds, integer or fraction) from a JWT's
+// payload (base64url, padding tolerated). It decodes only: the signature is the server's
+// business. iat is zero when absent or unreadable; a bad exp is an error. Errors never quote
+// the token.
 func ParseExpiry(jwt string) (exp, iat time.Time, err error) {
 	var claims map[string]json.RawMessage
 	if err := payload(jwt, &claims); err != nil || claims == nil {
@@ -87,14 +85,12 @@ func unixSeconds(f float64) time.Time {
 	return time.Unix(int64(sec), int64(math.Round(frac*1e9)))
 }
 
-// maxKeyFile bounds what is read of a key file (a few hundred bytes) or a CR token file (a
-// JWT of a few KiB).
+// maxKeyFile bounds what is read of a key file or a CR token file (a JWT of a few KiB).
 const maxKeyFile = 64 << 10
 
-// ReadKeyFile reads an API key from the file at path: either the bare key on one line
-// (surrounding white space, a final newline and a UTF-8 byte order mark are ignored) or the
-// JSON file the IBM Cloud console downloads, {"name", "description", "createdAt", "apiKey"},
-// whose apiKey is used. Errors name the path, never the content.
+// ReadKeyFile reads an API key from the file at path: the bare key (white space, a final newline
+// and a UTF-8 BOM ignored) or the IBM Cloud console's JSON download, whose apiKey is used.
+// Errors name the path, never the content.
 func ReadKeyFile(path string) (string, error) {
 	data, err := files.Read("auth.api_key_file", path, maxKeyFile)
 	if err != nil {

@@ -15,8 +15,7 @@ const refreshBurst = 2
 // forever is the refresh and stale point of a token without a known expiry.
 var forever = time.Unix(1<<62, 0)
 
-// startLocked starts an exchange on c.ctx, bounded by ExchangeTimeout, and makes it the one in
-// flight. c.mu must be held.
+// startLocked starts an exchange, bounded by ExchangeTimeout, as the one in flight; c.mu held.
 func (c *Cached) startLocked() *flight {
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.ExchangeTimeout)
 	f := &flight{done: make(chan struct{}), gen: c.gen, cancel: cancel}
@@ -26,8 +25,7 @@ func (c *Cached) startLocked() *flight {
 	return f
 }
 
-// run performs the exchange of f, stores its result, logs it, and wakes the loop and the
-// waiters.
+// run performs f's exchange, stores and logs its result, and wakes the loop and the waiters.
 func (c *Cached) run(ctx context.Context, f *flight) {
 	tok, err := c.src.Token(ctx)
 	f.cancel()
@@ -53,9 +51,8 @@ func (c *Cached) run(ctx context.Context, f *flight) {
 	close(f.done)
 }
 
-// store records the result of f: the new token and a reset backoff, or the error and the next
-// pause. Results of exchanges started before a Reset only reach their own waiters. When the
-// first exchange after a Reset fails, the token held before it is served again if still good.
+// store records the result of f. Results of exchanges started before a Reset only reach their
+// own waiters; when the first one after a Reset fails, the previous token is served again.
 func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, current bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -91,9 +88,8 @@ func (c *Cached) store(f *flight, tok Token, err error) (e *entry, _ error, curr
 	return e, err, current
 }
 
-// newEntry schedules tok, which arrived at now. A token without a known expiry never needs a
-// refresh; one that arrives with less than the margin left is an error, so that a wrong clock
-// leads to a backoff rather than to a storm of exchanges.
+// newEntry schedules tok, which arrived at now. One with less than its margin left is an
+// error, so that a wrong clock leads to a backoff rather than to a storm of exchanges.
 func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 	e := &entry{tok: tok}
 	if tok.Expiry.IsZero() {
@@ -115,9 +111,8 @@ func (c *Cached) newEntry(tok Token, now time.Time) (*entry, error) {
 	return e, nil
 }
 
-// pause returns how long to wait after err, the c.failures-th failure in a row: 5 min after a
-// rejected credential (Reset ends it sooner), else the backoff, or the answer's Retry-After
-// with a tenth of jitter on top when that is longer, never more than 5 min.
+// pause returns how long to wait after err, the c.failures-th failure in a row: maxPause after
+// a rejected credential, else the backoff or a longer Retry-After (plus a tenth of jitter).
 func (c *Cached) pause(err error) time.Duration {
 	xe, _ := errors.AsType[*ExchangeError](err)
 	if xe != nil && xe.Rejected() {
@@ -137,12 +132,9 @@ func (c *Cached) pause(err error) time.Duration {
 	return min(d, maxPause)
 }
 
-// Invalidate is told that the upstream rejected t. If t is still the current token (same
-// AccessToken) and the MinRefreshInterval budget allows, it drops t and wakes the background
-// loop to fetch the next one, so that a burst of requests rejected with t causes one exchange,
-// not one each. It reports whether a request rejected with t may be sent again with a new
-// token: true when t was dropped or is no longer current, false when the budget kept t (then
-// the rejection should reach the client as it is).
+// Invalidate is told that the upstream rejected t. If t is current and the budget allows, it
+// drops t and wakes the loop: a burst of rejections causes one exchange. It reports whether
+// the request may be replayed with a new token: false when the budget kept t.
 func (c *Cached) Invalidate(t Token) bool {
 	c.mu.Lock()
 	if c.cur == nil || c.cur.tok.AccessToken != t.AccessToken {
@@ -160,11 +152,9 @@ func (c *Cached) Invalidate(t Token) bool {
 	return true
 }
 
-// Refresh makes sure an exchange is under way (an operator's "refresh the token"): it starts
-// one unless one is in flight already, and keeps serving the current token until the new one
-// arrives. It returns nil when an exchange is under way (started now or before), and a
-// *RateLimitedError when none may start yet: the MinRefreshInterval budget is spent, or a
-// backoff after failures runs.
+// Refresh starts an exchange unless one is in flight (an operator's "refresh the token"),
+// serving the current token meanwhile. It returns a *RateLimitedError when none may start
+// yet: the budget is spent, or a backoff runs.
 func (c *Cached) Refresh() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -183,8 +173,8 @@ func (c *Cached) Refresh() error {
 	return nil
 }
 
-// budget paces the exchanges others cause, on the Cached's clock: refreshBurst at once, then
-// one every interval; a zero interval means no limit. It is guarded by Cached.mu.
+// budget paces the exchanges others cause: refreshBurst, then one per interval (zero: no
+// limit). It is guarded by Cached.mu.
 type budget struct {
 	interval   time.Duration
 	full       time.Time // when refreshBurst exchanges are allowed again; each one adds interval
@@ -192,15 +182,13 @@ type budget struct {
 	loggedAt   time.Time // when the last "suppressed" line was logged
 }
 
-// newBudget returns the budget of a MinRefreshInterval option: zero means the default, a
-// negative value no limit.
+// newBudget returns the budget of a MinRefreshInterval option.
 func newBudget(interval time.Duration) budget {
 	return budget{interval: max(cmp.Or(interval, DefaultMinRefreshInterval), 0)}
 }
 
-// takeLocked spends one paced exchange for cause, or else returns a *RateLimitedError, tells
-// OnSuppressed and logs at most one warning per interval with the count since the last one.
-// c.mu must be held.
+// takeLocked spends one paced exchange for cause, or else returns a *RateLimitedError and
+// logs at most one warning per interval. c.mu must be held.
 func (c *Cached) takeLocked(cause string) error {
 	b, now := &c.budget, c.opts.Clock.Now()
 	if b.interval == 0 {
@@ -227,8 +215,7 @@ func (c *Cached) takeLocked(cause string) error {
 
 // RateLimitedError is returned by Cached.Refresh when no exchange may start yet.
 type RateLimitedError struct {
-	// RetryAfter is how long to wait before asking again, in whole seconds and at least 1 s
-	// (suited to a Retry-After header).
+	// RetryAfter is how long to wait before asking again, in whole seconds, at least 1 s.
 	RetryAfter time.Duration
 	// Reason says why, in words for a person.
 	Reason string

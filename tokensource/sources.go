@@ -27,17 +27,14 @@ const (
 )
 
 // Command is a Source that runs a program (auth.token_command, no shell) at every exchange and
-// takes the token from its standard output: a bare token, "Bearer <token>", or JSON with
-// access_token, iam_token or token (each may carry "Bearer ") and optionally expiration (Unix
-// seconds) or expires_in. The token expires at the earlier of its JWT exp and what the JSON
-// says, else after DefaultLifetime. It is safe for concurrent use; wrap it in a Cached.
+// takes the token from its output: a bare token, "Bearer <token>", or JSON as IAM answers.
+// It is safe for concurrent use; wrap it in a Cached.
 type Command struct {
 	argv []string
 	opts IAMOptions
 }
 
-// NewCommand returns a Command running argv. Of opts it uses AccountID, DefaultLifetime, Now
-// and Logger.
+// NewCommand returns a Command running argv (IAMOptions says what it uses of opts).
 func NewCommand(argv []string, opts IAMOptions) *Command {
 	return &Command{argv: argv, opts: withDefaults(opts)}
 }
@@ -61,10 +58,9 @@ func (c *Command) Token(ctx context.Context) (Token, error) {
 	return newToken(access, expiry, &c.opts)
 }
 
-// RunCommand runs argv (no shell) within timeout and returns its standard output. What the command writes to stderr is never shown, as it may hold secrets:
-// a failure says the command's name, its exit status and how many bytes it wrote there. A
-// child that keeps the pipes open after the command exits is cut off a second later. argv[0]
-// must not be empty.
+// RunCommand runs argv (no shell; argv[0] not empty) within timeout and returns its stdout. Its
+// stderr, which may hold secrets, is never shown: a failure gives the name, exit status and how
+// many bytes went there. A child holding the pipes open is cut off a second after the exit.
 func RunCommand(ctx context.Context, argv []string, timeout time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -99,10 +95,9 @@ func (c *capWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// VPC is a Source that gets IAM access tokens from the instance metadata service of an IBM
-// Cloud VPC virtual server: an instance identity token (PUT /instance_identity/v1/token), then
-// the IAM token of the instance's trusted profile (POST /instance_identity/v1/iam_token). It
-// reads no API key. It is safe for concurrent use; wrap it in a Cached.
+// VPC is a Source of IAM access tokens from an IBM Cloud VPC instance's metadata service: an
+// identity token (PUT /instance_identity/v1/token), then its trusted profile's IAM token (POST
+// /instance_identity/v1/iam_token). Safe for concurrent use; wrap it in a Cached.
 type VPC struct {
 	opts IAMOptions
 }

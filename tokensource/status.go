@@ -8,8 +8,7 @@ import (
 	"time"
 )
 
-// Status is a snapshot of a Cached, for readiness checks and the status page. It holds no
-// secret.
+// Status is a snapshot of a Cached, for readiness checks and the status page; no secret.
 type Status struct {
 	// HasToken reports whether a token is held (it may be expired; see Ready).
 	HasToken bool
@@ -22,14 +21,12 @@ type Status struct {
 	LastRefresh time.Time
 	// LastError is the error of the last exchange, nil if it succeeded.
 	LastError error
-	// NextAttempt is the end of the backoff: no exchange happens before it. Zero when not
-	// backing off.
+	// NextAttempt is the end of the backoff; zero when not backing off.
 	NextAttempt time.Time
 	// Exchanges counts the exchanges of the underlying Source, Failures the failed ones.
 	Exchanges int64
 	Failures  int64
-	// KeyChanged reports that Reset dropped the token (the credential changed) and no token
-	// has arrived since.
+	// KeyChanged reports that Reset dropped the token and none has arrived since.
 	KeyChanged bool
 	// OldToken reports that the first exchange with a new credential failed (LastError) and
 	// the token of the previous credential, still good, is served until its margin.
@@ -38,9 +35,8 @@ type Status struct {
 	minRemaining time.Duration // the margin of the token held
 }
 
-// Ready reports whether the token held has more than its margin left at now and, when it has
-// not, why, in words for a person: e.g. "no token yet: IBM Cloud IAM rejected the API key
-// (400 BXNIM0415E: ...)". While OldToken holds it is ready with a warning as the reason.
+// Ready reports whether the token held has more than its margin left at now and, if not, why,
+// in words for a person. While OldToken holds it is ready with a warning as the reason.
 func (s Status) Ready(now time.Time) (bool, string) {
 	if !s.HasToken {
 		switch {
@@ -80,9 +76,8 @@ func (s Status) cause(now time.Time) string {
 	return msg
 }
 
-// Describe says in words for a person why a token could not be had, without the
-// "tokensource:" prefix: e.g. "IBM Cloud IAM rejected the API key (400 BXNIM0415E: ...)". It
-// is meant for status pages and error answers; nil gives "".
+// Describe says in words for a person why a token could not be had, e.g. "IBM Cloud IAM
+// rejected the API key (400 BXNIM0415E: ...)"; nil gives "".
 func Describe(err error) string {
 	xe, _ := errors.AsType[*ExchangeError](err)
 	re, _ := errors.AsType[*ResponseError](err)
@@ -109,11 +104,9 @@ func Describe(err error) string {
 	return strings.TrimPrefix(err.Error(), "tokensource: ")
 }
 
-// NoTokenError is returned by Cached.Token and Transport.RoundTrip when no access token could
-// be had. Err is the cause: an *ExchangeError, a *ResponseError, a context error or a network
-// error.
+// NoTokenError is returned by Cached.Token and Transport.RoundTrip when no token could be had.
 type NoTokenError struct {
-	// Err is the cause.
+	// Err is the cause: an *ExchangeError, a *ResponseError, a context or network error.
 	Err error
 	// NextAttempt is when the next exchange may happen; zero when not backing off.
 	NextAttempt time.Time
@@ -132,8 +125,7 @@ func (e *NoTokenError) Error() string {
 // Unwrap returns the cause.
 func (e *NoTokenError) Unwrap() error { return e.Err }
 
-// RetryAfter returns how long a client should wait before trying again: the time to
-// NextAttempt rounded up to whole seconds, and at least 1 s (suited to a Retry-After header).
+// RetryAfter returns the time to NextAttempt in whole seconds, at least 1 s (for Retry-After).
 func (e *NoTokenError) RetryAfter() time.Duration {
 	if e.NextAttempt.IsZero() {
 		return time.Second

@@ -7,8 +7,7 @@ import (
 	"time"
 )
 
-// Token is an access token of the DBaaS Manager and what the exchange told about it.
-// Its String and GoString methods never print the access token itself.
+// Token is an access token of the DBaaS Manager; String and GoString never print it.
 type Token struct {
 	// AccessToken is the secret sent as x-auth-token. Never log it.
 	AccessToken string

@@ -14,41 +14,31 @@ import (
 )
 
 const (
-	// defaultMaxReplay is the default of Transport.MaxReplayBytes.
 	defaultMaxReplay = 1 << 20
-	// maxReplayMemory bounds the memory all requests in flight together hold in replay
-	// buffers: once it is spent, further bodies stream through and are not replayed.
+	// maxReplayMemory bounds the replay buffers of all requests in flight together.
 	maxReplayMemory = 16 << 20
 	// maxDrain bounds what is read of a rejected response before it is closed.
 	maxDrain = 4 << 10
 )
 
 // Transport is an http.RoundTripper that attaches an access token to each request. It never
-// forwards a credential of the client: x-auth-token, Authorization, api_key,
-// Proxy-Authorization and Cookie are removed (in any case, with '_' and '-' alike) from a
-// clone of the request before its own header is set, and without a token nothing is sent.
-// When the upstream answers one of RefreshOn, it tells the Cache, and if the Cache allows a
-// replay it gets a new token and sends the request once more, if its body can be sent again;
-// otherwise the upstream's answer goes to the client as it is.
-//
-// A Transport is safe for concurrent use; its fields must not change once it is in use.
+// forwards a client's credential (stripCredentials), and without a token sends nothing. On a
+// RefreshOn status it tells the Cache and, if allowed and the body can be sent again, replays
+// the request once. Its fields must not change once it is in use.
 type Transport struct {
-	// Cache gives the tokens and is told of each rejected one: the *Cached that the rest of
-	// the program reads (the proxy's /me/ rewrite reads it too, so the two cannot differ).
-	// Required.
+	// Cache gives the tokens and is told of each rejected one: the *Cached the rest of the
+	// program reads, so the two cannot differ. Required.
 	Cache *Cached
 	// Base sends the requests; it should trust exactly the DBaaS CA file. Required.
 	Base http.RoundTripper
 	// Header is where the token goes: "x-auth-token" (or "") sends "x-auth-token: <token>",
 	// "authorization" sends "Authorization: Bearer <token>".
 	Header string
-	// RefreshOn lists the statuses meaning "the token is no longer good": the token is
-	// invalidated and the request replayed once. Nil means [401]; an empty slice disables
-	// replays.
+	// RefreshOn lists the statuses meaning "the token is no longer good". Nil means [401]; an
+	// empty slice disables replays.
 	RefreshOn []int
-	// MaxReplayBytes is the largest body kept in memory for a replay. Zero means 1 MiB; a
-	// negative value keeps none. A body with GetBody set is replayed through GetBody, whatever
-	// its size and this limit; other bodies are replayed only when kept.
+	// MaxReplayBytes is the largest body kept in memory for a replay: zero means 1 MiB, negative
+	// none. A body with GetBody is replayed through GetBody whatever its size.
 	MaxReplayBytes int64
 	// OnReplay, if set, is called with the caller's request when it is replayed.
 	OnReplay func(*http.Request)
@@ -70,8 +60,7 @@ type body struct {
 	reserved   int64  // replay memory budget taken, given back when RoundTrip returns
 }
 
-// CacheFor is the cache of the request whose context is ctx: Caches' choice, else Cache. The
-// proxy's local token endpoint and /me/ rewrite read it too, so they agree with the token sent.
+// CacheFor is the cache of the request whose context is ctx: Caches' choice, else Cache.
 func (t *Transport) CacheFor(ctx context.Context) *Cached {
 	if t.Caches != nil {
 		if c := t.Caches(ctx); c != nil {
@@ -81,9 +70,8 @@ func (t *Transport) CacheFor(ctx context.Context) *Cached {
 	return t.Cache
 }
 
-// RoundTrip sends a clone of req carrying the token, and replays it once on a RefreshOn status.
-// Without a token it returns a *NoTokenError and sends nothing. It never changes req, and it
-// closes req.Body on every path, as the RoundTripper contract asks.
+// RoundTrip sends a clone of req carrying the token (without one, a *NoTokenError). It never
+// changes req, and closes req.Body on every path, as the RoundTripper contract asks.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	bearer, err := t.check()
 	cache := t.CacheFor(req.Context())
@@ -166,10 +154,8 @@ func (t *Transport) refreshOn(status int) bool {
 	return slices.Contains(t.RefreshOn, status)
 }
 
-// body prepares req's body for a first send and, if possible, a replay. A body of unknown or
-// known length up to MaxReplayBytes is read into memory; a longer one, or one that finds the
-// replay memory budget spent, is sent as a stream of what was read and the rest, and not
-// replayed. On error it has closed req.Body.
+// body prepares req's body for a first send and, if possible, a replay (see keep). On error it
+// has closed req.Body.
 func (t *Transport) body(req *http.Request) (body, error) {
 	limit := cmp.Or(t.MaxReplayBytes, defaultMaxReplay)
 	switch {
@@ -181,10 +167,9 @@ func (t *Transport) body(req *http.Request) (body, error) {
 	return t.keep(req, limit)
 }
 
-// keep reads req's body into memory, taking from the replay memory budget the bytes as they
-// are read, not what they might come to: a slow client that has sent a few bytes holds a few
-// bytes of the budget. When the body proves longer than limit or the budget is spent, what
-// was read is sent ahead of the rest, unreplayable.
+// keep reads req's body into memory, taking the bytes from the replay budget as they are read,
+// so that a slow client holds only what it sent. When the body proves longer than limit or the
+// budget is spent, what was read is sent ahead of the rest, unreplayable.
 func (t *Transport) keep(req *http.Request, limit int64) (body, error) {
 	want := limit + 1 // one more than may be kept, to see that a body is too long
 	if req.ContentLength > 0 {
@@ -233,9 +218,8 @@ func prefixed(prefix []byte, rc io.ReadCloser) io.ReadCloser {
 	}{io.MultiReader(bytes.NewReader(prefix), rc), rc}
 }
 
-// outgoing returns the request to send: a clone of req with every client credential stripped,
-// the body b and the token. When buf is not nil, its GetBody returns buf, so that the base
-// transport can retry.
+// outgoing returns a clone of req with every client credential stripped, the body b and the
+// token; with buf, its GetBody returns buf.
 func (t *Transport) outgoing(req *http.Request, token string, bearer bool, b io.ReadCloser, buf []byte) *http.Request {
 	out := req.Clone(req.Context())
 	stripCredentials(out.Header)
@@ -268,10 +252,9 @@ func stripCredentials(h http.Header) {
 	}
 }
 
-// SameName reports whether name is owned, a lower-case, hyphenated ASCII name, compared
-// without case and with '_' equal to '-': the one rule for the names of credentials, in
-// headers (stripCredentials) and in query strings (proxy). The equal lengths keep Unicode's
-// case folding (the Kelvin sign, the long s) out: every owned name is ASCII.
+// SameName reports whether name is owned, a lower-case ASCII name, without case and with '_'
+// equal to '-': the one rule for credential names in headers and query strings. The equal
+// lengths keep Unicode's case folding (the Kelvin sign, the long s) out.
 func SameName(name, owned string) bool {
 	return len(name) == len(owned) && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), owned)
 }

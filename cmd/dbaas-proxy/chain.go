@@ -48,8 +48,7 @@ func dialChain(ctx context.Context, cfg *config.Config) (*peerChain, error) {
 	return pc, nil
 }
 
-// verify checks the chain against pool for pc.name, as the proxy's transport does, and returns
-// the verified chains (they end in the CA of pool, which the upstream need not send).
+// verify checks the chain against pool for pc.name, as the transport does, and returns the chains.
 func (pc *peerChain) verify(pool *x509.CertPool) ([][]*x509.Certificate, error) {
 	certs := pc.state.PeerCertificates
 	if len(certs) == 0 {
@@ -62,8 +61,7 @@ func (pc *peerChain) verify(pool *x509.CertPool) ([][]*x509.Certificate, error) 
 	return certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: pc.name})
 }
 
-// caName names what the upstream's chain is verified against: upstream.ca_file, or for a
-// generic route without one the system roots.
+// caName names the chain's trust anchor: upstream.ca_file, or the system roots without one.
 func caName(cfg *config.Config) string {
 	if cfg.Upstream.CAFile == "" {
 		return "the system roots"

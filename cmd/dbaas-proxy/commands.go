@@ -13,8 +13,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
-// command is one subcommand. setup defines its flags on fs and returns what runs it with
-// the arguments left after the flags (only a command with operands takes any).
+// command is one subcommand: setup defines its flags on fs and returns what runs it.
 type command struct {
 	name     string
 	synopsis string // the flags and operands, e.g. "[-config FILE] [-json]"
@@ -84,7 +83,6 @@ func commands() []command {
 	}
 }
 
-// lookup returns the command called name.
 func lookup(name string) (command, bool) {
 	for _, c := range commands() {
 		if c.name == name {
@@ -175,8 +173,7 @@ type configFlags struct {
 	flags []config.Flag
 }
 
-// addConfigFlags defines -config and, for each key in keys, a flag named like the key's last
-// part with - for _ (log.level is -log-level), overriding the file and the environment.
+// addConfigFlags defines -config and a flag per key (log.level: -log-level) over file and env.
 func addConfigFlags(fs *flag.FlagSet, keys ...[2]string) *configFlags {
 	cf := &configFlags{}
 	cf.path = fs.String("config", "", "the config `file` (YAML; optional: DBAAS_PROXY_* variables can do without it; see dbaas-proxy config example)")
@@ -191,8 +188,7 @@ func addConfigFlags(fs *flag.FlagSet, keys ...[2]string) *configFlags {
 	return cf
 }
 
-// load resolves the configuration: flags over the environment over -config over the
-// defaults. Every problem is a usage error (exit 2).
+// load resolves flags over the environment over -config over the defaults; problems exit 2.
 func (cf *configFlags) load(sys system) (*config.Config, error) {
 	var environ []string
 	if sys.environ != nil {

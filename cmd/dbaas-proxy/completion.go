@@ -9,8 +9,7 @@ import (
 	"strings"
 )
 
-// scripts are the completion scripts: each asks `dbaas-proxy __complete WORDS...` for the
-// candidates (complete), and completes file names when it answers ":file".
+// scripts ask `dbaas-proxy __complete WORDS...` for candidates; ":file" means file names.
 var scripts = map[string]string{
 	"bash": `# bash completion for dbaas-proxy. Load it with: source <(dbaas-proxy completion bash)
 _dbaas_proxy() {
@@ -63,9 +62,7 @@ func setupCompletion(*flag.FlagSet) runFunc {
 	}
 }
 
-// complete prints the candidates for the last of words (the command line after the program's
-// name), one a line, read from the command table and each command's flags; ":file" asks the
-// shell for file names.
+// complete prints the candidates for the last of words, one a line; ":file" asks for file names.
 func complete(w io.Writer, words []string) {
 	if len(words) == 0 {
 		words = []string{""}

@@ -12,8 +12,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/emulator"
 )
 
-// setupDemo starts the built-in DBaaS Manager emulator over TLS with a fresh CA, and the proxy in
-// front of it with the emulator's API key, then prints commands that work as they are.
+// setupDemo runs the proxy in front of the built-in emulator and prints commands that work.
 func setupDemo(fs *flag.FlagSet) runFunc {
 	listenFlag := fs.String("listen", "127.0.0.1:20000", "the proxy's listen `address`")
 	adminFlag := fs.String("admin-listen", "127.0.0.1:9090", "the admin listener's `address` (\"\" disables it)")

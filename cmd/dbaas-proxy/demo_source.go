@@ -12,10 +12,8 @@ import (
 )
 
 // demoSource sets auth.source for `demo -source`: iam and trusted_profile use the emulator's
-// IAM, on a listener of its own with a CA of its own (written to dir, for auth.iam_ca_file);
-// trusted_profile also gets the emulator's CR token in a file and no API key; vpc the
-// emulator's metadata service; command runs `dbaas-proxy token -json` as the token command
-// (standing in for `ibmcloud iam oauth-tokens`, the key in its own config), no key of its own.
+// IAM on a listener with its own CA (written to dir), trusted_profile with a CR token file and no
+// API key; vpc its metadata service; command runs `dbaas-proxy token -json` (as ibmcloud would).
 func demoSource(cfg *config.Config, em *emulator.Server, dir, source string) error {
 	cfg.Auth.Source = source
 	switch source {

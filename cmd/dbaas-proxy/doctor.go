@@ -22,8 +22,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// doctor runs the checks of `dbaas-proxy doctor`, one line each, stopping at the first
-// failure that makes the later checks meaningless.
+// doctor runs the checks of `dbaas-proxy doctor`, one line each.
 type doctor struct {
 	cfg    *config.Config
 	out    io.Writer
@@ -100,8 +99,6 @@ func (d *doctor) run(ctx context.Context, sys system) {
 			fmt.Fprintf(d.out, "warn  %-10s %s\n", "api_key", w)
 		}
 	}
-	// NewTokenSource reads the API key, or for the keyless sources only their setup (the
-	// token is got at the exchange).
 	check := credentialCheck(d.cfg)
 	ex, closeFn, err := server.NewTokenSource(d.cfg, server.Options{Logger: zerolog.Nop(), Getenv: sys.getenv, Version: versionString()})
 	if !d.check(check, err, "found") {
@@ -126,8 +123,7 @@ func (d *doctor) run(ctx context.Context, sys system) {
 	d.call(ctx, pool, tok)
 }
 
-// handshake dials the upstream, reports the chain it sends with each certificate's pin, and
-// verifies it with the CA file as the only root, and against upstream.pins.
+// handshake dials the upstream, prints the chain and its pins, and verifies it and the pins.
 func (d *doctor) handshake(ctx context.Context, pool *x509.CertPool) bool {
 	pc, err := dialChain(ctx, d.cfg)
 	host := ""
@@ -201,10 +197,8 @@ func (d *doctor) call(ctx context.Context, pool *x509.CertPool, tok tokensource.
 	d.check("clock", err, fmt.Sprintf("within %s of the upstream's", max(skew, time.Second)))
 }
 
-// printConfig prints the value in force of every key that a variable or a flag can set, each
-// set by the file, a variable or a flag marked with where it came from. It holds paths and
-// hashes, never a secret: the key lives in its file, its command's output or the environment,
-// and upstream.proxy_url's password shows as ***.
+// printConfig prints every key's value in force, marked with its source unless a default.
+// No value is a secret: the API key is never one, and upstream.proxy_url's password shows ***.
 func (d *doctor) printConfig() {
 	cfg := *d.cfg // the inbound limits as in force: 0 means their default
 	l := cfg.Inbound.Limits()

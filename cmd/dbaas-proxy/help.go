@@ -12,8 +12,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
-// overview is the text of dbaas-proxy help after the list of commands. README.md's
-// "Operating it" section says the same (TestHelpAndReadmeAgree).
+// overview ends dbaas-proxy help; README.md's "Operating it" agrees (TestHelpAndReadmeAgree).
 const overview = `Configuration (precedence: flags > environment > config file > defaults):
   -config FILE        a YAML file; optional. Every key, with its default: dbaas-proxy config example
   ` + config.EnvPrefix + `<KEY>   every scalar key as a variable: the key's dotted path in upper case
@@ -56,8 +55,7 @@ Exit codes:
   128+N               a second signal N forced the exit
 `
 
-// usage prints the overview: what dbaas-proxy is, the commands, the configuration, the
-// environment, the signals and the exit codes.
+// usage prints the commands, the configuration, the signals and the exit codes.
 func usage(w io.Writer) {
 	fmt.Fprint(w, `dbaas-proxy is a local proxy for the IBM Cloud Hyper Protect DBaaS Manager API: plain HTTP in
 on localhost, TLS pinned to the DBaaS Manager's CA out, the access token obtained, cached,
@@ -77,8 +75,7 @@ Commands:
 	fmt.Fprint(w, "\n"+overview)
 }
 
-// commandUsage prints the help of one command: its synopsis, what it does, its flags and an
-// example.
+// commandUsage prints one command's synopsis, description, flags and example.
 func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: dbaas-proxy %s %s\n\n%s\n", c.name, c.synopsis, wrap(c.details, 92))
 	n := 0
@@ -93,7 +90,6 @@ func commandUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	}
 }
 
-// wrap breaks s into lines of at most width.
 func wrap(s string, width int) string {
 	var b strings.Builder
 	n := 0

@@ -36,8 +36,7 @@ func sourceDetail(cfg *config.Config) string {
 	return "dbaas: the API key is exchanged at the DBaaS Manager (" + a.TokenPath + ")"
 }
 
-// credentialCheck names doctor's check of the credential that NewTokenSource reads: the API
-// key, or for the sources without one their setup (the token is got at the exchange).
+// credentialCheck names doctor's check of what NewTokenSource reads: the API key, or the setup.
 func credentialCheck(cfg *config.Config) string {
 	switch cfg.Auth.Source {
 	case config.SourceDBaaS, config.SourceIAM:
@@ -48,8 +47,7 @@ func credentialCheck(cfg *config.Config) string {
 	return "setup"
 }
 
-// metadataHint says in words why the metadata service may not answer, when the source is vpc
-// and err is no answer at all (refused, timed out: Status 0); "" otherwise.
+// metadataHint says why the metadata service may not answer (source vpc, no answer); else "".
 func metadataHint(cfg *config.Config, err error) string {
 	var xe *tokensource.ExchangeError
 	if cfg.Auth.Source != config.SourceVPC || err == nil || errors.As(err, &xe) && xe.Status != 0 {

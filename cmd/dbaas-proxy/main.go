@@ -1,11 +1,7 @@
 // Command dbaas-proxy is a local reverse proxy for the IBM Cloud Hyper Protect DBaaS Manager
-// API. It takes plain HTTP requests on localhost (or a private address), forwards them over TLS
-// pinned to the DBaaS Manager's CA, and obtains, caches, refreshes and attaches the access token
-// itself, so that tools need neither the API key nor the token dance.
-//
-// Run `dbaas-proxy help` for the commands, the configuration (a YAML file, DBAAS_PROXY_*
-// variables and flags), the signals and the exit codes; `dbaas-proxy help COMMAND` for one
-// command. The text is in help.go.
+// API: it takes plain HTTP on localhost, forwards it over TLS pinned to the DBaaS Manager's CA,
+// and obtains, refreshes and attaches the access token itself. `dbaas-proxy help` (help.go)
+// documents the commands, the configuration, the signals and the exit codes.
 package main
 
 import (
@@ -18,8 +14,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/memlimit"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3". When it is not, the
-// version comes from the build info (versionString).
+// version is set with -ldflags "-X main.version=v1.2.3"; else versionString asks the build info.
 var version = ""
 
 func main() {
@@ -42,8 +37,7 @@ func main() {
 	os.Exit(run(sys))
 }
 
-// system is what the program takes from the process: standard streams, the environment,
-// signals and exit. Tests give their own.
+// system is what the program takes from the process; tests give their own.
 type system struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -63,7 +57,6 @@ type exitCode struct {
 func (e *exitCode) Error() string { return e.err.Error() }
 func (e *exitCode) Unwrap() error { return e.err }
 
-// Exit codes.
 const (
 	exitOK      = 0
 	exitFailure = 1

@@ -53,8 +53,7 @@ func setupValidate(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// preflight is what run checks at start: every file the configuration names is there, and
-// usable (building the server reads the CA, the API key and the TLS files, and starts nothing).
+// preflight checks what run checks at start: the named files exist and the server builds.
 func preflight(cfg *config.Config, sys system, logger zerolog.Logger) (*server.Server, error) {
 	if err := missingFiles(cfg); err != nil {
 		return nil, usageErr(err)
@@ -66,8 +65,7 @@ func preflight(cfg *config.Config, sys system, logger zerolog.Logger) (*server.S
 	return srv, nil
 }
 
-// preflightWarnings are the risks that run logs at start and validate prints, each as
-// "KEY: problem (fix)".
+// preflightWarnings are the risks run logs and validate prints, as "KEY: problem (fix)".
 func preflightWarnings(cfg *config.Config, srv *server.Server) []string {
 	w := append(srv.Warnings(), srv.KeyWarnings()...)
 	if a := cfg.Listen; !strings.HasPrefix(a, "unix:") && !netrule.IsLoopbackListen(a) {
@@ -89,8 +87,7 @@ func preflightWarnings(cfg *config.Config, srv *server.Server) []string {
 	return w
 }
 
-// missingFiles reports every path key whose file is not there (for log.file, whose folder
-// is not), each naming where the value came from.
+// missingFiles reports every path key whose file (log.file: whose folder) is not there.
 func missingFiles(cfg *config.Config) error {
 	var problems []*configerr.Error
 	for _, k := range config.Keys() {
@@ -124,8 +121,7 @@ func setupVersion(*flag.FlagSet) runFunc {
 	}
 }
 
-// setupHashToken reads a client token from stdin and prints the token_sha256 line for
-// inbound.clients, so that plaintext client tokens never live in config files.
+// setupHashToken prints the token_sha256 of a stdin token: no plaintext tokens in config files.
 func setupHashToken(*flag.FlagSet) runFunc {
 	return func(_ context.Context, sys system, _ []string) error {
 		line, err := bufio.NewReader(io.LimitReader(sys.stdin, 64<<10)).ReadString('\n')
@@ -141,9 +137,8 @@ func setupHashToken(*flag.FlagSet) runFunc {
 	}
 }
 
-// setupProbe is healthcheck, one probe of /healthz (or /readyz with -ready) for a Docker
-// HEALTHCHECK, which has no shell or curl in a distroless image; and wait, which probes
-// /readyz until it answers 200 or -timeout passes.
+// setupProbe is healthcheck (one probe, for a Docker HEALTHCHECK in a distroless image with no
+// shell or curl) or, with wait, wait: probe /readyz until 200 or -timeout.
 func setupProbe(wait bool) func(*flag.FlagSet) runFunc {
 	return func(fs *flag.FlagSet) runFunc {
 		ready, timeout := &wait, 5*time.Second
@@ -180,8 +175,7 @@ func setupProbe(wait bool) func(*flag.FlagSet) runFunc {
 	}
 }
 
-// probeFlags defines -addr and -config and returns what finds the admin listener's address:
-// -addr, else admin.listen of the configuration, else its default.
+// probeFlags defines -addr and -config; its func returns -addr, else admin.listen, else default.
 func probeFlags(fs *flag.FlagSet) func(system) (string, error) {
 	addr := fs.String("addr", "", "the admin listener's `address` (default: admin.listen of the configuration, else "+config.Defaults().Admin.Listen+")")
 	cf := addConfigFlags(fs)
@@ -201,8 +195,7 @@ func probeFlags(fs *flag.FlagSet) func(system) (string, error) {
 	}
 }
 
-// setupConfig prints the annotated example (config example) or every key with its variable
-// (config keys).
+// setupConfig prints the annotated example (config example) or every key (config keys).
 func setupConfig(*flag.FlagSet) runFunc {
 	return func(_ context.Context, sys system, args []string) error {
 		if len(args) != 1 {

@@ -12,8 +12,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// setupPins is `dbaas-proxy pins`: the SPKI pins of the chain each upstream sends and of its
-// CA file, in the form upstream.pins takes, so that a user can copy them.
+// setupPins prints the SPKI pins of each upstream's chain and CA file, as upstream.pins takes.
 func setupPins(fs *flag.FlagSet) runFunc {
 	cf := addConfigFlags(fs)
 	return func(ctx context.Context, sys system, _ []string) error {

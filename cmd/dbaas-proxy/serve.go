@@ -34,11 +34,9 @@ func setupServe(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// serve builds the server from cfg and runs it until a signal: SIGHUP reopens log.file and
-// reloads, on a goroutine of its own (SIGHUPs that arrive during a reload make one more);
-// SIGTERM or SIGINT shuts down gracefully; a second SIGTERM or SIGINT, even after a
-// SIGHUP, exits at once with 128+N. load reads the configuration: at start, and on SIGHUP for
-// the client lists (inbound.clients, admin.clients).
+// serve runs the server of load's configuration until a signal: SIGHUP reopens log.file and
+// reloads (off the signal loop; load again for the client lists), SIGTERM or SIGINT drains, and
+// a second one exits at once with 128+N.
 func serve(ctx context.Context, load func() (*config.Config, error), sys system) error {
 	cfg, err := load()
 	if err != nil {
@@ -90,8 +88,7 @@ func serve(ctx context.Context, load func() (*config.Config, error), sys system)
 	}
 }
 
-// exitErr is what serve returns when the server stopped with err: exit code 128+N after a
-// forced exit by signal forced, 1 when requests were cut at shutdown_timeout.
+// exitErr is serve's end as an exit code: 128+N after a forced exit, 1 after shutdown_timeout.
 func exitErr(err error, forced os.Signal) error {
 	switch {
 	case forced != nil:
@@ -102,8 +99,7 @@ func exitErr(err error, forced os.Signal) error {
 	return err
 }
 
-// newServer builds the server from cfg, off PR_SET_DUMPABLE first, and logs what deserves a
-// note at start.
+// newServer turns PR_SET_DUMPABLE off, builds the server from cfg and logs the start notes.
 func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.Server, error) {
 	if err := notDumpable(); err != nil {
 		logger.Warn().Err(err).Msg("cannot turn PR_SET_DUMPABLE off: a core dump could hold the API key")
@@ -125,8 +121,7 @@ func newServer(cfg *config.Config, logger zerolog.Logger, sys system) (*server.S
 	return srv, nil
 }
 
-// reload is SIGHUP's work: reopen log.file (out), then reload the files of srv, then the
-// client lists of the configuration read again with load.
+// reload is SIGHUP's work: reopen log.file, reload srv's files, then its client lists.
 func reload(srv *server.Server, load func() (*config.Config, error), logger zerolog.Logger, out io.Writer) {
 	if lf, ok := out.(*logFile); ok {
 		if err := lf.reopen(); err != nil {
@@ -163,8 +158,7 @@ func listen(srv *server.Server) error {
 	return err
 }
 
-// signalNumber is the number of s, for the exit code 128+N; SIGTERM's for a signal that has
-// none.
+// signalNumber is s's number for the exit code 128+N (SIGTERM's if it has none).
 func signalNumber(s os.Signal) int {
 	if n, ok := s.(syscall.Signal); ok {
 		return int(n)
@@ -172,21 +166,18 @@ func signalNumber(s os.Signal) int {
 	return int(syscall.SIGTERM)
 }
 
-// timeFormat is the log lines' time: RFC 3339 in UTC with milliseconds, which a pipeline can
-// order (zerolog's default has whole seconds).
+// timeFormat is RFC 3339 in UTC with milliseconds (zerolog's default has whole seconds).
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// timeHook adds the time field in timeFormat. It replaces zerolog's Timestamp(), whose format
-// is a package global (zerolog.TimeFieldFormat) that tests running loggers side by side would
-// race on.
+// timeHook adds the time field in timeFormat; zerolog's Timestamp() reads a package global
+// (zerolog.TimeFieldFormat) that tests running loggers side by side would race on.
 type timeHook struct{ now func() time.Time }
 
 func (h timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Str(zerolog.TimestampFieldName, h.now().UTC().Format(timeFormat))
 }
 
-// newLogger builds the root logger: JSON, or text (textWriter) when log.format is text, or
-// auto and w is a terminal.
+// newLogger builds the root logger: JSON, or text for log.format text (or auto on a terminal).
 func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil || c.Level == "" {
@@ -203,9 +194,7 @@ func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).Hook(timeHook{now: time.Now})
 }
 
-// textWriter turns the JSON lines into one short line each for a person: the time of day in
-// UTC with milliseconds, the level, the message (for an access line: method, path, status and
-// duration, then the route's name, the request id and the path template), then the other fields.
+// textWriter turns the JSON lines into one short line each for a person.
 func textWriter(w io.Writer, noColor bool) io.Writer {
 	return zerolog.ConsoleWriter{Out: w, NoColor: noColor, FieldsOrder: []string{"route", "id"},
 		FieldsExclude: []string{"bytes_in", "bytes_out", "replayed", "upstream_duration_ms", "user_agent", "client", "request_id"},
@@ -238,8 +227,7 @@ func logOutput(c config.LogConfig, stderr io.Writer) (io.Writer, func(), error) 
 	return lf, lf.close, nil
 }
 
-// logFile is log.file: it appends, and reopen (on SIGHUP) opens the path again, so that after
-// logrotate has renamed the file the lines go to a new one.
+// logFile is log.file: reopen (on SIGHUP) opens the path again, after logrotate's rename.
 type logFile struct {
 	path string
 	mu   sync.Mutex

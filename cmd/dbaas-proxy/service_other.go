@@ -2,6 +2,5 @@
 
 package main
 
-// runService runs the program as a Windows service when the Service Control Manager started
-// it; elsewhere there is no such thing, and it reports false.
+// runService reports false: only Windows has a Service Control Manager.
 func runService(func(system) int, system) (code int, ok bool) { return 0, false }

@@ -9,10 +9,9 @@ import (
 	"golang.org/x/sys/windows/svc"
 )
 
-// runService runs the program under the Service Control Manager when it started the process
-// (svc.IsWindowsService): Stop and Shutdown become SIGTERM, so that they drain like it, and a
-// second Stop exits at once, like a second SIGTERM. It reports false when the process is not
-// a service.
+// runService runs the program under the Service Control Manager when it started the process:
+// Stop and Shutdown become SIGTERM (they drain), a second Stop exits at once. It reports false
+// when the process is not a service.
 func runService(run func(system) int, sys system) (code int, ok bool) {
 	isService, err := svc.IsWindowsService()
 	if err != nil || !isService {

@@ -13,10 +13,9 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/server"
 )
 
-// setupToken prints a fresh access token on stdout, for
-// curl -H "x-auth-token: $(dbaas-proxy token -config FILE)". With -json it prints the token,
-// the user id and the expiry. This is the one place where dbaas-proxy shows a token: the user
-// asked for it, on their own terminal.
+// setupToken prints a fresh access token (-json: with user id and expiry), for curl -H
+// "x-auth-token: $(dbaas-proxy token -config FILE)". The one place dbaas-proxy shows a token:
+// the user asked for it, on their own terminal.
 func setupToken(fs *flag.FlagSet) runFunc {
 	cf := addConfigFlags(fs)
 	asJSON := fs.Bool("json", false, "print {\"access_token\", \"user_id\", \"expiry\"} as JSON")

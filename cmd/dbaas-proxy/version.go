@@ -5,11 +5,9 @@ import (
 	"runtime/debug"
 )
 
-// versionString is the program's version, for `version`, the status page, the build_info
-// metric and the User-Agent: the -X main.version stamp, else the module version from the
-// build info (go install ...@v1.2.3, or a build of a checkout at a tag), else the VCS
-// revision (12 digits, with -dirty when the tree had changes), else "dev". A pseudo-version
-// that the go command made up from the checkout gives way to the plain revision.
+// versionString is the program's version: the -X main.version stamp, else the module version
+// from the build info, else the VCS revision (12 digits, -dirty with changes), else "dev". A
+// pseudo-version that the go command made up from a checkout gives way to the plain revision.
 func versionString() string {
 	info, _ := debug.ReadBuildInfo()
 	return resolveVersion(version, info)
@@ -49,6 +47,5 @@ func resolveVersion(stamped string, info *debug.BuildInfo) string {
 	return rev + dirty
 }
 
-// pseudoVersion matches a version the go command derived from a commit (v0.0.0-20261202035047-
-// 3c84abf92622) or from a modified tree (+dirty).
+// pseudoVersion matches a version the go command derived from a commit or a modified tree.
 var pseudoVersion = regexp.MustCompile(`[-.]\d{14}-[0-9a-f]{12}|\+dirty$`)

@@ -7,9 +7,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/netrule"
 )
 
-// authorized lets r on when the listener is loopback or r carries the bearer token of one of
-// Options.Clients; otherwise it answers 401 and reports false. The status page, /status.json
-// and the POSTs ask: health, readiness and metrics stay open for probes and scrapers.
+// authorized lets r on when the listener is loopback or r has a bearer token of Options.Clients;
+// else it answers 401. Health, readiness and metrics never ask: probes and scrapers need them.
 func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if !h.remote {
 		return true

@@ -33,35 +33,27 @@ type Options struct {
 	Version string
 	// Upstream is the upstream URL, shown on the status page.
 	Upstream string
-	// TokenSource is where the token comes from (auth.source: dbaas, iam or trusted_profile),
-	// shown on the status page. "" shows nothing.
+	// TokenSource is auth.source (dbaas, iam or trusted_profile) for the status page; "": none.
 	TokenSource string
 	// Token returns the token cache's current state. Required.
 	Token func() tokensource.Status
 	// Routes lists every route and identity for the status page; nil shows none.
 	Routes func() []RouteState
-	// Ready reports the readiness of the route named route (of every route when "", as
-	// /readyz asks; /readyz?route=NAME asks for one) and, when not ready, a one-line reason for
-	// a person. Required. It must not call the upstream: /readyz answers from local state only.
+	// Ready reports whether route ("" for all) is ready and, if not, a reason. Required. It must
+	// not call the upstream: /readyz answers from local state only.
 	Ready func(route string) (bool, string)
-	// TryRefresh asks the token cache for a refresh; POST /token/refresh calls it. A retryAfter
-	// above 0 means the refresh was refused by the refresh budget: the answer is 429 with
-	// Retry-After. Otherwise a non-nil err (secret-free; it is logged, never sent) is a 503, and
-	// nil a 202. nil means /token/refresh does not exist (404).
+	// TryRefresh serves POST /token/refresh (nil: 404): retryAfter > 0 (the refresh budget) is a
+	// 429 with Retry-After, else err (secret-free: logged, never sent) a 503, nil a 202.
 	TryRefresh func() (retryAfter time.Duration, err error)
 	// Gatherer serves /metrics. nil means /metrics does not exist (404).
 	Gatherer prometheus.Gatherer
-	// Recent holds the last requests, and counts them by status class and minute, for the
-	// status page. nil means the page lists and counts none.
+	// Recent holds the last requests and their counts for the status page; nil: none.
 	Recent *Recent
-	// Health is the upstream's health per route, shown first on the status page, in
-	// /status.json and as a note of /readyz. nil means none is tracked.
+	// Health is the upstream's health per route (status page, /status.json, /readyz); nil: none.
 	Health *Health
-	// Quit starts the graceful shutdown (as SIGTERM does); POST /quitquitquit calls it. nil means
-	// /quitquitquit does not exist (404).
+	// Quit starts the graceful shutdown, as SIGTERM does (POST /quitquitquit; nil: 404).
 	Quit func()
-	// ProxyListen is the proxy's listen address and Credential where its credential comes from
-	// (never the credential), both shown on the status page; "" shows nothing.
+	// ProxyListen and Credential (where the credential comes from, never it) go on the page.
 	ProxyListen, Credential string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -73,7 +65,6 @@ type Options struct {
 	Clients *inbound.Bearer
 }
 
-// pageRows is how many of the last requests the status page lists.
 const pageRows = 50
 
 // handler serves the admin routes. It is immutable after NewHandler.
@@ -88,12 +79,8 @@ type handler struct {
 	started time.Time
 }
 
-// NewHandler returns the admin listener's handler. It panics if opts.Token or opts.Ready is nil,
-// a programming error. The handler is safe for concurrent use.
-//
-// Routes: GET /healthz, GET /readyz, GET /metrics, GET / (status page), GET /status.json,
-// POST /token/refresh, POST /quitquitquit.
-// Every other path answers 404 and a wrong method 405, both as JSON errors.
+// NewHandler returns the admin listener's handler, safe for concurrent use. It panics if
+// opts.Token or opts.Ready is nil. Unknown paths answer 404, wrong methods 405, as JSON errors.
 func NewHandler(opts Options) http.Handler {
 	if opts.Token == nil || opts.Ready == nil {
 		panic("admin: NewHandler needs Options.Token and Options.Ready")
@@ -165,7 +152,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveGet runs fn for GET and HEAD and answers 405 otherwise.
 func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, fn http.HandlerFunc) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		methodNotAllowed(w, "GET, HEAD")
@@ -174,8 +160,7 @@ func (h *handler) serveGet(w http.ResponseWriter, r *http.Request, fn http.Handl
 	fn(w, r)
 }
 
-// readyz answers 200 when Options.Ready says so (with its warning, if any, and a note while the
-// upstream is unreachable), else 503 with its one-line reason.
+// readyz answers 200 (with Ready's warning and upstreamNote) or 503 with Ready's reason.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ready, reason := h.opts.Ready(r.URL.Query().Get("route"))
 	reason = oneLine(reason)
@@ -216,8 +201,7 @@ func (h *handler) post(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// refresh serves POST /token/refresh, which asks the token cache for a new token (202), and
-// POST /quitquitquit, which starts the graceful shutdown (202).
+// refresh serves POST /token/refresh and POST /quitquitquit.
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	h.log.Info().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("admin: requested")
 	if r.URL.Path == "/quitquitquit" {
@@ -241,8 +225,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// status renders the status page. The template is embedded and its data plain values, so a
-// failure is a programming error, which every test would catch.
+// status renders the status page; a template failure is a programming error.
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", h.page.csp)
@@ -251,7 +234,6 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writeText sends a short text/plain answer.
 func writeText(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -16,12 +16,10 @@ import (
 // downAfter is how many failures in a row mark a route's upstream down; one failed probe does.
 const downAfter = 2
 
-// ProbeInterval is the longest the upstream goes unchecked: Health.Run probes a route that
-// served no request for that long.
+// ProbeInterval is the longest a route's upstream goes unchecked (see Health.Run).
 const ProbeInterval = time.Minute
 
-// UpstreamHealth is what is known of one route's upstream. The zero value means "nothing
-// tried yet", which counts as up.
+// UpstreamHealth is what is known of one route's upstream; untried counts as up.
 type UpstreamHealth struct {
 	Route               string    `json:"route"`
 	Up                  bool      `json:"up"`
@@ -34,8 +32,7 @@ type UpstreamHealth struct {
 	lastSeen            time.Time // the last request or probe
 }
 
-// Health tracks the upstream of each route from the proxy's records and from probes, and
-// feeds dbaas_proxy_upstream_up. It is safe for concurrent use; a nil *Health tracks nothing.
+// Health tracks each route's upstream from records and probes, safe for concurrent use; nil: none.
 type Health struct {
 	now    func() time.Time
 	up     *prometheus.GaugeVec
@@ -43,8 +40,7 @@ type Health struct {
 	routes []*UpstreamHealth // in the order first seen
 }
 
-// NewHealth returns a Health for routes, registering dbaas_proxy_upstream_up with reg (nil:
-// not registered). now is the clock (nil: time.Now).
+// NewHealth returns a Health for routes, registering upstream_up with reg (nil: not registered).
 func NewHealth(reg prometheus.Registerer, now func() time.Time, routes ...string) *Health {
 	if now == nil {
 		now = time.Now
@@ -62,9 +58,8 @@ func NewHealth(reg prometheus.Registerer, now func() time.Time, routes ...string
 	return h
 }
 
-// Observe takes one served request of route: an answer from the upstream below 500 is a
-// success, a 5xx from it or a failure to reach it (rec.Fault) a failure; a request that never
-// went upstream says nothing.
+// Observe takes one served request of route: an upstream answer below 500 is a success, a 5xx
+// or a failure to reach it (rec.Fault) a failure; a request that never went upstream, nothing.
 func (h *Health) Observe(route string, rec *proxy.Record) {
 	switch {
 	case h == nil || rec == nil:
@@ -125,8 +120,7 @@ func (h *Health) Snapshot() []UpstreamHealth {
 	return out
 }
 
-// Run probes route with probe (a TLS handshake) whenever it saw no request or probe for
-// ProbeInterval (every, for tests), until ctx ends. A failed probe marks the route down at once.
+// Run probes route with probe (a TLS handshake) when idle for every, until ctx ends.
 func (h *Health) Run(ctx context.Context, route string, every time.Duration, probe func(context.Context) error) {
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -17,7 +17,7 @@ import (
 
 const namespace = "dbaas_proxy"
 
-// maxSeries bounds the template labels; beyond it new templates are counted as "other", so that a bug upstream of Observe cannot grow the series without bound.
+// maxSeries bounds the template labels (more count as "other"): the series cannot grow unbounded.
 const maxSeries = 4096
 
 // durationBuckets covers quick API calls up to long log downloads, in seconds. Read-only.
@@ -43,10 +43,8 @@ type Metrics struct {
 	templates map[string]bool // the template labels in use, at most maxSeries
 }
 
-// NewMetrics creates the collectors and registers them with reg (nil: not registered, for
-// tests); now is the clock (nil: time.Now). Request metrics carry the label route (a route's
-// name, Record.Route), token metrics the label identity (see AddIdentity). It panics if reg
-// already holds collectors of the same names, as prometheus.MustRegister does.
+// NewMetrics creates the collectors and registers them with reg (nil: none, for tests); now is
+// the clock (nil: time.Now). It panics if reg already holds them, as MustRegister does.
 func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time) *Metrics {
 	if now == nil {
 		now = time.Now
@@ -92,8 +90,7 @@ func NewMetrics(reg prometheus.Registerer, version string, now func() time.Time)
 	return m
 }
 
-// AddIdentity starts the token metrics of the identity name with the token source (auth.source):
-// its exchange counts at 0 and dbaas_proxy_token_expiry_seconds{identity=name} fed by token.
+// AddIdentity starts the exchange counts and token_expiry_seconds of the identity name.
 func (m *Metrics) AddIdentity(name, source string, token func() tokensource.Status) {
 	for _, r := range []string{"ok", "rejected", "error"} {
 		m.exchanges.WithLabelValues(name, source, r)
@@ -105,7 +102,6 @@ func (m *Metrics) AddIdentity(name, source string, token func() tokensource.Stat
 	}
 }
 
-// expirySeconds is the GaugeFunc behind dbaas_proxy_token_expiry_seconds.
 func expirySeconds(token func() tokensource.Status, now func() time.Time) float64 {
 	if token == nil {
 		return 0
@@ -140,8 +136,7 @@ func (m *Metrics) Observe(rec *proxy.Record) {
 	}
 }
 
-// template is the template label for t: "other" for a raw path, or for a new template once
-// maxSeries are in use.
+// template is t as a label: "other" for a raw path or a new template beyond maxSeries.
 func (m *Metrics) template(t string) string {
 	if !isTemplate(t) {
 		return "other"
@@ -155,7 +150,6 @@ func (m *Metrics) template(t string) string {
 	return t
 }
 
-// normMethod maps the standard methods to themselves and anything else to "OTHER".
 func normMethod(method string) string {
 	for _, m := range [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace} {
@@ -166,9 +160,8 @@ func normMethod(method string) string {
 	return "OTHER"
 }
 
-// isTemplate reports whether t looks like a path template rather than a raw path: it must start
-// with a slash and must not hold a segment that looks like an id (16 or more hex digits and dashes, as account ids and
-// UUIDs are), nor a query.
+// isTemplate reports whether t is a path template, not a raw path: it starts with a slash and
+// holds no query and no id-like segment (16+ hex digits and dashes, as account ids and UUIDs).
 func isTemplate(t string) bool {
 	if t == "" || t[0] != '/' || strings.ContainsAny(t, "?#") {
 		return false
@@ -195,8 +188,7 @@ func (m *Metrics) RequestDone() {
 	}
 }
 
-// TokenExchange counts one token exchange of the identity and source by its error: "ok"
-// (nil), "rejected" (the token endpoint refused the credential, cause.Rejected) or "error".
+// TokenExchange counts an exchange by its error: "ok", "rejected" (cause.Rejected) or "error".
 func (m *Metrics) TokenExchange(identity, source string, err error) {
 	result := "error"
 	switch {
@@ -210,9 +202,8 @@ func (m *Metrics) TokenExchange(identity, source string, err error) {
 	m.exchanges.WithLabelValues(identity, source, result).Inc()
 }
 
-// TokenSuppressed counts an exchange of the identity that the refresh budget refused; cause is
-// "invalidate" (an upstream refresh_on status) or "refresh" (POST /token/refresh), any other
-// value counts as "refresh".
+// TokenSuppressed counts an exchange of identity that the refresh budget refused; cause is
+// "invalidate" (an upstream refresh_on status) or else "refresh" (POST /token/refresh).
 func (m *Metrics) TokenSuppressed(identity, cause string) {
 	if m == nil {
 		return

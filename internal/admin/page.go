@@ -21,8 +21,7 @@ import (
 //go:embed page.html.tmpl page.css
 var assets embed.FS
 
-// baseCSP is the Content-Security-Policy of every admin answer: nothing may load, nothing may
-// frame it. The status page adds its own style sheet by hash.
+// baseCSP is every admin answer's CSP: nothing loads, nothing frames (the page adds its CSS hash).
 const baseCSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // page is the parsed status page and the CSP that admits exactly its inline style sheet.
@@ -32,8 +31,7 @@ type page struct {
 	csp  string
 }
 
-// newPage parses the embedded template. The assets are part of the binary, so a failure is a
-// programming error caught by every test.
+// newPage parses the embedded template and style sheet.
 func newPage() *page {
 	css, _ := assets.ReadFile("page.css") // embedded: a missing file fails the build
 	sum := sha256.Sum256(css)
@@ -65,13 +63,11 @@ type pageData struct {
 	Routes      []routeView
 }
 
-// routeView is a RouteState for a person.
 type routeView struct {
 	RouteState
 	View tokenView
 }
 
-// healthView is UpstreamHealth for a person.
 type healthView struct {
 	UpstreamHealth
 	Since, Success, Failure string
@@ -85,7 +81,6 @@ type chart struct {
 
 type bar struct{ X, Y, H, N int64 }
 
-// newChart scales values into bars 10 wide and up to 40 high.
 func newChart(values []int64) chart {
 	c := chart{Max: max(slices.Max(values), 1)}
 	for i, v := range values {
@@ -185,7 +180,6 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// newTokenView formats s relative to now.
 func newTokenView(s tokensource.Status, now time.Time) tokenView {
 	v := tokenView{
 		HasToken:    s.HasToken,
@@ -216,7 +210,6 @@ func newTokenView(s tokensource.Status, now time.Time) tokenView {
 	return v
 }
 
-// newRequestView formats one record.
 func newRequestView(rec *proxy.Record) requestView {
 	return requestView{
 		Time:       rec.Time.UTC().Format("15:04:05.000"),
@@ -250,7 +243,6 @@ func relative(t, now time.Time) string {
 	return formatTime(t) + " (" + roundSeconds(now.Sub(t)) + " ago)"
 }
 
-// roundSeconds shows d to the second.
 func roundSeconds(d time.Duration) string {
 	return d.Round(time.Second).String()
 }

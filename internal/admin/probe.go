@@ -8,9 +8,8 @@ import (
 	"net/http"
 )
 
-// Probe asks the admin listener at addr (host:port, as in admin.listen) about path: GET
-// http://addr/healthz (alive) or /readyz (ready) must answer 200. An unspecified or empty host (":9090",
-// "0.0.0.0:9090", "[::]:9090") is probed on loopback; ctx bounds the wait. It is what `dbaas-proxy healthcheck` (a Docker HEALTHCHECK) and `wait` run.
+// Probe GETs http://addr/path (addr as in admin.listen; an unspecified host is probed on
+// loopback) and wants 200. It is what `healthcheck` and `wait` run; ctx bounds the wait.
 func Probe(ctx context.Context, addr, path string) error {
 	target, err := probeTarget(addr)
 	if err != nil {

@@ -9,8 +9,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
 
-// Recent keeps copies of the last N records, for the status page. It is safe for concurrent
-// use. A nil *Recent keeps nothing: Add does nothing and Snapshot returns nil.
+// Recent keeps copies of the last N records for the status page; concurrency-safe, nil: none.
 type Recent struct {
 	mu      sync.Mutex
 	n       int
@@ -33,8 +32,7 @@ func NewRecent(n int) *Recent {
 	return &Recent{n: n}
 }
 
-// Add stores a copy of rec, dropping the oldest record when the buffer is full. A nil rec is
-// ignored.
+// Add stores a copy of rec (nil: ignored), dropping the oldest record when the buffer is full.
 func (r *Recent) Add(rec *proxy.Record) {
 	if r == nil || rec == nil {
 		return
@@ -71,8 +69,7 @@ func (r *Recent) Snapshot() []proxy.Record {
 	return out
 }
 
-// perMinute returns the requests and the errors (5xx) of each of the last chartMinutes minutes
-// up to now, oldest first.
+// perMinute returns the requests and 5xx of each of the last chartMinutes minutes, oldest first.
 func (r *Recent) perMinute(now time.Time) (requests, errors []int64) {
 	requests, errors = make([]int64, chartMinutes), make([]int64, chartMinutes)
 	if r == nil {

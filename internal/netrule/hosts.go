@@ -6,22 +6,19 @@ import (
 	"strings"
 )
 
-// HostRule decides which Host header values a listener answers, the defence against DNS
-// rebinding. Build it with NewHostRule; the zero value answers nothing. It is immutable and
-// safe for concurrent use.
+// HostRule decides which Host values a listener answers (the defence against DNS rebinding).
+// Build it with NewHostRule; the zero value answers nothing. Immutable, safe for concurrent use.
 type HostRule struct {
 	any      bool // accept every Host
 	empty    bool // accept an empty Host (HTTP/1.0, or a Unix socket)
 	loopback bool // accept every loopback name and address, any port
-	// entries holds lower-case host names and addresses (IPv6 in brackets), any port, and
-	// host:port values, that port only.
+	// entries: lower-case hosts (IPv6 in brackets) for any port, host:port for that port only.
 	entries map[string]bool
 }
 
-// NewHostRule compiles entries: each a host name or address, which matches any port or none,
-// or a host:port, which matches that port only (IPv6 in brackets, "[fd00::5]:20000"); "*"
-// matches every Host and "" is ignored. Names compare without case and without a final dot.
-// Check entries with ValidHost first: a malformed one matches nothing useful.
+// NewHostRule compiles entries: a host name or address matches with any port or none, a
+// host:port with that port only (IPv6 in brackets); "*" matches every Host, "" is ignored.
+// Names compare without case and final dot. Check entries with ValidHost first.
 func NewHostRule(entries ...string) HostRule {
 	r := HostRule{entries: map[string]bool{}}
 	for _, e := range entries {
@@ -130,9 +127,8 @@ func IsLoopbackListen(listen string) bool {
 	return IsLoopbackHost(host)
 }
 
-// IsLoopbackHost reports whether name, a host without a port (IPv6 with or without brackets),
-// is "localhost" (any case, with or without a final dot) or a loopback address (127.0.0.0/8,
-// ::1, ::ffff:127.0.0.0/104; a zone is ignored).
+// IsLoopbackHost reports whether name, a host without a port, is "localhost" (any case, final
+// dot optional) or a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104; zone ignored).
 func IsLoopbackHost(name string) bool {
 	name = strings.TrimSuffix(name, ".")
 	if strings.EqualFold(name, "localhost") {

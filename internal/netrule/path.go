@@ -8,11 +8,9 @@ import (
 	"unicode/utf8"
 )
 
-// EscapedPath returns the path of u in the one escaped form dbaas-proxy both judges (the
-// inbound path rules) and forwards (the proxy): the path as the client sent it, except that a
-// byte that may not appear raw in a path but that net/http accepts (a '"', a '{', a space in a
-// HTTP/1.0 line, UTF-8) is percent-encoded on its own, upper-case hex. Every escape the client
-// sent is kept as sent: %2F stays %2F.
+// EscapedPath returns the path of u in the one escaped form dbaas-proxy both judges and
+// forwards: as the client sent it (%2F stays %2F), but a byte net/http accepts raw where a path
+// may not hold it (a '"', a '{', a space, UTF-8) percent-encoded alone, upper-case hex.
 func EscapedPath(u *url.URL) string {
 	if u.RawPath != "" {
 		return escapeInvalid(u.RawPath)
@@ -20,8 +18,7 @@ func EscapedPath(u *url.URL) string {
 	return u.EscapedPath()
 }
 
-// escapeInvalid percent-encodes the bytes of an escaped path that net/url does not accept
-// unescaped, keeping every escape already there.
+// escapeInvalid percent-encodes the bytes net/url does not accept raw, keeping every escape.
 func escapeInvalid(p string) string {
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
@@ -36,11 +33,9 @@ func escapeInvalid(p string) string {
 	return b.String()
 }
 
-// Stem is a path segment read the loosest way a server might: cut at its first ";" (a
-// parameter) and at its first "." after the start (an extension, as in "x.json"), without
-// trailing spaces, tabs or NULs, raw or percent-encoded ("x%20", "x%00"). The deny rules and the
-// token-endpoint look-alikes judge segments by their stem, so that "/x.json" or "/x;a=b" is
-// refused where "/x" is. "." and ".." are kept.
+// Stem is a path segment read the loosest way a server might: cut at its first ";" and at its
+// first "." after the start, without trailing spaces, tabs or NULs, raw or percent-encoded, so
+// deny rules refuse "/x.json" or "/x;a=b" where they refuse "/x". "." and ".." are kept.
 func Stem(s string) string {
 	s, _, _ = strings.Cut(s, ";")
 	if i := strings.IndexByte(s, '.'); i > 0 {

@@ -8,9 +8,8 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/files"
 )
 
-// ReadCA reads the CA file: PEM, one or more certificates. It is the upstream's only trust
-// anchor. "" means the system roots, which only an upstream.api generic route may use (the
-// config refuses it for the DBaaS Manager). Errors name upstream.ca_file and the path.
+// ReadCA reads the CA file (PEM certificates), the upstream's only trust anchor; "" means the
+// system roots, for generic routes only. Errors name upstream.ca_file and the path.
 func ReadCA(path string) (*x509.CertPool, error) {
 	if path == "" {
 		return x509.SystemCertPool()

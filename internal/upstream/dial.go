@@ -15,8 +15,7 @@ import (
 	"time"
 )
 
-// The dial of a connection the upstream refused is tried again: after dialFirst, doubling up
-// to dialMax, for dialWindow in all (the upstream restarting).
+// A refused dial is tried again after dialFirst, doubling up to dialMax, for dialWindow in all.
 const (
 	dialFirst  = 10 * time.Millisecond
 	dialMax    = 200 * time.Millisecond
@@ -24,9 +23,8 @@ const (
 )
 
 // Dialer returns the DialContext of the transports to the upstream and to IAM: a TCP dial,
-// through proxy with CONNECT when proxy is not nil, tried again while it fails at once
-// (refused, unreachable) for up to 2 s. The caller's TLS runs inside the tunnel, so the CA
-// file and the pins are checked exactly as without a proxy.
+// through proxy with CONNECT when not nil, retried while it fails at once (dialWindow). TLS
+// runs inside the tunnel, so the CA file and pins are checked as without a proxy.
 func Dialer(proxy *url.URL) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	dial := d.DialContext
@@ -49,8 +47,7 @@ func Dialer(proxy *url.URL) func(ctx context.Context, network, addr string) (net
 	}
 }
 
-// failedAtOnce reports a dial refused or unreachable: not a timeout, not a name that does not
-// resolve, and not a proxy's answer.
+// failedAtOnce reports a dial refused or unreachable: no timeout, DNS failure or proxy answer.
 func failedAtOnce(err error) bool {
 	op, _ := errors.AsType[*net.OpError](err)
 	pe, _ := errors.AsType[*ProxyError](err)
@@ -58,8 +55,7 @@ func failedAtOnce(err error) bool {
 	return op != nil && op.Op == "dial" && !op.Timeout() && !dns && (pe == nil || pe.Status == "")
 }
 
-// ProxyError is the error of the proxy of upstream.proxy_url: it could not be reached, or it
-// refused the CONNECT. It never holds the proxy's password.
+// ProxyError is a failure reaching upstream.proxy_url or its CONNECT refusal; never the password.
 type ProxyError struct {
 	Proxy  string // the proxy's URL, its password as ***
 	Status string // the proxy's answer to CONNECT when it refused it, else ""
@@ -89,8 +85,7 @@ type connector struct {
 	roots *x509.CertPool // the CAs of an https:// proxy; nil: the system roots
 }
 
-// dial connects to the proxy (over TLS verified against the system roots for https://),
-// asks it for a tunnel to addr and returns the tunnel.
+// dial opens a tunnel to addr through the proxy (TLS to it verified by the system roots).
 func (c *connector) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	fail := func(status string, err error) (net.Conn, error) {
 		return nil, &ProxyError{Proxy: Redact(c.proxy), Status: status, Err: err}

@@ -10,20 +10,17 @@ import (
 	"strings"
 )
 
-// pinPrefix starts every pin: the Envoy/HPKP form sha256/<base64 of the SHA-256 of the
-// certificate's SubjectPublicKeyInfo>.
+// pinPrefix starts every pin (the Envoy/HPKP form).
 const pinPrefix = "sha256/"
 
-// Pin returns cert's SPKI pin in the form upstream.pins takes: "sha256/" and the standard
-// base64 of the SHA-256 of its SubjectPublicKeyInfo.
+// Pin returns cert's pin as upstream.pins takes it: "sha256/" and the SPKI's SHA-256 in base64.
 func Pin(cert *x509.Certificate) string {
 	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
 	return pinPrefix + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// ValidatePin reports whether s is a well-formed pin: "sha256/" and the standard base64 (with
-// padding) of 32 bytes. The error quotes s and says what is expected; config validation calls it
-// for each entry of upstream.pins.
+// ValidatePin reports whether s is a well-formed pin: "sha256/" and the padded standard base64
+// of 32 bytes. The error quotes s and says what is expected.
 func ValidatePin(s string) error {
 	b64, ok := strings.CutPrefix(s, pinPrefix)
 	if !ok {
@@ -37,8 +34,7 @@ func ValidatePin(s string) error {
 }
 
 // PinError is the error of a connection whose verified chain holds no certificate with a
-// pinned key. The proxy's ErrorHandler recognises it with errors.As to say so instead of giving
-// the generic certificate message.
+// pinned key, so that the proxy can say so rather than give the generic certificate message.
 type PinError struct {
 	// Chain holds the pins of the certificates the upstream sent, leaf first.
 	Chain []string
@@ -50,10 +46,8 @@ func (e *PinError) Error() string {
 		strings.Join(e.Chain, ", ") + ")"
 }
 
-// verifyPins returns a tls.Config.VerifyConnection that accepts a connection only when one
-// certificate of a chain verified against the CA pool has a pinned key (MatchPins). It runs
-// after the normal verification against the CA pool, and on resumed sessions too. With no pins
-// it returns nil: no check.
+// verifyPins returns a tls.Config.VerifyConnection that requires MatchPins; it runs after the
+// CA verification, on resumed sessions too. With no pins it returns nil.
 func verifyPins(pins []string) func(tls.ConnectionState) error {
 	if len(pins) == 0 {
 		return nil
@@ -70,9 +64,8 @@ func verifyPins(pins []string) func(tls.ConnectionState) error {
 	}
 }
 
-// MatchPins reports whether a certificate of one of the verified chains (the CA that signed
-// them included) has one of pins: the one rule of upstream.pins, for the transport and for
-// doctor.
+// MatchPins reports whether a certificate of one of the verified chains (their CA included)
+// has one of pins: the one rule of upstream.pins, for the transport and for doctor.
 func MatchPins(pins []string, chains [][]*x509.Certificate) bool {
 	for _, chain := range chains {
 		for _, c := range chain {

@@ -11,8 +11,7 @@ import (
 	"time"
 )
 
-// saturatedFor is how long Saturated stays true after a request gave up waiting for a
-// connection.
+// saturatedFor is how long Saturated stays true after a *PoolError.
 const saturatedFor = 10 * time.Second
 
 // PoolError is the error of a request that waited Options.Timeout for a connection to the
@@ -30,9 +29,8 @@ func (e *PoolError) Error() string {
 
 var errPoolWait = errors.New("upstream: the wait for a pooled connection timed out")
 
-// RoundTrip sends req on the current transport. A request that gets no connection within
-// Options.Timeout (every one of MaxConns busy) fails with a *PoolError; see the package doc
-// for what is ever sent again.
+// RoundTrip sends req on the current transport; with no connection within Options.Timeout it
+// fails with a *PoolError. The package doc says what is ever sent again.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	g := t.cur.Load()
 	// The request's context, cancelled also when the wait for a connection ends. It is left
@@ -58,8 +56,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// Saturated reports whether a request gave up waiting for a connection (a *PoolError) in the
-// last 10 s: every one of upstream.max_conns was busy for upstream.timeout.
+// Saturated reports whether a request got a *PoolError (all max_conns busy) in the last 10 s.
 func (t *Transport) Saturated() bool {
 	at := t.exhausted.Load()
 	return at != 0 && time.Since(time.Unix(0, at)) < saturatedFor
@@ -69,10 +66,8 @@ func (t *Transport) Saturated() bool {
 // isReplayable), under their canonical names: the only ones it looks up.
 var idempotencyHeaders = [...]string{"Idempotency-Key", "X-Idempotency-Key"}
 
-// sentOnce returns req, or, when req's method is not one net/http may resend by itself but it
-// carries an idempotencyHeaders header, a copy with those headers under their lower-case
-// names: the same header to HTTP, but net/http no longer resends the request after a
-// connection error (see the package doc).
+// sentOnce returns req, or, for a method net/http does not resend by itself, a copy with the
+// idempotencyHeaders under lower-case names, which net/http does not look up: it won't resend it.
 func sentOnce(req *http.Request) *http.Request {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:

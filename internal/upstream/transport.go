@@ -18,16 +18,14 @@ import (
 const (
 	// DefaultMaxConns is the default of upstream.max_conns.
 	DefaultMaxConns = 256
-	// DefaultIdleTimeout is the default of upstream.idle_timeout: below the 60 s after which
-	// load balancers commonly close an idle connection, so that the proxy drops it first.
+	// DefaultIdleTimeout (upstream.idle_timeout) is below load balancers' common 60 s idle close.
 	DefaultIdleTimeout = 45 * time.Second
 	// DefaultTimeout is the default of upstream.timeout.
 	DefaultTimeout = 60 * time.Second
 
-	// bufferSize is the read and the write buffer of each upstream connection: 8 KiB holds
-	// request heads and small bodies in one write and saves 48 KiB per connection against
-	// net/http's 32 KiB (12 MiB at 256 connections), with no loss in download speed: bufio
-	// hands larger reads straight to TLS (BenchmarkIdleConns, BenchmarkDownload).
+	// bufferSize is each upstream connection's read and write buffer: 8 KiB saves 48 KiB per
+	// connection against net/http's 32 KiB with no loss in download speed, as bufio hands larger
+	// reads straight to TLS (BenchmarkIdleConns, BenchmarkDownload).
 	bufferSize = 8 << 10
 
 	sessionCacheSize = 64
@@ -39,32 +37,27 @@ type Options struct {
 	CAPool *x509.CertPool
 	// ServerName is the name checked in the upstream's certificate; empty means the URL's host.
 	ServerName string
-	// HTTP1Only offers HTTP/1.1 alone (upstream.http2: false); false also offers HTTP/2 by
-	// ALPN, which the upstream may choose.
+	// HTTP1Only offers HTTP/1.1 alone (upstream.http2: false); else HTTP/2 is offered by ALPN.
 	HTTP1Only bool
 	// Timeout bounds the wait for a pooled connection (then RoundTrip returns a *PoolError),
 	// and then the wait for the response headers. Zero means DefaultTimeout.
 	Timeout time.Duration
-	// MaxConns caps the HTTP/1.1 connections to the upstream, those being dialed included;
-	// requests beyond it wait for one. With HTTP/2 it caps the dials in progress only (net/http
-	// dials another connection when every stream is busy; StrictMaxConcurrentRequests, which
-	// should stop that, stalls requests: golang/go#70809). Zero means DefaultMaxConns; negative is an error.
+	// MaxConns caps the HTTP/1.1 connections (dialing included); requests beyond it wait. With
+	// HTTP/2 it caps dials in progress only (StrictMaxConcurrentRequests stalls requests:
+	// golang/go#70809). Zero means DefaultMaxConns; negative is an error.
 	MaxConns int
 	// MaxIdleConns caps the idle connections kept for reuse. Zero (or less) means MaxConns.
 	MaxIdleConns int
 	// IdleTimeout drops a connection idle that long. Zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// Pins, when not empty, require the verified chain to hold a certificate whose SPKI pin
-	// (Pin) is one of them; each must pass ValidatePin. Empty means no pinning.
+	// Pins, if any, require a certificate of the verified chain with one of these pins (Pin).
 	Pins []string
-	// ProxyURL, when set, is the http:// or https:// proxy (upstream.proxy_url) through which
-	// the upstream is reached with CONNECT; its userinfo becomes Proxy-Authorization. Nil means
-	// a direct connection; HTTPS_PROXY and the like are never read.
+	// ProxyURL, when set, is the CONNECT proxy of upstream.proxy_url; its userinfo becomes
+	// Proxy-Authorization. HTTPS_PROXY and the like are never read.
 	ProxyURL *url.URL
 }
 
-// withDefaults returns o with its zero fields set to their defaults, or an error naming the
-// config key of a bad field.
+// withDefaults fills o's zero fields, or returns an error naming the key of a bad field.
 func (o Options) withDefaults() (Options, error) {
 	var errs []error
 	if o.CAPool == nil {
@@ -94,8 +87,7 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Transport is the pooled, CA-pinned transport to the DBaaS Manager. It is safe for
-// concurrent use; Reload may run while requests are in flight.
+// Transport is the pooled, CA-pinned transport to the DBaaS Manager, safe for concurrent use.
 type Transport struct {
 	mu        sync.Mutex // serialises Reload
 	cur       atomic.Pointer[generation]
@@ -121,12 +113,10 @@ func New(opts Options) (*Transport, error) {
 	return t, nil
 }
 
-// Reload installs a transport with a new CA pool and pins (a reloaded CA file); requests in
-// flight finish on the old one, whose idle connections are closed. The new transport starts
-// with an empty TLS session cache: a resumed session would skip the verification of the chain
-// against the new pool. On error the old transport stays. Connections of the old transport busy
-// at the reload go back to its pool when their request ends and close after IdleTimeout; until
-// then they count against neither transport's MaxConns.
+// Reload installs a transport with a new CA pool and pins; requests in flight finish on the old
+// one, whose idle connections are closed. The new one starts with an empty TLS session cache (a
+// resumed session would skip verifying the chain against the new pool). On error the old one
+// stays. Old connections busy at the reload count against neither transport's MaxConns.
 func (t *Transport) Reload(pool *x509.CertPool, pins []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -177,8 +167,7 @@ func newGeneration(opts Options) (*generation, error) {
 	return &generation{opts: opts, http: tr}, nil
 }
 
-// tlsConfig is the TLS configuration for the upstream: only the CA pool is trusted, TLS 1.2 at
-// least, ServerName (if set) is the name checked, and the pins (if any) are enforced.
+// tlsConfig trusts only the CA pool, needs TLS 1.2, checks ServerName and enforces the pins.
 func tlsConfig(opts Options) *tls.Config {
 	c := &tls.Config{
 		RootCAs:            opts.CAPool,
