@@ -1,6 +1,5 @@
-// Package cause names why the upstream could not be reached, in the same words for clients
-// (the proxy's 502 and 504 bodies) and operators (the status page, /status.json, /readyz, the
-// log and doctor). It imports nothing of the project, so every package may use it.
+// Package cause names why the upstream could not be reached, in the same words for clients (502
+// and 504 bodies) and operators (status page, /readyz, log). It imports nothing of the project.
 package cause
 
 import (
@@ -48,9 +47,8 @@ func Of(err error) string {
 	return Kind(err)
 }
 
-// Kind classifies err, a failure to reach the upstream: Refused, TLS, Timeout, DNS or
-// Network. It returns "" for an error that says nothing about the upstream (a cancelled
-// request, a body over its limit, a rejected API key).
+// Kind classifies err, a failure to reach the upstream; "" for an error that says nothing about
+// the upstream (a cancelled request, a body over its limit, a rejected API key).
 func Kind(err error) string {
 	var (
 		recordErr tls.RecordHeaderError

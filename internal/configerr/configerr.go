@@ -1,9 +1,5 @@
-// Package configerr is the one shape of a configuration problem: the key it is about, where
-// its value came from, what is wrong and how to fix it. The config loader, the inbound policy
-// and the admin listener all report problems as *Error, so that callers (validate, doctor,
-// tests) read fields instead of splitting error text.
-//
-// It imports nothing of the project: every package that validates configuration may use it.
+// Package configerr is the one shape of a configuration problem (key, source, problem, fix),
+// read as fields by validate, doctor and tests. It imports nothing of the project.
 package configerr
 
 import (
@@ -14,16 +10,14 @@ import (
 
 // Error is one configuration problem.
 type Error struct {
-	// Key is the full dotted key, e.g. "upstream.ca_file" or "inbound.clients[0].name"; "" for
-	// a problem of the whole document (a YAML syntax error).
+	// Key is the full dotted key ("inbound.clients[0].name"); "" for the whole document.
 	Key string
 	// Problem says what is wrong, quoting the value.
 	Problem string
 	// Hint says how to fix it; "" when Problem already says.
 	Hint string
-	// Source is where the value came from: "config.yaml:12", "config.yaml" (a key that is
-	// missing), "flag -listen" or "environment variable DBAAS_PROXY_LISTEN"; "" until the
-	// loader locates it.
+	// Source is where the value came from: "config.yaml:12", "flag -listen" or "environment
+	// variable DBAAS_PROXY_LISTEN"; "config.yaml" for a missing key; "" until located.
 	Source string
 	// Line is the line of the key in the file named by Source; 0 when not on a line.
 	Line int

@@ -1,11 +1,7 @@
-// Package files reads the files a configuration names (keys, tokens, CAs, TLS files, the
-// configuration itself) and opens log.file, refusing what would hang or exhaust the process:
-// a FIFO, a device or a directory at the path (checked before the file is opened, and again on
-// the opened file), a file larger than its cap, and, for log.file, a symbolic link. Errors name
-// the config key, the path and what was found there; never the content.
-//
-// It imports nothing of the project: every package that reads a file a configuration names
-// may use it.
+// Package files reads the files a configuration names and opens log.file, refusing what would
+// hang or exhaust the process: a FIFO, device or directory, a file over its cap and, for
+// log.file, a symbolic link. Errors name the key, the path and what was there; never the
+// content. It imports nothing of the project.
 package files
 
 import (
@@ -21,8 +17,7 @@ import (
 // MaxConfig is the cap of the configuration file and of CA and TLS files.
 const MaxConfig = 1 << 20
 
-// Read reads the regular file at path, the value of the config key key, if it holds at most
-// limit bytes.
+// Read reads the regular file at path (config key key) if it holds at most limit bytes.
 func Read(key, path string, limit int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -49,9 +44,8 @@ func Read(key, path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// OpenAppend opens the file at path (log.file) for appending, creating it with mode 0600. It
-// refuses a symbolic link (a link planted in a shared folder would make the proxy append to
-// another file) and anything but a regular file.
+// OpenAppend opens path (log.file) for appending, creating it 0600. It refuses anything but a
+// regular file, a symbolic link too (one planted in a shared folder would redirect the log).
 func OpenAppend(key, path string) (*os.File, error) {
 	if st, err := os.Lstat(path); err == nil {
 		if err := regular(key, path, st); err != nil {
@@ -71,7 +65,6 @@ func OpenAppend(key, path string) (*os.File, error) {
 	return f, nil
 }
 
-// kinds name the file types that are not regular files.
 var kinds = []struct {
 	mode fs.FileMode
 	what string
@@ -88,9 +81,8 @@ func regular(key, path string, st fs.FileInfo) error {
 	return nil
 }
 
-// Shown is path for an error, unless its last element looks like a secret (32 or more
-// letters, digits, "-", "_" or "."): an API key or a token set where a path belongs is not
-// echoed into a log.
+// Shown is path for an error, unless its last element looks like a secret (32+ characters
+// of a key): an API key or token set where a path belongs is not echoed into a log.
 func Shown(path string) string {
 	const secret = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 	if base := filepath.Base(path); len(base) < 32 || strings.Trim(base, secret) != "" {

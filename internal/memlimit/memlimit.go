@@ -1,17 +1,9 @@
-// Package memlimit chooses the Go runtime's soft memory limit for dbaas-proxy.
-//
-// The limit is a safety net, not a target: a soft limit close to the live heap makes the
-// garbage collector run flat out (with a fixed 48 MiB limit and 400 busy connections the proxy
-// fell from 14,972 to 1,612 requests per second). So it sits where the process would otherwise
-// be killed, and GOGC keeps its meaning:
-//
-//   - GOMEMLIMIT set in the environment: the user's value, untouched (the runtime read it).
-//   - on Linux in a container with a memory limit (cgroup v2 /sys/fs/cgroup/memory.max, or v1
-//     /sys/fs/cgroup/memory/memory.limit_in_bytes, as a container sees its own): 80% of it,
-//     leaving room for what the runtime does not count.
-//   - otherwise: DefaultLimit (256 MiB), which a proxy at 1000 busy connections stays under.
-//
-// Only cmd calls Apply, once, at start.
+// Package memlimit chooses the Go runtime's soft memory limit for dbaas-proxy. It is a safety
+// net, not a target: a limit close to the live heap makes the GC run flat out (a fixed 48 MiB
+// limit at 400 busy connections fell from 14,972 to 1,612 requests per second), so it sits
+// where the process would otherwise be killed: GOMEMLIMIT if set, untouched; else 80% of the
+// container's cgroup v2 or v1 memory limit; else DefaultLimit, which a proxy at 1000 busy
+// connections stays under. GOGC keeps its meaning. Only cmd calls Apply, once, at start.
 package memlimit
 
 import (
@@ -29,7 +21,6 @@ const DefaultLimit = 256 << 20
 // CgroupFraction is the share of the cgroup's memory limit taken as the soft limit.
 const CgroupFraction = 0.8
 
-// cgroupFiles are the container's own memory limit files, v2 then v1.
 var cgroupFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
 
 // Decision is what Apply chose and why, as one line for the log.
@@ -38,10 +29,8 @@ type Decision string
 // String is the decision.
 func (d Decision) String() string { return string(d) }
 
-// Apply decides the soft limit (see the package comment) and sets it with
-// debug.SetMemoryLimit, unless GOMEMLIMIT is set. getenv is os.Getenv and readFile os.ReadFile
-// (tests pass fakes). The error reports a cgroup file that could not be understood; the
-// default is then applied all the same.
+// Apply sets the soft limit the package comment describes, unless GOMEMLIMIT is set. The error
+// reports a cgroup file it could not understand; the default is applied all the same.
 func Apply(getenv func(string) string, readFile func(string) ([]byte, error)) (Decision, error) {
 	limit, why, err := decide(getenv, readFile)
 	if limit < 0 {
@@ -57,8 +46,7 @@ func Apply(getenv func(string) string, readFile func(string) ([]byte, error)) (D
 	return Decision(fmt.Sprintf("memory limit %s%s, GOGC %s", size, why, gogc)), err
 }
 
-// decide is Apply without its effect: the limit (-1: GOMEMLIMIT's) and why. Outside Linux
-// the cgroup files do not exist.
+// decide is Apply without its effect: the limit (-1: GOMEMLIMIT's) and why.
 func decide(getenv func(string) string, readFile func(string) ([]byte, error)) (int64, string, error) {
 	if getenv("GOMEMLIMIT") != "" {
 		return -1, " from GOMEMLIMIT", nil

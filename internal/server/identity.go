@@ -13,8 +13,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// identity is one token cache: an identity's credentials at one token endpoint, with the
-// transport of its token traffic, apart from the proxied requests.
+// identity is one token cache: an identity at one token endpoint, with a transport of its own.
 type identity struct {
 	key    string              // the identity's name and token endpoint
 	cfg    *config.Config      // the first route using it, with the identity's auth
@@ -25,8 +24,7 @@ type identity struct {
 	tokens *tokensource.Cached
 }
 
-// identity returns the cache of rc's identity at rc's token endpoint, built on first use, so
-// that routes and clients with the same identity and endpoint share one.
+// identity returns rc's identity cache, built on first use, shared by identity and endpoint.
 func (a *Server) identity(rc *config.Config) (*identity, error) {
 	key, metered := rc.IdentityName+" "+rc.TokenEndpoint(), false
 	for _, id := range a.identities {
@@ -60,9 +58,7 @@ func (a *Server) identity(rc *config.Config) (*identity, error) {
 	return id, nil
 }
 
-// newIdentity reads rc's credentials (the API key, for auth.source dbaas and iam only: the
-// other sources use none, so none can be missing) and token CA, and builds its uncached
-// token source.
+// newIdentity reads rc's credentials and token CA and builds its uncached token source.
 func newIdentity(rc *config.Config, opts Options) (id *identity, src tokensource.Source, err error) {
 	if opts.Getenv == nil {
 		opts.Getenv = func(string) string { return "" }
@@ -102,10 +98,8 @@ func tokenCA(rc *config.Config) (*x509.CertPool, error) {
 	return x509.SystemCertPool()
 }
 
-// NewTokenSource builds the uncached token source of the route rc (from
-// config.Config.RouteConfigs; a Config without routes is its default route), for the token
-// and doctor commands: it reads the CA files and the API key as New does. The returned func
-// closes the transport's connections.
+// NewTokenSource builds the uncached token source of route rc (a Config without routes is its
+// default route) for the token and doctor commands; the func closes its connections.
 func NewTokenSource(rc *config.Config, opts Options) (tokensource.Source, func(), error) {
 	if rc.RouteName == "" {
 		rc = rc.RouteConfigs()[0]
@@ -117,10 +111,8 @@ func NewTokenSource(rc *config.Config, opts Options) (tokensource.Source, func()
 	return src, id.tr.CloseIdleConnections, nil
 }
 
-// newSource builds the uncached source of auth.source: the DBaaS exchange or the IAM exchange
-// (API key, assume grant or trusted profile) over tr, the metadata service over a direct
-// transport of its own (never a proxy: it is link-local), or the token command. keys is nil
-// but for dbaas and iam.
+// newSource builds the uncached source of auth.source; the metadata service gets a direct
+// transport of its own (never a proxy: it is link-local). keys is nil but for dbaas and iam.
 func newSource(cfg *config.Config, tr http.RoundTripper, keys *keyStore, opts Options) (tokensource.Source, error) {
 	a, log := cfg.Auth, opts.Logger
 	io := tokensource.IAMOptions{
@@ -165,8 +157,7 @@ func newSource(cfg *config.Config, tr http.RoundTripper, keys *keyStore, opts Op
 	}), nil
 }
 
-// crTokenEnv is the IBM Cloud CLI's variable for the CR token (the token, or @FILE), used by
-// auth.source trusted_profile when auth.cr_token_file is "".
+// crTokenEnv is the IBM Cloud CLI's variable for the CR token (the token, or @FILE).
 const crTokenEnv = "IBMCLOUD_CR_TOKEN"
 
 // credentialSource says what the token is obtained with, for a log line; never a secret.

@@ -8,11 +8,9 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/internal/upstream"
 )
 
-// Reload re-reads every identity's API key file (or re-runs its command), every CA file and
-// the inbound TLS files (what SIGHUP asks for; the file watcher does the same when one of them
-// changes). A broken new file is logged and the old one stays in use. Reloads never overlap:
-// one from the file watcher waits for one from a signal. After shutdown has begun, Reload does
-// nothing.
+// Reload re-reads every API key (file or command), CA file and inbound TLS file, as SIGHUP
+// and the file watcher ask; a broken new file is logged and the old one kept. Reloads never
+// overlap, and after shutdown has begun Reload does nothing.
 func (a *Server) Reload() { a.reload("reload requested") }
 
 // reload is Reload, logging why.
@@ -41,8 +39,7 @@ func (a *Server) reload(why string) {
 	}
 }
 
-// reload re-reads the identity's API key, if it has one, dropping the token of an old key,
-// and the CA of its token endpoint.
+// reload re-reads the identity's API key (resetting its token on a change) and token CA.
 func (id *identity) reload(a *Server) {
 	log := a.log.With().Str("identity", id.cfg.IdentityName).Logger()
 	if id.keys != nil { // trusted_profile has none: its CR token file is read at every exchange
@@ -60,10 +57,8 @@ func (id *identity) reload(a *Server) {
 	}
 }
 
-// SetClients applies inbound.clients and admin.clients of cfg, the configuration read again
-// on SIGHUP, so that a removed token is refused from the next request on; other changes take a
-// restart, a client's new identity too. Invalid client lists are refused whole and the old
-// ones kept.
+// SetClients applies cfg's inbound.clients and admin.clients (SIGHUP), so a removed token is
+// refused at once; other changes take a restart. Invalid lists are refused whole, old kept.
 func (a *Server) SetClients(cfg *config.Config) error {
 	for _, cl := range cfg.Inbound.Clients { // every route has every client identity
 		if cl.Identity != "" && a.routes[0].clients[cl.Identity] == nil {

@@ -16,8 +16,7 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/tokensource"
 )
 
-// route is one listener with its upstream transport and token source: the identity's cache,
-// or in gateway mode the cache of the client's identity.
+// route is one listener with its upstream transport and token caches (see tokenTransport).
 type route struct {
 	cfg      *config.Config // the route's view: its listen, upstream and auth
 	base     *url.URL
@@ -28,8 +27,7 @@ type route struct {
 	handler  http.Handler
 }
 
-// newRoute builds the route of rc: its upstream transport, its identities' caches (shared
-// through a.identities), its inbound guard and its proxy handler.
+// newRoute builds rc's upstream transport, identity caches, inbound guard and proxy handler.
 func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, error) {
 	r := &route{cfg: rc}
 	pool, err := upstream.ReadCA(rc.Upstream.CAFile)
@@ -85,8 +83,7 @@ func (a *Server) newRoute(rc *config.Config, recent *admin.Recent) (*route, erro
 	return r, nil
 }
 
-// tokenTransport is the token-attaching transport of route r over its upstream pool: the
-// token of the route's identity, or in gateway mode of the client's (inbound.ClientIdentity).
+// tokenTransport attaches the token of r's identity, or in gateway mode the client's.
 func (a *Server) tokenTransport(rc *config.Config, r *route) *tokensource.Transport {
 	header := rc.Auth.HeaderName()
 	if rc.Upstream.API == config.APIGeneric {
@@ -109,8 +106,7 @@ func (a *Server) tokenTransport(rc *config.Config, r *route) *tokensource.Transp
 	return t
 }
 
-// probe is the light check of the route's upstream while no request flows: a TLS handshake
-// through upstream.proxy_url (if set), verified against upstream.ca_file.
+// probe checks r's upstream while no request flows: a TLS handshake, via proxy_url if set.
 func (r *route) probe(ctx context.Context) error {
 	pool, err := upstream.ReadCA(r.cfg.Upstream.CAFile)
 	if err != nil {

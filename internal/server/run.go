@@ -17,12 +17,10 @@ import (
 	"github.com/dbaas-proxy/dbaas-proxy/proxy"
 )
 
-// ErrShutdownTimeout is what Serve returns when requests were still in flight at
-// shutdown_timeout and were cut off.
+// ErrShutdownTimeout is Serve's error when requests in flight at shutdown_timeout were cut off.
 var ErrShutdownTimeout = errors.New("shutdown: requests were still in flight at shutdown_timeout")
 
-// listeners are the HTTP servers that Listen opened and their listeners: one per route, in
-// the order of the routes, then the admin server, if any.
+// listeners are Listen's servers and listeners: the routes' in order, then the admin's.
 type listeners struct {
 	servers []*http.Server
 	ls      []net.Listener
@@ -30,8 +28,7 @@ type listeners struct {
 	wg      sync.WaitGroup
 }
 
-// Listen opens every route's and the admin listener's address. It returns the first error
-// (an address in use, say) and opens nothing then.
+// Listen opens every route's and the admin listener's address; on error it opens nothing.
 func (a *Server) Listen() error {
 	if a.ls != nil {
 		return errors.New("server: Listen called twice")
@@ -72,10 +69,8 @@ func (s *listeners) open(srv *http.Server, addr string) error {
 	return nil
 }
 
-// Serve serves on the listeners that Listen opened until ctx ends, then shuts down
-// gracefully: readiness turns 503 at once, the listeners keep serving for shutdown_delay, then
-// they stop accepting and requests in flight get shutdown_timeout to finish. It returns
-// ErrShutdownTimeout if some were cut off, or the error of a server that failed.
+// Serve serves until ctx ends, then shuts down gracefully (see stop). It returns
+// ErrShutdownTimeout if requests were cut off, or the error of a server that failed.
 func (a *Server) Serve(ctx context.Context) error {
 	s := a.ls
 	if s == nil {
@@ -107,9 +102,8 @@ func (a *Server) Serve(ctx context.Context) error {
 	return a.stop(s)
 }
 
-// cleanup stops what runs beside the servers: first the file watcher, waited for (it could
-// start a new exchange), then the token sources (cancelling exchanges in flight), then the
-// pools. A reload in progress (a slow api_key_command) is not waited for.
+// cleanup stops the file watcher, waited for (it could start an exchange), then the token
+// sources and the pools. A reload in progress (a slow api_key_command) is not waited for.
 func (a *Server) cleanup(stopBG func()) {
 	stopBG()
 	a.watchers.Wait()
@@ -122,8 +116,7 @@ func (a *Server) cleanup(stopBG func()) {
 	}
 }
 
-// startBackground starts what runs beside the servers until bg ends: the token sources'
-// refreshes, the file watcher and each route's upstream probe.
+// startBackground starts the token refreshes, the file watcher and the upstream probes.
 func (a *Server) startBackground(bg context.Context) {
 	for _, id := range a.identities {
 		id.tokens.Start()
@@ -153,10 +146,9 @@ func (s *listeners) serve(srv *http.Server, l net.Listener) {
 	}()
 }
 
-// shutdown stops accepting on the first routes servers (the routes') at once, lets requests
-// in flight finish within timeout, then closes what is left. The admin server stops last, so
-// probes see 503 rather than a refused connection while the routes drain. It reports whether
-// everything finished in time.
+// shutdown stops the first routes servers (the routes') at once, then the admin's, so probes
+// see 503 rather than a refused connection while routes drain; requests get timeout to
+// finish. It reports whether everything finished in time.
 func (s *listeners) shutdown(timeout time.Duration, routes int) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -179,8 +171,7 @@ func (s *listeners) shutdown(timeout time.Duration, routes int) bool {
 	return !cut.Load()
 }
 
-// stop is the graceful shutdown: readiness 503 at once, serve on for shutdown_delay, then
-// stop accepting and wait up to shutdown_timeout.
+// stop turns readiness 503, serves on for shutdown_delay, then drains up to shutdown_timeout.
 func (a *Server) stop(s *listeners) error {
 	a.stopping.Store(true)
 	_ = sdnotify.Notify("STOPPING=1")

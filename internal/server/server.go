@@ -1,16 +1,10 @@
 // Package server is the running dbaas-proxy. Its one shape is the route: a listener, an
-// upstream transport and a token source (an identity's cache). New builds every route of a
-// validated config.Config (the top-level listen, upstream and auth are the one route and
-// identity named default), one token cache per identity and token endpoint, shared by the
-// routes and gateway clients that use it, and one admin listener for all; Listen and Serve
-// run them, Reload re-reads every file, and cancelling Serve's context shuts down gracefully.
-//
-// Token traffic (the DBaaS exchange, IAM) has transports of its own, apart from the
-// upstream pool of proxied requests, and its own timeout (auth.timeout).
-//
-// It owns the process's runtime but not the process: it reads no flags, installs no signal
-// handlers and never exits; cmd/dbaas-proxy does that. It may import every library package of
-// the project, never cmd/.
+// upstream transport and a token source (an identity's cache, shared by the routes and gateway
+// clients with the same identity and token endpoint). New builds them from a validated
+// config.Config; Listen and Serve run them; Reload re-reads every file. Token traffic has
+// transports and a timeout (auth.timeout) of its own, apart from the proxied requests' pool.
+// It reads no flags, installs no signal handlers and never exits (cmd/dbaas-proxy does); it
+// may import every library package of the project, never cmd/.
 package server
 
 import (
@@ -39,16 +33,13 @@ type Options struct {
 	Logger zerolog.Logger
 	// Getenv reads the environment (DBAAS_API_KEY). Nil means no environment.
 	Getenv func(string) string
-	// Version is the program's version, for the status page, the build_info metric and the
-	// User-Agent sent upstream. "" means "dev".
+	// Version is the program's version (status page, build_info, User-Agent); "" means "dev".
 	Version string
-	// FilePollInterval is how often the API key, CA and inbound TLS files are checked for a
-	// change. Zero means 10 s.
+	// FilePollInterval is how often the watched files are checked for a change; zero means 10 s.
 	FilePollInterval time.Duration
 }
 
-// Server is one running dbaas-proxy: its routes, their identities and the admin handler. Build
-// it with New; serve it with Listen and then Serve. A Server serves once.
+// Server is one running dbaas-proxy; build it with New, serve it once with Listen and Serve.
 type Server struct {
 	cfg        *config.Config
 	opts       Options
@@ -69,9 +60,7 @@ type Server struct {
 	ls       *listeners // set by Listen
 }
 
-// New builds the server from a validated config. It reads the CA files, the API keys and the
-// inbound TLS files, and fails with an error naming the file if one is missing or broken. It
-// starts nothing: Listen and Serve do.
+// New builds the server from a validated config, reading its files; it starts nothing.
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
@@ -110,8 +99,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return a, nil
 }
 
-// routeStates are the routes, then the identities that no route uses (gateway clients'), for
-// the status page.
+// routeStates are the routes, then the identities no route uses (gateway clients').
 func (a *Server) routeStates() []admin.RouteState {
 	var out []admin.RouteState
 	used := map[*identity]bool{}
@@ -128,8 +116,7 @@ func (a *Server) routeStates() []admin.RouteState {
 	return out
 }
 
-// Warnings are the configuration's risks worth a log line at start (e.g. an unauthenticated
-// remote listener that the config explicitly allows).
+// Warnings are the configuration's risks worth a log line at start.
 func (a *Server) Warnings() []string {
 	var w []string
 	for _, r := range a.routes {
@@ -154,9 +141,7 @@ func (a *Server) tryRefresh() (time.Duration, error) {
 	return wait, errors.Join(errs...)
 }
 
-// ready is the readiness check: not shutting down, and a usable token on every route (on the
-// one named by route, when not ""); the reason, or a ready route's warning, names the route
-// when there are several.
+// ready is the readiness check of every route, or of the one named route when not "".
 func (a *Server) ready(route string) (bool, string) {
 	if a.stopping.Load() {
 		return false, "shutting down"

@@ -4,8 +4,7 @@ import (
 	"net/http"
 )
 
-// UserAgent is the User-Agent of the requests dbaas-proxy makes itself (the token exchange,
-// doctor's call): dbaas-proxy/VERSION.
+// UserAgent is the User-Agent of dbaas-proxy's own requests: dbaas-proxy/VERSION.
 func UserAgent(version string) string {
 	if version == "" {
 		version = "dev"
@@ -13,8 +12,7 @@ func UserAgent(version string) string {
 	return "dbaas-proxy/" + version
 }
 
-// withUserAgent returns base setting User-Agent: UserAgent(version) on each request that
-// carries none.
+// withUserAgent returns base setting UserAgent(version) on requests that carry none.
 func withUserAgent(base http.RoundTripper, version string) http.RoundTripper {
 	return &userAgentTransport{base: base, ua: UserAgent(version)}
 }

@@ -6,10 +6,9 @@ import (
 	"time"
 )
 
-// fileWatcher notices when files change without a signal: Windows has no SIGHUP, nobody can
-// send one into a distroless pod, and Kubernetes swaps mounted Secrets and ConfigMaps in place.
-// It polls each file's modification time and size (following symlinks, as a ConfigMap's
-// ..data link is followed), which works on every OS and file system, network mounts included.
+// fileWatcher polls files' mtime and size (following symlinks, as a ConfigMap's ..data link):
+// Windows has no SIGHUP, a distroless pod cannot be sent one, and Kubernetes swaps mounted
+// Secrets in place. Polling works on every OS and file system, network mounts included.
 type fileWatcher map[string]fileStamp
 
 // fileStamp is what the watcher compares; a missing file has the zero stamp.
@@ -26,8 +25,7 @@ func stamp(path string) fileStamp {
 	return fileStamp{st.ModTime(), st.Size()}
 }
 
-// newFileWatcher watches the named files, their current state as the baseline; empty names
-// are left out.
+// newFileWatcher watches paths (but empty ones) from their current state.
 func newFileWatcher(paths ...string) fileWatcher {
 	w := fileWatcher{}
 	for _, p := range paths {
@@ -51,8 +49,7 @@ func (w fileWatcher) changed() bool {
 	return changed
 }
 
-// run polls every interval until ctx ends and calls onChange after each look that saw a
-// change.
+// run polls every interval until ctx ends, calling onChange after a look that saw a change.
 func (w fileWatcher) run(ctx context.Context, interval time.Duration, onChange func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -68,9 +65,8 @@ func (w fileWatcher) run(ctx context.Context, interval time.Duration, onChange f
 	}
 }
 
-// watchedFiles are the files whose change reloads: every identity's API key file and CA
-// files, and the inbound TLS files. The CR token file is not watched: it is read at every
-// exchange.
+// watchedFiles are the API key, CA and inbound TLS files. The CR token file is not watched:
+// it is read at every exchange.
 func (a *Server) watchedFiles() fileWatcher {
 	t := a.cfg.Inbound.TLS
 	files := []string{t.CertFile, t.KeyFile, t.ClientCAFile}
