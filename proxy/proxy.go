@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -83,6 +84,7 @@ func New(opts Options) (*Handler, error) {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite(&up),
 		Transport:    opts.Transport,
+		BufferPool:   bufferPool{},
 		ErrorHandler: h.serveError,
 		ErrorLog:     ErrorLog(opts.Logger, zerolog.WarnLevel),
 	}
@@ -150,3 +152,12 @@ func (h *Handler) finish(cw *countingWriter, r *http.Request, st *state) {
 // statusAborted is recorded (never sent) for a response the proxy had to abort mid-body,
 // following nginx's habit of logging 499 for a client that went away.
 const statusAborted = 499
+
+// bufferPool lends the ReverseProxy its 32 KiB copy buffers: without it every response
+// allocates one, and at load the garbage collector's work shows in the CPU per request.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(copyBuffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
